@@ -1,0 +1,44 @@
+# The two commands a new engineer needs: `make demo` and `make test`.
+# Each builds its own environment in .venv from pyproject.toml first.
+PY      := .venv/bin/python
+STAMP   := .venv/.installed
+PORT    ?= /dev/ttyACM0
+
+.PHONY: demo test lint typecheck unit hil faults soak bench setup browser clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Browser tests use Debian's chromium and its matching chromedriver.
+browser:
+	@sh scripts/ensure_chromium.sh
+
+demo: $(STAMP)
+	.venv/bin/kizashi demo
+
+lint: $(STAMP)
+	.venv/bin/ruff check gateway protocol fleet_web tests hil_tests bench
+	.venv/bin/ruff format --check gateway protocol fleet_web tests hil_tests bench
+
+typecheck: $(STAMP)
+	.venv/bin/mypy
+
+test: $(STAMP) browser lint typecheck
+	$(PY) -m pytest -q tests hil_tests --junitxml=artifacts/junit.xml
+
+hil: $(STAMP)
+	$(PY) -m pytest -q hil_tests --board $(PORT) --junitxml=artifacts/hil-junit.xml
+
+faults: $(STAMP)
+	$(PY) -m bench.faults --full
+
+soak: $(STAMP)
+	$(PY) -m bench.faults --soak-hours $(HOURS)
+
+clean:
+	rm -rf .venv artifacts .pytest_cache .mypy_cache .ruff_cache
