@@ -1,0 +1,125 @@
+"""PRONOSTIA benchmark: leave-one-out on the 6 learning runs, then the 11 challenge test runs.
+
+    .venv/bin/python -m bench.pronostia [--data-dir DIR] [--quantile Q]
+
+Tuning (block size, onset, the scored quantile) is done ONLY on the learning-set leave-one-out.
+The published test RULs below are used ONLY to score the test predictions, never to fit or tune.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from gateway.forecast.model import ModelParams
+from gateway.forecast.pronostia import BearingRun, prior_from_runs, read_dir
+from gateway.forecast.rul import RulForecast, forecast_part
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "pronostia"
+FRACTIONS = (0.3, 0.5, 0.7, 0.9)
+# Actual RUL after the last row of each test file, as published by the challenge (seconds).
+# Scoring only.
+TEST_TRUTH_S = {
+    "Bearing1_3": 5730, "Bearing1_4": 339, "Bearing1_5": 1610, "Bearing1_6": 1460,
+    "Bearing1_7": 7570, "Bearing2_3": 7530, "Bearing2_4": 1390, "Bearing2_5": 3090,
+    "Bearing2_6": 1290, "Bearing2_7": 580, "Bearing3_3": 820,
+}  # fmt: skip
+SCORED_QUANTILE = 0.5  # replaced by --quantile; the documented choice comes from LOO below
+
+
+def score(actual: float, predicted: float) -> float:
+    """PHM 2012 accuracy: late predictions (Er < 0) are penalised 4x harder than early ones."""
+    er = 100.0 * (actual - predicted) / actual
+    return math.exp(-math.log(0.5) * er / 5) if er <= 0 else math.exp(math.log(0.5) * er / 20)
+
+
+def point(fc: RulForecast, q: float) -> float:
+    v = fc.quantile(q)
+    return 0.0 if v is None else v
+
+
+def loo(runs: list[BearingRun], p: ModelParams) -> list[tuple[str, float, float, RulForecast]]:
+    """(name, fraction, actual RUL, forecast) for every held-out run and truncation point."""
+    rows = []
+    for i, run in enumerate(runs):
+        prior = prior_from_runs(runs[:i] + runs[i + 1 :], p)
+        life = run.last_t_s
+        for f in FRACTIONS:
+            n = int(np.searchsorted(run.t_s, f * life, side="right"))
+            fc = forecast_part(run.history(n), prior, params=p)
+            rows.append((run.name, f, life - float(run.t_s[n - 1]), fc))
+    return rows
+
+
+def summarise(rows: list[tuple[str, float, float, RulForecast]], q: float) -> dict[str, float]:
+    scores = [score(a, point(fc, q)) for _, _, a, fc in rows]
+    inside = [(fc.p10_s or 0) <= a <= (fc.p90_s or math.inf) for _, _, a, fc in rows]
+    return {"score": float(np.mean(scores)), "coverage": float(np.mean(inside))}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--quantile", type=float, default=None, help="scored quantile (default: LOO)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a ModelParams field (LOO experiments)")  # fmt: skip
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    p = ModelParams()
+    for kv in args.set:
+        key, val = kv.split("=", 1)
+        p = replace(p, **{key: type(getattr(p, key))(float(val))})
+    learn = read_dir(args.data_dir / "learning")
+    test = read_dir(args.data_dir / "test")
+
+    rows = loo(learn, p)
+    grid = [round(x, 2) for x in np.arange(0.05, 0.55, 0.05)]
+    by_q = {q: summarise(rows, q) for q in grid}
+    q_star = (
+        args.quantile if args.quantile is not None else max(grid, key=lambda q: by_q[q]["score"])
+    )
+    if not args.quiet:
+        print(f"LOO on learning runs (scored quantile P{round(q_star * 100)})")
+        print(f"{'bearing':11} {'frac':>4} {'actual_s':>8} {'p10':>7} {'pq':>7} {'p50':>7} "
+              f"{'p90':>7} {'A':>5} status/method")  # fmt: skip
+        for name, f, a, fc in rows:
+            pq = point(fc, q_star)
+            print(f"{name:11} {f:4.1f} {a:8.0f} {fc.p10_s or 0:7.0f} {pq:7.0f} "
+                  f"{fc.p50_s or 0:7.0f} {fc.p90_s or 0:7.0f} {score(a, pq):5.3f} "
+                  f"{fc.status}/{fc.method}")  # fmt: skip
+        print("LOO score by scored quantile:", {q: round(v["score"], 4) for q, v in by_q.items()})
+    loo_sum = summarise(rows, q_star)
+
+    prior = prior_from_runs(learn, p)
+    test_rows = []
+    for run in test:
+        fc = forecast_part(run.history(), prior, params=p)
+        test_rows.append((run.name, 1.0, float(TEST_TRUTH_S[run.name]), fc))
+    test_sum = summarise(test_rows, q_star)
+    if not args.quiet:
+        print("\nTest bearings (history = all 6 learning runs)")
+        for name, _, a, fc in test_rows:
+            pq = point(fc, q_star)
+            print(f"{name:11} {a:8.0f} {fc.p10_s or 0:7.0f} {pq:7.0f} {fc.p50_s or 0:7.0f} "
+                  f"{fc.p90_s or 0:7.0f} {score(a, pq):5.3f} {fc.status}/{fc.method}")  # fmt: skip
+    print(json.dumps({
+        "scored_quantile": q_star,
+        "loo_cases": len(rows), "loo_score": round(loo_sum["score"], 4),
+        "loo_p10_p90_coverage": round(loo_sum["coverage"], 3),
+        "loo_score_p50": round(by_q.get(0.5, loo_sum)["score"], 4),
+        "test_score": round(test_sum["score"], 4),
+        "test_p10_p90_coverage": round(test_sum["coverage"], 3),
+        "winner_2012": 0.3066,
+    }))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,195 @@
+"""Health assessment: ISO severity zones, a learned per-asset baseline, change detection and an
+alarm state machine with hysteresis. Pure in-memory objects; `to_state()` / `from_state()` give
+plain dicts the gateway can persist (JSON-safe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+# Velocity RMS zone boundaries, mm/s (10-1000 Hz): (A/B, B/C, C/D).
+ZONE_LIMITS: dict[str, tuple[float, float, float]] = {
+    "group1_rigid": (2.3, 4.5, 7.1),  # ISO 10816-3, >300 kW
+    "group1_flexible": (3.5, 7.1, 11.0),
+    "group2_rigid": (1.4, 2.8, 4.5),  # ISO 10816-3, 15-300 kW
+    "group2_flexible": (2.3, 4.5, 7.1),
+    "class_I": (0.71, 1.8, 4.5),  # ISO 10816-1, small machines <= 15 kW
+    "class_II": (1.12, 2.8, 7.1),
+    "class_III": (1.8, 4.5, 11.2),
+    "class_IV": (2.8, 7.1, 18.0),
+}
+ZONES = ("A", "B", "C", "D")
+
+
+def zone_limits(
+    machine: str, override: Mapping[str, tuple[float, float, float]] | None = None
+) -> tuple[float, float, float]:
+    """Limits for a machine group/class; a per-asset `override` entry wins."""
+    table = {**ZONE_LIMITS, **(override or {})}
+    if machine not in table:
+        raise KeyError(f"unknown machine group {machine!r}; known: {sorted(table)}")
+    lim = table[machine]
+    if not (0 < lim[0] < lim[1] < lim[2]):
+        raise ValueError(f"zone limits must be increasing and positive: {lim}")
+    return lim
+
+
+def zone_index(v_rms_mm_s: ArrayLike, limits: tuple[float, float, float]) -> NDArray[np.int64]:
+    """0..3 for zones A..D. A boundary value belongs to the lower zone (limits are maxima)."""
+    return np.searchsorted(np.asarray(limits), np.asarray(v_rms_mm_s, np.float64), side="left")
+
+
+def zone(
+    v_rms_mm_s: float,
+    machine: str = "group2_rigid",
+    override: Mapping[str, tuple[float, float, float]] | None = None,
+) -> str:
+    return ZONES[int(zone_index(v_rms_mm_s, zone_limits(machine, override)))]
+
+
+@dataclass
+class Baseline:
+    """Median / MAD of the first `n_learn` points of a feature; frozen once learned."""
+
+    n_learn: int = 2016  # one week at 5-min reports
+    min_scale: float = 1e-6  # floor on the spread so a perfectly flat start does not explode z
+    _buf: list[float] = field(default_factory=list)
+    median: float | None = None
+    scale: float | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.median is not None
+
+    def update(self, x: float) -> float | None:
+        """Feed one value; returns its robust z-score once the baseline is learned."""
+        if self.median is None:
+            self._buf.append(float(x))
+            if len(self._buf) >= self.n_learn:
+                a = np.asarray(self._buf)
+                self.median = float(np.median(a))
+                mad = float(np.median(np.abs(a - self.median)))
+                self.scale = max(1.4826 * mad, self.min_scale, 1e-3 * abs(self.median))
+                self._buf = []
+            return None
+        return self.z(x)
+
+    def z(self, x: float) -> float:
+        if self.median is None or self.scale is None:
+            raise RuntimeError("baseline not learned yet")
+        return (float(x) - self.median) / self.scale
+
+    def to_state(self) -> dict[str, Any]:
+        return {"n_learn": self.n_learn, "min_scale": self.min_scale, "buf": list(self._buf),
+                "median": self.median, "scale": self.scale}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, d: Mapping[str, Any]) -> Baseline:
+        b = cls(int(d["n_learn"]), float(d["min_scale"]))
+        b._buf = [float(x) for x in d.get("buf", [])]
+        b.median = None if d.get("median") is None else float(d["median"])
+        b.scale = None if d.get("scale") is None else float(d["scale"])
+        return b
+
+
+@dataclass
+class ChangeDetector:
+    """One-sided CUSUM on clipped z-scores: a persistent rise alarms, a single spike cannot.
+
+    Clipping each z at `clip` bounds what one point adds (clip - k), so with the defaults at least
+    four consecutive high points are needed to pass `h`.
+    """
+
+    k: float = 0.5  # allowance: drift below k sigma is ignored
+    h: float = 8.0  # decision threshold
+    clip: float = 3.0
+    spike_z: float = 4.0  # a single |z| above this is reported as a spike
+    s: float = 0.0
+
+    def update(self, z: float) -> str:
+        """Returns "persistent", "spike" or "none"."""
+        self.s = max(0.0, self.s + min(z, self.clip) - self.k)
+        if self.s > self.h:
+            return "persistent"
+        return "spike" if abs(z) > self.spike_z else "none"
+
+    def reset(self) -> None:
+        self.s = 0.0
+
+    def to_state(self) -> dict[str, float]:
+        return {"k": self.k, "h": self.h, "clip": self.clip, "spike_z": self.spike_z, "s": self.s}
+
+    @classmethod
+    def from_state(cls, d: Mapping[str, float]) -> ChangeDetector:
+        return cls(float(d["k"]), float(d["h"]), float(d["clip"]), float(d["spike_z"]),
+                   float(d["s"]))  # fmt: skip
+
+
+Transition = tuple[float, str, str, str]  # (t, from_state, to_state, reason)
+
+
+@dataclass
+class AlarmMachine:
+    """Hysteresis alarm: level i is entered when value >= enter[i] (at once), and left only after
+    `clear_after` consecutive points below clear[i] (< enter[i]), so noise at a limit cannot flap.
+    """
+
+    enter: tuple[float, ...] = (4.5, 7.1)  # default: group-1 rigid zone C and D limits, mm/s
+    clear: tuple[float, ...] = (4.0, 6.4)
+    states: tuple[str, ...] = ("normal", "alert", "danger")
+    clear_after: int = 3
+    state: str = "normal"
+    below: int = 0
+    history: list[Transition] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.enter) != len(self.clear) or len(self.states) != len(self.enter) + 1:
+            raise ValueError("need one enter and one clear level per non-normal state")
+        if any(c >= e for c, e in zip(self.clear, self.enter, strict=True)):
+            raise ValueError("each clear level must be below its enter level")
+
+    @classmethod
+    def for_zones(cls, limits: tuple[float, float, float], margin: float = 0.9) -> AlarmMachine:
+        """Alert in zone C, danger in zone D; clear at `margin` of each limit."""
+        e = (limits[1], limits[2])
+        return cls(enter=e, clear=(e[0] * margin, e[1] * margin))
+
+    def _level(self, value: float, thresholds: tuple[float, ...]) -> int:
+        return sum(1 for x in thresholds if value >= x)
+
+    def update(self, t: float, value: float) -> str:
+        cur = self.states.index(self.state)
+        up = self._level(value, self.enter)
+        down = self._level(value, self.clear)
+        if up > cur:
+            self._go(t, up, f"value {value:g} >= enter {self.enter[up - 1]:g}")
+        elif down < cur:
+            self.below += 1
+            if self.below >= self.clear_after:
+                why = f"{self.below} points below clear {self.clear[cur - 1]:g}"
+                self._go(t, down, why)
+        else:
+            self.below = 0
+        return self.state
+
+    def _go(self, t: float, level: int, reason: str) -> None:
+        new = self.states[level]
+        self.history.append((float(t), self.state, new, reason))
+        self.state = new
+        self.below = 0
+
+    def to_state(self) -> dict[str, Any]:
+        return {"enter": list(self.enter), "clear": list(self.clear), "states": list(self.states),
+                "clear_after": self.clear_after, "state": self.state, "below": self.below,
+                "history": [list(h) for h in self.history]}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, d: Mapping[str, Any]) -> AlarmMachine:
+        hist = [(float(h[0]), str(h[1]), str(h[2]), str(h[3])) for h in d.get("history", [])]
+        return cls(tuple(d["enter"]), tuple(d["clear"]), tuple(d["states"]),
+                   int(d["clear_after"]), str(d["state"]), int(d["below"]), hist)  # fmt: skip

@@ -1,0 +1,104 @@
+"""Predictor: degradation state + fleet prior + usage -> distribution of remaining running time.
+
+Distributions are carried as quantiles on a fixed grid Q (A, G) so that Weibull residual
+lives, trend forecasts and their blend share one representation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .estimator import DegradationState
+from .model import F64, ModelParams
+from .prior import FleetPrior
+from .usage import UsageModel
+
+Q = np.round(np.linspace(0.05, 0.95, 19), 2)  # contains 0.1, 0.5 and 0.9 exactly
+I10, I50, I90 = 1, 9, 17
+
+NOT_ENOUGH_DATA = "not_enough_data"
+PRIOR_ONLY = "prior_only"
+HEALTHY = "healthy_no_trend"
+DEGRADING = "degrading"
+STATUSES = (NOT_ENOUGH_DATA, PRIOR_ONLY, HEALTHY, DEGRADING)
+
+
+def _norm_ppf(q: float) -> float:
+    # Newton on the normal CDF; only called for the 19 grid points at import.
+    z = 0.0
+    for _ in range(50):
+        cdf = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+        z -= (cdf - q) / (math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi))
+    return z
+
+
+Z = np.array([_norm_ppf(float(q)) for q in Q])
+Z90 = float(Z[I90])
+
+
+def predict(
+    st: DegradationState,
+    prior: FleetPrior | None,
+    usage: UsageModel | None,
+    consumed_h: F64 | None,
+    rate: F64 | None,
+    p: ModelParams,
+) -> tuple[F64, NDArray[np.str_], NDArray[np.str_]]:
+    """Return (quantiles (A, G) in running seconds, status (A,), method (A,))."""
+    a = st.age_s.size
+    out = np.full((a, Q.size), np.nan)
+    method = np.full(a, "none", dtype=object)
+    base_name = "none"
+    if prior is not None and prior.weibull is not None:
+        out = prior.weibull.residual_quantile(st.age_s[:, None], Q[None, :])
+        base_name = "fleet_prior"
+    elif usage is not None and consumed_h is not None and rate is not None:
+        out = usage.remaining_running_s(consumed_h, rate, Q)
+        base_name = "rated_life"
+    has_base = base_name != "none"
+    if has_base:
+        method[:] = base_name
+
+    mu_t, s_t, trend_name = _trend(st, prior, p)
+    use_trend = st.degrading & np.isfinite(mu_t)
+    if np.any(use_trend):
+        mu, s = mu_t[use_trend], s_t[use_trend]
+        if has_base:
+            # Product of the two log-normal beliefs: the trend says how fast this part is going,
+            # the fleet says how long parts like it last at this age.
+            lb = np.log(out[use_trend] + p.offset_s)
+            mu_b = lb[:, I50]
+            s_b = np.maximum((lb[:, I90] - lb[:, I10]) / (2 * Z90), 1e-3)
+            w_t, w_b = 1.0 / s**2, p.prior_weight / s_b**2
+            mu = (mu * w_t + mu_b * w_b) / (w_t + w_b)
+            s = np.maximum(1.0 / np.sqrt(w_t + w_b), p.sigma_floor)
+        out[use_trend] = np.exp(mu[:, None] + s[:, None] * Z[None, :]) - p.offset_s
+        method[use_trend] = trend_name + ("+" + base_name if has_base else "")
+    out = np.maximum(out, 0.0)
+
+    enough = st.n_blocks >= p.min_blocks
+    status = np.where(st.degrading, DEGRADING, HEALTHY).astype(object)
+    status[~enough] = PRIOR_ONLY if has_base else NOT_ENOUGH_DATA
+    if not has_base:
+        status[~use_trend & enough] = HEALTHY
+    return out, status.astype(np.str_), method.astype(np.str_)
+
+
+def _trend(st: DegradationState, prior: FleetPrior | None, p: ModelParams) -> tuple[F64, F64, str]:
+    """Log-normal (mu, sigma) of log(remaining + offset) from the condition data alone."""
+    if prior is not None and prior.n_runs > 0:
+        # Level matching: each failed fleet run says how long it lasted from this HI onwards.
+        lr = np.log(prior.matched_rul(st.hi) + p.offset_s)
+        sd = lr.std(axis=1, ddof=1) if lr.shape[1] > 1 else np.zeros(lr.shape[0])
+        return lr.mean(axis=1), np.maximum(sd, p.sigma_floor), "trend_match"
+    # Exponential growth fallback: HI (a log level) rises linearly; extrapolate to fail_level.
+    ok = st.slope > 0
+    safe = np.where(ok, st.slope, 1.0)
+    r = np.maximum(p.fail_level - st.hi, 0.0) / safe
+    mu = np.where(ok, np.log(r + p.offset_s), np.nan)
+    rel = np.where(ok, st.slope_se / safe, np.inf)
+    s = np.clip(rel, p.sigma_floor, 2.0)
+    return mu, s, "trend_exp"

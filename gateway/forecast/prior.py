@@ -1,0 +1,103 @@
+"""Fleet prior: what completed lives of the same part type teach every new forecast.
+
+Two pieces, both learned from the service log:
+- a Weibull of running lives (MLE, right-censored for parts still in service or replaced
+  before failure), giving the residual life of a healthy part given its age;
+- an HI-to-remaining-life table from completed runs that carried feature histories: for each
+  run and HI level, the running time it still had when its HI first reached that level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .model import F64, ModelParams, block_hi, block_times
+from .weibull import Weibull, fit_weibull
+
+LEVELS = np.linspace(0.0, 3.0, 121)  # HI grid of the table (HI 3 = 20x the quiet level)
+
+
+@dataclass(frozen=True)
+class FleetPrior:
+    weibull: Weibull | None
+    levels: F64 = field(default_factory=lambda: LEVELS.copy())
+    rul_table: F64 = field(default_factory=lambda: np.zeros((0, LEVELS.size)))  # (runs, levels)
+    n_failures: int = 0
+    n_censored: int = 0
+
+    @property
+    def n_runs(self) -> int:
+        return int(self.rul_table.shape[0])
+
+    def matched_rul(self, hi: F64) -> F64:
+        """Remaining life each fleet run had when first at each asset's HI: (A,) -> (A, runs)."""
+        cols = [np.interp(hi, self.levels, row) for row in self.rul_table]
+        return np.stack(cols, axis=1) if cols else np.zeros((hi.size, 0))
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "weibull": None if self.weibull is None else self.weibull.to_state(),
+            "levels": self.levels.tolist(),
+            "rul_table": self.rul_table.tolist(),
+            "n_failures": self.n_failures,
+            "n_censored": self.n_censored,
+        }
+
+    @classmethod
+    def from_state(cls, d: dict[str, Any]) -> FleetPrior:
+        w = d.get("weibull")
+        levels = np.asarray(d.get("levels", LEVELS), dtype=np.float64)
+        table = np.asarray(d.get("rul_table", []), dtype=np.float64).reshape(-1, levels.size)
+        return cls(
+            weibull=None if w is None else Weibull.from_state(w),
+            levels=levels,
+            rul_table=table,
+            n_failures=int(d.get("n_failures", 0)),
+            n_censored=int(d.get("n_censored", 0)),
+        )
+
+
+def run_table_row(t: F64, features: dict[str, F64], p: ModelParams) -> F64:
+    """Remaining life at first passage of each grid level for one run that ended in failure."""
+    feats = {k: np.asarray(v, np.float64)[None, :] for k, v in features.items()}
+    tt = np.asarray(t, np.float64)
+    hi = np.maximum.accumulate(block_hi(feats, p)[0])  # first passage = running max
+    tb = block_times(tt[None, :], p)[0]
+    life = float(tt[-1])
+    # First block whose running max reaches each level; levels never reached count as failed.
+    idx = np.searchsorted(hi, LEVELS, side="left")
+    reached = idx < hi.size
+    rul = np.zeros(LEVELS.size)
+    rul[reached] = life - tb[idx[reached]]
+    return rul
+
+
+def fit_fleet_prior(
+    lives_s: ArrayLike,
+    censored: ArrayLike | None = None,
+    runs: Sequence[tuple[F64, dict[str, F64]]] = (),
+    params: ModelParams | None = None,
+) -> FleetPrior:
+    """Fit the prior from completed lives (running seconds) and optional failed-run histories.
+
+    `runs` are (t_running_s, features) of parts that ran to failure; their last point is the
+    end of life. With fewer than two failures the Weibull part is left out (None).
+    """
+    p = params or ModelParams()
+    lv = np.asarray(lives_s, dtype=np.float64)
+    c = np.zeros(lv.shape, bool) if censored is None else np.asarray(censored, dtype=bool)
+    n_fail = int((~c).sum())
+    wb: Weibull | None = None
+    if n_fail >= 2:
+        try:
+            wb = fit_weibull(lv, c, small_sample=True)
+        except ValueError:
+            wb = None
+    rows = [run_table_row(t, f, p) for t, f in runs if len(t) >= p.block * p.min_blocks]
+    table = np.stack(rows) if rows else np.zeros((0, LEVELS.size))
+    return FleetPrior(wb, LEVELS.copy(), table, n_fail, int(c.size) - n_fail)

@@ -1,0 +1,60 @@
+"""Reader for the PRONOSTIA (IEEE PHM 2012) feature CSVs: t_s plus per-axis node features."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .model import F64, ModelParams
+from .prior import FleetPrior, fit_fleet_prior
+from .rul import PartHistory
+
+COLUMNS = ("t_s", "rms_h", "rms_v", "kurt_h", "kurt_v", "peak_h", "peak_v")
+
+
+@dataclass(frozen=True)
+class BearingRun:
+    name: str
+    t_s: F64
+    features: dict[str, F64]
+
+    @property
+    def last_t_s(self) -> float:
+        return float(self.t_s[-1])
+
+    def history(self, upto: int | None = None) -> PartHistory:
+        """The first `upto` rows as a PartHistory (running time = rig time)."""
+        sl = slice(None, upto)
+        return PartHistory(self.t_s[sl], {k: v[sl] for k, v in self.features.items()}, self.name)
+
+
+def read_bearing_csv(path: str | Path) -> BearingRun:
+    p = Path(path)
+    with p.open() as fh:
+        header = fh.readline().strip().split(",")
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{p}: missing columns {missing}")
+    data = np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2)
+    cols = {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(header)}
+    if data.shape[0] < 1 or np.any(np.diff(cols["t_s"]) <= 0):
+        raise ValueError(f"{p}: t_s must be strictly increasing and non-empty")
+    feats = {k: cols[k] for k in COLUMNS[1:]}
+    return BearingRun(p.stem, cols["t_s"], feats)
+
+
+def read_dir(directory: str | Path, exclude: Sequence[str | Path] = ()) -> list[BearingRun]:
+    """All *.csv runs in a directory, sorted by name, skipping `exclude` (same file)."""
+    skip = {Path(e).resolve() for e in exclude}
+    files = sorted(f for f in Path(directory).glob("*.csv") if f.resolve() not in skip)
+    return [read_bearing_csv(f) for f in files if f.name != "bearings.csv"]
+
+
+def prior_from_runs(runs: Sequence[BearingRun], params: ModelParams | None = None) -> FleetPrior:
+    """Completed runs -> fleet prior (lives for the Weibull, histories for the HI table)."""
+    return fit_fleet_prior(
+        [r.last_t_s for r in runs], None, [(r.t_s, r.features) for r in runs], params
+    )

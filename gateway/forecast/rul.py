@@ -1,0 +1,196 @@
+"""Remaining useful life per part: the one entry point the gateway and the CLI call.
+
+Units: every time is running seconds of the part (time the machine actually ran since the part
+was fitted), never calendar time; calendar.py converts afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .estimator import estimate
+from .model import F64, ModelParams
+from .predictor import I10, I50, I90, Q, predict
+from .prior import FleetPrior
+from .usage import UsageModel
+
+DEFAULT_PARAMS = ModelParams()
+
+
+@dataclass(frozen=True)
+class PartHistory:
+    """One part's readings: running seconds (increasing) and same-length feature arrays.
+
+    Feature names follow the node: rms_<axis> (acceleration RMS, g), peak_<axis> (g),
+    kurt_<axis> (excess kurtosis), vel_rms[_<axis>] (mm/s), and optional `load` proxy.
+    """
+
+    t_running_s: F64
+    features: Mapping[str, F64]
+    part_id: str = ""
+
+    def __post_init__(self) -> None:
+        n = np.shape(self.t_running_s)[0]
+        for k, v in self.features.items():
+            if np.shape(v) != (n,):
+                raise ValueError(f"feature {k!r} has shape {np.shape(v)}, expected ({n},)")
+
+
+@dataclass(frozen=True)
+class PartBatch:
+    """A equal-length histories stacked: t (A, N), features name -> (A, N)."""
+
+    t_running_s: F64
+    features: Mapping[str, F64]
+    part_ids: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class RulForecast:
+    p10_s: float | None  # remaining running seconds: 10% chance of failure before this
+    p50_s: float | None
+    p90_s: float | None
+    status: str  # not_enough_data | prior_only | healthy_no_trend | degrading
+    method: str  # which evidence was used, e.g. "trend_match+fleet_prior"
+    age_s: float  # running seconds of the newest reading
+    health_index: float  # HI: log of vibration level over its quiet floor (0 = quiet)
+    quantiles: tuple[tuple[float, float], ...] = field(default=())  # (q, seconds)
+    part_id: str = ""
+
+    def quantile(self, q: float) -> float | None:
+        """Remaining running seconds at probability q of failing before (interpolated)."""
+        if not self.quantiles:
+            return None
+        qs, vs = zip(*self.quantiles, strict=True)
+        return float(np.interp(q, qs, vs))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "part_id": self.part_id,
+            "rul_p10_s": self.p10_s,
+            "rul_p50_s": self.p50_s,
+            "rul_p90_s": self.p90_s,
+            "status": self.status,
+            "method": self.method,
+            "age_s": self.age_s,
+            "health_index": self.health_index,
+            "quantiles": [[q, v] for q, v in self.quantiles],
+        }
+
+
+@dataclass(frozen=True)
+class RulBatch:
+    """Vectorised result: quantiles (A, G) on grid `q`, status/method (A,)."""
+
+    quantiles: F64
+    status: NDArray[np.str_]
+    method: NDArray[np.str_]
+    age_s: F64
+    health_index: F64
+    part_ids: Sequence[str] = ()
+    q: F64 = field(default_factory=lambda: Q.copy())
+
+    @property
+    def p10_s(self) -> F64:
+        return self.quantiles[:, I10]
+
+    @property
+    def p50_s(self) -> F64:
+        return self.quantiles[:, I50]
+
+    @property
+    def p90_s(self) -> F64:
+        return self.quantiles[:, I90]
+
+    def __len__(self) -> int:
+        return int(self.age_s.size)
+
+    def forecast(self, i: int) -> RulForecast:
+        row = self.quantiles[i]
+        ok = bool(np.all(np.isfinite(row)))
+
+        def val(j: int) -> float | None:
+            return float(row[j]) if ok else None
+
+        pid = self.part_ids[i] if i < len(self.part_ids) else ""
+        quants = tuple(zip(self.q.tolist(), row.tolist(), strict=True)) if ok else ()
+        return RulForecast(
+            val(I10), val(I50), val(I90), str(self.status[i]), str(self.method[i]),
+            float(self.age_s[i]), _finite(float(self.health_index[i])), quants, pid,
+        )  # fmt: skip
+
+
+def _finite(x: float) -> float:
+    return x if math.isfinite(x) else 0.0
+
+
+def forecast_many(
+    parts: PartBatch | Sequence[PartHistory],
+    prior: FleetPrior | None = None,
+    usage: UsageModel | None = None,
+    params: ModelParams = DEFAULT_PARAMS,
+) -> RulBatch:
+    """Forecast many parts at once; a list of histories is grouped by length and stacked."""
+    if isinstance(parts, PartBatch):
+        return _forecast_batch(parts, prior, usage, params)
+    n = len(parts)
+    quant = np.full((n, Q.size), np.nan)
+    status = np.full(n, "", dtype=object)
+    method = np.full(n, "", dtype=object)
+    age = np.zeros(n)
+    hi = np.zeros(n)
+    by_len: dict[int, list[int]] = {}
+    for i, h in enumerate(parts):
+        by_len.setdefault(len(h.t_running_s), []).append(i)
+    for idx in by_len.values():
+        names = parts[idx[0]].features.keys()
+        batch = PartBatch(
+            np.stack([np.asarray(parts[i].t_running_s, np.float64) for i in idx]),
+            {
+                k: np.stack([np.asarray(parts[i].features[k], np.float64) for i in idx])
+                for k in names
+            },
+        )
+        r = _forecast_batch(batch, prior, usage, params)
+        quant[idx], status[idx], method[idx] = r.quantiles, r.status, r.method
+        age[idx], hi[idx] = r.age_s, r.health_index
+    ids = [h.part_id for h in parts]
+    return RulBatch(quant, status.astype(np.str_), method.astype(np.str_), age, hi, ids)
+
+
+def _forecast_batch(
+    b: PartBatch,
+    prior: FleetPrior | None,
+    usage: UsageModel | None,
+    p: ModelParams,
+) -> RulBatch:
+    t = np.asarray(b.t_running_s, np.float64)
+    st = estimate(t, b.features, p)
+    consumed = rate = None
+    if usage is not None:
+        load = b.features.get(usage.load_feature)
+        consumed = usage.consumed_hours(t, load)
+        # Current severity = median over the last block, so one spike does not move the clock.
+        rate = (
+            np.median(usage.severity(load[:, -p.block :]), axis=1)
+            if load is not None and load.shape[1]
+            else np.ones(t.shape[0])
+        )
+    quant, status, method = predict(st, prior, usage, consumed, rate, p)
+    return RulBatch(quant, status, method, st.age_s, st.hi, list(b.part_ids))
+
+
+def forecast_part(
+    history: PartHistory,
+    prior: FleetPrior | None = None,
+    usage: UsageModel | None = None,
+    params: ModelParams = DEFAULT_PARAMS,
+) -> RulForecast:
+    """Forecast one part. Same code path as forecast_many (a batch of one)."""
+    return forecast_many([history], prior, usage, params).forecast(0)

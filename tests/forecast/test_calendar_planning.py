@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from gateway.forecast.calendar import Utilisation
+from gateway.forecast.planning import (
+    PLANNED,
+    UNPLANNED,
+    Need,
+    Window,
+    parts_demand,
+    recommend,
+)
+
+MON = datetime(2025, 1, 6)  # a Monday, midnight
+
+
+def _weekdays_only() -> Utilisation:
+    recs = [(date(2025, 1, 6) + timedelta(days=i), 8.0 if i % 7 < 5 else 0.0) for i in range(28)]
+    return Utilisation.from_days(recs)
+
+
+def test_utilisation_by_weekday() -> None:
+    u = _weekdays_only()
+    assert u.hours_by_weekday == (8.0, 8.0, 8.0, 8.0, 8.0, 0.0, 0.0)
+    assert u.hours_per_week == 40.0
+
+
+def test_running_seconds_to_calendar() -> None:
+    u = _weekdays_only()
+    h = 3600.0
+    assert u.to_calendar(MON, 4 * h) == MON + timedelta(hours=12)  # 8 h spread over 24 h
+    assert u.to_calendar(MON, 8 * h) == MON + timedelta(days=1)
+    # 48 running hours = one full week (40 h) + the next Monday.
+    assert u.to_calendar(MON, 48 * h) == MON + timedelta(days=8)
+    # Friday noon + 8 running hours: the rest of Friday (4 h), the weekend (0 h), Monday 4 h.
+    fri_noon = MON + timedelta(days=4, hours=12)
+    assert u.to_calendar(fri_noon, 8 * h) == MON + timedelta(days=7, hours=12)
+    d = u.dates(MON, 8 * h, 16 * h, None)
+    assert d == {"p10": MON + timedelta(days=1), "p50": MON + timedelta(days=2), "p90": None}
+    assert Utilisation((0.0,) * 7).to_calendar(MON, 1.0) is None
+
+
+def test_unseen_weekday_takes_overall_mean() -> None:
+    u = Utilisation.from_days([(date(2025, 1, 6), 10.0), (date(2025, 1, 7), 20.0)])
+    assert u.hours_by_weekday[0] == 10.0 and u.hours_by_weekday[6] == 15.0
+
+
+WINDOWS = [Window(MON + timedelta(weeks=w), MON + timedelta(weeks=w, hours=8)) for w in (1, 3, 5)]
+
+
+def test_planning_picks_last_window_before_risk() -> None:
+    r = recommend(WINDOWS, MON, MON + timedelta(weeks=4), timedelta(days=2))
+    assert r.status == PLANNED and r.window == WINDOWS[1]
+    assert r.replace_on == WINDOWS[1].start
+
+
+def test_planning_respects_lead_time() -> None:
+    # Lead time of 4 weeks rules out the windows in weeks 1 and 3.
+    r = recommend(WINDOWS, MON, MON + timedelta(weeks=6), timedelta(weeks=4))
+    assert r.status == PLANNED and r.window == WINDOWS[2]
+    r = recommend(WINDOWS, MON, MON + timedelta(weeks=4), timedelta(weeks=4))
+    assert r.status == UNPLANNED and r.window is None
+    assert r.latest_safe_date == MON + timedelta(weeks=4)
+    assert r.earliest_possible == MON + timedelta(weeks=4)
+
+
+def test_no_risk_means_no_window() -> None:
+    assert recommend(WINDOWS, MON, None, timedelta(0)).window is None
+
+
+def test_parts_demand_buckets_are_cumulative() -> None:
+    needs = [
+        Need("6205-2RS", MON + timedelta(weeks=1)),
+        Need("6205-2RS", MON + timedelta(weeks=5), 2),
+        Need("6205-2RS", MON + timedelta(weeks=13)),
+        Need("NU210", MON + timedelta(weeks=7, days=6)),
+        Need("NU210", MON - timedelta(days=1)),  # overdue
+        Need("NU210", None),
+    ]
+    assert parts_demand(needs, MON) == {
+        "6205-2RS": {4: 1, 8: 3, 12: 3},
+        "NU210": {4: 1, 8: 2, 12: 2},
+    }
+
+
+def test_window_must_end_after_start() -> None:
+    with pytest.raises(ValueError):
+        Window(MON, MON)
