@@ -12,11 +12,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .estimator import DegradationState
-from .model import F64, ModelParams
+from .lifekernel import table_residual_quantile
+from .model import F64, ModelParams, Q
 from .prior import FleetPrior
 from .usage import UsageModel
 
-Q = np.round(np.linspace(0.05, 0.95, 19), 2)  # contains 0.1, 0.5 and 0.9 exactly
 I10, I50, I90 = 1, 9, 17
 
 NOT_ENOUGH_DATA = "not_enough_data"
@@ -46,14 +46,26 @@ def predict(
     consumed_h: F64 | None,
     rate: F64 | None,
     p: ModelParams,
+    life_factor: F64 | None = None,
 ) -> tuple[F64, NDArray[np.str_], NDArray[np.str_]]:
-    """Return (quantiles (A, G) in running seconds, status (A,), method (A,))."""
+    """Return (quantiles (A, G) in running seconds, status (A,), method (A,)).
+
+    `life_factor` (A,) is each asset's expected-life multiplier for its operating condition
+    relative to the fleet prior's reference condition (1 = same condition).
+    """
     a = st.age_s.size
+    k = np.ones(a) if life_factor is None else np.asarray(life_factor, np.float64)
     out = np.full((a, Q.size), np.nan)
     method = np.full(a, "none", dtype=object)
     base_name = "none"
     if prior is not None and prior.weibull is not None:
-        out = prior.weibull.residual_quantile(st.age_s[:, None], Q[None, :])
+        # Residual life at the reference condition, then back to this asset's running time.
+        out = prior.weibull.residual_quantile(st.age_s[:, None] / k[:, None], Q[None, :])
+        if prior.kernel_table.size:
+            kern = table_residual_quantile(prior.kernel_ages, prior.kernel_table, st.age_s / k)
+            fine = np.all(np.isfinite(kern), axis=1)
+            out[fine] = kern[fine]  # past every fleet life the Weibull tail answers
+        out = out * k[:, None]
         base_name = "fleet_prior"
     elif usage is not None and consumed_h is not None and rate is not None:
         out = usage.remaining_running_s(consumed_h, rate, Q)
@@ -62,7 +74,7 @@ def predict(
     if has_base:
         method[:] = base_name
 
-    mu_t, s_t, trend_name = _trend(st, prior, p)
+    mu_t, s_t, trend_name = _trend(st, prior, p, k)
     use_trend = st.degrading & np.isfinite(mu_t)
     if np.any(use_trend):
         mu, s = mu_t[use_trend], s_t[use_trend]
@@ -87,11 +99,13 @@ def predict(
     return out, status.astype(np.str_), method.astype(np.str_)
 
 
-def _trend(st: DegradationState, prior: FleetPrior | None, p: ModelParams) -> tuple[F64, F64, str]:
+def _trend(
+    st: DegradationState, prior: FleetPrior | None, p: ModelParams, k: F64
+) -> tuple[F64, F64, str]:
     """Log-normal (mu, sigma) of log(remaining + offset) from the condition data alone."""
     if prior is not None and prior.n_runs > 0:
         # Level matching: each failed fleet run says how long it lasted from this HI onwards.
-        lr = np.log(prior.matched_rul(st.hi) + p.offset_s)
+        lr = np.log(prior.matched_rul(st.hi) * k[:, None] + p.offset_s)
         sd = lr.std(axis=1, ddof=1) if lr.shape[1] > 1 else np.zeros(lr.shape[0])
         return lr.mean(axis=1), np.maximum(sd, p.sigma_floor), "trend_match"
     # Exponential growth fallback: HI (a log level) rises linearly; extrapolate to fail_level.

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .model import F64, ModelParams, block_hi, block_times
+from .lifekernel import km_weights, residual_table
+from .model import F64, ModelParams, Q, block_hi, block_times
 from .weibull import Weibull, fit_weibull
 
 LEVELS = np.linspace(0.0, 3.0, 121)  # HI grid of the table (HI 3 = 20x the quiet level)
@@ -29,6 +30,9 @@ class FleetPrior:
     rul_table: F64 = field(default_factory=lambda: np.zeros((0, LEVELS.size)))  # (runs, levels)
     n_failures: int = 0
     n_censored: int = 0
+    # Kernel life model (lifekernel.py): residual-life quantiles (ages, Q) on an age grid.
+    kernel_ages: F64 = field(default_factory=lambda: np.zeros(0))
+    kernel_table: F64 = field(default_factory=lambda: np.zeros((0, Q.size)))
 
     @property
     def n_runs(self) -> int:
@@ -46,6 +50,10 @@ class FleetPrior:
             "rul_table": self.rul_table.tolist(),
             "n_failures": self.n_failures,
             "n_censored": self.n_censored,
+            "kernel_ages": self.kernel_ages.tolist(),
+            "kernel_table": [
+                [None if np.isnan(v) else v for v in row] for row in self.kernel_table.tolist()
+            ],
         }
 
     @classmethod
@@ -59,6 +67,11 @@ class FleetPrior:
             rul_table=table,
             n_failures=int(d.get("n_failures", 0)),
             n_censored=int(d.get("n_censored", 0)),
+            kernel_ages=np.asarray(d.get("kernel_ages", []), dtype=np.float64),
+            kernel_table=np.asarray(
+                [[np.nan if v is None else v for v in row] for row in d.get("kernel_table", [])],
+                dtype=np.float64,
+            ).reshape(-1, Q.size),
         )
 
 
@@ -82,14 +95,22 @@ def fit_fleet_prior(
     censored: ArrayLike | None = None,
     runs: Sequence[tuple[F64, dict[str, F64]]] = (),
     params: ModelParams | None = None,
+    life_factors: ArrayLike | None = None,
+    run_factors: ArrayLike | None = None,
 ) -> FleetPrior:
     """Fit the prior from completed lives (running seconds) and optional failed-run histories.
 
     `runs` are (t_running_s, features) of parts that ran to failure; their last point is the
     end of life. With fewer than two failures the Weibull part is left out (None).
+    `life_factors` / `run_factors` (one per life / run, default 1) are each part's expected-life
+    multiplier for its operating condition (`usage.iso281_life_factor`): lives and remaining
+    lives are divided by it, so the prior is in reference-condition running seconds and a
+    forecast multiplies back by the asset's own factor.
     """
     p = params or ModelParams()
     lv = np.asarray(lives_s, dtype=np.float64)
+    if life_factors is not None:
+        lv = lv / np.asarray(life_factors, dtype=np.float64)
     c = np.zeros(lv.shape, bool) if censored is None else np.asarray(censored, dtype=bool)
     n_fail = int((~c).sum())
     wb: Weibull | None = None
@@ -98,6 +119,15 @@ def fit_fleet_prior(
             wb = fit_weibull(lv, c, small_sample=True)
         except ValueError:
             wb = None
-    rows = [run_table_row(t, f, p) for t, f in runs if len(t) >= p.block * p.min_blocks]
+    rf = np.ones(len(runs)) if run_factors is None else np.asarray(run_factors, np.float64)
+    rows = [
+        run_table_row(t, f, p) / k
+        for (t, f), k in zip(runs, rf, strict=True)
+        if len(t) >= p.block * p.min_blocks
+    ]
     table = np.stack(rows) if rows else np.zeros((0, LEVELS.size))
-    return FleetPrior(wb, LEVELS.copy(), table, n_fail, int(c.size) - n_fail)
+    k_ages, k_table = np.zeros(0), np.zeros((0, Q.size))
+    if wb is not None and p.life_kernel > 0:
+        atoms, weights = km_weights(lv, c)
+        k_ages, k_table = residual_table(atoms, weights, p.life_kernel, Q)
+    return FleetPrior(wb, LEVELS.copy(), table, n_fail, int(c.size) - n_fail, k_ages, k_table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +12,29 @@ import numpy as np
 from .model import F64, ModelParams
 from .prior import FleetPrior, fit_fleet_prior
 from .rul import PartHistory
+from .usage import iso281_life_factor
 
 COLUMNS = ("t_s", "rms_h", "rms_v", "kurt_h", "kurt_v", "peak_h", "peak_v")
+# Operating conditions of the rig (speed rpm, radial load N); bearing "BearingC_i" ran at C.
+# A deployed gateway reads these from the asset registry.
+CONDITIONS = {1: (1800.0, 4000.0), 2: (1650.0, 4200.0), 3: (1500.0, 5000.0)}
+REFERENCE_CONDITION = 1
+
+
+def condition_of(name: str) -> int | None:
+    """Operating condition from the dataset's naming ("Bearing2_5" -> 2), None if unknown."""
+    m = re.fullmatch(r"Bearing(\d+)_\d+", name)
+    c = int(m.group(1)) if m else None
+    return c if c in CONDITIONS else None
+
+
+def life_factor(name: str) -> float:
+    """ISO 281 running-life multiplier of the bearing's condition against condition 1."""
+    c = condition_of(name)
+    if c is None:
+        return 1.0
+    ref = CONDITIONS[REFERENCE_CONDITION]
+    return iso281_life_factor(*CONDITIONS[c], *ref)
 
 
 @dataclass(frozen=True)
@@ -25,10 +47,16 @@ class BearingRun:
     def last_t_s(self) -> float:
         return float(self.t_s[-1])
 
-    def history(self, upto: int | None = None) -> PartHistory:
+    @property
+    def life_factor(self) -> float:
+        return life_factor(self.name)
+
+    def history(self, upto: int | None = None, condition_aware: bool = True) -> PartHistory:
         """The first `upto` rows as a PartHistory (running time = rig time)."""
         sl = slice(None, upto)
-        return PartHistory(self.t_s[sl], {k: v[sl] for k, v in self.features.items()}, self.name)
+        feats = {k: v[sl] for k, v in self.features.items()}
+        k = self.life_factor if condition_aware else 1.0
+        return PartHistory(self.t_s[sl], feats, self.name, k)
 
 
 def read_bearing_csv(path: str | Path) -> BearingRun:
@@ -53,8 +81,14 @@ def read_dir(directory: str | Path, exclude: Sequence[str | Path] = ()) -> list[
     return [read_bearing_csv(f) for f in files if f.name != "bearings.csv"]
 
 
-def prior_from_runs(runs: Sequence[BearingRun], params: ModelParams | None = None) -> FleetPrior:
-    """Completed runs -> fleet prior (lives for the Weibull, histories for the HI table)."""
+def prior_from_runs(
+    runs: Sequence[BearingRun], params: ModelParams | None = None, condition_aware: bool = True
+) -> FleetPrior:
+    """Completed runs -> fleet prior (lives for the Weibull, histories for the HI table).
+
+    With `condition_aware`, lives are scaled to condition 1 by the ISO 281 factor of each run.
+    """
+    k = [r.life_factor if condition_aware else 1.0 for r in runs]
     return fit_fleet_prior(
-        [r.last_t_s for r in runs], None, [(r.t_s, r.features) for r in runs], params
+        [r.last_t_s for r in runs], None, [(r.t_s, r.features) for r in runs], params, k, k
     )

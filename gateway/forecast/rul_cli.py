@@ -30,8 +30,8 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        for key in ("status", "method", "rul_p10_s", "rul_p50_s", "rul_p90_s"):
-            print(f"{key:10} {out[key]}")
+        for key in ("status", "method", "rul_p10_s", "rul_p50_s", "rul_p90_s", "rul_point_s"):
+            print(f"{key:11} {out[key]}")
     return 0
 
 

@@ -82,3 +82,20 @@ class UsageModel:
 def life_ratio(load_ratio: float, exponent: float = BALL) -> float:
     """Life multiplier when the load is scaled by `load_ratio` (0.5 -> 8 for ball bearings)."""
     return float(load_ratio ** (-exponent))
+
+
+def iso281_life_factor(
+    speed_rpm: float,
+    load_n: float,
+    ref_speed_rpm: float,
+    ref_load_n: float,
+    exponent: float = BALL,
+) -> float:
+    """Running-time life multiplier of a condition against a reference (ISO 281 basic life).
+
+    L10 in revolutions is (C/P)^p, so in running time it is (C/P)^p / n: the factor is
+    (P_ref / P)^p * (n_ref / n). Example: 1500 rpm / 5000 N against 1800 rpm / 4000 N -> 0.61.
+    """
+    if min(speed_rpm, load_n, ref_speed_rpm, ref_load_n) <= 0:
+        raise ValueError("speeds and loads must be positive")
+    return float((ref_load_n / load_n) ** exponent * (ref_speed_rpm / speed_rpm))
