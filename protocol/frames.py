@@ -65,6 +65,9 @@ U16 = 0xFFFF
 
 RESET_CAUSES = ("power_on", "hard", "watchdog", "soft", "deep_sleep", "brownout", "unknown")
 COMMAND_NAMES = ("config", "time", "resend", "bench", "reboot")
+# Commands whose arguments are fixed: exactly these keys, each an unsigned integer.
+# (config and bench take a map of settings, checked by the node against its schema.)
+COMMAND_ARGS = {"time": ("t",), "resend": ("boot", "from", "to"), "reboot": ()}
 
 # Named fields of each map-bodied kind: key -> (type, required).
 BIRTH_FIELDS = {
@@ -310,6 +313,16 @@ def _check_command(name: "Any", args: "Any") -> None:
     if name not in COMMAND_NAMES:
         raise ProtocolError("unknown_command", str(name))
     _check_small_map(args, "command args")
+    if name in COMMAND_ARGS:
+        keys = COMMAND_ARGS[name]
+        if len(args) != len(keys):
+            raise ProtocolError("bad_args", name)
+        for key in keys:
+            if key not in args:
+                raise ProtocolError("bad_args", name + "." + key)
+            _u(args[key], MAX_U32, name + "." + key)
+    if name == "resend" and args["from"] > args["to"]:
+        raise ProtocolError("bad_args", "resend range")
 
 
 def parse(obj: "Any") -> "dict[str, Any]":

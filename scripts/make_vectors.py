@@ -125,6 +125,12 @@ INVALID = [
     ("birth-missing-field", raw([0x12, "n1", 1, 0, T, {"fw": "1"}]), "missing_field"),
     ("birth-nonzero-seq", raw([0x12, "n1", 1, 5, T, BIRTH_INFO]), "out_of_range"),
     ("command-unknown", raw([0x15, "n1", 0, 1, T, "format_flash", {}]), "unknown_command"),
+    ("command-time-bad-args", raw([0x15, "n1", 0, 1, T, "time", {"epoch": T}]), "bad_args"),
+    (
+        "command-resend-backwards",
+        raw([0x15, "n1", 0, 1, T, "resend", {"boot": 1, "from": 9, "to": 3}]),
+        "bad_args",
+    ),
     ("long-string", raw([0x13, "n1", 1, 1, T, "x" * 100, {}]), "oversize"),
     ("bool-as-seq", raw([H, "n1", 0, True, T, 0, 0, b"\x00" * 26]), "bad_type"),
 ]
