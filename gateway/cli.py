@@ -19,7 +19,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "service": ("gateway.service_log_cli", "main", "service log: record inspections, replacements"),
     "window": ("gateway.service_log_cli", "window_main", "maintenance windows per site"),
     "user": ("fleet_web.users", "main", "user add NAME --role viewer|technician|admin"),
-    "rul": ("gateway.forecast.rul_cli", "main", "remaining life of one PRONOSTIA-format bearing file"),
+    "rul": (
+        "gateway.forecast.rul_cli",
+        "main",
+        "remaining life of one PRONOSTIA-format bearing file",
+    ),
 }
 
 

@@ -1,0 +1,141 @@
+"""Gateway configuration from a TOML file (see deploy/gateway.example.toml, docs/GATEWAY.md)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from gateway.ingest import PipelineConfig
+from gateway.mqtt_link import MqttConfig
+
+
+@dataclass(frozen=True)
+class SerialPortConfig:
+    port: str
+    baudrate: int = 115200
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 4
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    gateway_id: str = "gw1"
+    data_dir: Path = Path("data")
+    database: str = ""  # URL; "" = SQLite file data_dir/kizashi.db
+    secrets_dir: Path | None = None  # default data_dir/secrets
+    retention_days: float = 30.0
+    sqlite_synchronous: str = "FULL"
+    log_level: str = "INFO"
+    mqtt_enabled: bool = True
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    serial: tuple[SerialPortConfig, ...] = ()
+    http: HttpConfig = field(default_factory=HttpConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    web: dict[str, Any] = field(default_factory=dict)  # passed to the web app factory
+
+    @property
+    def database_url(self) -> str:
+        return self.database or str(self.data_dir / "kizashi.db")
+
+    @property
+    def secrets(self) -> Path:
+        return self.secrets_dir or self.data_dir / "secrets"
+
+
+KNOWN = {
+    "gateway": {
+        "id",
+        "data_dir",
+        "database",
+        "secrets_dir",
+        "retention_days",
+        "sqlite_synchronous",
+        "log_level",
+    },
+    "mqtt": {"enabled", "host", "port", "username", "password", "client_id", "keepalive"},
+    "serial": {"port", "baudrate"},
+    "http": {"enabled", "host", "port", "threads"},
+    "pipeline": {f.name for f in fields(PipelineConfig)},
+    "web": None,  # free-form
+}
+
+
+def _check(section: str, table: dict[str, Any]) -> None:
+    allowed = KNOWN[section]
+    if allowed is None:
+        return
+    unknown = set(table) - allowed
+    if unknown:
+        raise ValueError(f"unknown key(s) in [{section}]: {', '.join(sorted(unknown))}")
+
+
+def parse_config(data: dict[str, Any], base: Path = Path(".")) -> GatewayConfig:
+    unknown = set(data) - set(KNOWN)
+    if unknown:
+        raise ValueError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    gw = data.get("gateway", {})
+    _check("gateway", gw)
+    mq = data.get("mqtt", {})
+    _check("mqtt", mq)
+    http = data.get("http", {})
+    _check("http", http)
+    pl = data.get("pipeline", {})
+    _check("pipeline", pl)
+    serial = data.get("serial", [])
+    for s in serial:
+        _check("serial", s)
+    data_dir = base / gw.get("data_dir", "data")
+    secrets_dir = base / gw["secrets_dir"] if gw.get("secrets_dir") else None
+    username = mq.get("username") or None
+    password = mq.get("password") or None
+    gw_id = str(gw.get("id", "gw1"))
+    sdir = secrets_dir or data_dir / "secrets"
+    if username is None and (sdir / "gateway.json").exists():
+        creds = json.loads((sdir / "gateway.json").read_text())
+        username, password = creds["username"], creds["password"]
+    return GatewayConfig(
+        gateway_id=gw_id,
+        data_dir=data_dir,
+        database=str(gw.get("database", "")),
+        secrets_dir=secrets_dir,
+        retention_days=float(gw.get("retention_days", 30)),
+        sqlite_synchronous=str(gw.get("sqlite_synchronous", "FULL")),
+        log_level=str(gw.get("log_level", "INFO")),
+        mqtt_enabled=bool(mq.get("enabled", True)),
+        mqtt=MqttConfig(
+            host=str(mq.get("host", "127.0.0.1")),
+            port=int(mq.get("port", 1883)),
+            username=username,
+            password=password,
+            client_id=str(mq.get("client_id", "kizashi-gateway-" + gw_id)),
+            gateway_id=gw_id,
+            keepalive=int(mq.get("keepalive", 30)),
+        ),
+        serial=tuple(
+            SerialPortConfig(str(s["port"]), int(s.get("baudrate", 115200))) for s in serial
+        ),
+        http=HttpConfig(
+            enabled=bool(http.get("enabled", True)),
+            host=str(http.get("host", "127.0.0.1")),
+            port=int(http.get("port", 8080)),
+            threads=int(http.get("threads", 4)),
+        ),
+        pipeline=PipelineConfig(**pl),
+        web=dict(data.get("web", {})),
+    )
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    p = Path(path)
+    with p.open("rb") as f:
+        data = tomllib.load(f)
+    return parse_config(data, p.parent)

@@ -1,0 +1,309 @@
+"""`kizashi demo`: the whole system on one machine, with no outside service.
+
+What runs, all in this process:
+- the gateway's ingest pipeline with its SQLite store in the data directory;
+- N simulated nodes running the real firmware code (firmware.host) on simulated machines,
+  each speaking the framed serial protocol over an in-process loopback link into the same
+  deframer and pipeline as a real serial port;
+- the fleet page (waitress) at http://HOST:PORT.
+
+Time: the fleet starts `--history-days` in the past and runs `--speed` times faster than
+the wall clock until it catches up with now, then at real time. The gateway uses the same
+simulated clock, so backlogs, wear and forecasts develop within minutes. A second start on
+the same data directory resumes where the first stopped (boot ids go up, counters persist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.demo_fleet import DEMO_SITES, demo_assets, demo_windows
+from gateway.ingest import IngestPipeline
+from gateway.links import LoopbackLink
+from gateway.store import open_store
+from gateway.store.api import Store, User
+
+log = logging.getLogger("kizashi.demo")
+
+
+@dataclass
+class DemoOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data/demo")
+    nodes: int = 12
+    speed: float = 600.0
+    history_days: float = 3.0
+    seconds: float | None = None  # stop by itself after this many wall seconds
+
+
+class SimClock:
+    """Simulated wall time shared by the nodes and the gateway.
+
+    Runs `speed` times faster than the wall clock from `start_s` until it reaches the real
+    time, then follows the wall clock. Thread-safe reads; the simulator thread advances it.
+    """
+
+    def __init__(self, start_s: float, speed: float) -> None:
+        self.start_s = start_s
+        self.speed = speed
+        self._wall0 = time.time()
+
+    def target(self) -> float:
+        """Where simulated time should be now."""
+        wall = time.time()
+        return min(wall, self.start_s + (wall - self._wall0) * self.speed)
+
+    def caught_up(self) -> bool:
+        return self.target() >= time.time() - 1.0
+
+
+class NodeClock:
+    """The firmware's view of time (FakeClock interface) on the shared simulated clock.
+
+    ticks_ms counts simulated milliseconds since the node's boot; wall_s is simulated Unix
+    time, which the node learns through the gateway's time command like a real board.
+    """
+
+    _MASK = (1 << 30) - 1
+
+    def __init__(self, boot_s: float) -> None:
+        self.epoch_s = int(boot_s)
+        self.ms = 0
+
+    def ticks_ms(self) -> int:
+        return self.ms & self._MASK
+
+    def seconds(self) -> float:
+        return self.ms / 1000.0
+
+    def wall_s(self) -> int:
+        return self.epoch_s + self.ms // 1000
+
+    def advance(self, ms: int) -> None:
+        self.ms += int(ms)
+
+    def sleep_ms(self, ms: int) -> None:
+        self.advance(ms)
+
+
+class FleetSimulator:
+    """Steps every simulated node in one thread, on the shared simulated clock.
+
+    Nodes are polled when they ask to be (Node.poll returns its next wake-up), so a fleet
+    of idle windows costs nothing between them.
+    """
+
+    def __init__(self, link: LoopbackLink, opts: DemoOptions, clock_start: float) -> None:
+        from firmware.host import make_node
+        from firmware.transports.serial import SerialTransport
+
+        self.opts = opts
+        self.sim_now = clock_start
+        self.clock = SimClock(clock_start, opts.speed)
+        self.stop_event = threading.Event()
+        self.nodes: list[Any] = []
+        self.node_clocks: list[NodeClock] = []
+        self.wake_at: list[float] = []
+        self.errors = 0
+        for spec in demo_assets(opts.nodes):
+            clock = NodeClock(clock_start)
+            port = link.port(spec.node_id)
+            node = make_node(
+                spec.node_id,
+                spec.profile,
+                SerialTransport(port),
+                clock,
+                str(opts.data_dir / "nodes" / spec.node_id),
+                age_days=spec.age_days,
+                config=spec.node_config,
+            )
+            self.nodes.append(node)
+            self.node_clocks.append(clock)
+            self.wake_at.append(clock_start)
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            target = self.clock.target()
+            due = min(self.wake_at)
+            if due > target:
+                # Nothing to do until simulated time reaches the next wake-up.
+                self.sim_now = target
+                wall_wait = (due - target) / (self.opts.speed if not self.clock.caught_up() else 1)
+                self.stop_event.wait(min(0.05, max(0.001, wall_wait)))
+                continue
+            self.sim_now = due
+            for i, node in enumerate(self.nodes):
+                if self.wake_at[i] > due:
+                    continue
+                clock = self.node_clocks[i]
+                clock.ms = int((due - clock.epoch_s) * 1000)
+                try:
+                    delay_ms = node.poll(clock.ticks_ms()) or 100
+                except Exception:  # a crashed node must not stop the fleet; count it
+                    self.errors += 1
+                    log.exception("simulated node %s failed", node.node_id)
+                    delay_ms = 1000
+                self.wake_at[i] = due + max(10, min(int(delay_ms), 60_000)) / 1000.0
+
+    def now(self) -> float:
+        return self.sim_now
+
+
+def _ensure_registry(store: Store, opts: DemoOptions, now: float) -> None:
+    known = {a.asset_id for a in store.assets()}
+    for spec in demo_assets(opts.nodes):
+        if spec.asset.asset_id not in known:
+            store.upsert_asset(spec.asset)
+    if not store.windows():
+        for window in demo_windows(now):
+            store.add_window(window)
+
+
+def _ensure_admin(store: Store) -> str | None:
+    """Creates `admin` on first start. Returns the password when this call generated it."""
+    from fleet_web.auth import hash_password
+
+    wanted = os.environ.get("KIZASHI_ADMIN_PASSWORD")
+    existing = store.user("admin")
+    if existing is not None and not wanted:
+        return None
+    password = wanted or secrets.token_urlsafe(12)
+    store.upsert_user(User("admin", hash_password(password), "admin"))
+    return None if wanted else password
+
+
+def _load_state(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / "demo.json"
+    if path.exists():
+        loaded: dict[str, Any] = json.loads(path.read_text())
+        return loaded
+    return {}
+
+
+def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
+    path = data_dir / "demo.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(path)
+
+
+def _web_server(store: Store, opts: DemoOptions, secret: str) -> Any:
+    from waitress.server import create_server
+
+    from fleet_web import create_app
+
+    app = create_app({"SECRET_KEY": secret}, store)
+    return create_server(app, host=opts.host, port=opts.port, threads=4)
+
+
+async def run_demo(opts: DemoOptions) -> int:
+    opts.data_dir.mkdir(parents=True, exist_ok=True)
+    state = _load_state(opts.data_dir)
+    # Resume the simulated clock where the previous run stopped; never go backwards.
+    start = float(state.get("sim_now", time.time() - opts.history_days * 86400))
+    secret = state.get("web_secret") or secrets.token_hex(32)
+    store = open_store(str(opts.data_dir / "kizashi.db"), synchronous="NORMAL")
+    _ensure_registry(store, opts, time.time())
+    password = _ensure_admin(store)
+
+    link = LoopbackLink("loopback")
+    sim = FleetSimulator(link, opts, start)
+    pipeline = IngestPipeline(store, clock=sim.now)
+    pipeline.add_link(link)
+    server = _web_server(store, opts, secret)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    sim_thread = threading.Thread(target=sim.run, name="fleet-simulator", daemon=True)
+    web_thread = threading.Thread(target=server.run, name="web", daemon=True)
+    print(f"Kizashi demo: {opts.nodes} simulated nodes, data in {opts.data_dir}")
+    print(f"fleet page: http://{opts.host}:{opts.port}/  (user admin)")
+    if password:
+        print(f"admin password (generated, shown once): {password}")
+    elif os.environ.get("KIZASHI_ADMIN_PASSWORD"):
+        print("admin password: from KIZASHI_ADMIN_PASSWORD")
+    print("Ctrl-C stops cleanly.", flush=True)
+
+    async def watch_deadline() -> None:
+        if opts.seconds is not None:
+            await asyncio.sleep(opts.seconds)
+            stop.set()
+
+    async def save_clock() -> None:
+        while True:
+            await asyncio.sleep(5)
+            _save_state(opts.data_dir, {"sim_now": sim.now(), "web_secret": secret})
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [
+                tg.create_task(pipeline.run(), name="ingest-pipeline"),
+                tg.create_task(link.run(pipeline), name="loopback-link"),
+                tg.create_task(save_clock(), name="demo-clock-saver"),
+                tg.create_task(watch_deadline(), name="demo-deadline"),
+            ]
+            sim_thread.start()
+            web_thread.start()
+            await stop.wait()
+            print("stopping: nodes, web, then a last commit", flush=True)
+            sim.stop_event.set()
+            sim_thread.join(timeout=10)
+            server.close()
+            pipeline.stop()
+            for task in tasks:
+                if task.get_name() != "ingest-pipeline":
+                    task.cancel()
+    finally:
+        with contextlib.suppress(Exception):
+            await pipeline.flush()
+        _save_state(opts.data_dir, {"sim_now": sim.now(), "web_secret": secret})
+        store.close()
+    print(f"stopped; {pipeline.stored} frames stored this run", flush=True)
+    return 0
+
+
+def parse_args(argv: list[str]) -> DemoOptions:
+    p = argparse.ArgumentParser(prog="kizashi demo", description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--data-dir", type=Path, default=Path("data/demo"))
+    p.add_argument("--nodes", type=int, default=12, help="simulated nodes (default 12)")
+    p.add_argument("--speed", type=float, default=600.0, help="simulated seconds per wall second")
+    p.add_argument(
+        "--history-days", type=float, default=3.0, help="start this far in the past (first run)"
+    )
+    p.add_argument("--seconds", type=float, default=None, help="stop after N wall seconds")
+    a = p.parse_args(argv)
+    if a.nodes < 1 or a.nodes > 200:
+        p.error("--nodes must be 1..200")
+    if a.speed < 1:
+        p.error("--speed must be >= 1")
+    return DemoOptions(a.host, a.port, a.data_dir, a.nodes, a.speed, a.history_days, a.seconds)
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    opts = parse_args(argv)
+    return asyncio.run(run_demo(opts))
+
+
+__all__ = ["DEMO_SITES", "DemoOptions", "main", "run_demo"]

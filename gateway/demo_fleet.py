@@ -1,0 +1,109 @@
+"""The demo's fleet: which simulated machine each node sits on, and the asset registry.
+
+Twelve positions on three sites cover what a service team meets: healthy machines, a
+bearing wearing out (fast and slow), imbalance, machines that run in shifts, one idle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gateway.store.api import Asset, MaintenanceWindow, Part
+
+DEMO_SITES = ("Osaka Press Shop", "Nagoya Assembly", "Kobe Water Works")
+
+# Demo nodes compute a window and report every 5 simulated minutes: at hundreds of times
+# real speed this keeps twelve pure-Python nodes within one core.
+DEMO_NODE_CONFIG = {"window_s": 300, "report_s": 300, "alarm_report_s": 300, "save_s": 300}
+
+# A bearing that degrades quickly enough to cross zones within the demo's first minutes:
+# growth of vibration amplitude = 1 + k * days^2 after the onset day.
+FAST_BEARING: dict[str, Any] = {
+    "tones": [[24.6, 0.03, 0.02, 0.01], [49.2, 0.01, 0.008, 0.004]],
+    "noise_g": 0.01,
+    "impulses": [87.3, 0.15, 1210.0, 3.0],
+    "schedule": None,
+    "growth": [0.08, 1.0],
+    "temp_c": [21.0, 41.0],
+}
+
+
+@dataclass(frozen=True)
+class DemoNode:
+    node_id: str
+    profile: str | dict[str, Any]
+    asset: Asset
+    age_days: float = 0.0
+    node_config: dict[str, int] = field(default_factory=lambda: dict(DEMO_NODE_CONFIG))
+
+
+def _bearing(number: str, l10_h: float, lead_days: float) -> Part:
+    return Part("bearing-de", "Drive-end bearing", number, l10_h, lead_days)
+
+
+def _seal() -> Part:
+    return Part("seal", "Shaft seal", "SEAL-45x62", 16000.0, 5.0)
+
+
+# (asset id, site index, machine, machine group, profile, age days, parts)
+_TABLE: list[tuple[str, int, str, str, str | dict[str, Any], float, tuple[Part, ...]]] = [
+    ("OSK-PRS-01", 0, "Servo press 1 main drive", "group2_rigid", "healthy", 0.0,
+     (_bearing("6312-2Z/C3", 30000, 14),)),
+    ("OSK-PRS-02", 0, "Servo press 2 main drive", "group2_rigid", FAST_BEARING, 0.0,
+     (_bearing("6312-2Z/C3", 30000, 14),)),
+    ("OSK-FAN-01", 0, "Exhaust fan", "group2_flexible", "imbalance", 0.0,
+     (_bearing("6208-2RS", 25000, 7),)),
+    ("OSK-CNV-01", 0, "Transfer conveyor drive", "class_I", "shifts", 0.0,
+     (_bearing("6205-2Z", 20000, 5),)),
+    ("NGY-SPD-01", 1, "Machining spindle 1", "class_II", "healthy", 0.0,
+     (_bearing("7014-CD/P4A", 15000, 28),)),
+    ("NGY-SPD-02", 1, "Machining spindle 2", "class_II", "bearing_degrading", 30.0,
+     (_bearing("7014-CD/P4A", 15000, 28),)),
+    ("NGY-CMP-01", 1, "Air compressor", "group2_rigid", "shifts", 0.0,
+     (_bearing("NU 310 ECP", 40000, 10), _seal())),
+    ("NGY-PMP-01", 1, "Coolant pump", "class_I", "idle", 0.0,
+     (_bearing("6306-2Z", 20000, 7), _seal())),
+    ("KOB-PMP-01", 2, "Raw water pump A", "group1_flexible", "healthy", 0.0,
+     (_bearing("6316 M/C3", 50000, 21), _seal())),
+    ("KOB-PMP-02", 2, "Raw water pump B", "group1_flexible", "imbalance", 0.0,
+     (_bearing("6316 M/C3", 50000, 21), _seal())),
+    ("KOB-BLW-01", 2, "Aeration blower", "group2_rigid", "healthy", 0.0,
+     (_bearing("22215 E", 45000, 14),)),
+    ("KOB-MIX-01", 2, "Sludge mixer", "group2_flexible", "shifts", 0.0,
+     (_bearing("6310-2RS", 30000, 10),)),
+]  # fmt: skip
+
+
+def demo_assets(count: int) -> list[DemoNode]:
+    """`count` demo positions: the table above, repeated with new ids beyond twelve."""
+    out: list[DemoNode] = []
+    for i in range(count):
+        asset_id, site, machine, group, profile, age, parts = _TABLE[i % len(_TABLE)]
+        round_ = i // len(_TABLE)
+        if round_:
+            asset_id = f"{asset_id}-{round_ + 1}"
+        node_id = f"kz{i + 1:03d}"
+        asset = Asset(asset_id, DEMO_SITES[site], machine, node_id, group, "", parts)
+        out.append(DemoNode(node_id, profile, asset, age))
+    return out
+
+
+def demo_windows(now: float, weeks: int = 12) -> list[MaintenanceWindow]:
+    """A planned stop every other Saturday per site (08:00-16:00 UTC), staggered by site."""
+    start = datetime.fromtimestamp(now, UTC).replace(hour=8, minute=0, second=0, microsecond=0)
+    first_saturday = start + timedelta(days=(5 - start.weekday()) % 7)
+    out: list[MaintenanceWindow] = []
+    for s, site in enumerate(DEMO_SITES):
+        for k in range(0, weeks, 2):
+            day = first_saturday + timedelta(weeks=k, days=7 * (s % 2))
+            out.append(
+                MaintenanceWindow(
+                    site,
+                    day.timestamp(),
+                    (day + timedelta(hours=8)).timestamp(),
+                    "planned stop",
+                )
+            )
+    return out

@@ -1,0 +1,148 @@
+"""`kizashi asset ...`: edit the asset registry (node -> asset, site, machine, parts).
+
+    kizashi asset add ASSET --site S --machine M [--node N] [--group G] [--description D]
+    kizashi asset list [--site S] [--json]
+    kizashi asset set ASSET [--site S] [--machine M] [--group G] [--description D]
+    kizashi asset bind ASSET NODE        (a node belongs to one asset; rebinding moves it)
+    kizashi asset unbind ASSET
+    kizashi asset part ASSET PART_ID --name N [--number PN] [--l10-h H] [--lead-days D]
+    kizashi asset rm ASSET
+All take --db URL (default $KIZASHI_DB or data/kizashi.db).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from gateway.store import open_store
+from gateway.store.api import Asset, Part, Store
+
+__all__ = ["add_asset", "bind_node", "main", "set_part"]
+
+
+def add_asset(store: Store, asset: Asset) -> None:
+    if store.asset(asset.asset_id) is not None:
+        raise ValueError(f"asset {asset.asset_id} exists (use `asset set`)")
+    store.upsert_asset(asset)
+
+
+def bind_node(store: Store, asset_id: str, node_id: str | None) -> Asset:
+    a = store.asset(asset_id)
+    if a is None:
+        raise KeyError(asset_id)
+    a = dataclasses.replace(a, node_id=node_id)
+    store.upsert_asset(a)
+    return a
+
+
+def set_part(store: Store, asset_id: str, part: Part) -> Asset:
+    a = store.asset(asset_id)
+    if a is None:
+        raise KeyError(asset_id)
+    parts = (*(p for p in a.parts if p.part_id != part.part_id), part)
+    a = dataclasses.replace(a, parts=tuple(sorted(parts, key=lambda p: p.part_id)))
+    store.upsert_asset(a)
+    return a
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="kizashi asset")
+    ap.add_argument("--db", default=os.environ.get("KIZASHI_DB", "data/kizashi.db"))
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("add")
+    a.add_argument("asset_id")
+    a.add_argument("--site", required=True)
+    a.add_argument("--machine", required=True)
+    a.add_argument("--node")
+    a.add_argument("--group", default="group2_rigid")
+    a.add_argument("--description", default="")
+    ls = sub.add_parser("list")
+    ls.add_argument("--site")
+    ls.add_argument("--json", action="store_true")
+    s = sub.add_parser("set")
+    s.add_argument("asset_id")
+    for opt in ("--site", "--machine", "--group", "--description"):
+        s.add_argument(opt)
+    b = sub.add_parser("bind")
+    b.add_argument("asset_id")
+    b.add_argument("node_id")
+    u = sub.add_parser("unbind")
+    u.add_argument("asset_id")
+    p = sub.add_parser("part")
+    p.add_argument("asset_id")
+    p.add_argument("part_id")
+    p.add_argument("--name", required=True)
+    p.add_argument("--number", default="")
+    p.add_argument("--l10-h", type=float)
+    p.add_argument("--lead-days", type=float)
+    r = sub.add_parser("rm")
+    r.add_argument("asset_id")
+    return ap
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    store = open_store(args.db)
+    try:
+        if args.cmd == "add":
+            add_asset(
+                store,
+                Asset(
+                    args.asset_id,
+                    args.site,
+                    args.machine,
+                    args.node,
+                    args.group,
+                    args.description,
+                ),
+            )
+        elif args.cmd == "list":
+            assets = store.assets(args.site)
+            if args.json:
+                print(json.dumps([dataclasses.asdict(a) for a in assets], indent=1))
+            for a in [] if args.json else assets:
+                print(f"{a.asset_id}\t{a.site}\t{a.machine}\t{a.node_id or '-'}\t{a.machine_group}")
+                for part in a.parts:
+                    print(
+                        f"  {part.part_id}\t{part.name}\t{part.part_number}"
+                        f"\tL10={part.rated_l10_h}h\tlead={part.lead_time_days}d"
+                    )
+        elif args.cmd == "set":
+            cur = store.asset(args.asset_id)
+            if cur is None:
+                raise KeyError(args.asset_id)
+            changes = {
+                k: v
+                for k, v in (
+                    ("site", args.site),
+                    ("machine", args.machine),
+                    ("machine_group", args.group),
+                    ("description", args.description),
+                )
+                if v is not None
+            }
+            store.upsert_asset(dataclasses.replace(cur, **changes))
+        elif args.cmd in ("bind", "unbind"):
+            bind_node(store, args.asset_id, args.node_id if args.cmd == "bind" else None)
+        elif args.cmd == "part":
+            set_part(
+                store,
+                args.asset_id,
+                Part(args.part_id, args.name, args.number, args.l10_h, args.lead_days),
+            )
+        elif args.cmd == "rm" and not store.delete_asset(args.asset_id):
+            raise KeyError(args.asset_id)
+    except KeyError as e:
+        print(f"kizashi asset: no asset {e.args[0]}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"kizashi asset: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    return 0

@@ -1,0 +1,219 @@
+"""`kizashi gateway run --config FILE`: the gateway process.
+
+Named tasks in one TaskGroup: `pipeline` (commit loop), one `link:<name>` per transport and
+`retention`, each link and the retention job supervised (restarted with backoff after an
+unexpected error). SIGINT/SIGTERM stop the links first, then the pipeline flushes and commits
+its last batch, then the store closes. The web page runs in waitress threads when an app
+factory is given (`serve(..., app_factory=...)`; `run_main` uses fleet_web if installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.config import GatewayConfig, load_config
+from gateway.ingest import IngestPipeline
+from gateway.links import Link
+from gateway.logs import setup_logging
+from gateway.metrics import REGISTRY, Metrics, render_metrics
+from gateway.mqtt_link import MqttLink
+from gateway.serial_link import SerialLink
+from gateway.store import open_store
+from gateway.store.api import Store
+
+log = logging.getLogger(__name__)
+
+__all__ = ["AppFactory", "ServiceContext", "gateway_main", "run_main", "serve"]
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """What a WSGI app factory gets: a store of its own, the config, metrics and pipeline."""
+
+    config: GatewayConfig
+    store: Store  # a separate instance (connection) for the web threads
+    metrics: Metrics
+    pipeline: IngestPipeline
+    render_metrics: Callable[[], str]
+
+
+AppFactory = Callable[[ServiceContext], Callable[..., Any]]
+
+
+async def supervise(
+    name: str,
+    factory: Callable[[], Awaitable[None]],
+    metrics: Metrics,
+    backoff_max: float = 30.0,
+) -> None:
+    """Run factory() again after an unexpected error (not after cancellation)."""
+    delay = 1.0
+    while True:
+        started = time.monotonic()
+        try:
+            await factory()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task failed, restarting", extra={"task": name, "retry_s": delay})
+            metrics.inc("kizashi_task_restarts_total", task=name)
+        if time.monotonic() - started > 60:
+            delay = 1.0
+        await asyncio.sleep(delay)
+        delay = min(backoff_max, delay * 2)
+
+
+async def retention_loop(store: Store, days: float, every_s: float = 3600.0) -> None:
+    while True:
+        cutoff = time.time() - days * 86400.0
+        n = await asyncio.to_thread(store.prune_frames, cutoff)
+        if n:
+            log.info("pruned raw frames", extra={"rows": n, "days": days})
+        await asyncio.sleep(every_s)
+
+
+class HttpServer:
+    """waitress in a thread, stopped with the process."""
+
+    def __init__(self, app: Callable[..., Any], host: str, port: int, threads: int) -> None:
+        waitress = importlib.import_module("waitress")
+        self.server: Any = waitress.create_server(app, host=host, port=port, threads=threads)
+        self.port: int = int(self.server.effective_port)
+        self.thread = threading.Thread(target=self._run, name="http", daemon=True)
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):  # closing the socket ends the loop with an error
+            self.server.run()
+
+    def start(self) -> HttpServer:
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.server.close()
+        with contextlib.suppress(Exception):
+            self.server.task_dispatcher.shutdown()
+        self.thread.join(5)
+
+
+def _runner(link: Link, pipeline: IngestPipeline) -> Callable[[], Awaitable[None]]:
+    def start() -> Awaitable[None]:
+        return link.run(pipeline)
+
+    return start
+
+
+def build_links(cfg: GatewayConfig, metrics: Metrics) -> list[Link]:
+    links: list[Link] = []
+    if cfg.mqtt_enabled:
+        links.append(MqttLink(cfg.mqtt, metrics))
+    for s in cfg.serial:
+        links.append(SerialLink(s.port, s.baudrate, metrics))
+    return links
+
+
+async def serve(
+    cfg: GatewayConfig,
+    app_factory: AppFactory | None = None,
+    extra_links: Sequence[Link] = (),
+    stop: asyncio.Event | None = None,
+    metrics: Metrics | None = None,
+    on_ready: Callable[[ServiceContext], None] | None = None,
+) -> None:
+    """Run the gateway until `stop` is set (or SIGINT/SIGTERM)."""
+    metrics = metrics or REGISTRY
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    url = cfg.database_url
+    store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
+    pipeline = IngestPipeline(store, metrics, cfg.pipeline)
+    links = build_links(cfg, metrics) + list(extra_links)
+    for link in links:
+        pipeline.add_link(link)
+    web_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
+    ctx = ServiceContext(cfg, web_store, metrics, pipeline, metrics.render)
+    http: HttpServer | None = None
+    if app_factory is not None and cfg.http.enabled:
+        http = HttpServer(app_factory(ctx), cfg.http.host, cfg.http.port, cfg.http.threads).start()
+        log.info("http serving", extra={"host": cfg.http.host, "port": http.port})
+    log.info("gateway starting", extra={"links": [link.name for link in links], "db": url})
+    try:
+        async with asyncio.TaskGroup() as tg:
+            ptask = tg.create_task(pipeline.run(), name="pipeline")
+            side = [
+                tg.create_task(
+                    supervise("link:" + link.name, _runner(link, pipeline), metrics),
+                    name="link:" + link.name,
+                )
+                for link in links
+            ]
+            side.append(
+                tg.create_task(
+                    supervise(
+                        "retention",
+                        lambda: retention_loop(store, cfg.retention_days),
+                        metrics,
+                    ),
+                    name="retention",
+                )
+            )
+            if on_ready is not None:
+                on_ready(ctx)
+            stop_task = tg.create_task(stop.wait(), name="stop")
+            await asyncio.wait([ptask, stop_task], return_when=asyncio.FIRST_COMPLETED)
+            log.info("gateway stopping")
+            for t in side:
+                t.cancel()
+            await asyncio.gather(*side, return_exceptions=True)
+            pipeline.stop()  # flushes and commits the last batch
+            await ptask
+            stop_task.cancel()
+    finally:
+        if http is not None:
+            http.close()
+        await asyncio.to_thread(store.close)
+        await asyncio.to_thread(web_store.close)
+        log.info("gateway stopped", extra={"stored": pipeline.stored})
+
+
+def default_app_factory(ctx: ServiceContext) -> Callable[..., Any]:
+    """The fleet page (fleet_web.create_app) over the gateway store, /metrics included."""
+    web = importlib.import_module("fleet_web")
+    cfg = {"METRICS_RENDER": render_metrics, **ctx.config.web}
+    app: Callable[..., Any] = web.create_app(cfg, store=ctx.store)
+    return app
+
+
+def run_main(argv: Sequence[str]) -> int:
+    ap = argparse.ArgumentParser(prog="kizashi gateway run")
+    ap.add_argument("--config", required=True, help="gateway TOML file")
+    ap.add_argument("--no-http", action="store_true", help="do not serve the web page")
+    args = ap.parse_args(list(argv))
+    cfg = load_config(args.config)
+    setup_logging(cfg.log_level)
+    factory = None if args.no_http else default_app_factory
+    asyncio.run(serve(cfg, factory))
+    return 0
+
+
+def gateway_main(argv: Sequence[str]) -> int:
+    """`kizashi gateway run ...` (the name gateway/cli.py maps)."""
+    args = list(argv)
+    if args[:1] != ["run"]:
+        print("usage: kizashi gateway run --config FILE [--no-http]")
+        return 2
+    return run_main(args[1:])

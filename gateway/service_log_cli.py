@@ -1,0 +1,100 @@
+"""`kizashi service ...` (service log) and `kizashi window ...` (maintenance windows).
+
+    kizashi service add ASSET --kind inspection|replacement|failure [--part P] [--date D]
+                        [--finding TEXT] [--by NAME]
+    kizashi service list [ASSET]
+    kizashi window add SITE --start ISO --end ISO [--note TEXT]
+    kizashi window list [SITE]
+All take --db URL (default $KIZASHI_DB or data/kizashi.db).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+
+from gateway.store import open_store
+from gateway.store.api import SERVICE_KINDS, MaintenanceWindow, ServiceEntry
+
+
+def _db(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--db", default=os.environ.get("KIZASHI_DB", "data/kizashi.db"))
+
+
+def main(argv: Sequence[str]) -> int:
+    ap = argparse.ArgumentParser(prog="kizashi service")
+    _db(ap)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("add")
+    a.add_argument("asset_id")
+    a.add_argument("--kind", required=True, choices=SERVICE_KINDS)
+    a.add_argument("--part", default="")
+    a.add_argument("--date", default=dt.date.today().isoformat())
+    a.add_argument("--finding", default="")
+    a.add_argument("--by", default="")
+    ls = sub.add_parser("list")
+    ls.add_argument("asset_id", nargs="?")
+    args = ap.parse_args(list(argv))
+    store = open_store(args.db)
+    try:
+        if args.cmd == "add":
+            dt.date.fromisoformat(args.date)
+            if store.asset(args.asset_id) is None:
+                print(f"kizashi service: no asset {args.asset_id}", file=sys.stderr)
+                return 1
+            n = store.add_service_entry(
+                ServiceEntry(args.asset_id, args.date, args.kind, args.part, args.finding, args.by)
+            )
+            print(n)
+        else:
+            for e in store.service_log(args.asset_id):
+                print(f"{e.entry_id}\t{e.date}\t{e.asset_id}\t{e.kind}\t{e.part_id}\t{e.finding}")
+    except ValueError as e:
+        print(f"kizashi service: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    return 0
+
+
+def window_main(argv: Sequence[str]) -> int:
+    ap = argparse.ArgumentParser(prog="kizashi window")
+    _db(ap)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("add")
+    a.add_argument("site")
+    a.add_argument("--start", required=True, help="ISO date/time (UTC if no zone)")
+    a.add_argument("--end", required=True)
+    a.add_argument("--note", default="")
+    ls = sub.add_parser("list")
+    ls.add_argument("site", nargs="?")
+    args = ap.parse_args(list(argv))
+
+    def ts(text: str) -> float:
+        d = dt.datetime.fromisoformat(text)
+        if d.tzinfo is None:
+            d = d.replace(tzinfo=dt.UTC)
+        return d.timestamp()
+
+    store = open_store(args.db)
+    try:
+        if args.cmd == "add":
+            print(
+                store.add_window(
+                    MaintenanceWindow(args.site, ts(args.start), ts(args.end), args.note)
+                )
+            )
+        else:
+            for w in store.windows(args.site):
+                s = dt.datetime.fromtimestamp(w.start, dt.UTC).isoformat()
+                e = dt.datetime.fromtimestamp(w.end, dt.UTC).isoformat()
+                print(f"{w.window_id}\t{w.site}\t{s}\t{e}\t{w.note}")
+    except ValueError as e:
+        print(f"kizashi window: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    return 0

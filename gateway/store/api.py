@@ -1,0 +1,340 @@
+"""The storage interface of the gateway: one typed Protocol and its frozen records.
+
+Everything the web page, the demo and the pipeline need from storage goes through `Store`.
+Two implementations exist: `SqliteStore` (default) and `PostgresStore` (by URL); open either
+with `gateway.store.open_store(url)`. Units: times are unix seconds (float), report values in
+records named `*Record` are wire units (integers as sent by the node), values in read models
+(`LatestState`, `HourlyPoint`) are physical units (g, mm/s, degC). docs/GATEWAY.md is the
+reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
+
+__all__ = [
+    "ROLES",
+    "SERVICE_KINDS",
+    "Asset",
+    "BirthRecord",
+    "EventRecord",
+    "FrameRecord",
+    "HourlyPoint",
+    "LatestState",
+    "MaintenanceWindow",
+    "NodeInfo",
+    "NodeStatus",
+    "Part",
+    "SeqState",
+    "ServiceEntry",
+    "Store",
+    "StoredEvent",
+    "StoredFrame",
+    "User",
+    "WriteBatch",
+]
+
+ServiceKind = Literal["inspection", "replacement", "failure"]
+SERVICE_KINDS: tuple[str, ...] = ("inspection", "replacement", "failure")
+Role = Literal["viewer", "technician", "admin"]
+ROLES: tuple[str, ...] = ("viewer", "technician", "admin")
+
+
+# ------------------------------------------------------------------ write-side records
+
+
+class FrameRecord(NamedTuple):
+    """One accepted frame as the pipeline stores it (report fields None for other kinds).
+
+    Immutable like the other records, but a NamedTuple: it is built once per frame on the hot
+    path, and a frozen dataclass costs about 7 us to construct there, a NamedTuple under 1 us.
+
+    `ts` is the corrected time (node time + the node's clock offset, or the receive time for
+    an unsynced clock); `node_time` is what the node sent; `recv_time` is when the gateway got
+    it. A backfilled (resent) frame keeps its original node time.
+    """
+
+    node_id: str
+    boot_id: int
+    seq: int
+    kind: str
+    node_time: int
+    recv_time: float
+    ts: float
+    payload: bytes
+    flags: int | None = None
+    dropped: int | None = None
+    runtime_s: int | None = None
+    starts: int | None = None
+    acc_rms_mg: tuple[int, int, int] | None = None
+    vel_rms_mm_s_x100: tuple[int, int, int] | None = None
+    peak_mg: int | None = None
+    kurtosis_x100: int | None = None
+    temp_c_x10: int | None = None
+    backfilled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A node event frame, or an event raised by the gateway (source 'gateway')."""
+
+    ts: float
+    node_id: str
+    code: str
+    detail: dict[str, object] = field(default_factory=dict)
+    boot_id: int | None = None
+    seq: int | None = None
+    source: Literal["node", "gateway"] = "node"
+
+
+@dataclass(frozen=True, slots=True)
+class BirthRecord:
+    node_id: str
+    boot_id: int
+    ts: float
+    info: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """Counters the pipeline keeps per node, written with each batch (absolute values)."""
+
+    node_id: str
+    last_seen: float
+    online: bool
+    dropped: int
+    frames_received: int
+    frames_lost: int
+    gaps: int
+    clock_offset_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeqState:
+    """Sequence bookkeeping of one (node, boot), persisted so a restart keeps de-duplicating.
+
+    `contig`: highest seq such that every seq <= it is stored or marked lost (-1: none).
+    `above`: stored seq ranges above contig, inclusive [(a, b), ...], sorted.
+    `lost`: seq ranges given up as lost (node overflow), inclusive.
+    """
+
+    node_id: str
+    boot_id: int
+    contig: int
+    max_seq: int
+    above: tuple[tuple[int, int], ...] = ()
+    lost: tuple[tuple[int, int], ...] = ()
+    dropped: int = 0
+    updated: float = 0.0
+
+
+@dataclass(frozen=True)
+class WriteBatch:
+    """Everything one commit writes, atomically."""
+
+    frames: Sequence[FrameRecord] = ()
+    events: Sequence[EventRecord] = ()
+    births: Sequence[BirthRecord] = ()
+    node_status: Sequence[NodeStatus] = ()
+    seq_states: Sequence[SeqState] = ()
+
+
+# ------------------------------------------------------------------ registry and service
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    part_id: str
+    name: str
+    part_number: str = ""
+    rated_l10_h: float | None = None
+    lead_time_days: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """A monitored machine position. `machine_group` selects the severity zones, e.g.
+    'group1_rigid', 'group1_flexible', 'group2_rigid', 'group2_flexible', 'class_I'..'class_IV'.
+    """
+
+    asset_id: str
+    site: str
+    machine: str
+    node_id: str | None = None
+    machine_group: str = "group2_rigid"
+    description: str = ""
+    parts: tuple[Part, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceEntry:
+    asset_id: str
+    date: str  # ISO date YYYY-MM-DD
+    kind: str  # one of SERVICE_KINDS
+    part_id: str = ""
+    finding: str = ""
+    by: str = ""
+    entry_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceWindow:
+    site: str
+    start: float
+    end: float
+    note: str = ""
+    window_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    password_hash: str  # any hash string (the web uses werkzeug scrypt); never a clear password
+    role: str = "viewer"  # one of ROLES
+
+
+# ------------------------------------------------------------------ read models
+
+
+@dataclass(frozen=True, slots=True)
+class LatestState:
+    """The newest report of an asset (physical units), joined with its registry entry.
+
+    Frames of a node with no asset are kept under asset_id = node_id with an empty site.
+    """
+
+    asset_id: str
+    node_id: str
+    site: str
+    machine: str
+    machine_group: str
+    ts: float
+    recv_time: float
+    flags: int
+    vel_rms_mm_s: tuple[float, float, float]
+    acc_rms_g: tuple[float, float, float]
+    peak_g: float
+    kurtosis: float
+    temp_c: float | None
+    runtime_s: int
+    starts: int
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyPoint:
+    """Aggregate of one asset's reports in one hour [hour, hour + 3600) (corrected time)."""
+
+    asset_id: str
+    hour: int
+    n: int
+    vel_rms_mm_s: tuple[float, float, float]  # mean per axis
+    vel_rms_max_mm_s: float  # highest axis value seen in the hour
+    acc_rms_g: tuple[float, float, float]  # mean per axis
+    peak_g_max: float
+    kurtosis: float  # mean
+    temp_c: float | None  # mean over reports that carried a temperature
+    runtime_s: int  # highest runtime counter seen
+    starts: int
+    running_fraction: float  # share of reports with FLAG_RUNNING
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFrame:
+    node_id: str
+    boot_id: int
+    seq: int
+    kind: str
+    node_time: int
+    recv_time: float
+    ts: float
+    flags: int | None
+    payload: bytes
+    backfilled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    event_id: int
+    ts: float
+    node_id: str
+    source: str
+    code: str
+    detail: dict[str, object]
+    boot_id: int | None
+    seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """A node's last birth and link counters. `resets` is the newest-first reset history
+    (time, boot_id, cause), at most 20. `link_quality` = received / (received + lost +
+    dropped), 1.0 with no data.
+    """
+
+    node_id: str
+    boot_id: int | None
+    fw: str
+    board: str
+    sensor: str
+    birth_info: dict[str, object]
+    last_birth: float | None
+    last_seen: float | None
+    online: bool
+    dropped: int
+    frames_received: int
+    frames_lost: int
+    gaps: int
+    clock_offset_s: float | None
+    resets: tuple[tuple[float, int, str], ...]
+    link_quality: float
+
+
+# ------------------------------------------------------------------ the interface
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Storage of the gateway. Implementations are thread-safe (one lock per instance);
+    open one instance per process or thread pool you like."""
+
+    # --- ingest (used by the pipeline)
+    def write_batch(self, batch: WriteBatch) -> None: ...
+    def load_seq_states(self) -> list[SeqState]: ...
+    def prune_frames(self, older_than: float) -> int: ...
+
+    # --- reads for the web page
+    def latest_states(
+        self,
+        site: str | None = None,
+        machine_group: str | None = None,
+        asset_ids: Sequence[str] | None = None,
+    ) -> list[LatestState]: ...
+    def hourly_history(self, asset_id: str, start: float, end: float) -> list[HourlyPoint]: ...
+    def recent_frames(
+        self, node_id: str | None = None, limit: int = 100, since: float | None = None
+    ) -> list[StoredFrame]: ...
+    def events(
+        self, node_id: str | None = None, since: float | None = None, limit: int = 100
+    ) -> list[StoredEvent]: ...
+    def nodes(self) -> list[NodeInfo]: ...
+    def node(self, node_id: str) -> NodeInfo | None: ...
+
+    # --- asset registry
+    def upsert_asset(self, asset: Asset) -> None: ...
+    def asset(self, asset_id: str) -> Asset | None: ...
+    def assets(self, site: str | None = None) -> list[Asset]: ...
+    def delete_asset(self, asset_id: str) -> bool: ...
+    def asset_for_node(self, node_id: str) -> Asset | None: ...
+
+    # --- service log, windows, users
+    def add_service_entry(self, entry: ServiceEntry) -> int: ...
+    def service_log(self, asset_id: str | None = None) -> list[ServiceEntry]: ...
+    def add_window(self, window: MaintenanceWindow) -> int: ...
+    def windows(self, site: str | None = None) -> list[MaintenanceWindow]: ...
+    def upsert_user(self, user: User) -> None: ...
+    def user(self, name: str) -> User | None: ...
+    def users(self) -> list[User]: ...
+
+    def close(self) -> None: ...

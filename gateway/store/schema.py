@@ -1,0 +1,165 @@
+"""The one schema of the gateway database, for SQLite and PostgreSQL.
+
+Placeholders: {real} float column, {blob} bytes column, {serial} auto id primary key.
+Raw frames are kept for a configurable number of days (`prune_frames`); everything else is
+kept for good. `frames` has no index on time on purpose: each index costs about a quarter of the
+insert rate; `frame_id` (insertion order, the rowid in SQLite) serves "recent frames", and the
+hourly retention job can afford a scan. Report values in `frames` are wire units; `hourly`
+keeps sums so that batches add up exactly, `latest` keeps the newest report per asset so the
+page never scans history.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS frames (
+    frame_id {serial},
+    node_id TEXT NOT NULL,
+    boot_id BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    node_time BIGINT NOT NULL,
+    recv_time {real} NOT NULL,
+    ts {real} NOT NULL,
+    flags INTEGER,
+    dropped BIGINT,
+    runtime_s BIGINT,
+    starts BIGINT,
+    acc_x INTEGER, acc_y INTEGER, acc_z INTEGER,
+    vel_x INTEGER, vel_y INTEGER, vel_z INTEGER,
+    peak_mg INTEGER,
+    kurt_x100 INTEGER,
+    temp_c_x10 INTEGER,
+    backfilled INTEGER NOT NULL DEFAULT 0,
+    payload {blob} NOT NULL,
+    UNIQUE (node_id, boot_id, seq)
+);
+CREATE TABLE IF NOT EXISTS hourly (
+    asset_id TEXT NOT NULL,
+    hour BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    s_vel_x {real} NOT NULL, s_vel_y {real} NOT NULL, s_vel_z {real} NOT NULL,
+    max_vel {real} NOT NULL,
+    s_acc_x {real} NOT NULL, s_acc_y {real} NOT NULL, s_acc_z {real} NOT NULL,
+    max_peak {real} NOT NULL,
+    s_kurt {real} NOT NULL,
+    s_temp {real} NOT NULL,
+    n_temp BIGINT NOT NULL,
+    runtime_s BIGINT NOT NULL,
+    starts BIGINT NOT NULL,
+    n_running BIGINT NOT NULL,
+    PRIMARY KEY (asset_id, hour)
+);
+CREATE TABLE IF NOT EXISTS latest (
+    asset_id TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    ts {real} NOT NULL,
+    recv_time {real} NOT NULL,
+    flags INTEGER NOT NULL,
+    vel_x {real} NOT NULL, vel_y {real} NOT NULL, vel_z {real} NOT NULL,
+    acc_x {real} NOT NULL, acc_y {real} NOT NULL, acc_z {real} NOT NULL,
+    peak {real} NOT NULL,
+    kurt {real} NOT NULL,
+    temp {real},
+    runtime_s BIGINT NOT NULL,
+    starts BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    node_id TEXT PRIMARY KEY,
+    boot_id BIGINT,
+    fw TEXT NOT NULL DEFAULT '',
+    board TEXT NOT NULL DEFAULT '',
+    sensor TEXT NOT NULL DEFAULT '',
+    birth_info TEXT NOT NULL DEFAULT '{{}}',
+    last_birth {real},
+    last_seen {real},
+    online INTEGER NOT NULL DEFAULT 0,
+    dropped BIGINT NOT NULL DEFAULT 0,
+    frames_received BIGINT NOT NULL DEFAULT 0,
+    frames_lost BIGINT NOT NULL DEFAULT 0,
+    gaps BIGINT NOT NULL DEFAULT 0,
+    clock_offset_s {real},
+    resets TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS events (
+    event_id {serial},
+    ts {real} NOT NULL,
+    node_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    code TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    boot_id BIGINT,
+    seq BIGINT
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE INDEX IF NOT EXISTS events_node ON events (node_id, ts);
+CREATE TABLE IF NOT EXISTS assets (
+    asset_id TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    machine TEXT NOT NULL,
+    node_id TEXT UNIQUE,
+    machine_group TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS parts (
+    asset_id TEXT NOT NULL REFERENCES assets (asset_id) ON DELETE CASCADE,
+    part_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    part_number TEXT NOT NULL DEFAULT '',
+    rated_l10_h {real},
+    lead_time_days {real},
+    PRIMARY KEY (asset_id, part_id)
+);
+CREATE TABLE IF NOT EXISTS seq_state (
+    node_id TEXT NOT NULL,
+    boot_id BIGINT NOT NULL,
+    contig BIGINT NOT NULL,
+    max_seq BIGINT NOT NULL,
+    above TEXT NOT NULL,
+    lost TEXT NOT NULL,
+    dropped BIGINT NOT NULL,
+    updated {real} NOT NULL,
+    PRIMARY KEY (node_id, boot_id)
+);
+CREATE TABLE IF NOT EXISTS service_log (
+    entry_id {serial},
+    asset_id TEXT NOT NULL,
+    part_id TEXT NOT NULL DEFAULT '',
+    date TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('inspection', 'replacement', 'failure')),
+    finding TEXT NOT NULL DEFAULT '',
+    by_user TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS service_log_asset ON service_log (asset_id, date);
+CREATE TABLE IF NOT EXISTS windows (
+    window_id {serial},
+    site TEXT NOT NULL,
+    start_ts {real} NOT NULL,
+    end_ts {real} NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'technician', 'admin'))
+);
+"""
+
+SQLITE = {"real": "REAL", "blob": "BLOB", "serial": "INTEGER PRIMARY KEY"}
+POSTGRES = {
+    "real": "DOUBLE PRECISION",
+    "blob": "BYTEA",
+    "serial": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+}
+
+
+def statements(dialect: dict[str, str]) -> list[str]:
+    """The schema as a list of statements for one dialect."""
+    text = TABLES.format(**dialect)
+    return [s.strip() for s in text.split(";") if s.strip()]

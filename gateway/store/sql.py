@@ -1,0 +1,679 @@
+"""The SQL both backends share. Subclasses supply the connection, the transaction and the
+parameter style; every statement here is written once, with `?` placeholders and
+`{greatest}` for the two-argument maximum (max() in SQLite, GREATEST() in PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from gateway.store.api import (
+    ROLES,
+    SERVICE_KINDS,
+    Asset,
+    FrameRecord,
+    HourlyPoint,
+    LatestState,
+    MaintenanceWindow,
+    NodeInfo,
+    Part,
+    SeqState,
+    ServiceEntry,
+    StoredEvent,
+    StoredFrame,
+    User,
+    WriteBatch,
+)
+
+Row = tuple[Any, ...]
+FLAG_RUNNING = 1
+RESET_HISTORY = 20
+
+_FRAME_INSERT = (
+    "INSERT INTO frames (node_id, boot_id, seq, kind, node_time, recv_time, ts, flags, dropped,"
+    " runtime_s, starts, acc_x, acc_y, acc_z, vel_x, vel_y, vel_z, peak_mg, kurt_x100,"
+    " temp_c_x10, backfilled, payload) VALUES"
+    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+_HOURLY_UPSERT = (
+    "INSERT INTO hourly (asset_id, hour, n, s_vel_x, s_vel_y, s_vel_z, max_vel, s_acc_x,"
+    " s_acc_y, s_acc_z, max_peak, s_kurt, s_temp, n_temp, runtime_s, starts, n_running)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (asset_id, hour) DO UPDATE SET n = hourly.n + excluded.n,"
+    " s_vel_x = hourly.s_vel_x + excluded.s_vel_x, s_vel_y = hourly.s_vel_y + excluded.s_vel_y,"
+    " s_vel_z = hourly.s_vel_z + excluded.s_vel_z,"
+    " max_vel = {greatest}(hourly.max_vel, excluded.max_vel),"
+    " s_acc_x = hourly.s_acc_x + excluded.s_acc_x, s_acc_y = hourly.s_acc_y + excluded.s_acc_y,"
+    " s_acc_z = hourly.s_acc_z + excluded.s_acc_z,"
+    " max_peak = {greatest}(hourly.max_peak, excluded.max_peak),"
+    " s_kurt = hourly.s_kurt + excluded.s_kurt, s_temp = hourly.s_temp + excluded.s_temp,"
+    " n_temp = hourly.n_temp + excluded.n_temp,"
+    " runtime_s = {greatest}(hourly.runtime_s, excluded.runtime_s),"
+    " starts = {greatest}(hourly.starts, excluded.starts),"
+    " n_running = hourly.n_running + excluded.n_running"
+)
+_LATEST_UPSERT = (
+    "INSERT INTO latest (asset_id, node_id, ts, recv_time, flags, vel_x, vel_y, vel_z, acc_x,"
+    " acc_y, acc_z, peak, kurt, temp, runtime_s, starts)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (asset_id) DO UPDATE SET node_id = excluded.node_id, ts = excluded.ts,"
+    " recv_time = excluded.recv_time, flags = excluded.flags, vel_x = excluded.vel_x,"
+    " vel_y = excluded.vel_y, vel_z = excluded.vel_z, acc_x = excluded.acc_x,"
+    " acc_y = excluded.acc_y, acc_z = excluded.acc_z, peak = excluded.peak,"
+    " kurt = excluded.kurt, temp = excluded.temp, runtime_s = excluded.runtime_s,"
+    " starts = excluded.starts WHERE excluded.ts >= latest.ts"
+)
+_NODE_ENSURE = "INSERT INTO nodes (node_id) VALUES (?) ON CONFLICT DO NOTHING"
+_SEQ_UPSERT = (
+    "INSERT INTO seq_state (node_id, boot_id, contig, max_seq, above, lost, dropped, updated)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, boot_id) DO UPDATE SET"
+    " contig = excluded.contig, max_seq = excluded.max_seq, above = excluded.above,"
+    " lost = excluded.lost, dropped = excluded.dropped, updated = excluded.updated"
+)
+_LATEST_SELECT = (
+    "SELECT l.asset_id, l.node_id, COALESCE(a.site, ''), COALESCE(a.machine, ''),"
+    " COALESCE(a.machine_group, ''), l.ts, l.recv_time, l.flags, l.vel_x, l.vel_y, l.vel_z,"
+    " l.acc_x, l.acc_y, l.acc_z, l.peak, l.kurt, l.temp, l.runtime_s, l.starts"
+    " FROM latest l LEFT JOIN assets a ON a.asset_id = l.asset_id"
+)
+_NODE_SELECT = (
+    "SELECT node_id, boot_id, fw, board, sensor, birth_info, last_birth, last_seen, online,"
+    " dropped, frames_received, frames_lost, gaps, clock_offset_s, resets FROM nodes"
+)
+
+
+def _frame_row(f: FrameRecord) -> Row:
+    acc = f.acc_rms_mg or (None, None, None)
+    vel = f.vel_rms_mm_s_x100 or (None, None, None)
+    return (
+        f.node_id,
+        f.boot_id,
+        f.seq,
+        f.kind,
+        f.node_time,
+        f.recv_time,
+        f.ts,
+        f.flags,
+        f.dropped,
+        f.runtime_s,
+        f.starts,
+        acc[0],
+        acc[1],
+        acc[2],
+        vel[0],
+        vel[1],
+        vel[2],
+        f.peak_mg,
+        f.kurtosis_x100,
+        f.temp_c_x10,
+        1 if f.backfilled else 0,
+        f.payload,
+    )
+
+
+def _ranges_json(r: tuple[tuple[int, int], ...]) -> str:
+    return json.dumps([list(x) for x in r])
+
+
+def _ranges(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple((int(a), int(b)) for a, b in json.loads(text))
+
+
+class SqlStore:
+    """Shared implementation of gateway.store.api.Store over a DB-API connection."""
+
+    greatest = "max"
+    placeholder = "?"
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._sql_cache: dict[str, str] = {}
+
+    # ---- backend hooks
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        out = self._sql_cache.get(sql)
+        if out is None:
+            out = sql.replace("{greatest}", self.greatest)
+            if self.placeholder != "?":
+                out = out.replace("?", self.placeholder)
+            self._sql_cache[sql] = out
+        return out
+
+    def _q(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._execute(self._sql(sql), params)
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._executemany(self._sql(sql), rows)
+
+    # ---- ingest
+    def write_batch(self, batch: WriteBatch) -> None:
+        with self._lock, self._transaction():
+            self._write_batch(batch)
+
+    def _write_batch(self, batch: WriteBatch) -> None:
+        node_asset = {
+            str(r[0]): str(r[1])
+            for r in self._q("SELECT node_id, asset_id FROM assets WHERE node_id IS NOT NULL")
+        }
+        self._many(_FRAME_INSERT, [_frame_row(f) for f in batch.frames])
+        hourly: dict[tuple[str, int], list[float]] = {}
+        latest: dict[str, FrameRecord] = {}
+        for f in batch.frames:
+            if f.kind != "report" or f.acc_rms_mg is None or f.vel_rms_mm_s_x100 is None:
+                continue
+            asset = node_asset.get(f.node_id, f.node_id)
+            hour = int(f.ts // 3600) * 3600
+            acc = f.acc_rms_mg
+            vel = f.vel_rms_mm_s_x100
+            vmax = max(vel) / 100.0
+            peak = (f.peak_mg or 0) / 1000.0
+            temp = f.temp_c_x10
+            running = 1 if (f.flags or 0) & FLAG_RUNNING else 0
+            h = hourly.get((asset, hour))
+            if h is None:
+                hourly[(asset, hour)] = [
+                    1,
+                    vel[0] / 100.0,
+                    vel[1] / 100.0,
+                    vel[2] / 100.0,
+                    vmax,
+                    acc[0] / 1000.0,
+                    acc[1] / 1000.0,
+                    acc[2] / 1000.0,
+                    peak,
+                    (f.kurtosis_x100 or 0) / 100.0,
+                    0.0 if temp is None else temp / 10.0,
+                    0 if temp is None else 1,
+                    f.runtime_s or 0,
+                    f.starts or 0,
+                    running,
+                ]
+            else:
+                h[0] += 1
+                h[1] += vel[0] / 100.0
+                h[2] += vel[1] / 100.0
+                h[3] += vel[2] / 100.0
+                h[4] = max(h[4], vmax)
+                h[5] += acc[0] / 1000.0
+                h[6] += acc[1] / 1000.0
+                h[7] += acc[2] / 1000.0
+                h[8] = max(h[8], peak)
+                h[9] += (f.kurtosis_x100 or 0) / 100.0
+                if temp is not None:
+                    h[10] += temp / 10.0
+                    h[11] += 1
+                h[12] = max(h[12], f.runtime_s or 0)
+                h[13] = max(h[13], f.starts or 0)
+                h[14] += running
+            cur = latest.get(asset)
+            if cur is None or f.ts >= cur.ts:
+                latest[asset] = f
+        self._many(
+            _HOURLY_UPSERT,
+            [
+                (a, hr, int(v[0]), *v[1:11], int(v[11]), int(v[12]), int(v[13]), int(v[14]))
+                for (a, hr), v in hourly.items()
+            ],
+        )
+        self._many(
+            _LATEST_UPSERT,
+            [
+                (
+                    asset,
+                    f.node_id,
+                    f.ts,
+                    f.recv_time,
+                    f.flags or 0,
+                    *(v / 100.0 for v in f.vel_rms_mm_s_x100 or (0, 0, 0)),
+                    *(v / 1000.0 for v in f.acc_rms_mg or (0, 0, 0)),
+                    (f.peak_mg or 0) / 1000.0,
+                    (f.kurtosis_x100 or 0) / 100.0,
+                    None if f.temp_c_x10 is None else f.temp_c_x10 / 10.0,
+                    f.runtime_s or 0,
+                    f.starts or 0,
+                )
+                for asset, f in latest.items()
+            ],
+        )
+        touched = {b.node_id for b in batch.births} | {s.node_id for s in batch.node_status}
+        self._many(_NODE_ENSURE, [(n,) for n in sorted(touched)])
+        for b in batch.births:
+            rows = self._q("SELECT resets FROM nodes WHERE node_id = ?", (b.node_id,))
+            resets = json.loads(rows[0][0]) if rows else []
+            resets.insert(0, [b.ts, b.boot_id, str(b.info.get("reset", "unknown"))])
+            self._q(
+                "UPDATE nodes SET boot_id = ?, fw = ?, board = ?, sensor = ?, birth_info = ?,"
+                " last_birth = ?, resets = ? WHERE node_id = ?",
+                (
+                    b.boot_id,
+                    str(b.info.get("fw", "")),
+                    str(b.info.get("board", "")),
+                    str(b.info.get("sensor", "")),
+                    json.dumps(b.info, sort_keys=True),
+                    b.ts,
+                    json.dumps(resets[:RESET_HISTORY]),
+                    b.node_id,
+                ),
+            )
+        self._many(
+            "UPDATE nodes SET last_seen = ?, online = ?, dropped = ?, frames_received = ?,"
+            " frames_lost = ?, gaps = ?, clock_offset_s = ? WHERE node_id = ?",
+            [
+                (
+                    s.last_seen,
+                    1 if s.online else 0,
+                    s.dropped,
+                    s.frames_received,
+                    s.frames_lost,
+                    s.gaps,
+                    s.clock_offset_s,
+                    s.node_id,
+                )
+                for s in batch.node_status
+            ],
+        )
+        self._many(
+            "INSERT INTO events (ts, node_id, source, code, detail, boot_id, seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e.ts,
+                    e.node_id,
+                    e.source,
+                    e.code,
+                    json.dumps(e.detail, sort_keys=True, default=str),
+                    e.boot_id,
+                    e.seq,
+                )
+                for e in batch.events
+            ],
+        )
+        self._many(
+            _SEQ_UPSERT,
+            [
+                (
+                    s.node_id,
+                    s.boot_id,
+                    s.contig,
+                    s.max_seq,
+                    _ranges_json(s.above),
+                    _ranges_json(s.lost),
+                    s.dropped,
+                    s.updated,
+                )
+                for s in batch.seq_states
+            ],
+        )
+
+    def load_seq_states(self) -> list[SeqState]:
+        with self._lock:
+            rows = self._q(
+                "SELECT node_id, boot_id, contig, max_seq, above, lost, dropped, updated"
+                " FROM seq_state ORDER BY node_id, boot_id"
+            )
+        return [
+            SeqState(
+                str(r[0]),
+                int(r[1]),
+                int(r[2]),
+                int(r[3]),
+                _ranges(r[4]),
+                _ranges(r[5]),
+                int(r[6]),
+                float(r[7]),
+            )
+            for r in rows
+        ]
+
+    def prune_frames(self, older_than: float) -> int:
+        with self._lock, self._transaction():
+            rows = self._q("DELETE FROM frames WHERE recv_time < ? RETURNING seq", (older_than,))
+        return len(rows)
+
+    # ---- reads
+    def latest_states(
+        self,
+        site: str | None = None,
+        machine_group: str | None = None,
+        asset_ids: Sequence[str] | None = None,
+    ) -> list[LatestState]:
+        where: list[str] = []
+        params: list[Any] = []
+        if site is not None:
+            where.append("COALESCE(a.site, '') = ?")
+            params.append(site)
+        if machine_group is not None:
+            where.append("a.machine_group = ?")
+            params.append(machine_group)
+        if asset_ids is not None:
+            if not asset_ids:
+                return []
+            where.append("l.asset_id IN (" + ", ".join("?" for _ in asset_ids) + ")")
+            params.extend(asset_ids)
+        sql = _LATEST_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        with self._lock:
+            rows = self._q(sql + " ORDER BY l.asset_id", params)
+        return [
+            LatestState(
+                asset_id=r[0],
+                node_id=r[1],
+                site=r[2],
+                machine=r[3],
+                machine_group=r[4],
+                ts=float(r[5]),
+                recv_time=float(r[6]),
+                flags=int(r[7]),
+                vel_rms_mm_s=(float(r[8]), float(r[9]), float(r[10])),
+                acc_rms_g=(float(r[11]), float(r[12]), float(r[13])),
+                peak_g=float(r[14]),
+                kurtosis=float(r[15]),
+                temp_c=None if r[16] is None else float(r[16]),
+                runtime_s=int(r[17]),
+                starts=int(r[18]),
+            )
+            for r in rows
+        ]
+
+    def hourly_history(self, asset_id: str, start: float, end: float) -> list[HourlyPoint]:
+        with self._lock:
+            rows = self._q(
+                "SELECT asset_id, hour, n, s_vel_x, s_vel_y, s_vel_z, max_vel, s_acc_x, s_acc_y,"
+                " s_acc_z, max_peak, s_kurt, s_temp, n_temp, runtime_s, starts, n_running"
+                " FROM hourly WHERE asset_id = ? AND hour >= ? AND hour < ? ORDER BY hour",
+                (asset_id, int(start // 3600) * 3600, end),
+            )
+        out = []
+        for r in rows:
+            n = int(r[2])
+            out.append(
+                HourlyPoint(
+                    asset_id=r[0],
+                    hour=int(r[1]),
+                    n=n,
+                    vel_rms_mm_s=(r[3] / n, r[4] / n, r[5] / n),
+                    vel_rms_max_mm_s=float(r[6]),
+                    acc_rms_g=(r[7] / n, r[8] / n, r[9] / n),
+                    peak_g_max=float(r[10]),
+                    kurtosis=r[11] / n,
+                    temp_c=(r[12] / r[13]) if r[13] else None,
+                    runtime_s=int(r[14]),
+                    starts=int(r[15]),
+                    running_fraction=r[16] / n,
+                )
+            )
+        return out
+
+    def recent_frames(
+        self, node_id: str | None = None, limit: int = 100, since: float | None = None
+    ) -> list[StoredFrame]:
+        where: list[str] = []
+        params: list[Any] = []
+        if node_id is not None:
+            where.append("node_id = ?")
+            params.append(node_id)
+        if since is not None:
+            where.append("recv_time >= ?")
+            params.append(since)
+        sql = (
+            "SELECT node_id, boot_id, seq, kind, node_time, recv_time, ts, flags, payload,"
+            " backfilled FROM frames"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY frame_id DESC LIMIT ?"
+        )
+        params.append(int(limit))
+        with self._lock:
+            rows = self._q(sql, params)
+        return [
+            StoredFrame(
+                r[0],
+                int(r[1]),
+                int(r[2]),
+                r[3],
+                int(r[4]),
+                float(r[5]),
+                float(r[6]),
+                None if r[7] is None else int(r[7]),
+                bytes(r[8]),
+                bool(r[9]),
+            )
+            for r in rows
+        ]
+
+    def events(
+        self, node_id: str | None = None, since: float | None = None, limit: int = 100
+    ) -> list[StoredEvent]:
+        where: list[str] = []
+        params: list[Any] = []
+        if node_id is not None:
+            where.append("node_id = ?")
+            params.append(node_id)
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        sql = (
+            "SELECT event_id, ts, node_id, source, code, detail, boot_id, seq FROM events"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY ts DESC, event_id DESC LIMIT ?"
+        )
+        params.append(int(limit))
+        with self._lock:
+            rows = self._q(sql, params)
+        return [
+            StoredEvent(
+                int(r[0]),
+                float(r[1]),
+                r[2],
+                r[3],
+                r[4],
+                json.loads(r[5]),
+                None if r[6] is None else int(r[6]),
+                None if r[7] is None else int(r[7]),
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def _node(r: Row) -> NodeInfo:
+        received, lost, dropped = int(r[10]), int(r[11]), int(r[9])
+        total = received + lost + dropped
+        return NodeInfo(
+            node_id=r[0],
+            boot_id=None if r[1] is None else int(r[1]),
+            fw=r[2],
+            board=r[3],
+            sensor=r[4],
+            birth_info=json.loads(r[5]),
+            last_birth=None if r[6] is None else float(r[6]),
+            last_seen=None if r[7] is None else float(r[7]),
+            online=bool(r[8]),
+            dropped=dropped,
+            frames_received=received,
+            frames_lost=lost,
+            gaps=int(r[12]),
+            clock_offset_s=None if r[13] is None else float(r[13]),
+            resets=tuple((float(t), int(b), str(c)) for t, b, c in json.loads(r[14])),
+            link_quality=received / total if total else 1.0,
+        )
+
+    def nodes(self) -> list[NodeInfo]:
+        with self._lock:
+            rows = self._q(_NODE_SELECT + " ORDER BY node_id")
+        return [self._node(r) for r in rows]
+
+    def node(self, node_id: str) -> NodeInfo | None:
+        with self._lock:
+            rows = self._q(_NODE_SELECT + " WHERE node_id = ?", (node_id,))
+        return self._node(rows[0]) if rows else None
+
+    # ---- registry
+    def upsert_asset(self, asset: Asset) -> None:
+        if not asset.asset_id:
+            raise ValueError("asset_id must not be empty")
+        with self._lock, self._transaction():
+            if asset.node_id is not None:
+                # A node belongs to one asset: moving it releases the old one.
+                self._q(
+                    "UPDATE assets SET node_id = NULL WHERE node_id = ? AND asset_id <> ?",
+                    (asset.node_id, asset.asset_id),
+                )
+            self._q(
+                "INSERT INTO assets (asset_id, site, machine, node_id, machine_group, description)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id) DO UPDATE SET"
+                " site = excluded.site, machine = excluded.machine, node_id = excluded.node_id,"
+                " machine_group = excluded.machine_group, description = excluded.description",
+                (
+                    asset.asset_id,
+                    asset.site,
+                    asset.machine,
+                    asset.node_id,
+                    asset.machine_group,
+                    asset.description,
+                ),
+            )
+            self._q("DELETE FROM parts WHERE asset_id = ?", (asset.asset_id,))
+            self._many(
+                "INSERT INTO parts (asset_id, part_id, name, part_number, rated_l10_h,"
+                " lead_time_days) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        asset.asset_id,
+                        p.part_id,
+                        p.name,
+                        p.part_number,
+                        p.rated_l10_h,
+                        p.lead_time_days,
+                    )
+                    for p in asset.parts
+                ],
+            )
+
+    def _assets(self, where: str, params: Sequence[Any]) -> list[Asset]:
+        with self._lock:
+            rows = self._q(
+                "SELECT asset_id, site, machine, node_id, machine_group, description FROM assets"
+                + where
+                + " ORDER BY asset_id",
+                params,
+            )
+            parts: dict[str, list[Part]] = {}
+            ids = [r[0] for r in rows]
+            if ids:
+                prow = self._q(
+                    "SELECT asset_id, part_id, name, part_number, rated_l10_h, lead_time_days"
+                    " FROM parts WHERE asset_id IN ("
+                    + ", ".join("?" for _ in ids)
+                    + ") ORDER BY asset_id, part_id",
+                    ids,
+                )
+                for p in prow:
+                    parts.setdefault(p[0], []).append(
+                        Part(
+                            p[1],
+                            p[2],
+                            p[3],
+                            None if p[4] is None else float(p[4]),
+                            None if p[5] is None else float(p[5]),
+                        )
+                    )
+        return [Asset(r[0], r[1], r[2], r[3], r[4], r[5], tuple(parts.get(r[0], ()))) for r in rows]
+
+    def asset(self, asset_id: str) -> Asset | None:
+        found = self._assets(" WHERE asset_id = ?", (asset_id,))
+        return found[0] if found else None
+
+    def assets(self, site: str | None = None) -> list[Asset]:
+        if site is None:
+            return self._assets("", ())
+        return self._assets(" WHERE site = ?", (site,))
+
+    def asset_for_node(self, node_id: str) -> Asset | None:
+        found = self._assets(" WHERE node_id = ?", (node_id,))
+        return found[0] if found else None
+
+    def delete_asset(self, asset_id: str) -> bool:
+        with self._lock, self._transaction():
+            self._q("DELETE FROM parts WHERE asset_id = ?", (asset_id,))
+            rows = self._q("DELETE FROM assets WHERE asset_id = ? RETURNING asset_id", (asset_id,))
+        return bool(rows)
+
+    # ---- service log, windows, users
+    def add_service_entry(self, entry: ServiceEntry) -> int:
+        if entry.kind not in SERVICE_KINDS:
+            raise ValueError("service kind must be one of " + ", ".join(SERVICE_KINDS))
+        with self._lock, self._transaction():
+            rows = self._q(
+                "INSERT INTO service_log (asset_id, part_id, date, kind, finding, by_user)"
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING entry_id",
+                (entry.asset_id, entry.part_id, entry.date, entry.kind, entry.finding, entry.by),
+            )
+        return int(rows[0][0])
+
+    def service_log(self, asset_id: str | None = None) -> list[ServiceEntry]:
+        sql = "SELECT asset_id, date, kind, part_id, finding, by_user, entry_id FROM service_log"
+        params: tuple[Any, ...] = ()
+        if asset_id is not None:
+            sql += " WHERE asset_id = ?"
+            params = (asset_id,)
+        with self._lock:
+            rows = self._q(sql + " ORDER BY date, entry_id", params)
+        return [ServiceEntry(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in rows]
+
+    def add_window(self, window: MaintenanceWindow) -> int:
+        if window.end <= window.start:
+            raise ValueError("window end must be after its start")
+        with self._lock, self._transaction():
+            rows = self._q(
+                "INSERT INTO windows (site, start_ts, end_ts, note) VALUES (?, ?, ?, ?)"
+                " RETURNING window_id",
+                (window.site, window.start, window.end, window.note),
+            )
+        return int(rows[0][0])
+
+    def windows(self, site: str | None = None) -> list[MaintenanceWindow]:
+        sql = "SELECT site, start_ts, end_ts, note, window_id FROM windows"
+        params: tuple[Any, ...] = ()
+        if site is not None:
+            sql += " WHERE site = ?"
+            params = (site,)
+        with self._lock:
+            rows = self._q(sql + " ORDER BY start_ts, window_id", params)
+        return [MaintenanceWindow(r[0], float(r[1]), float(r[2]), r[3], int(r[4])) for r in rows]
+
+    def upsert_user(self, user: User) -> None:
+        if user.role not in ROLES:
+            raise ValueError("role must be one of " + ", ".join(ROLES))
+        with self._lock, self._transaction():
+            self._q(
+                "INSERT INTO users (name, password_hash, role) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash,"
+                " role = excluded.role",
+                (user.name, user.password_hash, user.role),
+            )
+
+    def user(self, name: str) -> User | None:
+        with self._lock:
+            rows = self._q("SELECT name, password_hash, role FROM users WHERE name = ?", (name,))
+        return User(rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    def users(self) -> list[User]:
+        with self._lock:
+            rows = self._q("SELECT name, password_hash, role FROM users ORDER BY name")
+        return [User(r[0], r[1], r[2]) for r in rows]

@@ -1,0 +1,271 @@
+"""The ingest pipeline end to end over the loopback link, with a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from gateway.ingest import IngestPipeline, PipelineConfig
+from gateway.links import LoopbackLink
+from gateway.metrics import Metrics
+from gateway.store.sqlite import SqliteStore
+from gateway.wire import encode_serial
+from protocol import frames
+from tests.gateway.simnode import SimNode, birth, report
+
+pytestmark = pytest.mark.timeout(30)
+
+FAST = PipelineConfig(
+    batch_interval_s=0.05,
+    reorder_grace_s=0.3,
+    resend_timeout_s=0.4,
+    resend_max_attempts=2,
+    housekeeping_s=0.05,
+    clock_tolerance_s=120.0,
+)
+
+
+@asynccontextmanager
+async def running(
+    tmp_path: Path, config: PipelineConfig = FAST, db: str = "gw.db"
+) -> AsyncIterator[tuple[IngestPipeline, LoopbackLink, Metrics]]:
+    store = SqliteStore(tmp_path / db)
+    metrics = Metrics()
+    pipe = IngestPipeline(store, metrics, config)
+    link = LoopbackLink("loop", metrics)
+    pipe.add_link(link)
+    tasks = [asyncio.create_task(pipe.run()), asyncio.create_task(link.run(pipe))]
+    try:
+        yield pipe, link, metrics
+    finally:
+        pipe.stop()
+        await tasks[0]
+        tasks[1].cancel()
+        await asyncio.gather(tasks[1], return_exceptions=True)
+        store.close()
+
+
+async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+def run(coro: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(coro())  # type: ignore[arg-type]  # Awaitable from an async def is a coroutine
+
+
+T = int(time.time())
+
+
+def test_frames_stored_then_acked(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running(tmp_path) as (pipe, link, m):
+            node = SimNode(link.port("n1"))
+            stored_at_ack: list[int] = []
+            node.port.on_data = lambda _d: stored_at_ack.append(
+                len(pipe.store.recent_frames("n1", limit=1000))
+            )
+            node.send(birth("n1", 1, T))
+            for s in range(1, 21):
+                node.send(report("n1", 1, s, T + s))
+            await until(lambda: (node.poll(), node.acks)[1] != [] and node.acks[-1] == (1, 20))
+            assert stored_at_ack and stored_at_ack[-1] == 21  # the ack followed the commit
+            assert m.total("kizashi_frames_stored_total") == 21
+            info = pipe.store.node("n1")
+            assert info is not None and info.fw == "1.0.0" and info.frames_received == 21
+            st = pipe.store.latest_states()[0]
+            assert st.runtime_s == 1020 and st.ts == T + 20
+
+    run(body)
+
+
+def test_duplicates_replays_and_reack(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running(tmp_path) as (pipe, link, m):
+            node = SimNode(link.port("n1"))
+            for s in range(0, 5):
+                node.send(report("n1", 1, s, T + s))
+            await until(lambda: (node.poll(), node.acks)[1][-1:] == [(1, 4)])
+            n_acks = len(node.acks)
+            node.send(report("n1", 1, 3, T + 3))  # the node missed our ack and resends
+            await until(lambda: (node.poll(), len(node.acks))[1] > n_acks)
+            assert node.acks[-1] == (1, 4)
+            assert m.total("kizashi_frames_duplicate_total") == 1
+            assert len(pipe.store.recent_frames("n1")) == 5
+
+    run(body)
+
+
+def test_reorder_and_reboot_raise_no_gap(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running(tmp_path) as (pipe, link, m):
+            node = SimNode(link.port("n1"))
+            for s in (0, 2, 1, 4, 3):
+                node.send(report("n1", 1, s, T + s))
+            node.send(birth("n1", 2, T + 10, reset="watchdog"))  # reboot: seq starts again
+            node.send(report("n1", 2, 1, T + 11))
+            await until(lambda: (node.poll(), (1, 4) in node.acks and (2, 1) in node.acks)[1])
+            await asyncio.sleep(0.6)  # beyond the reorder grace
+            node.poll()
+            assert m.total("kizashi_seq_gaps_total") == 0
+            assert not [c for c in node.cmds if c["name"] == "resend"]
+            info = pipe.store.node("n1")
+            assert info is not None and info.boot_id == 2 and info.resets[0][2] == "watchdog"
+
+    run(body)
+
+
+def test_gap_resend_backfill_keeps_node_time(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running(tmp_path) as (pipe, link, m):
+            node = SimNode(link.port("n1"))
+            for s in (0, 1, 2, 3, 6, 7, 8):
+                node.send(report("n1", 1, s, T + s))
+            await until(
+                lambda: (node.poll(), [c for c in node.cmds if c["name"] == "resend"])[1] != []
+            )
+            cmd = next(c for c in node.cmds if c["name"] == "resend")
+            assert cmd["args"] == {"boot": 1, "from": 4, "to": 5}
+            assert node.acks[-1] == (1, 3)  # nothing past the hole is acked
+            for s in (4, 5):
+                node.send(report("n1", 1, s, T + s))
+            await until(lambda: (node.poll(), node.acks)[1][-1] == (1, 8))
+            frames_ = {f.seq: f for f in pipe.store.recent_frames("n1")}
+            assert frames_[4].backfilled and not frames_[8].backfilled
+            assert frames_[4].node_time == T + 4 and frames_[4].ts == T + 4
+            assert m.total("kizashi_seq_gaps_total") == 1
+            assert m.total("kizashi_frames_lost_total") == 0
+            assert [e.code for e in pipe.store.events("n1")] == ["gap"]
+
+    run(body)
+
+
+def test_overflow_explained_by_dropped_is_lost_not_rerequested(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running(tmp_path) as (pipe, link, m):
+            node = SimNode(link.port("n1"))
+            for s in range(0, 4):
+                node.send(report("n1", 1, s, T + s))
+            node.send(report("n1", 1, 10, T + 10, dropped=6))  # 4..9 overflowed on the node
+            await until(lambda: (node.poll(), node.acks)[1][-1:] == [(1, 10)], timeout=5)
+            resends = [c for c in node.cmds if c["name"] == "resend"]
+            assert len(resends) == 1  # asked once, then the dropped count explained it
+            assert m.total("kizashi_frames_lost_total") == 6
+            await asyncio.sleep(0.3)
+            info = pipe.store.node("n1")
+            assert info is not None and info.frames_lost == 6 and info.dropped == 6
+            assert info.link_quality == pytest.approx(5 / 17)
+
+    run(body)
+
+
+def test_resend_answered_without_frames_marks_them_lost(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running(tmp_path) as (pipe, link, m):
+            node = SimNode(link.port("n1"))
+            for s in (0, 1, 2, 3, 8, 9):
+                node.send(report("n1", 1, s, T + s))
+            await until(
+                lambda: (node.poll(), [c for c in node.cmds if c["name"] == "resend"])[1] != []
+            )
+            node.send(report("n1", 1, 6, T + 6))
+            node.send(report("n1", 1, 7, T + 7))  # 4 and 5 are gone on the node
+            await until(lambda: (node.poll(), node.acks)[1][-1:] == [(1, 9)])
+            assert m.total("kizashi_frames_lost_total") == 2
+            assert [f.seq for f in pipe.store.recent_frames("n1", limit=100)].count(4) == 0
+            # The lost frame turns up after all: it is stored, and no longer counted lost.
+            node.send(report("n1", 1, 4, T + 4))
+            await until(lambda: len(pipe.store.recent_frames("n1")) == 9)
+
+    run(body)
+
+
+def test_unsynced_and_skewed_clocks_are_corrected(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running(tmp_path) as (pipe, link, m):
+            a = SimNode(link.port("a"))
+            b = SimNode(link.port("b"))
+            now = int(time.time())
+            for s in range(0, 5):
+                a.send(report("a", 1, s, 100 + s, flags=1 | frames.FLAG_CLOCK_UNSYNCED))
+                b.send(report("b", 1, s, now - 3600 + s))  # synced but an hour behind
+            await until(lambda: m.total("kizashi_frames_stored_total") == 10)
+            for f in pipe.store.recent_frames("a"):
+                assert abs(f.ts - f.recv_time) < 5 and f.node_time < 200
+            for f in pipe.store.recent_frames("b"):
+                assert abs(f.ts - f.recv_time) < 5
+            info = pipe.store.node("b")
+            assert info is not None and info.clock_offset_s is not None
+            assert abs(info.clock_offset_s - 3600) < 5
+            await until(
+                lambda: (
+                    (a.poll(), b.poll(), [c for c in a.cmds + b.cmds if c["name"] == "time"])[2]
+                    != []
+                )
+            )
+            names = sorted(c["node"] for c in a.cmds + b.cmds if c["name"] == "time")
+            assert names == ["a", "b"]  # once each, rate-limited
+            assert m.total("kizashi_time_commands_total") == 2
+
+    run(body)
+
+
+def test_bad_input_counted_by_reason_and_gateway_keeps_going(tmp_path: Path) -> None:
+    async def body() -> None:
+        async with running(tmp_path) as (pipe, link, m):
+            port = link.port("n1")
+            port.write(b"\x01\x02\x03\x00")  # not a valid serial frame
+            port.write(encode_serial(b"\xc1"))  # never-used msgpack byte
+            port.write(encode_serial(b"\x92\x01\x02"))  # array too short
+            port.write(encode_serial(bytes([0x95, 0x31, 0xA2, 0x6E, 0x31, 1, 1, 1])))  # version 3
+            port.write(encode_serial(report("n1", 1, 0, T) + b"\x00"))  # trailing bytes
+            assert not pipe.submit(b"\x00" * 600, "test")  # oversize
+            assert not pipe.submit(report("n2", 1, 0, T), "test", node_hint="n1")
+            node = SimNode(port)
+            node.send(report("n1", 1, 0, T))
+            await until(lambda: (node.poll(), node.acks)[1] == [(1, 0)])
+            rej = pipe.decoder.rejected
+            for reason in (
+                "malformed",
+                "unknown_version",
+                "trailing_bytes",
+                "oversize",
+                "topic_mismatch",
+            ):
+                assert rej.get(reason, 0) >= 1, (reason, rej)
+            assert m.total("kizashi_serial_rejected_total") >= 1
+            text = m.render()
+            assert 'kizashi_frames_rejected_total{reason="unknown_version"} 1' in text
+
+    run(body)
+
+
+def test_restart_keeps_dedup_and_counters(tmp_path: Path) -> None:
+    async def first() -> None:
+        async with running(tmp_path) as (_pipe, link, m):
+            node = SimNode(link.port("n1"))
+            for s in range(0, 5):
+                node.send(report("n1", 1, s, T + s))
+            await until(lambda: m.total("kizashi_frames_accepted_total") == 5)
+        # leaving the block stops the pipeline, which flushes the last batch
+
+    async def second() -> None:
+        async with running(tmp_path) as (pipe, link, m):
+            node = SimNode(link.port("n1"))
+            node.send(report("n1", 1, 4, T + 4))  # replay of a stored frame
+            node.send(report("n1", 1, 5, T + 5))
+            await until(lambda: (node.poll(), node.acks)[1][-1:] == [(1, 5)])
+            assert m.total("kizashi_frames_duplicate_total") == 1
+            info = pipe.store.node("n1")
+            assert info is not None and info.frames_received == 6
+
+    run(first)
+    run(second)

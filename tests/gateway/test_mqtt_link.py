@@ -1,0 +1,101 @@
+"""The MQTT link against a real (private) mosquitto: acks, state, persistent session, reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from gateway.decode import decode_frame
+from gateway.ingest import IngestPipeline, PipelineConfig
+from gateway.metrics import Metrics
+from gateway.mqtt_link import MqttConfig, MqttLink
+from gateway.store.sqlite import SqliteStore
+from tests.gateway.broker import Broker, free_port
+from tests.gateway.simnode import birth, report
+from tests.gateway.test_ingest import until
+
+pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(60)]
+CFG = PipelineConfig(batch_interval_s=0.05, housekeeping_s=0.05)
+
+
+async def retained_state(port: int, topic: str) -> bytes:
+    async with aiomqtt.Client("127.0.0.1", port, identifier="probe", timeout=5) as c:
+        await c.subscribe(topic, qos=1)
+        async with asyncio.timeout(3):
+            async for msg in c.messages:
+                assert isinstance(msg.payload, bytes)
+                return msg.payload
+    raise AssertionError("no retained state")
+
+
+def test_mqtt_ingest_ack_state_session_and_reconnect(tmp_path: Path) -> None:
+    port = free_port()
+    broker = Broker(tmp_path, port).start()
+    store = SqliteStore(tmp_path / "gw.db")
+    metrics = Metrics()
+    pipe = IngestPipeline(store, metrics, CFG)
+    link = MqttLink(
+        MqttConfig(port=port, client_id="gw-test", backoff_min_s=0.1, backoff_max_s=0.5), metrics
+    )
+    pipe.add_link(link)
+    now = int(time.time())
+
+    async def body() -> None:
+        nonlocal broker
+        ptask = asyncio.create_task(pipe.run())
+        ltask = asyncio.create_task(link.run(pipe))
+        await asyncio.wait_for(link.connected.wait(), 5)
+        acks: list[tuple[int, int]] = []
+        async with aiomqtt.Client("127.0.0.1", port, identifier="n1", timeout=5) as node:
+            await node.subscribe("kizashi/v1/node/n1/ack", qos=1)
+
+            async def read_acks() -> None:
+                async for msg in node.messages:
+                    assert isinstance(msg.payload, bytes)
+                    f = decode_frame(msg.payload)
+                    acks.append((f["boot"], f["seq"]))
+
+            reader = asyncio.create_task(read_acks())
+            await node.publish("kizashi/v1/node/n1/birth", birth("n1", 1, now), qos=1)
+            for s in range(1, 11):
+                await node.publish("kizashi/v1/node/n1/data", report("n1", 1, s, now + s), qos=1)
+            # A frame of n2 on n1's topic is refused.
+            await node.publish("kizashi/v1/node/n1/data", report("n2", 1, 1, now), qos=1)
+            await until(lambda: acks[-1:] == [(1, 10)])
+            assert pipe.decoder.rejected.get("topic_mismatch") == 1
+            assert await retained_state(port, link.state_topic) == b"online"
+
+            # Persistent session: frames published while the gateway is away arrive later.
+            ltask.cancel()
+            await asyncio.gather(ltask, return_exceptions=True)
+            assert await retained_state(port, link.state_topic) == b"offline"
+            for s in range(11, 16):
+                await node.publish("kizashi/v1/node/n1/data", report("n1", 1, s, now + s), qos=1)
+            ltask = asyncio.create_task(link.run(pipe))
+            await until(lambda: acks[-1:] == [(1, 15)])
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+        # Broker restart: the link reconnects by itself (backoff with jitter).
+        broker.stop()
+        await until(lambda: not link.connected.is_set())
+        broker = Broker(tmp_path, port).start()
+        await asyncio.wait_for(link.connected.wait(), 10)
+        async with aiomqtt.Client("127.0.0.1", port, identifier="n1b", timeout=5) as node:
+            await node.publish("kizashi/v1/node/n1/data", report("n1", 1, 16, now + 16), qos=1)
+        await until(lambda: len(store.recent_frames("n1", limit=100)) == 16)
+        assert metrics.total("kizashi_link_reconnects_total") >= 3
+        pipe.stop()
+        await ptask
+        ltask.cancel()
+        await asyncio.gather(ltask, return_exceptions=True)
+
+    try:
+        asyncio.run(body())
+    finally:
+        broker.stop()
+        store.close()
