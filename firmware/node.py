@@ -1,0 +1,436 @@
+"""The node application: a cooperative, non-blocking step loop.
+
+    node = Node(...); while True: delay = node.poll(clock.ticks_ms()); sleep(delay)
+
+Each poll: boot once (birth frame), service the transport and inbound acks/commands, take a
+window when due (features -> runtime -> report), persist counters when due, send stored
+frames in order, and feed the watchdog only if the loop is healthy. No step blocks longer
+than a sensor window (n / rate, 0.32 s at 1024 / 3200 Hz) or a socket timeout.
+
+Seq semantics: one counter per boot; the birth is seq 0; reports and events take the next
+seq when they are created. Every frame goes through the ring and stays there until the
+gateway's ack releases it.
+"""
+
+from array import array
+
+from firmware import config as cfgmod
+from firmware.clock import ticks_add, ticks_diff
+from firmware.features import Features
+from firmware.persist import Store
+from firmware.ring import Ring
+from firmware.runtime import Runtime
+from protocol import frames
+from protocol.errors import ProtocolError
+
+FW_VERSION = "0.1.0"
+MAX_TIME = 0xFFFFFFFF
+
+
+class Node:
+    def __init__(
+        self,
+        node_id,
+        sensor,
+        transport,
+        clock,
+        fs,
+        board="host",
+        wdt=None,
+        reset_cause="power_on",
+        temp=None,
+        reset=None,
+        transport_name="mqtt",
+        wdt_ms=8000,
+    ):
+        self.node_id = node_id
+        self.sensor = sensor
+        self.transport = transport
+        self.clock = clock
+        self.fs = fs
+        self.board = board
+        self.wdt = wdt
+        self.wdt_ms = wdt_ms
+        self.reset_cause = reset_cause
+        self.temp = temp  # callable -> degC or None; default: the sensor's
+        self.reset_fn = reset
+        self.transport_name = transport_name
+        self.cfg, self.cfg_from_file = cfgmod.load(fs, sensor.RATES)
+        self.rt = Runtime(Store(fs), self.cfg)
+        self.boot_id = 0
+        self.seq = 0
+        self.ring = Ring(0, 1)  # replaced at boot, once boot_id is known
+        self._booted = False
+        self._alloc()
+        self.stats = {"windows": 0, "reports": 0, "events": 0, "errors": 0, "sent": 0}
+        self.alarm = False
+        self.fault = False
+        self.last = None  # last window's AxisResult triple
+        self._peak_g = 0.0
+        self._epoch = None  # wall seconds at _uptime_ms == 0
+        self._uptime_ms = 0
+        self._prev_now = None
+        self._last_window = None
+        self._next_window = 0
+        self._next_report = 0
+        self._last_progress = 0
+        self._was_up = False
+        self._bench_until = None
+        self._reboot_at = None
+        self._last_cmd = -1
+        self._errors = 0
+        self._healthy_at = 0
+        self._last_good = 0
+
+    def _alloc(self):
+        n = self.cfg["window"]
+        self.bx = array("h", bytes(2 * n))
+        self.by = array("h", bytes(2 * n))
+        self.bz = array("h", bytes(2 * n))
+        self.features = Features(
+            n,
+            self.cfg["rate_hz"],
+            self.sensor.lsb_g,
+            (self.cfg["band_lo_hz"], self.cfg["band_hi_hz"]),
+        )
+        self.sensor.configure(self.cfg["rate_hz"])
+
+    # ------------------------------------------------------------ time and frames
+
+    def time_s(self):
+        up = self._uptime_ms // 1000
+        t = up if self._epoch is None else self._epoch + up
+        return t if 0 <= t <= MAX_TIME else 0
+
+    def _flags(self):
+        f = 0
+        if self.rt.running:
+            f |= frames.FLAG_RUNNING
+        if self.alarm:
+            f |= frames.FLAG_ALARM
+        if self._epoch is None:
+            f |= frames.FLAG_CLOCK_UNSYNCED
+        if self.fault:
+            f |= frames.FLAG_SENSOR_FAULT
+        if not self.cfg_from_file:
+            f |= frames.FLAG_DEFAULT_CONFIG
+        return f
+
+    def _next_seq(self):
+        """The seq the next frame will take. The caller commits it (self.seq = seq) only
+        after encoding succeeded, so a failed encode never leaves an unexplained gap."""
+        self.ring.reserve()  # drops (and counts) before the frame's dropped count is read
+        return self.seq + 1
+
+    def event(self, code, detail):
+        seq = self._next_seq()
+        frame = frames.encode_event(self.node_id, self.boot_id, seq, self.time_s(), code, detail)
+        self.seq = seq
+        self.ring.push(seq, frame)
+        self.stats["events"] += 1
+
+    def birth_info(self):
+        c = self.cfg
+        return {
+            "fw": FW_VERSION,
+            "board": self.board,
+            "sensor": self.sensor.name,
+            "rate_hz": c["rate_hz"],
+            "band_hz": [c["band_lo_hz"], c["band_hi_hz"]],
+            "cfg_hash": cfgmod.cfg_hash(c),
+            "reset": self.reset_cause,
+            "runtime_s": self.rt.runtime_s,
+            "starts": self.rt.starts,
+            "report_s": c["report_s"],
+            "transport": self.transport_name,
+            "ring_cap": c["ring_ram"] + c["ring_seg_frames"] * c["ring_segs"],
+            "life_s": self.rt.life_s,
+            "window": c["window"],
+            "kernels": "viper" if self.features.k.__name__.endswith("viper") else "plain",
+        }
+
+    def _boot(self, now):
+        self._prev_now = now
+        self.boot_id = self.rt.new_boot(now)
+        c = self.cfg
+        self.ring = Ring(self.boot_id, c["ring_ram"], self.fs, c["ring_seg_frames"], c["ring_segs"])
+        if hasattr(self.transport, "set_will"):
+            self.transport.set_will(frames.encode_death(self.node_id, self.boot_id))
+        self.seq = 0
+        self.ring.push(0, frames.encode_birth(self.node_id, self.boot_id, 0, self.birth_info()))
+        if self.ring.segs:
+            self.event("backlog", {"frames": len(self.ring)})
+        self._next_window = now
+        self._next_report = ticks_add(now, c["report_s"] * 1000)
+        self._last_progress = now
+        self._healthy_at = now
+        self._last_good = now
+        self._booted = True
+
+    # ------------------------------------------------------------ the loop
+
+    def poll(self, now=None):
+        """One cooperative step. Returns the suggested delay (ms) before the next poll."""
+        if now is None:
+            now = self.clock.ticks_ms()
+        if not self._booted:
+            self._boot(now)
+        d = ticks_diff(now, self._prev_now)
+        if d > 0:
+            self._uptime_ms += d
+        self._prev_now = now
+        ok = True
+        try:
+            self.transport.poll(now)
+            inbound = self.transport.inbound
+            while inbound:
+                self.handle(inbound.pop(0), now)
+            if ticks_diff(now, self._next_window) >= 0:
+                self._window(now)
+            if ticks_diff(now, self._next_report) >= 0:
+                self._report(now)
+            if self.rt.due(now, ticks_diff):
+                self.rt.save(now)
+            self._send(now)
+            if self._reboot_at is not None and ticks_diff(now, self._reboot_at) >= 0:
+                self._reboot_at = None
+                self.rt.save(now)
+                if self.reset_fn is not None:
+                    self.reset_fn()
+            self._errors = 0
+        except Exception as e:  # the loop must survive; repeated failure starves the WDT
+            ok = False
+            self._errors += 1
+            self.stats["errors"] += 1
+            if self._errors == 1:
+                try:
+                    self.event("error", {"what": str(e)[:60]})
+                except Exception:
+                    pass
+        self._feed(now, ok)
+        wait = ticks_diff(self._next_window, now)
+        r = ticks_diff(self._next_report, now)
+        if r < wait:
+            wait = r
+        if self.transport.connected() and self.ring.peek() is not None:
+            wait = 0
+        return max(0, min(wait, 1000))
+
+    def _feed(self, now, ok):
+        """Feed only while healthy: this poll succeeded and a window was completed (features
+        computed, or a sensor fault handled) within the last three window periods."""
+        if ok and self._errors == 0:
+            if ticks_diff(now, self._last_good) < 3 * self.cfg["window_s"] * 1000:
+                self._healthy_at = now
+        if self.wdt is not None and ticks_diff(now, self._healthy_at) < self.wdt_ms // 2:
+            self.wdt.feed()
+
+    def _period(self):
+        c = self.cfg
+        if self._bench_until is not None:
+            return 1
+        if self.alarm:
+            return min(c["window_s"], c["alarm_report_s"])
+        return c["window_s"]
+
+    def _window(self, now):
+        elapsed = 0 if self._last_window is None else ticks_diff(now, self._last_window)
+        self._last_window = now
+        self._next_window = ticks_add(now, self._period() * 1000)
+        c = self.cfg
+        ok = self.sensor.read_window(self.bx, self.by, self.bz, c["window"])
+        if not ok:
+            if not self.fault:
+                self.fault = True
+                self.event("sensor_fault", {})
+            self.rt.advance(elapsed)
+            self.last = None
+            self._last_good = now
+            return
+        if self.fault:
+            self.fault = False
+            self.event("sensor_ok", {})
+        ax = self.features.compute(self.bx, self.by, self.bz)
+        self._last_good = now
+        self.stats["windows"] += 1
+        self.last = ax
+        level = max(ax[0].rms_g, ax[1].rms_g, ax[2].rms_g)
+        vel = max(ax[0].vel_mm_s, ax[1].vel_mm_s, ax[2].vel_mm_s)
+        for a in ax:
+            if a.peak_g > self._peak_g:
+                self._peak_g = a.peak_g
+        self.rt.update(level, vel, elapsed)
+        if self.rt.due(now, ticks_diff):
+            self.rt.save(now)
+        if not self.alarm and vel >= c["vel_alarm_mm_s"]:
+            self.alarm = True
+            self.event("alarm", {"vel_mm_s": round(vel, 2)})
+            self._next_report = now  # report at once
+        elif self.alarm and vel < c["vel_clear_mm_s"]:
+            self.alarm = False
+            self.event("alarm_clear", {"vel_mm_s": round(vel, 2)})
+
+    def _report(self, now):
+        c = self.cfg
+        p = c["alarm_report_s"] if self.alarm else c["report_s"]
+        if self._bench_until is not None:
+            if ticks_diff(now, self._bench_until) >= 0:
+                self._bench_until = None
+            else:
+                p = 1
+        self._next_report = ticks_add(now, p * 1000)
+        ax = self.last
+        if ax is None:
+            acc = (0.0, 0.0, 0.0)
+            vel = (0.0, 0.0, 0.0)
+            kurt = 0.0
+        else:
+            acc = (ax[0].rms_g, ax[1].rms_g, ax[2].rms_g)
+            vel = (ax[0].vel_mm_s, ax[1].vel_mm_s, ax[2].vel_mm_s)
+            kurt = max(ax[0].kurtosis, ax[1].kurtosis, ax[2].kurtosis)
+        flags = self._flags()
+        if ax is not None and (ax[0].saturated or ax[1].saturated or ax[2].saturated):
+            flags |= frames.FLAG_SATURATED
+        t = self.temp() if self.temp is not None else self.sensor.temperature()
+        seq = self._next_seq()
+        frame = frames.encode_report(
+            self.node_id,
+            self.boot_id,
+            seq,
+            self.time_s(),
+            flags,
+            self.ring.dropped,
+            self.rt.runtime_s,
+            self.rt.starts,
+            acc,
+            vel,
+            self._peak_g,
+            kurt,
+            t,
+        )
+        self._peak_g = 0.0
+        self.seq = seq
+        self.ring.push(seq, frame)
+        self.stats["reports"] += 1
+
+    def _send(self, now):
+        t = self.transport
+        up = t.connected()
+        if not up:
+            self._was_up = False
+            return
+        if not self._was_up:
+            self._was_up = True
+            self.ring.rewind()  # resend everything unreleased, oldest first
+            self._last_progress = now
+        if ticks_diff(now, self._last_progress) > self.cfg["ack_timeout_s"] * 1000:
+            self.ring.rewind()
+            self._last_progress = now
+        for _ in range(self.cfg["send_burst"]):
+            item = self.ring.peek()
+            if item is None:
+                self._last_progress = now
+                return
+            boot, seq, frame = item
+            leaf = "birth" if frame[1] & 0x0F == frames.BIRTH else "data"
+            if not t.send(leaf, frame):
+                return
+            self.ring.mark_sent(boot, seq)
+            self.stats["sent"] += 1
+
+    # ------------------------------------------------------------ inbound
+
+    def handle(self, payload, now):
+        try:
+            f = frames.decode(payload)
+        except ProtocolError as e:
+            self.event("cmd_refused", {"why": e.reason})
+            return
+        if f["node"] != self.node_id:
+            self.event("cmd_refused", {"why": "wrong_node"})
+            return
+        kind = f["kind"]
+        if kind == "ack":
+            if self.ring.ack(f["boot"], f["seq"]):
+                self._last_progress = now
+            return
+        if kind != "command":
+            self.event("cmd_refused", {"why": "not_a_command"})
+            return
+        cid = f["seq"]
+        if f["boot"] not in (0, self.boot_id):
+            self._refuse(cid, f["name"], "wrong_boot")
+            return
+        if cid == self._last_cmd:
+            return  # a duplicate delivery: already answered
+        self._last_cmd = cid
+        name = f["name"]
+        why = getattr(self, "_cmd_" + name)(f["args"], now)
+        if why:
+            self._refuse(cid, name, why)
+        else:
+            self.event("cmd_ok", {"cmd": cid, "name": name})
+
+    def _refuse(self, cid, name, why):
+        self.event("cmd_refused", {"cmd": cid, "name": name, "why": why})
+
+    # Each handler validates everything first and returns a reason, or applies and returns None.
+
+    def _cmd_config(self, args, now):
+        new, why = cfgmod.merged(self.cfg, args, self.sensor.RATES)
+        if why:
+            return why
+        for key in cfgmod.REBOOT_KEYS:
+            if new[key] != self.cfg[key]:
+                return "needs_reboot:" + key
+        try:
+            cfgmod.save(self.fs, new)
+        except OSError:
+            return "flash_error"
+        realloc = new["window"] != self.cfg["window"] or new["rate_hz"] != self.cfg["rate_hz"]
+        band = (new["band_lo_hz"], new["band_hi_hz"]) != (
+            self.cfg["band_lo_hz"],
+            self.cfg["band_hi_hz"],
+        )
+        self.cfg = new
+        self.cfg_from_file = True
+        self.rt.configure(new)
+        if realloc or band:
+            self._alloc()
+        self._next_report = ticks_add(now, new["report_s"] * 1000)
+        self._next_window = ticks_add(now, self._period() * 1000)
+        return None
+
+    def _cmd_time(self, args, now):
+        # protocol: args == {"t": u32 epoch seconds}
+        t = args.get("t")
+        if not isinstance(t, int) or isinstance(t, bool) or not 1_600_000_000 <= t <= MAX_TIME:
+            return "bad_epoch"
+        self._epoch = t - self._uptime_ms // 1000
+        return None
+
+    def _cmd_resend(self, args, now):
+        # protocol: args == {"boot", "from", "to"}; every stored frame from (boot, from) on is
+        # sent again in order (frames already released by an ack are gone).
+        boot = args.get("boot")
+        first = args.get("from")
+        if not isinstance(boot, int) or not isinstance(first, int) or boot > self.boot_id:
+            return "bad_args"
+        self.ring.rewind_to(boot, first)
+        self._last_progress = now
+        return None
+
+    def _cmd_bench(self, args, now):
+        s = args.get("seconds")
+        if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= 3600 or len(args) != 1:
+            return "bad_args"
+        self._bench_until = ticks_add(now, s * 1000) if s else None
+        self._next_window = now
+        self._next_report = now
+        return None
+
+    def _cmd_reboot(self, args, now):
+        if args:
+            return "bad_args"
+        self._reboot_at = ticks_add(now, 2000)  # time to send cmd_ok first
+        return None

@@ -1,0 +1,114 @@
+"""Running/stopped detection, runtime hours, start count and the consumed-life clock.
+
+- State: running when the vibration level (largest axis acceleration RMS, g) has been above
+  `on_g` for `on_windows` consecutive windows, stopped when below `off_g` (< on_g) for
+  `off_windows`: hysteresis in level and in time, so a machine near the threshold does not
+  chatter.
+- Time between two windows counts as running when the state at the start of the interval was
+  running; milliseconds are carried so no fraction is lost.
+- Consumed life: each running second counts (v / v_ref)^p seconds (ISO 281 life exponent
+  p = 3 for ball bearings, velocity RMS as the load proxy), the factor clipped to [0, 64].
+- Persisted through persist.Store at most once per `save_s` (and on demand, e.g. before a
+  commanded reboot).
+"""
+
+from firmware.persist import Record
+
+MAX_FACTOR = 64.0
+
+
+class Runtime:
+    def __init__(self, store, cfg):
+        self.store = store
+        self.configure(cfg)
+        rec = store.load()
+        self.boot_id = rec.boot_id
+        self.runtime_s = rec.runtime_s
+        self.starts = rec.starts
+        self.life_s = rec.life_s
+        self.running = False
+        self._count = 0
+        self._ms = 0  # running milliseconds not yet in runtime_s
+        self._life_ms = 0.0
+        self._factor = 0.0
+        self._last = None
+        self._last_save = None
+        self.dirty = False
+
+    def configure(self, cfg):
+        self.on_g = cfg["run_on_g"]
+        self.off_g = cfg["run_off_g"]
+        self.on_windows = cfg["run_on_windows"]
+        self.off_windows = cfg["run_off_windows"]
+        self.v_ref = cfg["life_v_ref_mm_s"]
+        self.p = cfg["life_exponent"]
+        self.save_s = cfg["save_s"]
+
+    def record(self):
+        return Record(0, self.boot_id, self.runtime_s, self.starts, self.life_s)
+
+    def new_boot(self, now_ms):
+        """Count this boot and persist it at once: boot_id must never repeat."""
+        self.boot_id += 1
+        self._last = now_ms
+        self.store.save(self.record())
+        self._last_save = now_ms
+        return self.boot_id
+
+    def advance(self, elapsed_ms):
+        """Accrue `elapsed_ms` in the current state."""
+        if elapsed_ms <= 0 or not self.running:
+            return
+        self._ms += elapsed_ms
+        whole = self._ms // 1000
+        if whole:
+            self.runtime_s += whole
+            self._ms -= whole * 1000
+            self.dirty = True
+        self._life_ms += elapsed_ms * self._factor
+        whole = int(self._life_ms // 1000)
+        if whole:
+            self.life_s += whole
+            self._life_ms -= whole * 1000
+            self.dirty = True
+
+    def update(self, level_g, vel_mm_s, elapsed_ms):
+        """One window: accrue the interval, then update the state. Returns 'start'/'stop'/None."""
+        self.advance(elapsed_ms)
+        f = vel_mm_s / self.v_ref if self.v_ref > 0 else 0.0
+        f = f**self.p
+        self._factor = MAX_FACTOR if f > MAX_FACTOR else f
+        change = None
+        if self.running:
+            if level_g < self.off_g:
+                self._count += 1
+                if self._count >= self.off_windows:
+                    self.running = False
+                    self._count = 0
+                    change = "stop"
+            else:
+                self._count = 0
+        else:
+            if level_g > self.on_g:
+                self._count += 1
+                if self._count >= self.on_windows:
+                    self.running = True
+                    self._count = 0
+                    self.starts += 1
+                    self.dirty = True
+                    change = "start"
+            else:
+                self._count = 0
+        return change
+
+    def due(self, now_ms, ticks_diff):
+        if not self.dirty:
+            return False
+        if self._last_save is None:
+            return True
+        return ticks_diff(now_ms, self._last_save) >= self.save_s * 1000
+
+    def save(self, now_ms):
+        self.store.save(self.record())
+        self._last_save = now_ms
+        self.dirty = False

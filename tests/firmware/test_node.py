@@ -1,0 +1,287 @@
+"""The whole application on the host: valid frames, seq/dropped semantics, store-and-forward
+across an outage, commands (validated, all-or-nothing, answered), watchdog, reboot."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from firmware.host import FakeClock, MemFS, QueueTransport, make_node
+from firmware.host.stubs import WDT
+from protocol import frames
+
+FAST = {"window": 256, "window_s": 10, "report_s": 30, "alarm_report_s": 10}
+
+
+def run(node, clock: FakeClock, seconds: float, gateway=None) -> None:
+    end = clock.ms + int(seconds * 1000)
+    while clock.ms < end:
+        d = node.poll(clock.ticks_ms())
+        if gateway is not None:
+            gateway()
+        clock.advance(max(d, 200))
+
+
+def decoded(tr: QueueTransport) -> list[dict]:
+    return [frames.decode(p) for _, p in tr.outbox]
+
+
+def acker(node, tr: QueueTransport):
+    def gw() -> None:
+        if tr.outbox:
+            last = frames.decode(tr.outbox[-1][1])
+            tr.inbound.append(frames.encode_ack(node.node_id, last["boot"], last["seq"], 0))
+
+    return gw
+
+
+@pytest.mark.parametrize("profile", ["healthy", "bearing_degrading", "imbalance", "shifts", "idle"])
+def test_each_profile_produces_valid_frames(profile: str) -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    node = make_node("n-" + profile[:8], profile, tr, clock, MemFS(), config=FAST)
+    run(node, clock, 300)
+    fs = decoded(tr)
+    assert fs[0]["kind"] == "birth" and fs[0]["seq"] == 0 and fs[0]["boot"] == 1
+    assert fs[0]["info"]["reset"] == "power_on"
+    reports = [f for f in fs if f["kind"] == "report"]
+    assert len(reports) >= 9
+    assert [f["seq"] for f in fs] == list(range(len(fs)))  # no gaps, nothing dropped
+    assert all(f["dropped"] == 0 for f in reports)
+    assert tr.will == frames.encode_death(node.node_id, 1)
+    if profile in ("bearing_degrading", "imbalance"):
+        assert reports[-1]["flags"] & frames.FLAG_RUNNING
+        assert reports[-1]["runtime_s"] > 200
+
+
+def test_degrading_bearing_rises_and_alarms() -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    young = make_node("b1", "bearing_degrading", tr, clock, MemFS(), config=FAST, age_days=1)
+    run(young, clock, 60)
+    old_tr = QueueTransport()
+    old = make_node("b1", "bearing_degrading", old_tr, clock, MemFS(), config=FAST, age_days=60)
+    run(old, clock, 60)
+    v_young = max(f["vel_rms_mm_s_x100"][0] for f in decoded(tr) if f["kind"] == "report")
+    fs_old = decoded(old_tr)
+    v_old = max(f["vel_rms_mm_s_x100"][0] for f in fs_old if f["kind"] == "report")
+    assert v_old > 2 * v_young
+    assert any(f["kind"] == "event" and f["code"] == "alarm" for f in fs_old)
+    assert any(f["kind"] == "report" and f["flags"] & frames.FLAG_ALARM for f in fs_old)
+
+
+def test_outage_store_and_forward_with_exact_drop_count() -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    cfg = dict(FAST, ring_ram=8, ring_seg_frames=4, ring_segs=2)
+    node = make_node("s1", "imbalance", tr, clock, MemFS(), config=cfg)
+    gw = acker(node, tr)
+    run(node, clock, 60, gw)
+    tr.online = False
+    run(node, clock, 30 * 40)  # 40 reports, room for 16 frames
+    tr.online = True
+    before = len(tr.outbox)
+    run(node, clock, 60, gw)
+    fs = decoded(tr)
+    seen = {f["seq"] for f in fs}
+    top = max(seen)
+    gap = top + 1 - len(seen)
+    last_report = max((f for f in fs if f["kind"] == "report"), key=lambda f: f["seq"])
+    assert gap > 0
+    assert last_report["dropped"] == gap  # the gateway's check
+    resent = [f["seq"] for f in fs[before:]]
+    assert resent == sorted(resent)  # in order
+    assert node.ring.pending() <= 1
+
+
+def test_unacked_frames_are_resent_after_reconnect() -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    node = make_node("r1", "healthy", tr, clock, MemFS(), config=FAST)
+    run(node, clock, 65)
+    n = len(tr.outbox)
+    tr.online = False
+    node.poll(clock.ticks_ms())
+    tr.online = True
+    node.poll(clock.ticks_ms())
+    again = [frames.decode(p)["seq"] for _, p in tr.outbox[n:]]
+    assert again[:n] == list(range(n))  # nothing was acked: everything again, in order
+
+
+def command(node, name: str, args: dict, cid: int = 7, boot: int = 0) -> bytes:
+    return frames.encode_command(node.node_id, boot, cid, 1_700_000_000, name, args)
+
+
+def events(tr: QueueTransport) -> list[dict]:
+    return [f for f in decoded(tr) if f["kind"] == "event"]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "why"),
+    [
+        ("config", {"report_s": 0}, "out_of_range:report_s"),
+        ("config", {"report_s": "60"}, "bad_type:report_s"),
+        ("config", {"bogus": 1}, "unknown_key:bogus"),
+        ("config", {"report_s": 120, "window": 300}, "window_not_power_of_two"),
+        ("config", {"vel_alarm_mm_s": 1.0}, "alarm_hysteresis"),
+        ("config", {"rate_hz": 1000}, "rate_not_supported"),
+        ("config", {"ring_ram": 64}, "needs_reboot:ring_ram"),
+        ("config", {}, "bad_args"),
+        ("time", {"t": 5}, "bad_epoch"),
+        ("resend", {"boot": 7, "from": 0, "to": 3}, "bad_args"),
+        ("bench", {"seconds": -1}, "bad_args"),
+    ],
+)
+def test_bad_commands_are_refused_and_change_nothing(name: str, args: dict, why: str) -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    fs = MemFS()
+    node = make_node("c1", "healthy", tr, clock, fs, config=FAST)
+    run(node, clock, 5)
+    cfg_before = dict(node.cfg)
+    files_before = dict(fs.files)
+    epoch_before = node._epoch
+    tr.inbound.append(command(node, name, args))
+    run(node, clock, 1)
+    ev = events(tr)[-1]
+    assert ev["code"] == "cmd_refused"
+    assert ev["detail"] == {"cmd": 7, "name": name, "why": why}
+    assert node.cfg == cfg_before
+    assert fs.files.get("config.json") == files_before.get("config.json")
+    assert node._epoch == epoch_before and node._reboot_at is None
+
+
+def test_good_commands_apply_and_answer() -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    fs = MemFS()
+    node = make_node("c2", "healthy", tr, clock, fs, config=FAST)
+    run(node, clock, 5)
+    tr.inbound.append(command(node, "config", {"report_s": 120, "window": 512}, cid=1))
+    tr.inbound.append(command(node, "time", {"t": 1_750_000_000}, cid=2))
+    tr.inbound.append(command(node, "resend", {"boot": 1, "from": 0, "to": 2}, cid=3))
+    run(node, clock, 1)
+    ok = [e for e in events(tr) if e["code"] == "cmd_ok"]
+    assert [e["detail"]["cmd"] for e in ok] == [1, 2, 3]
+    assert node.cfg["report_s"] == 120 and node.features.n == 512
+    assert json.loads(fs.files["config.json"])["report_s"] == 120
+    run(node, clock, 130)
+    rep = [f for f in decoded(tr) if f["kind"] == "report"][-1]
+    assert not rep["flags"] & frames.FLAG_CLOCK_UNSYNCED
+    assert not rep["flags"] & frames.FLAG_DEFAULT_CONFIG
+    assert 1_750_000_000 + 100 <= rep["time"] <= 1_750_000_000 + 131
+
+
+def test_malformed_and_foreign_frames_are_refused() -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    node = make_node("c3", "healthy", tr, clock, MemFS(), config=FAST)
+    run(node, clock, 5)
+    tr.inbound.append(b"\x93\x01\x02")
+    tr.inbound.append(frames.encode_command("other", 0, 1, 0, "reboot", {}))
+    tr.inbound.append(command(node, "reboot", {}, boot=99))
+    bad_args = bytearray(command(node, "reboot", {}))
+    tr.inbound.append(bytes(bad_args[:-1]) + b"\x81\xa1x\x01")  # reboot with args {"x": 1}
+    run(node, clock, 1)
+    whys = [e["detail"]["why"] for e in events(tr)]
+    assert whys == ["malformed", "wrong_node", "wrong_boot", "bad_args"]
+    assert node._reboot_at is None
+
+
+def test_reboot_persists_and_next_boot_counts_up() -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    fs = MemFS()
+    resets = []
+    node = make_node("rb", "imbalance", tr, clock, fs, config=FAST)
+    node.reset_fn = lambda: resets.append(clock.ms)
+    run(node, clock, 100)
+    tr.inbound.append(command(node, "reboot", {}))
+    run(node, clock, 5)
+    assert resets
+    rt = node.rt.runtime_s
+    tr2 = QueueTransport()
+    node2 = make_node("rb", "imbalance", tr2, clock, fs, reset_cause="soft")
+    assert node2.rt.runtime_s == rt
+    node2.poll(clock.ticks_ms())
+    assert node2.boot_id == 2
+    birth = frames.decode(tr2.outbox[0][1])
+    assert birth["kind"] == "birth" and birth["boot"] == 2 and birth["info"]["reset"] == "soft"
+    assert birth["info"]["runtime_s"] == rt
+
+
+def test_watchdog_is_fed_only_while_healthy() -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    wdt = WDT(timeout=8000)
+    node = make_node("w1", "healthy", tr, clock, MemFS(), config=FAST, wdt=wdt)
+    run(node, clock, 30)
+    fed = wdt.feeds
+    assert fed > 0
+
+    def broken(*a):
+        raise RuntimeError("sensor bus wedged")
+
+    node.features.compute = broken
+    run(node, clock, 3 * FAST["window_s"] + 5)  # three missed windows, then no more feeds
+    last = wdt.feeds
+    run(node, clock, 30)
+    assert wdt.feeds == last  # starved: the hardware watchdog resets the board
+
+
+def test_sensor_fault_is_flagged_and_reported() -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    node = make_node("f1", "healthy", tr, clock, MemFS(), config=FAST)
+    node.sensor.fault = True
+    run(node, clock, 40)
+    fs = decoded(tr)
+    assert any(f["kind"] == "event" and f["code"] == "sensor_fault" for f in fs)
+    assert any(f["kind"] == "report" and f["flags"] & frames.FLAG_SENSOR_FAULT for f in fs)
+
+
+def test_twelve_nodes_accelerated_in_one_process() -> None:
+    import time
+
+    clock = FakeClock()
+    nodes = []
+    for i, p in enumerate(["healthy", "bearing_degrading", "imbalance", "shifts", "idle"] * 3):
+        tr = QueueTransport()
+        nodes.append((make_node(f"m{i:02d}", p, tr, clock, MemFS(), config={"window_s": 60}), tr))
+    t0 = time.perf_counter()
+    for _ in range(600):  # 10 simulated minutes in 1 s steps
+        for n, _ in nodes:
+            n.poll(clock.ticks_ms())
+        clock.advance(1000)
+    cpu = time.perf_counter() - t0
+    assert all(len(tr.outbox) >= 10 for _, tr in nodes)
+    assert cpu < 30
+
+
+def test_node_json_nested_and_provisioned_flat_forms() -> None:
+    from firmware import config
+
+    flat = {
+        "node_id": "press-07",
+        "mqtt_host": "10.0.0.2",
+        "mqtt_port": 1884,
+        "mqtt_user": "press-07",
+        "mqtt_password": "pw",
+        "mqtt_client_id": "press-07",
+        "wifi_ssid": "plant",
+        "wifi_password": "wpw",
+    }
+    nested = {
+        "node_id": "press-07",
+        "mqtt": {"host": "10.0.0.2", "port": 1884, "user": "press-07", "password": "pw"},
+        "wifi": {"ssid": "plant", "password": "wpw"},
+    }
+    for doc in (flat, nested):
+        fs = MemFS({"node.json": json.dumps(doc).encode()})
+        ident = config.load_identity(fs)
+        assert ident["node_id"] == "press-07" and ident["transport"] == "mqtt"
+        assert ident["mqtt"]["host"] == "10.0.0.2" and ident["mqtt"]["port"] == 1884
+        assert ident["wifi"]["ssid"] == "plant"
+    with pytest.raises(ValueError):
+        config.load_identity(MemFS({"node.json": b'{"node_id": ""}'}))
