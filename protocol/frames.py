@@ -83,6 +83,9 @@ BIRTH_FIELDS = {
     "report_s": (int, True),
     "transport": (str, False),
     "ring_cap": (int, False),
+    "life_s": (int, False),
+    "window": (int, False),
+    "kernels": (str, False),
 }
 
 
