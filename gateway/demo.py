@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.analytics import FleetForecaster, HealthMonitor
 from gateway.demo_fleet import DEMO_SITES, demo_assets, demo_windows
 from gateway.ingest import IngestPipeline
 from gateway.links import LoopbackLink
@@ -204,8 +205,10 @@ def _web_server(store: Store, opts: DemoOptions, secret: str) -> Any:
     from waitress.server import create_server
 
     from fleet_web import create_app
+    from gateway.metrics import render_metrics
 
-    app = create_app({"SECRET_KEY": secret}, store)
+    cfg = {"SECRET_KEY": secret, "METRICS_RENDER": render_metrics}
+    app = create_app(cfg, store, FleetForecaster(store))
     return create_server(app, host=opts.host, port=opts.port, threads=4)
 
 
@@ -246,6 +249,13 @@ async def run_demo(opts: DemoOptions) -> int:
             await asyncio.sleep(opts.seconds)
             stop.set()
 
+    monitor = HealthMonitor(store, opts.data_dir / "health_state.json")
+
+    async def judge_health() -> None:
+        while True:
+            await asyncio.to_thread(monitor.step)
+            await asyncio.sleep(5)
+
     async def save_clock() -> None:
         while True:
             await asyncio.sleep(5)
@@ -257,6 +267,7 @@ async def run_demo(opts: DemoOptions) -> int:
                 tg.create_task(pipeline.run(), name="ingest-pipeline"),
                 tg.create_task(link.run(pipeline), name="loopback-link"),
                 tg.create_task(save_clock(), name="demo-clock-saver"),
+                tg.create_task(judge_health(), name="health-monitor"),
                 tg.create_task(watch_deadline(), name="demo-deadline"),
             ]
             sim_thread.start()

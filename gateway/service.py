@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.analytics import FleetForecaster, HealthMonitor
 from gateway.config import GatewayConfig, load_config
 from gateway.ingest import IngestPipeline
 from gateway.links import Link
@@ -72,6 +73,13 @@ async def supervise(
             delay = 1.0
         await asyncio.sleep(delay)
         delay = min(backoff_max, delay * 2)
+
+
+async def health_loop(monitor: HealthMonitor, every_s: float = 10.0) -> None:
+    """Judge newly stored reports: zones, baseline change, alarms (stored as events)."""
+    while True:
+        await asyncio.to_thread(monitor.step)
+        await asyncio.sleep(every_s)
 
 
 async def retention_loop(store: Store, days: float, every_s: float = 3600.0) -> None:
@@ -171,6 +179,13 @@ async def serve(
                     name="retention",
                 )
             )
+            monitor = HealthMonitor(store, cfg.data_dir / "health_state.json")
+            side.append(
+                tg.create_task(
+                    supervise("health", lambda: health_loop(monitor), metrics),
+                    name="health",
+                )
+            )
             if on_ready is not None:
                 on_ready(ctx)
             stop_task = tg.create_task(stop.wait(), name="stop")
@@ -194,7 +209,8 @@ def default_app_factory(ctx: ServiceContext) -> Callable[..., Any]:
     """The fleet page (fleet_web.create_app) over the gateway store, /metrics included."""
     web = importlib.import_module("fleet_web")
     cfg = {"METRICS_RENDER": render_metrics, **ctx.config.web}
-    app: Callable[..., Any] = web.create_app(cfg, store=ctx.store)
+    forecaster = FleetForecaster(ctx.store)
+    app: Callable[..., Any] = web.create_app(cfg, store=ctx.store, forecaster=forecaster)
     return app
 
 

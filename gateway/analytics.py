@@ -1,0 +1,291 @@
+"""The gateway's health and wear assessment, run as data arrives (ISO 13374 layers 3-5).
+
+- `HealthMonitor` follows each asset's reports: severity zone, a learned baseline with
+  change detection (persistent change vs spike) and an alarm state machine with hysteresis.
+  Every alarm transition is stored as a gateway event, so the page's event list is the alarm
+  history; the monitors' own state is saved to a JSON file so a restart resumes them.
+- `FleetForecaster` turns an asset's history since its last replacement into a remaining-life
+  distribution, with the fleet prior learned from completed lives in the service log and the
+  rated-life usage model for parts with no trend yet. The fleet page calls `forecast()`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gateway.forecast import (
+    AlarmMachine,
+    Baseline,
+    ChangeDetector,
+    FleetPrior,
+    PartHistory,
+    RulForecast,
+    UsageModel,
+    fit_fleet_prior,
+    forecast_part,
+    zone,
+    zone_limits,
+)
+from gateway.store.api import Asset, EventRecord, HourlyPoint, Store, WriteBatch
+from protocol import frames
+from protocol.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+# A baseline is learned from the first day of running reports (288 at 5-minute reports).
+BASELINE_POINTS = 288
+LIFE_EVENT_KINDS = ("replacement", "failure")
+
+
+@dataclass
+class AssetHealth:
+    """What the monitor keeps per asset."""
+
+    alarm: AlarmMachine
+    baseline: Baseline = field(default_factory=lambda: Baseline(BASELINE_POINTS))
+    change: ChangeDetector = field(default_factory=ChangeDetector)
+    last_ts: float = 0.0
+    changed: bool = False  # a persistent change is being reported (re-armed when CUSUM resets)
+    spikes: int = 0
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "alarm": self.alarm.to_state(),
+            "baseline": self.baseline.to_state(),
+            "change": self.change.to_state(),
+            "last_ts": self.last_ts,
+            "changed": self.changed,
+            "spikes": self.spikes,
+        }
+
+    @classmethod
+    def from_state(cls, d: dict[str, Any]) -> AssetHealth:
+        return cls(
+            AlarmMachine.from_state(d["alarm"]),
+            Baseline.from_state(d["baseline"]),
+            ChangeDetector.from_state(d["change"]),
+            float(d["last_ts"]),
+            bool(d["changed"]),
+            int(d["spikes"]),
+        )
+
+
+class HealthMonitor:
+    """Feeds each asset's new reports through zone, baseline and alarm logic.
+
+    `step()` reads the frames stored since the last step, so it can run on any period and
+    after a restart without missing or repeating a report.
+    """
+
+    def __init__(self, store: Store, state_path: Path | None = None) -> None:
+        self.store = store
+        self.state_path = state_path
+        self.assets: dict[str, AssetHealth] = {}
+        self.transitions = 0
+        if state_path is not None and state_path.exists():
+            try:
+                raw = json.loads(state_path.read_text())
+                self.assets = {k: AssetHealth.from_state(v) for k, v in raw.items()}
+            except (ValueError, KeyError, TypeError) as e:
+                log.warning("health state %s unreadable (%s): starting fresh", state_path, e)
+
+    def _health(self, asset: Asset) -> AssetHealth:
+        h = self.assets.get(asset.asset_id)
+        if h is None:
+            h = AssetHealth(AlarmMachine.for_zones(_limits(asset)))
+            self.assets[asset.asset_id] = h
+        return h
+
+    def step(self, batch_limit: int = 5000) -> list[EventRecord]:
+        events: list[EventRecord] = []
+        for asset in self.store.assets():
+            if asset.node_id is None:
+                continue
+            events.extend(self._asset_step(asset, batch_limit))
+        if events:
+            self.store.write_batch(WriteBatch(events=events))
+            self.transitions += len(events)
+        self.save()
+        return events
+
+    def _asset_step(self, asset: Asset, limit: int) -> list[EventRecord]:
+        assert asset.node_id is not None
+        h = self._health(asset)
+        stored = self.store.recent_frames(asset.node_id, limit=limit, since=h.last_ts)
+        out: list[EventRecord] = []
+        for f in sorted(stored, key=lambda s: s.ts):
+            if f.kind != "report" or f.ts <= h.last_ts:
+                continue
+            h.last_ts = f.ts
+            try:
+                rep = frames.decode(f.payload)
+            except ProtocolError:
+                continue  # it was validated at ingest; a stored frame cannot be bad
+            if not rep["flags"] & frames.FLAG_RUNNING:
+                continue  # a stopped machine's vibration says nothing about its health
+            v = max(rep["vel_rms_mm_s_x100"]) / 100.0
+            out.extend(self._judge(asset, h, f.ts, v))
+        return out
+
+    def _judge(self, asset: Asset, h: AssetHealth, ts: float, v: float) -> list[EventRecord]:
+        assert asset.node_id is not None
+        out: list[EventRecord] = []
+        before = len(h.alarm.history)
+        h.alarm.update(ts, v)
+        for t, old, new, reason in h.alarm.history[before:]:
+            detail: dict[str, object] = {
+                "asset": asset.asset_id,
+                "from": old,
+                "to": new,
+                "reason": reason,
+                "zone": zone(v, asset.machine_group) if asset.machine_group else "",
+                "vel_rms_mm_s": round(v, 2),
+            }
+            out.append(EventRecord(t, asset.node_id, "alarm_" + new, detail, source="gateway"))
+        z = h.baseline.update(v)
+        if z is not None:
+            verdict = h.change.update(z)
+            if verdict == "spike":
+                h.spikes += 1
+            if verdict == "persistent" and not h.changed:
+                h.changed = True
+                detail = {
+                    "asset": asset.asset_id,
+                    "baseline_mm_s": round(h.baseline.median or 0.0, 3),
+                    "vel_rms_mm_s": round(v, 2),
+                    "z": round(z, 1),
+                }
+                out.append(
+                    EventRecord(ts, asset.node_id, "baseline_change", detail, source="gateway")
+                )
+            elif h.changed and h.change.s == 0.0:
+                h.changed = False  # back to baseline: re-arm
+        return out
+
+    def save(self) -> None:
+        if self.state_path is None:
+            return
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({k: v.to_state() for k, v in self.assets.items()}))
+        tmp.replace(self.state_path)
+
+    def alarm_state(self, asset_id: str) -> str:
+        h = self.assets.get(asset_id)
+        return "normal" if h is None else h.alarm.state
+
+
+def _limits(asset: Asset) -> tuple[float, float, float]:
+    try:
+        return zone_limits(asset.machine_group)
+    except KeyError:
+        return zone_limits("group2_rigid")
+
+
+def _date_ts(d: str) -> float:
+    return datetime.fromisoformat(d).replace(tzinfo=UTC).timestamp()
+
+
+def running_series(hist: Sequence[HourlyPoint]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Hourly history -> (running seconds since the first point, features) of running hours."""
+    run = [h for h in hist if h.running_fraction > 0]
+    if not run:
+        return np.zeros(0), {}
+    t = np.array([float(h.runtime_s) for h in run])
+    keep = np.concatenate([[True], np.diff(t) > 0])
+    run = [h for h, k in zip(run, keep, strict=True) if k]
+    t = t[keep] - t[keep][0]
+    feats = {
+        "vel_rms": np.array([h.vel_rms_max_mm_s for h in run]),
+        "rms_x": np.array([h.acc_rms_g[0] for h in run]),
+        "rms_y": np.array([h.acc_rms_g[1] for h in run]),
+        "rms_z": np.array([h.acc_rms_g[2] for h in run]),
+        "peak": np.array([h.peak_g_max for h in run]),
+    }
+    return t, feats
+
+
+class FleetForecaster:
+    """Remaining running life per asset, with the fleet prior from the service log.
+
+    A completed life is the running time between a part's installation (its previous
+    replacement, or the start of its data) and its replacement or failure. The prior is
+    refitted at most every `refit_s` seconds.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        refit_s: float = 300.0,
+        clock: Any = time.time,
+        horizon_days: float = 400,
+    ) -> None:
+        self.store = store
+        self.refit_s = refit_s
+        self.clock = clock
+        self.horizon_s = horizon_days * DAY
+        self._prior: FleetPrior | None = None
+        self._prior_at = -1e18
+        self._lock = threading.Lock()
+        self.completed_lives: list[float] = []
+
+    def _runtime_at(self, asset_id: str, start: float, end: float) -> float | None:
+        hist = self.store.hourly_history(asset_id, start, end)
+        return float(hist[-1].runtime_s) if hist else None
+
+    def completed(self) -> list[float]:
+        """Running seconds of every completed life in the service log."""
+        lives: list[float] = []
+        by_asset: dict[str, list[float]] = {}
+        for entry in self.store.service_log():
+            if entry.kind in LIFE_EVENT_KINDS:
+                by_asset.setdefault(entry.asset_id, []).append(_date_ts(entry.date))
+        for asset_id, dates in by_asset.items():
+            dates.sort()
+            first = self.store.hourly_history(asset_id, 0.0, dates[0] + DAY)
+            if not first:
+                continue
+            prev_runtime = float(first[0].runtime_s)  # the counter when monitoring began
+            for d in dates:
+                rt = self._runtime_at(asset_id, d - 30 * DAY, d + DAY)
+                if rt is None:
+                    continue
+                if rt - prev_runtime > 3600:
+                    lives.append(rt - prev_runtime)
+                prev_runtime = rt
+        return lives
+
+    def prior(self) -> FleetPrior | None:
+        with self._lock:
+            now = self.clock()
+            if now - self._prior_at >= self.refit_s:
+                self._prior_at = now
+                self.completed_lives = self.completed()
+                self._prior = (
+                    fit_fleet_prior(self.completed_lives)
+                    if len(self.completed_lives) >= 2
+                    else None
+                )
+            return self._prior
+
+    def forecast(self, asset_id: str) -> RulForecast | None:
+        asset = self.store.asset(asset_id)
+        if asset is None:
+            return None
+        now = self.clock()
+        service = [s for s in self.store.service_log(asset_id) if s.kind in LIFE_EVENT_KINDS]
+        since = max([_date_ts(s.date) for s in service] + [now - self.horizon_s])
+        t, feats = running_series(self.store.hourly_history(asset_id, since, now + 3600))
+        part = asset.parts[0] if asset.parts else None
+        usage = UsageModel(part.rated_l10_h) if part and part.rated_l10_h else None
+        return forecast_part(PartHistory(t, feats, asset_id), self.prior(), usage)

@@ -1,0 +1,137 @@
+"""Health monitoring and the fleet forecaster, on a real SQLite store."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gateway.analytics import FleetForecaster, HealthMonitor
+from gateway.store import open_store
+from gateway.store.api import Asset, FrameRecord, Part, ServiceEntry, Store, WriteBatch
+from protocol import frames
+
+T0 = 1_760_000_000.0
+REPORT_S = 300
+
+
+def report(
+    node: str, seq: int, ts: float, vel: float, runtime_s: int, running: bool = True
+) -> FrameRecord:
+    flags = frames.FLAG_RUNNING if running else 0
+    payload = frames.encode_report(
+        node,
+        1,
+        seq,
+        int(ts),
+        flags,
+        0,
+        runtime_s,
+        1,
+        [0.1] * 3,
+        [vel, vel * 0.5, vel * 0.2],
+        0.4,
+        0.1,
+        30.0,
+    )
+    f = frames.decode(payload)
+    return FrameRecord(
+        node, 1, seq, "report", int(ts), ts, ts, payload, f["flags"], 0, runtime_s, 1,
+        tuple(f["acc_rms_mg"]), tuple(f["vel_rms_mm_s_x100"]), f["peak_mg"], f["kurtosis_x100"],
+        f["temp_c_x10"],
+    )  # fmt: skip
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = open_store(str(tmp_path / "kz.db"))
+    s.upsert_asset(Asset("P-1", "Site", "Pump", "n1", "group2_rigid"))
+    return s
+
+
+def write_series(store: Store, node: str, values: list[float], start_seq: int = 1) -> None:
+    recs = [
+        report(node, start_seq + i, T0 + (start_seq + i) * REPORT_S, v, (start_seq + i) * REPORT_S)
+        for i, v in enumerate(values)
+    ]
+    store.write_batch(WriteBatch(frames=recs))
+
+
+def codes(store: Store) -> list[str]:
+    return [e.code for e in sorted(store.events(limit=1000), key=lambda e: e.ts)]
+
+
+def test_alarm_enters_at_once_and_clears_with_hysteresis(store: Store, tmp_path: Path) -> None:
+    # group2_rigid: B/C at 2.8, C/D at 4.5 mm/s; clear at 90 % of each.
+    write_series(store, "n1", [1.0] * 5 + [3.0] + [2.7] * 5 + [2.4] * 2)
+    mon = HealthMonitor(store, tmp_path / "health.json")
+    mon.step()
+    assert codes(store) == ["alarm_alert"]  # 2.7 sits between clear and enter: still alert
+    assert mon.alarm_state("P-1") == "alert"
+    write_series(store, "n1", [2.4], start_seq=14)  # third point below clear 2.52
+    mon.step()
+    assert codes(store) == ["alarm_alert", "alarm_normal"]
+    alert = next(e for e in store.events(limit=10) if e.code == "alarm_alert")
+    assert alert.source == "gateway" and alert.detail["zone"] == "C"
+
+
+def test_restart_resumes_without_repeating(store: Store, tmp_path: Path) -> None:
+    write_series(store, "n1", [5.0] * 3)
+    HealthMonitor(store, tmp_path / "health.json").step()
+    again = HealthMonitor(store, tmp_path / "health.json")
+    assert again.alarm_state("P-1") == "danger"
+    assert again.step() == []
+    assert codes(store) == ["alarm_danger"]
+
+
+def test_stopped_machine_is_not_judged(store: Store, tmp_path: Path) -> None:
+    recs = [report("n1", i, T0 + i * REPORT_S, 9.0, 0, running=False) for i in range(1, 6)]
+    store.write_batch(WriteBatch(frames=recs))
+    assert HealthMonitor(store, None).step() == []
+
+
+def test_persistent_change_from_baseline_but_not_a_spike(store: Store) -> None:
+    rng = random.Random(3)
+    base = [1.0 + rng.gauss(0, 0.03) for _ in range(288)]
+    spike = [2.0]
+    after_spike = [1.0 + rng.gauss(0, 0.03) for _ in range(20)]
+    write_series(store, "n1", base + spike + after_spike)
+    mon = HealthMonitor(store, None)
+    mon.step()
+    assert "baseline_change" not in codes(store)  # one spike is not a change
+    assert mon.assets["P-1"].spikes == 1
+    shifted = [
+        1.4 + rng.gauss(0, 0.03) for _ in range(10)
+    ]  # still zone B: only the baseline sees it
+    write_series(store, "n1", shifted, start_seq=len(base) + 22)
+    mon.step()
+    assert codes(store) == ["baseline_change"]
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).date().isoformat()
+
+
+def test_forecaster_learns_fleet_prior_from_service_log(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "fleet.db"))
+    part = Part("bearing-de", "Drive-end bearing", "6205", 20000.0, 7.0)
+    lives_h = [300, 420, 360]
+    for i, life_h in enumerate(lives_h):
+        node = f"n{i}"
+        store.upsert_asset(Asset(f"A{i}", "S", "M", node, "class_I", "", (part,)))
+        n = life_h * 3600 // REPORT_S + 30
+        write_series(store, node, [1.0] * n)
+        failed_at = T0 + (life_h * 3600 // REPORT_S) * REPORT_S
+        store.add_service_entry(ServiceEntry(f"A{i}", _day(failed_at), "replacement", "bearing-de"))
+    fc = FleetForecaster(store, clock=lambda: T0 + 500 * 3600)
+    assert fc.prior() is not None
+    assert len(fc.completed_lives) == 3
+    for got, want in zip(sorted(fc.completed_lives), sorted(lives_h), strict=True):
+        assert abs(got / 3600 - want) <= 24  # day resolution of service dates
+    forecast = fc.forecast("A0")
+    assert forecast is not None
+    assert forecast.status in ("not_enough_data", "prior_only", "healthy_no_trend", "degrading")
+    alone = FleetForecaster(open_store(str(tmp_path / "empty.db")))
+    assert alone.prior() is None
