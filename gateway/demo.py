@@ -201,14 +201,15 @@ def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _web_server(store: Store, opts: DemoOptions, secret: str) -> Any:
+def _web_server(store: Store, opts: DemoOptions, secret: str, clock: Any) -> Any:
     from waitress.server import create_server
 
     from fleet_web import create_app
     from gateway.metrics import render_metrics
 
-    cfg = {"SECRET_KEY": secret, "METRICS_RENDER": render_metrics}
-    app = create_app(cfg, store, FleetForecaster(store))
+    # The page and the forecasts live on the fleet's simulated clock, like the gateway.
+    cfg = {"SECRET_KEY": secret, "METRICS_RENDER": render_metrics, "CLOCK": clock}
+    app = create_app(cfg, store, FleetForecaster(store, clock=clock))
     return create_server(app, host=opts.host, port=opts.port, threads=4)
 
 
@@ -226,7 +227,7 @@ async def run_demo(opts: DemoOptions) -> int:
     sim = FleetSimulator(link, opts, start)
     pipeline = IngestPipeline(store, clock=sim.now)
     pipeline.add_link(link)
-    server = _web_server(store, opts, secret)
+    server = _web_server(store, opts, secret, sim.now)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

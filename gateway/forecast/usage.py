@@ -45,6 +45,8 @@ class UsageModel:
     def consumed_hours(self, t_running_s: F64, load: F64 | None = None) -> F64:
         """Equivalent reference hours used so far; arrays (..., N) -> (...)."""
         t = np.asarray(t_running_s, dtype=np.float64)
+        if t.shape[-1] == 0:  # no running time seen yet: nothing consumed
+            return np.zeros(t.shape[:-1], dtype=np.float64)
         if load is None:
             return np.asarray(t[..., -1] / 3600.0, dtype=np.float64)
         dt = np.diff(t, axis=-1)

@@ -1,0 +1,117 @@
+"""Kizashi fleet status page: Flask app factory.
+
+    create_app(config: dict | None = None, store=None, forecaster=None) -> Flask
+
+`store` is the gateway storage (gateway.store.api) and `forecaster` the gateway forecaster; they
+are wrapped by `fleet_web.adapter.StoreFleet`. An object already implementing
+`fleet_web.data.FleetData` may be passed as `store` (tests, benchmark). With neither, an
+in-memory demo fleet is used (config DEMO_ASSETS, default 40). Serve with waitress:
+`waitress.serve(create_app(cfg, store, forecaster), host=..., port=...)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, g, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from .data import FleetData
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    # Secure cookies: True when served over HTTPS (config, or KIZASHI_WEB_SECURE=1).
+    "SESSION_COOKIE_SECURE": False,
+    "SESSION_COOKIE_NAME": "kizashi_session",
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_WINDOW_S": 900,
+    "REFRESH_S": 5,
+    "METRICS_TOKEN": None,  # if set, /metrics needs "Authorization: Bearer <token>"
+    # Callable returning Prometheus text; default gateway.metrics.render if importable.
+    "METRICS_RENDER": None,
+    "DEMO_ASSETS": 40,
+    "CLOCK": None,  # callable -> unix s used as "now" (a simulated clock); default time.time
+    "MAX_CONTENT_LENGTH": 1 << 20,
+}
+
+
+def _resolve_fleet(store: Any, forecaster: Any, cfg: dict[str, Any]) -> FleetData:
+    if store is not None and isinstance(store, FleetData):
+        return store
+    if store is not None:
+        from .adapter import StoreFleet
+
+        clock = cfg.get("CLOCK") or time.time
+        return StoreFleet(store, forecaster, refresh_s=float(cfg["REFRESH_S"]), clock=clock)
+    from .memfleet import MemoryFleet
+
+    return MemoryFleet(int(cfg["DEMO_ASSETS"]))
+
+
+def create_app(
+    config: dict[str, Any] | None = None, store: Any = None, forecaster: Any = None
+) -> Flask:
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    if os.environ.get("KIZASHI_WEB_SECURE") == "1":
+        app.config["SESSION_COOKIE_SECURE"] = True
+    app.config["SECRET_KEY"] = os.environ.get("KIZASHI_WEB_SECRET")
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        log.warning("no SECRET_KEY configured: sessions end when the process restarts")
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    app.extensions["fleet"] = _resolve_fleet(store, forecaster, app.config)
+
+    from . import admin, asset, auth, nodes, ops, overview, planner, report
+    from .util import Cache
+
+    app.extensions["kz_cache"] = Cache()
+    auth.init_app(app)
+    for mod in (overview, asset, planner, nodes, report, admin, ops):
+        app.register_blueprint(mod.bp)
+    ops.init_metrics(app)
+
+    @app.errorhandler(HTTPException)
+    def _error(e: HTTPException) -> Any:
+        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+            from .util import json_response
+
+            return json_response({"error": e.name, "detail": e.description}, e.code or 500)
+        html = render_template("error.html", code=e.code, name=e.name, description=e.description)
+        return html, e.code or 500
+
+    @app.before_request
+    def _t0() -> None:
+        g.t0 = time.perf_counter()
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        h = resp.headers
+        h.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none';"
+            " base-uri 'self'; form-action 'self'",
+        )
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint != "static":
+            h.setdefault("Cache-Control", "no-store")
+        t0 = g.get("t0")
+        if t0 is not None:
+            ms = (time.perf_counter() - t0) * 1000
+            h["Server-Timing"] = f"app;dur={ms:.1f}"
+            ops.observe(request.endpoint or "none", resp.status_code, ms / 1000)
+        return resp
+
+    return app

@@ -1,0 +1,107 @@
+"""Admin: users (add, role, disable), asset names/sites, node assignment."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+
+from .auth import fleet, hash_password, requires
+from .data import ROLES, Row
+from .util import json_response, table
+
+bp = Blueprint("admin", __name__)
+NAME_RE = re.compile(r"^[\w.@-]{1,64}$")
+MIN_PASSWORD = 10
+
+
+def add_user(data: dict[str, Any]) -> Row:
+    name, role, pw = (
+        str(data.get("name", "")),
+        str(data.get("role", "")),
+        str(data.get("password", "")),
+    )
+    if not NAME_RE.match(name):
+        abort(400, "user name: 1-64 letters, digits, . @ _ -")
+    if role not in ROLES:
+        abort(400, f"role must be one of {', '.join(ROLES)}")
+    if len(pw) < MIN_PASSWORD:
+        abort(400, f"password must have at least {MIN_PASSWORD} characters")
+    if fleet().get_user(name):
+        abort(409, "user exists")
+    fleet().add_user(name, role, hash_password(pw))
+    return {"name": name, "role": role}
+
+
+@bp.get("/admin")
+@requires("admin")
+def page() -> str:
+    f = fleet()
+    assets = sorted(f.overview(), key=lambda r: r["id"])[:500]
+    return render_template(
+        "admin.html", users=f.list_users(), roles=ROLES, assets=assets, nodes=f.nodes()[:500]
+    )
+
+
+@bp.get("/api/users")
+@requires("admin")
+def api_users() -> Response:
+    return table(fleet().list_users(), "users", ["name", "role", "disabled"])
+
+
+@bp.post("/api/users")
+@requires("admin")
+def api_add_user() -> Response:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(400, "expected a JSON object")
+    return json_response(add_user(data), 201)
+
+
+@bp.post("/admin/users")
+@requires("admin")
+def form_add_user() -> Any:
+    u = add_user(request.form.to_dict())
+    flash(f"User {u['name']} added.")
+    return redirect(url_for("admin.page"))
+
+
+@bp.post("/admin/users/<name>")
+@requires("admin")
+def form_set_user(name: str) -> Any:
+    if not fleet().get_user(name):
+        abort(404)
+    role = request.form.get("role") or None
+    if role is not None and role not in ROLES:
+        abort(400, "bad role")
+    if name == g.user["name"] and (role not in (None, "admin") or request.form.get("disabled")):
+        abort(400, "you cannot demote or disable yourself")
+    fleet().set_user(name, role=role, disabled=bool(request.form.get("disabled")))
+    flash(f"User {name} updated.")
+    return redirect(url_for("admin.page"))
+
+
+@bp.post("/admin/assets/<asset_id>")
+@requires("admin")
+def form_asset(asset_id: str) -> Any:
+    if fleet().asset(asset_id) is None:
+        abort(404)
+    fleet().update_asset(
+        asset_id, {k: request.form.get(k, "")[:120] for k in ("name", "site", "machine")}
+    )
+    flash(f"Asset {asset_id} updated.")
+    return redirect(url_for("admin.page"))
+
+
+@bp.post("/admin/nodes/<node_id>")
+@requires("admin")
+def form_node(node_id: str) -> Any:
+    target = request.form.get("asset_id", "").strip() or None
+    if target is not None and fleet().asset(target) is None:
+        abort(400, "unknown asset")
+    if not any(n["id"] == node_id for n in fleet().nodes()):
+        abort(404)
+    fleet().assign_node(node_id, target)
+    flash(f"Node {node_id} assigned to {target or 'nothing'}.")
+    return redirect(url_for("admin.page"))

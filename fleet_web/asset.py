@@ -1,0 +1,146 @@
+"""Asset page: vibration history with zone bands and forecast cone, events, service, parts."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+
+from .auth import fleet, requires
+from .data import SERVICE_KINDS, Row
+from .memfleet import iso
+from .util import cache, downsample, json_response, public_row, table
+
+bp = Blueprint("asset", __name__)
+MAX_POINTS = 1200
+DAY = 86400.0
+
+
+def _asset(asset_id: str) -> Row:
+    a = fleet().asset(asset_id)
+    if a is None:
+        abort(404)
+    return a
+
+
+def _now() -> float:
+    f = fleet()
+    clock = getattr(f, "clock", None)
+    return float(clock() if callable(clock) else getattr(f, "now", None) or time.time())
+
+
+def chart_data(asset_id: str, days: int) -> Row:
+    f = fleet()
+
+    def make() -> Row:
+        a = _asset(asset_id)
+        end = _now()
+        h = f.history(asset_id, end - days * DAY, end)
+        t, v = downsample(h["t"], h["vel_rms"], MAX_POINTS)
+        rt, run = downsample(h["t"], h["runtime_h"], MAX_POINTS // 2)
+        st, starts = downsample(h["t"], h["starts"], MAX_POINTS // 2)
+        cone = f.cone(asset_id)
+        return {
+            "asset_id": asset_id,
+            "zones": a.get("zones") or {},
+            "vibration": {"t": t, "vel_rms": v},
+            "runtime": {"t": rt, "runtime_h": run},
+            "starts": {"t": st, "starts": starts},
+            "cone": cone,
+            "points": len(h["t"]),
+            "now": end,
+        }
+
+    out: Row = cache().get((f.version(), "chart", asset_id, days), make)
+    return out
+
+
+def _days() -> int:
+    d = request.args.get("days", "90")
+    return min(730, max(1, int(d))) if d.isdigit() else 90
+
+
+@bp.get("/assets/<asset_id>")
+def page(asset_id: str) -> str:
+    f = fleet()
+    a = _asset(asset_id)
+    return render_template(
+        "asset.html",
+        a=a,
+        events=f.events(asset_id, 50),
+        service=f.service_log(asset_id),
+        parts=f.parts(asset_id),
+        kinds=SERVICE_KINDS,
+        days=_days(),
+        iso=iso,
+    )
+
+
+@bp.get("/api/assets/<asset_id>")
+def api_asset(asset_id: str) -> Response:
+    return json_response(public_row(_asset(asset_id)))
+
+
+@bp.get("/api/assets/<asset_id>/history")
+def api_history(asset_id: str) -> Response:
+    return json_response(chart_data(asset_id, _days()))
+
+
+@bp.get("/api/assets/<asset_id>/events")
+def api_events(asset_id: str) -> Response:
+    _asset(asset_id)
+    rows = [{**e, "ts": iso(e["ts"])} for e in fleet().events(asset_id)]
+    return table(rows, f"events-{asset_id}")
+
+
+@bp.get("/api/assets/<asset_id>/parts")
+def api_parts(asset_id: str) -> Response:
+    _asset(asset_id)
+    return table(fleet().parts(asset_id), f"parts-{asset_id}")
+
+
+@bp.get("/api/assets/<asset_id>/service")
+def api_service(asset_id: str) -> Response:
+    _asset(asset_id)
+    rows = [{**e, "ts": iso(e["ts"])} for e in fleet().service_log(asset_id)]
+    return table(rows, f"service-{asset_id}")
+
+
+def _record(asset_id: str, data: dict[str, Any]) -> Row:
+    _asset(asset_id)
+    kind = str(data.get("kind", ""))
+    if kind not in SERVICE_KINDS:
+        abort(400, f"kind must be one of {', '.join(SERVICE_KINDS)}")
+    try:
+        avoided = float(data.get("downtime_avoided_h") or 0)
+    except (TypeError, ValueError):
+        abort(400, "downtime_avoided_h must be a number")
+    acted = data.get("acted_on_warning") in (True, "1", "on", "true", 1)
+    return fleet().record_service(
+        asset_id,
+        kind,
+        g.user["name"],
+        note=str(data.get("note", ""))[:2000],
+        part=str(data.get("part", ""))[:100],
+        acted_on_warning=acted,
+        downtime_avoided_h=max(0.0, avoided) if acted else 0.0,
+    )
+
+
+@bp.post("/api/assets/<asset_id>/service")
+@requires("technician")
+def api_record(asset_id: str) -> Response:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(400, "expected a JSON object")
+    e = _record(asset_id, data)
+    return json_response({**e, "ts": iso(e["ts"]), "asset": public_row(_asset(asset_id))}, 201)
+
+
+@bp.post("/assets/<asset_id>/service")
+@requires("technician")
+def form_record(asset_id: str) -> Any:
+    e = _record(asset_id, request.form.to_dict())
+    flash(f"{e['kind'].capitalize()} recorded.")
+    return redirect(url_for("asset.page", asset_id=asset_id))

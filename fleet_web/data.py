@@ -1,0 +1,107 @@
+"""What the pages need from the gateway, as one interface (`FleetData`).
+
+The blueprints only talk to this protocol. `create_app` wraps the gateway store + forecaster in
+an adapter implementing it (`fleet_web.adapter.StoreFleet`); tests, the benchmark and the demo
+use the in-memory implementation (`fleet_web.memfleet.MemoryFleet`).
+
+Rows are plain JSON-able dicts; times are epoch seconds (UTC) inside, ISO 8601 in the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+Row = dict[str, Any]
+
+ROLES = ("viewer", "technician", "admin")
+ZONES = ("A", "B", "C", "D")
+SERVICE_KINDS = ("inspection", "replacement", "failure")  # as gateway.store.api
+
+# Columns of the overview row (the /api/assets objects), in CSV order.
+ASSET_COLUMNS = (
+    "id",
+    "name",
+    "site",
+    "machine",
+    "component",
+    "health",
+    "trend",
+    "vel_rms",
+    "temp_c",
+    "runtime_h",
+    "starts",
+    "rul_p10_h",
+    "rul_p50_h",
+    "rul_p90_h",
+    "rul_p10_date",
+    "rul_p50_date",
+    "rul_p90_date",
+    "forecast_status",
+    "window_start",
+    "window_end",
+    "last_seen",
+    "node_id",
+    "node_health",
+)
+
+
+@runtime_checkable
+class FleetData(Protocol):
+    def version(self) -> int:
+        """Changes whenever anything shown may have changed (used for caching)."""
+
+    def overview(self) -> list[Row]:
+        """One row per asset, keys ASSET_COLUMNS (+ `zones`: {A,B,C} upper limits, `readings`)."""
+
+    def asset(self, asset_id: str) -> Row | None: ...
+
+    def history(self, asset_id: str, start: float, end: float) -> dict[str, list[float]]:
+        """Hourly history: keys t (epoch s), vel_rms, runtime_h, starts (same length)."""
+
+    def cone(self, asset_id: str) -> Row:
+        """Forecast cone: t (epoch s), p10, p50, p90 level lists; fail_level."""
+
+    def events(self, asset_id: str | None = None, limit: int = 200) -> list[Row]: ...
+
+    def service_log(self, asset_id: str | None = None) -> list[Row]: ...
+
+    def parts(self, asset_id: str) -> list[Row]: ...
+
+    def record_service(
+        self,
+        asset_id: str,
+        kind: str,
+        user: str,
+        note: str = "",
+        part: str = "",
+        acted_on_warning: bool = False,
+        downtime_avoided_h: float = 0.0,
+    ) -> Row: ...
+
+    def ledger(self) -> list[Row]:
+        """Downtime-avoided ledger: acted-on warnings with hours avoided."""
+
+    def windows(self, site: str | None = None) -> list[Row]:
+        """Maintenance windows (id, site, start, end) each with `jobs` (proposed services)."""
+
+    def parts_demand(self, weeks: int) -> list[Row]: ...
+
+    def nodes(self) -> list[Row]: ...
+
+    def sites(self) -> list[str]: ...
+
+    def site_report(self, site: str, days: int) -> Row: ...
+
+    def get_user(self, name: str) -> Row | None: ...
+
+    def list_users(self) -> list[Row]: ...
+
+    def add_user(self, name: str, role: str, password_hash: str) -> None: ...
+
+    def set_user(
+        self, name: str, role: str | None = None, disabled: bool | None = None
+    ) -> None: ...
+
+    def update_asset(self, asset_id: str, fields: Row) -> None: ...
+
+    def assign_node(self, node_id: str, asset_id: str | None) -> None: ...

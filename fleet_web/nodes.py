@@ -1,0 +1,36 @@
+"""Sensor nodes: firmware, births, resets, dropped frames, link quality, battery."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template
+
+from .auth import fleet
+from .util import table
+
+bp = Blueprint("nodes", __name__)
+NODE_COLUMNS = (
+    "id",
+    "asset_id",
+    "site",
+    "firmware",
+    "last_birth",
+    "last_seen",
+    "reset_causes",
+    "dropped_frames",
+    "frames",
+    "rssi_dbm",
+    "link_quality",
+    "battery_v",
+)
+
+
+@bp.get("/nodes")
+def page() -> str:
+    rows = sorted(fleet().nodes(), key=lambda n: (n.get("site") or "", n["id"]))
+    firmwares = sorted({str(n.get("firmware")) for n in rows})
+    return render_template("nodes.html", nodes=rows, firmwares=firmwares)
+
+
+@bp.get("/api/nodes")
+def api_nodes() -> Response:
+    return table(fleet().nodes(), "nodes", NODE_COLUMNS)

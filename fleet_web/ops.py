@@ -1,0 +1,140 @@
+"""Health check, Prometheus metrics, CSV export of any table, ledger and fleet-wide logs."""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import threading
+from collections.abc import Callable
+
+from flask import Blueprint, Flask, Response, abort, current_app, request
+
+from .auth import fleet, role_at_least
+from .data import ASSET_COLUMNS, Row
+from .memfleet import iso
+from .util import csv_response, json_response, table
+
+bp = Blueprint("ops", __name__)
+_lock = threading.Lock()
+_requests: dict[tuple[str, int], int] = {}
+_seconds: dict[str, float] = {}
+
+
+def observe(endpoint: str, status: int, seconds: float) -> None:
+    with _lock:
+        _requests[(endpoint, status)] = _requests.get((endpoint, status), 0) + 1
+        _seconds[endpoint] = _seconds.get(endpoint, 0.0) + seconds
+
+
+def init_metrics(app: Flask) -> None:
+    if app.config.get("METRICS_RENDER") is None:
+        try:
+            mod = importlib.import_module("gateway.metrics")
+            app.config["METRICS_RENDER"] = getattr(mod, "render", None)
+        except ImportError:
+            pass
+
+
+def _web_metrics() -> str:
+    lines = [
+        "# HELP kizashi_web_requests_total HTTP requests served by the fleet page.",
+        "# TYPE kizashi_web_requests_total counter",
+    ]
+    with _lock:
+        for (ep, st), n in sorted(_requests.items()):
+            lines.append(f'kizashi_web_requests_total{{endpoint="{ep}",status="{st}"}} {n}')
+        lines += [
+            "# HELP kizashi_web_request_seconds_total Time spent serving requests.",
+            "# TYPE kizashi_web_request_seconds_total counter",
+        ]
+        for ep, s in sorted(_seconds.items()):
+            lines.append(f'kizashi_web_request_seconds_total{{endpoint="{ep}"}} {s:.6f}')
+    return "\n".join(lines) + "\n"
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    try:
+        fleet().version()
+        return json_response({"status": "ok"})
+    except Exception as exc:  # report, do not crash the health check
+        return json_response({"status": "error", "error": type(exc).__name__}, 503)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    token = current_app.config.get("METRICS_TOKEN")
+    if token:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(sent, str(token)):
+            abort(401)
+    render: Callable[[], str] | None = current_app.config.get("METRICS_RENDER")
+    body = (render() if render else "") + _web_metrics()
+    return Response(body, mimetype="text/plain; version=0.0.4")
+
+
+def _stamp(rows: list[Row], *keys: str) -> list[Row]:
+    return [
+        {**r, **{k: iso(r[k]) for k in keys if isinstance(r.get(k), float | int)}} for r in rows
+    ]
+
+
+def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str] | None, str]]:
+    f = fleet()
+    from .nodes import NODE_COLUMNS
+    from .planner import demand
+
+    def jobs() -> list[Row]:
+        return [
+            {"window_id": w["id"], "site": w["site"], "start": w["start"], "end": w["end"], **j}
+            for w in f.windows()
+            for j in w["jobs"]
+        ]
+
+    return {
+        "assets": (f.overview, list(ASSET_COLUMNS), "viewer"),
+        "nodes": (f.nodes, list(NODE_COLUMNS), "viewer"),
+        "events": (lambda: _stamp(f.events(None, 100000), "ts"), None, "viewer"),
+        "service": (lambda: _stamp(f.service_log(None), "ts"), None, "viewer"),
+        "ledger": (lambda: _stamp(f.ledger(), "ts"), None, "viewer"),
+        "windows": (
+            lambda: [{k: v for k, v in w.items() if k != "jobs"} for w in f.windows()],
+            None,
+            "viewer",
+        ),
+        "jobs": (jobs, None, "viewer"),
+        "parts-demand": (demand, None, "viewer"),
+        "users": (f.list_users, ["name", "role", "disabled"], "admin"),
+    }
+
+
+@bp.get("/export/<name>.csv")
+def export(name: str) -> Response:
+    t = _tables().get(name)
+    if t is None:
+        abort(404)
+    make, cols, role = t
+    if not role_at_least(role):
+        abort(403)
+    rows = make()
+    return csv_response(rows, cols or (list(rows[0].keys()) if rows else []), name)
+
+
+def _limit() -> int:
+    v = request.args.get("limit", "")
+    return min(100000, int(v)) if v.isdigit() else 500
+
+
+@bp.get("/api/events")
+def api_events() -> Response:
+    return table(_stamp(fleet().events(None, _limit()), "ts"), "events")
+
+
+@bp.get("/api/service")
+def api_service() -> Response:
+    return table(_stamp(fleet().service_log(None), "ts"), "service")
+
+
+@bp.get("/api/ledger")
+def api_ledger() -> Response:
+    return table(_stamp(fleet().ledger(), "ts"), "ledger")

@@ -1,0 +1,69 @@
+/* Fleet overview: live refresh of the table and tiles from the JSON API. */
+"use strict";
+(function () {
+  const table = document.getElementById("assets");
+  if (!table) return;
+  const tbody = document.getElementById("asset-rows");
+  const live = document.getElementById("live");
+  const every = Math.max(2, Number(table.dataset.refresh) || 5) * 1000;
+  const { el, hours, when, api } = window.Kz;
+  const arrows = { rising: "↗", falling: "↘", stable: "→" };
+
+  function row(r) {
+    const tr = el("tr", { class: "h" + r.health, "data-id": r.id });
+    const link = el("a", { href: "/assets/" + encodeURIComponent(r.id), text: r.name });
+    tr.append(
+      el("td", {}, link, el("small", { class: "sub", text: r.id + " · " + (r.component || "") })),
+      el("td", { class: "hide-s", text: r.site }),
+      el("td", { class: "hide-s", text: r.machine }),
+      el("td", {}, el("span", { class: "zone z" + r.health, text: r.health }), " ",
+        el("span", { class: "trend t-" + r.trend, text: arrows[r.trend] || "·" })),
+      el("td", { class: "num", text: r.vel_rms === null ? "–" : r.vel_rms.toFixed(2) }),
+      el("td", {}, el("span", { class: "rul", text: hours(r.rul_p10_h) + " – " + hours(r.rul_p90_h) }),
+        el("small", { class: "sub", text: "P50 " + (r.rul_p50_date || "–") })),
+      el("td", { class: "hide-s", text: (r.window_start || "–").slice(0, 10) }),
+      el("td", { class: "hide-m" }, el("time", { datetime: r.last_seen, text: when(r.last_seen) })),
+      el("td", { class: "hide-m" }, el("span", { class: "dot n-" + r.node_health }), r.node_health),
+    );
+    return tr;
+  }
+
+  function setTiles(s) {
+    document.querySelectorAll("#tiles [data-k]").forEach((n) => {
+      const v = n.dataset.k.split(".").reduce((o, k) => (o ? o[k] : undefined), s);
+      if (v !== undefined) n.textContent = v;
+    });
+    sizeZones();
+  }
+
+  function sizeZones() {
+    const segs = document.querySelectorAll(".tile.zones .seg");
+    let total = 0;
+    segs.forEach((g) => { total += Number(g.querySelector("b").textContent) || 0; });
+    segs.forEach((g) => {
+      const n = Number(g.querySelector("b").textContent) || 0;
+      g.style.flexGrow = String(n); g.style.flexBasis = "0";
+      g.style.display = n ? "flex" : "none";
+      if (total) g.title = "Zone " + g.dataset.zone + ": " + n;
+    });
+  }
+
+  async function refresh() {
+    if (!live.checked || document.hidden) return;
+    const q = new URLSearchParams(location.search);
+    q.set("offset", table.dataset.offset); q.set("limit", table.dataset.limit);
+    try {
+      const [rows, sum] = await Promise.all([api(table.dataset.src + "?" + q), api("/api/summary")]);
+      tbody.replaceChildren(...rows.data.map(row));
+      if (!rows.data.length) tbody.append(el("tr", {}, el("td", { colspan: 9, class: "empty", text: "No assets match." })));
+      setTiles(sum.data);
+      document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString();
+      table.dataset.refreshed = String(Date.now());
+    } catch (e) {
+      document.getElementById("updated").textContent = "refresh failed (" + e.message + ")";
+    }
+  }
+  sizeZones();
+  setInterval(refresh, every);
+  document.addEventListener("visibilitychange", refresh);
+})();

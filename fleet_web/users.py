@@ -1,0 +1,84 @@
+"""`kizashi user add NAME --role ROLE [--password P]`: create or update a fleet-page user.
+
+The password comes from --password, else $KIZASHI_PASSWORD, else a prompt (twice) on a
+terminal, else a generated one that is printed once. The store is opened from --db, else
+$KIZASHI_DB, else data/kizashi.db (see gateway.store.open_store for URL forms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import secrets
+import sys
+from typing import Any
+
+from .auth import hash_password
+from .data import ROLES
+
+MIN_PASSWORD = 10
+
+
+def _password(given: str | None) -> tuple[str, bool]:
+    if given:
+        return given, False
+    env = os.environ.get("KIZASHI_PASSWORD")
+    if env:
+        return env, False
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first and first == getpass.getpass("Repeat: "):
+            return first, False
+        raise ValueError("passwords empty or not equal")
+    return secrets.token_urlsafe(12), True
+
+
+def main(argv: list[str], store: Any = None) -> int:
+    ap = argparse.ArgumentParser(prog="kizashi user", description="fleet page users")
+    ap.add_argument("--db", default=os.environ.get("KIZASHI_DB", "data/kizashi.db"))
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    add = sub.add_parser("add", help="add a user, or replace the role/password of one")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, default="viewer")
+    add.add_argument("--password")
+    sub.add_parser("list", help="list users and roles")
+    try:
+        args = ap.parse_args(argv)
+    except SystemExit as exc:  # --help or a usage error: a return code, not an exit
+        return int(exc.code or 0)
+    own = store is None
+    if own:
+        from gateway.store import open_store
+
+        store = open_store(args.db)
+    try:
+        if args.cmd == "list":
+            for u in store.users():
+                print(f"{u.name}\t{u.role}")
+            return 0
+        from gateway.store.api import User
+
+        try:
+            pw, generated = _password(args.password)
+        except ValueError as exc:
+            print(f"kizashi user: {exc}", file=sys.stderr)
+            return 2
+        if len(pw) < MIN_PASSWORD:
+            print(
+                f"kizashi user: password needs at least {MIN_PASSWORD} characters", file=sys.stderr
+            )
+            return 2
+        existed = store.user(args.name) is not None
+        store.upsert_user(User(name=args.name, password_hash=hash_password(pw), role=args.role))
+        print(f"{'updated' if existed else 'added'} user {args.name} ({args.role})")
+        if generated:
+            print(f"generated password: {pw}")
+        return 0
+    finally:
+        if own:
+            store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,161 @@
+"""Shared helpers: JSON/CSV table responses, overview filtering and sorting, a small cache."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from flask import Response, current_app, request
+
+from .data import ASSET_COLUMNS, Row
+
+INTERNAL = {"due_ts", "window_id", "replace_on", "_json"}
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, dict | list):
+        return json.dumps(v, separators=(",", ":"))
+    if isinstance(v, str) and v.startswith(_FORMULA):
+        return "'" + v  # no spreadsheet formula injection from stored names
+    return "" if v is None else v
+
+
+def csv_response(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], name: str) -> Response:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_cell(r.get(c)) for c in columns])
+    resp = Response(buf.getvalue(), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return resp
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    body = json.dumps(data, separators=(",", ":"), default=str)
+    return Response(body, status=status, mimetype="application/json")
+
+
+def table(rows: list[Row], name: str, columns: Sequence[str] | None = None) -> Response:
+    """Rows as JSON, or CSV with ?format=csv (columns default to the first row's keys)."""
+    if request.args.get("format") == "csv":
+        cols = list(columns or (rows[0].keys() if rows else []))
+        return csv_response(rows, cols, name)
+    return json_response(rows)
+
+
+def public_row(r: Row) -> Row:
+    return {k: v for k, v in r.items() if k not in INTERNAL}
+
+
+def row_json(r: Row) -> str:
+    """The row's public JSON, memoised in the row (rows are never mutated once built; the
+    store adapter precomputes it while building a snapshot, off the request path)."""
+    s = r.get("_json")
+    if not isinstance(s, str):
+        s = json.dumps(public_row(r), separators=(",", ":"), default=str)
+        r["_json"] = s
+    return s
+
+
+SORTABLE = set(ASSET_COLUMNS) | {"trend_pct_week"}
+
+
+def filter_assets(rows: list[Row], args: Mapping[str, str], now: float) -> list[Row]:
+    q = args.get("q", "").strip().lower()
+    site = args.get("site", "")
+    zones = set(args.get("health", "").upper().replace(",", ""))
+    node = args.get("node_health", "")
+    due = args.get("due_weeks", "")
+    out = rows
+    if site:
+        out = [r for r in out if r["site"] == site]
+    if zones:
+        out = [r for r in out if r["health"] in zones]
+    if node:
+        out = [r for r in out if r["node_health"] == node]
+    if due.isdigit():
+        lim = now + int(due) * 7 * 86400
+        out = [r for r in out if r.get("due_ts") is not None and r["due_ts"] <= lim]
+    if args.get("at_risk"):
+        out = [r for r in out if is_at_risk(r)]
+    if q:
+        out = [
+            r
+            for r in out
+            if q in f"{r['id']} {r['name']} {r['site']} {r['machine']} {r['component']}".lower()
+        ]
+    key = args.get("sort", "rul_p10_h")
+    if key not in SORTABLE:
+        key = "rul_p10_h"
+    rev = args.get("order", "asc") == "desc"
+    present = [r for r in out if r.get(key) is not None]
+    missing = [r for r in out if r.get(key) is None]
+    return sorted(present, key=lambda r: r[key], reverse=rev) + missing
+
+
+def is_at_risk(r: Row) -> bool:
+    p10 = r.get("rul_p10_h")
+    return r["health"] in ("C", "D") or (p10 is not None and p10 < 14 * 24)
+
+
+def page_args(args: Mapping[str, str], default: int | None) -> tuple[int, int | None]:
+    off = int(args["offset"]) if args.get("offset", "").isdigit() else 0
+    lim = int(args["limit"]) if args.get("limit", "").isdigit() else default
+    return off, lim
+
+
+class Cache:
+    """LRU of computed responses keyed on (fleet version, request key)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._d: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        val = make()
+        with self._lock:
+            self._d[key] = val
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+        return val
+
+
+def cache() -> Cache:
+    c: Cache = current_app.extensions["kz_cache"]
+    return c
+
+
+def downsample(t: list[float], y: list[float], max_points: int) -> tuple[list[float], list[float]]:
+    """Min/max decimation: keeps spikes visible while bounding the points sent to the chart."""
+    n = len(t)
+    if n <= max_points:
+        return t, y
+    import numpy as np
+
+    buckets = max_points // 2
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    ta, ya = np.asarray(t), np.asarray(y)
+    out_t: list[float] = []
+    out_y: list[float] = []
+    for a, b in itertools.pairwise(edges.tolist()):
+        if b <= a:
+            continue
+        seg = ya[a:b]
+        i, j = int(np.argmin(seg)), int(np.argmax(seg))
+        for k in sorted({i, j}):
+            out_t.append(float(ta[a + k]))
+            out_y.append(float(seg[k]))
+    return out_t, out_y

@@ -1,0 +1,186 @@
+"""Browser tests: Debian headless chromium + chromedriver against the app served by waitress.
+
+Log in, open the overview, open the most urgent asset, record a replacement and see the
+forecast change. Screenshots go to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet_web import create_app
+from fleet_web.memfleet import MemoryFleet
+
+from .conftest import PASSWORDS, add_users
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
+        reason="chromium/chromedriver missing: run scripts/ensure_chromium.sh",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    fleet = MemoryFleet(300, now=time.time())
+    add_users(fleet)
+    srv, url = _serve(create_app({"SECRET_KEY": "browser", "REFRESH_S": 2}, store=fleet))
+    yield url
+    srv.close()
+
+
+def _serve(app: Any) -> tuple[Any, str]:
+    from waitress.server import create_server  # type: ignore[import-untyped,unused-ignore]
+
+    srv = create_server(app, host="127.0.0.1", port=0, threads=4)
+    threading.Thread(target=srv.run, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.effective_port}"
+
+
+@pytest.fixture(scope="module")
+def store_server(tmp_path_factory: Any) -> Iterator[str]:
+    """The app over the real SQLite gateway store, forecasts by gateway.forecast."""
+    from fleet_web.synth import populate
+    from gateway.store import open_store
+
+    from .conftest import _UserSink
+
+    st = open_store(str(tmp_path_factory.mktemp("db") / "kizashi.db"))
+    populate(st, 8, 24 * 40, time.time())
+    add_users(_UserSink(st))
+    srv, url = _serve(create_app({"SECRET_KEY": "browser"}, store=st))
+    yield url
+    srv.close()
+    st.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="kz-chrome-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1000",
+    ):
+        opts.add_argument(flag)
+    drv = webdriver.Chrome(options=opts, service=Service(DRIVER))
+    drv.set_page_load_timeout(20)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield drv
+    drv.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(drv: Any, cond: Any, timeout: float = 10) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(drv, timeout).until(cond)
+
+
+def test_login_overview_asset_replacement(server: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    d.get(server + "/")
+    assert "/login" in d.current_url
+    d.find_element(By.ID, "username").send_keys("tech")
+    d.find_element(By.ID, "password").send_keys(PASSWORDS["tech"])
+    d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, "#asset-rows tr[data-id]"))
+    # live refresh re-renders the table from /api/assets
+    _wait(d, lambda x: x.find_element(By.ID, "assets").get_attribute("data-refreshed"), 8)
+    assert len(d.find_elements(By.CSS_SELECTOR, "#asset-rows tr[data-id]")) == 100
+    assert d.find_element(By.CSS_SELECTOR, '[data-k="at_risk"]').text.isdigit()
+    d.save_screenshot(str(SHOTS / "overview.png"))
+
+    # sort by remaining life: the first row is the most urgent asset
+    d.get(server + "/?sort=rul_p10_h&order=asc")
+    first = d.find_element(By.CSS_SELECTOR, "#asset-rows tr[data-id] a")
+    first.click()
+    _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
+    assert d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone"), "forecast cone drawn"
+    assert len(d.find_elements(By.CSS_SELECTOR, "#vib-chart rect.band")) >= 3, "zone bands drawn"
+    before = d.find_element(By.ID, "rul").text
+    d.save_screenshot(str(SHOTS / "asset_before.png"))
+
+    from selenium.webdriver.support.ui import Select
+
+    Select(d.find_element(By.ID, "kind")).select_by_value("replacement")
+    d.find_element(By.NAME, "acted_on_warning").click()
+    hours = d.find_element(By.NAME, "downtime_avoided_h")
+    hours.clear()
+    hours.send_keys("12")
+    d.find_element(By.ID, "record-btn").click()
+    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, ".flash"))
+    after = d.find_element(By.ID, "rul").text
+    assert after != before, (before, after)
+    assert "replacement" in d.find_element(By.ID, "service").text
+    _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
+    assert not d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone"), "no cone after repair"
+    d.save_screenshot(str(SHOTS / "asset_after.png"))
+
+
+def test_phone_and_report(server: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    d.set_window_size(390, 844)
+    d.get(server + "/")
+    assert d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    d.save_screenshot(str(SHOTS / "overview_phone.png"))
+    d.set_window_size(1400, 1000)
+    d.get(server + "/report/Osaka%20Works")
+    assert d.find_element(By.CSS_SELECTOR, "svg.bars rect")
+    d.save_screenshot(str(SHOTS / "report.png"))
+    d.get(server + "/planner")
+    d.save_screenshot(str(SHOTS / "planner.png"))
+    logs = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+    assert not logs, logs
+
+
+def test_store_backed_replacement(store_server: str, browser: Any) -> None:
+    """Same flow over the real store: the forecast leaves "degrading" after a replacement."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    d = browser
+    d.delete_all_cookies()
+    d.get(store_server + "/login")
+    d.find_element(By.ID, "username").send_keys("tech")
+    d.find_element(By.ID, "password").send_keys(PASSWORDS["tech"])
+    d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, "#asset-rows tr[data-id]"))
+    d.get(store_server + "/assets/AS-00001")
+    _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
+    assert d.find_element(By.ID, "fstatus").text == "degrading"
+    assert d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone")
+    d.save_screenshot(str(SHOTS / "store_asset_before.png"))
+    Select(d.find_element(By.ID, "kind")).select_by_value("replacement")
+    d.find_element(By.ID, "record-btn").click()
+    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, ".flash"))
+    assert d.find_element(By.ID, "fstatus").text != "degrading"
+    d.save_screenshot(str(SHOTS / "store_asset_after.png"))
