@@ -1,8 +1,8 @@
 """`FleetData` over the gateway store (gateway.store.api.Store) and forecasting (gateway.forecast).
 
-Forecasts: if a `forecaster` is given it must have `forecast(asset_id) -> RulForecast | None`
-(gateway.forecast.rul.RulForecast); otherwise the adapter runs `forecast_part` itself on the
-asset's hourly history since its last replacement (rated life from the asset's first part).
+Forecasts come from a `forecaster` with `forecast(asset_id) -> RulForecast | None`; by default
+the gateway's `gateway.analytics.FleetForecaster` (hourly history since the last replacement,
+fleet prior from the service log, rated life of the asset's first part).
 Forecasts are cached per asset until a newer hour of data or a service entry arrives; the
 overview computes at most SYNC_FORECASTS missing ones per request and warms the rest in a
 background thread (rows show forecast_status "pending" meanwhile).
@@ -61,6 +61,11 @@ class StoreFleet:
     ) -> None:
         self.store = store
         self.clock = clock  # "now" for ages, dates and windows (the demo's simulated clock)
+        if forecaster is None:
+            # The gateway's forecaster: the same model code, with the service-log fleet prior.
+            from gateway.analytics import FleetForecaster
+
+            forecaster = FleetForecaster(store, clock=clock)
         self.forecaster = forecaster
         self.refresh_s = refresh_s
         self._ver = 0
@@ -98,7 +103,7 @@ class StoreFleet:
         return (int(st.ts // HOUR) if st is not None else None, len(service))
 
     def _compute(self, asset: Any, service: Sequence[Any], st: Any) -> Row:
-        from gateway.forecast import PartHistory, UsageModel, Utilisation, forecast_part
+        from gateway.forecast import Utilisation
         from gateway.forecast.planning import Window, recommend
 
         now = self.clock()
@@ -114,28 +119,10 @@ class StoreFleet:
                 days[d] = days.get(d, 0.0) + (h.runtime_s - prev) / HOUR
             prev = h.runtime_s
         fc: Any = None
-        if self.forecaster is not None:
+        try:
             fc = self.forecaster.forecast(aid)
-        else:
-            run = [h for h in hist if h.running_fraction > 0]
-            t = np.array([float(h.runtime_s) for h in run])
-            keep = np.concatenate([[True], np.diff(t) > 0]) if t.size else np.zeros(0, bool)
-            run = [h for h, k in zip(run, keep, strict=True) if k]
-            t = t[keep] - (t[keep][0] if t.size else 0.0) if t.size else t
-            feats = {
-                "vel_rms": np.array([h.vel_rms_max_mm_s for h in run]),
-                **{
-                    f"rms_{ax}": np.array([h.acc_rms_g[i] for h in run])
-                    for i, ax in enumerate("xyz")
-                },
-            }
-            part = asset.parts[0] if asset.parts else None
-            usage = UsageModel(part.rated_l10_h) if part and part.rated_l10_h else None
-            if t.size:  # forecast_part with an empty history and a usage model raises
-                try:
-                    fc = forecast_part(PartHistory(t, feats, aid), None, usage)
-                except (ValueError, IndexError, FloatingPointError):
-                    log.exception("forecast failed for %s", aid)
+        except (ValueError, IndexError, FloatingPointError):
+            log.exception("forecast failed for %s", aid)
         row: Row = {"rul_p10_h": None, "rul_p50_h": None, "rul_p90_h": None}
         row.update({"rul_p10_date": None, "rul_p50_date": None, "rul_p90_date": None})
         row.update({"forecast_status": "not_enough_data", "method": "none", "health_index": 0.0})
