@@ -32,6 +32,9 @@ from .util import row_json
 
 log = logging.getLogger(__name__)
 HOUR = 3600.0
+# Event codes shown as alarms (node's own and the gateway's hysteresis alarms) and warnings.
+ALARM_CODES = ("alarm_on", "alarm_alert", "alarm_danger")
+WARNING_CODES = ("baseline_change", "fault", "sensor_fault", "death", "lost", "ring_overflow")
 DAY = 86400.0
 SYNC_FORECASTS = 64
 HISTORY_TTL_S = 60.0
@@ -400,8 +403,13 @@ class StoreFleet:
         )
         out = []
         for e in self.store.events(node_id=node, limit=limit):
-            sev = "warning" if e.code in ("alarm_on", "fault", "sensor_fault", "death", "lost",
-                                          "ring_overflow") else "info"  # fmt: skip
+            sev = (
+                "alarm"
+                if e.code in ALARM_CODES
+                else "warning"
+                if e.code in WARNING_CODES
+                else "info"
+            )
             detail = ", ".join(f"{k}={v}" for k, v in sorted(e.detail.items()))
             out.append({
                 "ts": e.ts, "asset_id": by_node.get(e.node_id, ""), "node_id": e.node_id,
