@@ -286,6 +286,11 @@ class FleetForecaster:
         service = [s for s in self.store.service_log(asset_id) if s.kind in LIFE_EVENT_KINDS]
         since = max([_date_ts(s.date) for s in service] + [now - self.horizon_s])
         t, feats = running_series(self.store.hourly_history(asset_id, since, now + 3600))
+        if "vel_rms" in feats:
+            # Severity as the load proxy of ISO 281's load-life law: the rated life holds up to
+            # the zone B/C limit (unrestricted operation); rougher running uses it up faster,
+            # smoother running is not credited beyond the rating.
+            feats["load"] = np.maximum(feats["vel_rms"] / _limits(asset)[1], 1.0)
         part = asset.parts[0] if asset.parts else None
         usage = UsageModel(part.rated_l10_h) if part and part.rated_l10_h else None
         return forecast_part(PartHistory(t, feats, asset_id), self.prior(), usage)

@@ -135,3 +135,18 @@ def test_forecaster_learns_fleet_prior_from_service_log(tmp_path: Path) -> None:
     assert forecast.status in ("not_enough_data", "prior_only", "healthy_no_trend", "degrading")
     alone = FleetForecaster(open_store(str(tmp_path / "empty.db")))
     assert alone.prior() is None
+
+
+def test_rough_running_uses_rated_life_faster(tmp_path: Path) -> None:
+    """ISO 281 load-life law with severity as the load proxy: (v / v_BC)^3 above zone B."""
+    store = open_store(str(tmp_path / "sev.db"))
+    part = Part("bearing-de", "Drive-end bearing", "6205", 20000.0, 7.0)
+    for asset_id, node, vel in (("SMOOTH", "n1", 1.0), ("ROUGH", "n2", 5.6)):  # class II B/C 2.8
+        store.upsert_asset(Asset(asset_id, "S", "M", node, "class_II", "", (part,)))
+        write_series(store, node, [vel] * 60)
+    fc = FleetForecaster(store, clock=lambda: T0 + 100 * 3600)
+    smooth, rough = fc.forecast("SMOOTH"), fc.forecast("ROUGH")
+    assert smooth is not None and rough is not None
+    assert smooth.p10_s is not None and rough.p10_s is not None
+    assert smooth.p10_s / 3600 == pytest.approx(20000, rel=0.01)  # L10 at or below zone B
+    assert smooth.p10_s / rough.p10_s == pytest.approx(8.0, rel=0.05)  # twice the B/C limit: 8x
