@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 PLANNED = "planned"
 UNPLANNED = "unplanned_stop_needed"
@@ -33,6 +34,17 @@ class Recommendation:
     replace_on: datetime | None  # the date to count the part in the demand
 
 
+def _plan_horizon(windows: Sequence[Window], now: datetime) -> datetime:
+    """End of the last planned window plus the usual spacing between windows (4 weeks if
+    there is only one): up to then the planned stops are the ones to choose from."""
+    starts = sorted(w.start for w in windows)
+    if not starts:
+        return now
+    gaps = [b - a for a, b in pairwise(starts)]
+    spacing = max(gaps) if gaps else timedelta(weeks=4)
+    return max(w.end for w in windows) + spacing
+
+
 def recommend(
     windows: Sequence[Window], now: datetime, risk_date: datetime | None, lead_time: timedelta
 ) -> Recommendation:
@@ -44,6 +56,11 @@ def recommend(
     earliest = now + lead_time
     if risk_date is None:
         return Recommendation(NO_RISK, None, None, None, earliest, None)
+    if risk_date > _plan_horizon(windows, now):
+        # The risk lies beyond the planned stops and the next one likely to be planned after
+        # them: a later stop will be the right one. Proposing the last known window now would
+        # replace the part far too early.
+        return Recommendation(NO_RISK, None, risk_date, risk_date, earliest, None)
     fits = [w for w in windows if earliest <= w.start < risk_date]
     if fits:
         best = max(fits, key=lambda w: w.start)

@@ -6,6 +6,7 @@ import pytest
 
 from gateway.forecast.calendar import Utilisation
 from gateway.forecast.planning import (
+    NO_RISK,
     PLANNED,
     UNPLANNED,
     Need,
@@ -69,6 +70,15 @@ def test_planning_respects_lead_time() -> None:
 
 def test_no_risk_means_no_window() -> None:
     assert recommend(WINDOWS, MON, None, timedelta(0)).window is None
+
+
+def test_risk_beyond_the_plan_proposes_no_window_yet() -> None:
+    # Windows every 2 weeks up to week 5: a risk in week 7 may still use week 5 ...
+    assert recommend(WINDOWS, MON, MON + timedelta(weeks=7), timedelta(days=1)).window == WINDOWS[2]
+    # ... a risk a year out belongs to a stop not planned yet.
+    far = recommend(WINDOWS, MON, MON + timedelta(weeks=52), timedelta(days=1))
+    assert far.status == NO_RISK and far.window is None and far.replace_on is None
+    assert far.latest_safe_date == MON + timedelta(weeks=52)
 
 
 def test_parts_demand_buckets_are_cumulative() -> None:
