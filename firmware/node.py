@@ -15,6 +15,7 @@ gateway's ack releases it.
 from array import array
 
 from firmware import config as cfgmod
+from firmware import stimulus
 from firmware.clock import ticks_add, ticks_diff
 from firmware.features import Features
 from firmware.persist import Store
@@ -44,7 +45,8 @@ class Node:
         wdt_ms=8000,
     ):
         self.node_id = node_id
-        self.sensor = sensor
+        self.sensor = sensor  # the active sensor: hw_sensor, or the bench-mode simulation
+        self.hw_sensor = sensor
         self.transport = transport
         self.clock = clock
         self.fs = fs
@@ -76,6 +78,9 @@ class Node:
         self._last_progress = 0
         self._was_up = False
         self._bench_until = None
+        self._bench_saved = None  # bench stimulus active: what to restore when it ends
+        self._hang_ms = 0
+        self._hang_at = 0
         self._reboot_at = None
         self._last_cmd = -1
         self._errors = 0
@@ -207,6 +212,12 @@ class Node:
                     self.event("error", {"what": str(e)[:60]})
                 except Exception:
                     pass
+        if self._hang_ms and (
+            self.ring.peek() is None or ticks_diff(now, self._hang_at) >= 2000
+        ):  # once the cmd_ok went out (or 2 s later)
+            ms = self._hang_ms
+            self._hang_ms = 0
+            self._spin(ms)
         self._feed(now, ok)
         wait = ticks_diff(self._next_window, now)
         r = ticks_diff(self._next_report, now)
@@ -215,6 +226,12 @@ class Node:
         if self.transport.connected() and self.ring.peek() is not None:
             wait = 0
         return max(0, min(wait, 1000))
+
+    def _spin(self, ms):
+        """bench hang_s: block the loop without feeding the watchdog (a stuck driver)."""
+        end = ticks_add(self.clock.ticks_ms(), ms)
+        while ticks_diff(self.clock.ticks_ms(), end) < 0:
+            pass
 
     def _feed(self, now, ok):
         """Feed only while healthy: this poll succeeded and a window was completed (features
@@ -377,7 +394,7 @@ class Node:
     # Each handler validates everything first and returns a reason, or applies and returns None.
 
     def _cmd_config(self, args, now):
-        new, why = cfgmod.merged(self.cfg, args, self.sensor.RATES)
+        new, why = cfgmod.merged(self.cfg, args, self.hw_sensor.RATES)
         if why:
             return why
         for key in cfgmod.REBOOT_KEYS:
@@ -421,13 +438,67 @@ class Node:
         return None
 
     def _cmd_bench(self, args, now):
-        s = args.get("seconds")
-        if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= 3600 or len(args) != 1:
-            return "bad_args"
-        self._bench_until = ticks_add(now, s * 1000) if s else None
-        self._next_window = now
-        self._next_report = now
+        # Flat args, validated as a whole by firmware.stimulus (see there and FIRMWARE.md).
+        hw = self.hw_sensor
+        temp_c = hw.profile["temp_c"] if hw.name == "sim" else (20.0, 30.0)
+        stim, why = stimulus.check(args, temp_c)
+        if why:
+            return why
+        if "hang_s" in args and stim is None and self.sensor.name != "sim":
+            return "not_bench_mode"  # never hang a node that watches a real machine
+        if stim is not None:
+            self._bench_apply(stim[0], stim[1])
+        elif len(args) == 1 and args.get("seconds") == 0:
+            self._bench_end()
+        if "seconds" in args:
+            s = args["seconds"]
+            self._bench_until = ticks_add(now, s * 1000) if s else None
+            self._next_window = now
+            self._next_report = now
+        if "hang_s" in args:
+            self._hang_ms = args["hang_s"] * 1000
+            self._hang_at = now
         return None
+
+    def _bench_apply(self, profile, phase_s):
+        """Bench mode: the simulated sensor replaces the accelerometer until `bench
+        {seconds: 0}` or a reboot (RAM only). A board without accelerometer already runs the
+        simulation: its profile is replaced (and restored at the end)."""
+        cur = self.sensor
+        if self._bench_saved is None:
+            if cur.name == "sim":
+                self._bench_saved = (cur.profile, cur.phase_s)
+            else:
+                self._bench_saved = (None, 0)
+        if cur.name == "sim":
+            cur.profile = profile
+            cur.phase_s = phase_s
+            return
+        from firmware.sensors.sim import SimSensor
+
+        self._use(SimSensor(profile, self.boot_id, self._machine_s, 0.0, phase_s))
+
+    def _machine_s(self):
+        return self._uptime_ms / 1000.0
+
+    def _bench_end(self):
+        saved = self._bench_saved
+        if saved is None:
+            return
+        self._bench_saved = None
+        if saved[0] is None:
+            self._use(self.hw_sensor)
+        else:
+            self.sensor.profile = saved[0]
+            self.sensor.phase_s = saved[1]
+
+    def _use(self, sensor):
+        old = self.sensor
+        self.sensor = sensor
+        if sensor.lsb_g != old.lsb_g:
+            self._alloc()
+        else:
+            sensor.configure(self.cfg["rate_hz"])
 
     def _cmd_reboot(self, args, now):
         if args:

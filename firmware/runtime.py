@@ -9,7 +9,9 @@
 - Consumed life: each running second counts (v / v_ref)^p seconds (ISO 281 life exponent
   p = 3 for ball bearings, velocity RMS as the load proxy), the factor clipped to [0, 64].
 - Persisted through persist.Store at most once per `save_s` (and on demand, e.g. before a
-  commanded reboot).
+  commanded reboot), together with the running state: after a reset the state starts as it
+  was at the last save, so a machine that kept running through a node reboot is not counted
+  as a new start (and one that stopped meanwhile is detected as a stop, not a start).
 """
 
 from firmware.persist import Record
@@ -26,7 +28,7 @@ class Runtime:
         self.runtime_s = rec.runtime_s
         self.starts = rec.starts
         self.life_s = rec.life_s
-        self.running = False
+        self.running = rec.running
         self._count = 0
         self._ms = 0  # running milliseconds not yet in runtime_s
         self._life_ms = 0.0
@@ -45,7 +47,7 @@ class Runtime:
         self.save_s = cfg["save_s"]
 
     def record(self):
-        return Record(0, self.boot_id, self.runtime_s, self.starts, self.life_s)
+        return Record(0, self.boot_id, self.runtime_s, self.starts, self.life_s, self.running)
 
     def new_boot(self, now_ms):
         """Count this boot and persist it at once: boot_id must never repeat."""
@@ -85,6 +87,7 @@ class Runtime:
                 if self._count >= self.off_windows:
                     self.running = False
                     self._count = 0
+                    self.dirty = True  # persist the state change
                     change = "stop"
             else:
                 self._count = 0

@@ -7,7 +7,7 @@ and a real board on a serial port. Tests only use `Board`.
     board.command(name, args)               send a command, return its answer event
     board.reset()                           'reboot' command, wait for the next birth
     board.power_cut()                       virtual only: SIGKILL, restart on the same flash
-    board.inject_hang()                     virtual only: stuck sensor driver
+    board.inject_hang()                     virtual only: `bench {hang_s}`, the loop stops
     board.set_stimulus(stim)                shaker table / bench-mode simulated sensor
     board.sim(seconds)                      wall seconds for `seconds` of board time
 """
@@ -104,7 +104,7 @@ class Board:
 
 
 class VirtualBoard(Board):
-    """`python -m hil_tests.vboard_ext` (the firmware's vboard plus bench hooks) or the stock
+    """`python -m hil_tests.vboard_ext` (the firmware's vboard plus a wire log) or the stock
     `python -m firmware.host.vboard`, on a pty opened with pyserial like a real port."""
 
     kind = "virtual"
@@ -149,11 +149,11 @@ class VirtualBoard(Board):
         ]
         if config:
             cmd += ["--config-json", json.dumps(config)]
+        cmd += ["--profile-file", str(self.stim_file), "--machine-epoch", repr(self.epoch)]
+        if self.wdt_ms:
+            cmd += ["--wdt-ms", str(self.wdt_ms)]
         if self.module == "hil_tests.vboard_ext":
-            cmd += ["--stimulus-file", str(self.stim_file), "--machine-epoch", repr(self.epoch)]
             cmd += ["--wire-log", str(self.wire_log)]
-            if self.wdt_ms:
-                cmd += ["--wdt-ms", str(self.wdt_ms)]
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -178,8 +178,6 @@ class VirtualBoard(Board):
         return self.wait_birth(m, 15.0)
 
     def set_stimulus(self, stim: Stimulus) -> None:
-        if self.module != "hil_tests.vboard_ext":
-            raise NotSupported("the stock firmware.host.vboard takes only a named --profile")
         tmp = self.stim_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(stim.profile()))
         os.replace(tmp, self.stim_file)
@@ -209,10 +207,12 @@ class VirtualBoard(Board):
         return self.wait_birth(m, 15.0)
 
     def inject_hang(self) -> None:
-        if self.module != "hil_tests.vboard_ext" or not self.wdt_ms:
-            raise NotSupported("hang injection needs vboard_ext with --wdt-ms")
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGUSR1)
+        """The firmware's bench hang: the loop spins without feeding the watchdog."""
+        if not self.wdt_ms:
+            raise NotSupported("hang injection needs a virtual board with --wdt-ms")
+        ans = self.command("bench", {"hang_s": 60})
+        if ans["code"] != "cmd_ok":
+            raise AssertionError(f"bench hang_s refused: {ans}")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

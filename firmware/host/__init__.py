@@ -75,6 +75,10 @@ def make_node(
     config=None,
     reset_cause="power_on",
     wdt=None,
+    wdt_ms=8000,
+    reset=None,
+    machine_s=None,
+    phase_s=None,
 ):
     """A firmware Node on a simulated machine.
 
@@ -85,6 +89,14 @@ def make_node(
     flash_dir   directory standing in for the board's flash (created), or a MemFS
     seed        simulation seed (default: derived from node_id); age_days: machine age at t=0
     config      dict of config keys written to flash_dir/config.json before boot
+    reset_cause the birth frame's `reset` ('power_on', 'soft', 'watchdog', ...)
+    wdt, wdt_ms a machine.WDT stand-in (feed()) and its timeout: the node stops feeding it
+                wdt_ms / 2 after the loop became unhealthy
+    reset       what machine.reset() does (called by the 'reboot' command); None: nothing
+    machine_s   the simulated machine's clock (seconds, callable); default clock.seconds.
+                Give one that keeps running across reboots to make the machine independent
+                of the board (its run/stop schedule does not restart with the board)
+    phase_s     schedule offset (default: derived from node_id)
     """
     import json
     import os
@@ -99,9 +111,9 @@ def make_node(
     sensor = SimSensor(
         profile,
         seed=_seed(node_id) if seed is None else seed,
-        now_s=clock.seconds,
+        now_s=clock.seconds if machine_s is None else machine_s,
         age_days=age_days,
-        phase_s=_seed(node_id) % 3600,
+        phase_s=_seed(node_id) % 3600 if phase_s is None else phase_s,
     )
     return Node(
         node_id,
@@ -112,5 +124,7 @@ def make_node(
         board="host",
         wdt=wdt,
         reset_cause=reset_cause,
+        reset=reset,
+        wdt_ms=wdt_ms,
         transport_name=getattr(transport, "name", "host"),
     )

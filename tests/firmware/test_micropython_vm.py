@@ -78,9 +78,20 @@ rt.new_boot(0)
 for i, lvl in enumerate([0.0, 0.05, 0.05, 0.05, 0.001, 0.001, 0.2, 0.2]):
     rt.update(lvl, 4.0, 30000)
     rt.save(i)
-out = [rt.runtime_s, rt.starts, rt.life_s, rt.boot_id, rt.store.gen]
+out = [rt.runtime_s, rt.starts, rt.life_s, rt.boot_id, rt.store.gen, rt.running]
 out.append([list(fs.files[k]) for k in sorted(fs.files)])
+rt2 = Runtime(Store(fs), cfgmod.DEFAULTS)
+out.append([rt2.running, rt2.starts, rt2.update(0.2, 4.0, 0), rt2.starts])
 print(json.dumps(out))
+""",
+    "stimulus": r"""
+from firmware import stimulus
+sine = {"seconds": 0, "tone_hz": 80.0, "tone_g": [0.5, 0.25, 0.125], "noise_g": 0.01}
+cases = [{}, sine, {"imp": [87.3, 0.3, 1210.0, 3.0], "schedule": [120, 120], "phase_s": 120,
+    "seconds": 0, "run": True, "noise_g": 0.005}, {"run": False, "seconds": 0}, {"seconds": 5},
+    {"hang_s": 5}, {"tone_hz": 80}, {"noise_g": True}, {"x": 1}, {"seconds": 1.5},
+    {"tone_hz": 10, "tone_g": [0.1, -1, 0]}, {"schedule": [0, 0]}, {"imp": [1, 2, 3]}]
+print(json.dumps([stimulus.check(a) for a in cases]))
 """,
     "ring": r"""
 from firmware.ring import Ring

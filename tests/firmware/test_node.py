@@ -45,6 +45,12 @@ def test_each_profile_produces_valid_frames(profile: str) -> None:
     fs = decoded(tr)
     assert fs[0]["kind"] == "birth" and fs[0]["seq"] == 0 and fs[0]["boot"] == 1
     assert fs[0]["info"]["reset"] == "power_on"
+    info = fs[0]["info"]
+    assert set(info) <= set(frames.BIRTH_FIELDS)  # only names the protocol knows
+    for key in ("life_s", "window", "kernels"):  # the optional extras, with their types
+        want, required = frames.BIRTH_FIELDS[key]
+        assert not required and type(info[key]) is want, key
+    assert info["window"] == FAST["window"] and info["kernels"] in ("plain", "viper")
     reports = [f for f in fs if f["kind"] == "report"]
     assert len(reports) >= 9
     assert [f["seq"] for f in fs] == list(range(len(fs)))  # no gaps, nothing dropped
@@ -130,7 +136,8 @@ def events(tr: QueueTransport) -> list[dict]:
         ("config", {}, "bad_args"),
         ("time", {"t": 5}, "bad_epoch"),
         ("resend", {"boot": 7, "from": 0, "to": 3}, "bad_args"),
-        ("bench", {"seconds": -1}, "bad_args"),
+        ("bench", {"seconds": -1}, "out_of_range:seconds"),
+        ("bench", {}, "bad_args"),
     ],
 )
 def test_bad_commands_are_refused_and_change_nothing(name: str, args: dict, why: str) -> None:
@@ -194,8 +201,9 @@ def test_reboot_persists_and_next_boot_counts_up() -> None:
     tr = QueueTransport()
     fs = MemFS()
     resets = []
-    node = make_node("rb", "imbalance", tr, clock, fs, config=FAST)
-    node.reset_fn = lambda: resets.append(clock.ms)
+    node = make_node(
+        "rb", "imbalance", tr, clock, fs, config=FAST, reset=lambda: resets.append(clock.ms)
+    )
     run(node, clock, 100)
     tr.inbound.append(command(node, "reboot", {}))
     run(node, clock, 5)
@@ -209,6 +217,28 @@ def test_reboot_persists_and_next_boot_counts_up() -> None:
     birth = frames.decode(tr2.outbox[0][1])
     assert birth["kind"] == "birth" and birth["boot"] == 2 and birth["info"]["reset"] == "soft"
     assert birth["info"]["runtime_s"] == rt
+
+
+def test_reboot_while_the_machine_keeps_running_is_not_a_start() -> None:
+    """The running state is persisted with the counters: after a reboot the first window of a
+    machine that never stopped is not counted as a new start (soft reset and power cut)."""
+    clock = FakeClock()
+    fs = MemFS()
+    tr = QueueTransport()
+    node = make_node("ks", "healthy", tr, clock, fs, config=FAST, reset=lambda: None)
+    run(node, clock, 200)
+    assert node.rt.running and node.rt.starts == 1
+    tr.inbound.append(command(node, "reboot", {}))
+    run(node, clock, 5)
+    for cause in ("soft", "power_on"):  # power_on: no save before the cut (last periodic one)
+        tr = QueueTransport()
+        node = make_node("ks", "healthy", tr, clock, fs, reset_cause=cause)
+        assert node.rt.running
+        run(node, clock, 200)
+        reps = [f for f in decoded(tr) if f["kind"] == "report"]
+        assert reps and all(r["starts"] == 1 for r in reps)
+        assert all(r["flags"] & frames.FLAG_RUNNING for r in reps)
+        assert reps[-1]["runtime_s"] > reps[0]["runtime_s"]
 
 
 def test_watchdog_is_fed_only_while_healthy() -> None:
