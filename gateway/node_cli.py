@@ -1,16 +1,30 @@
-"""`kizashi node ...`: provisioning commands (gateway.provision.node_main)."""
+"""`kizashi node ...`: provisioning (gateway.provision) and flashing (firmware.deploy).
+
+`node flash --port PORT --node ID` compiles the firmware with mpy-cross and copies it with the
+node's node.json (from the gateway's secrets directory unless --node-file is given) to a
+board with mpremote.
+"""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from gateway.provision import node_main
+
+DEFAULT_SECRETS = Path("data") / "secrets"
 
 
 def main(argv: Sequence[str]) -> int:
     args = list(argv)
     if args[:1] == ["flash"]:
-        print("kizashi node flash: not provided by the gateway package", file=sys.stderr)
-        return 2
+        from firmware.deploy import main as deploy_main
+
+        if "--node-file" not in args and "--node" in args:
+            node_id = args[args.index("--node") + 1] if args.index("--node") + 1 < len(args) else ""
+            provisioned = DEFAULT_SECRETS / "nodes" / node_id / "node.json"
+            if node_id and provisioned.exists():
+                args += ["--node-file", str(provisioned)]
+        result: int = deploy_main(args)
+        return result
     return node_main(args)
