@@ -107,7 +107,9 @@ class FleetSimulator:
     of idle windows costs nothing between them.
     """
 
-    def __init__(self, link: LoopbackLink, opts: DemoOptions, clock_start: float) -> None:
+    def __init__(
+        self, link: LoopbackLink, opts: DemoOptions, clock_start: float, origin: float
+    ) -> None:
         from firmware.host import make_node
         from firmware.transports.serial import SerialTransport
 
@@ -128,7 +130,8 @@ class FleetSimulator:
                 SerialTransport(port),
                 clock,
                 str(opts.data_dir / "nodes" / spec.node_id),
-                age_days=spec.age_days,
+                # Machines keep ageing across demo restarts: simulated time since the origin.
+                age_days=spec.age_days + (clock_start - origin) / 86400.0,
                 config=spec.node_config,
             )
             self.nodes.append(node)
@@ -217,14 +220,15 @@ async def run_demo(opts: DemoOptions) -> int:
     opts.data_dir.mkdir(parents=True, exist_ok=True)
     state = _load_state(opts.data_dir)
     # Resume the simulated clock where the previous run stopped; never go backwards.
-    start = float(state.get("sim_now", time.time() - opts.history_days * 86400))
+    origin = float(state.get("origin", time.time() - opts.history_days * 86400))
+    start = float(state.get("sim_now", origin))
     secret = state.get("web_secret") or secrets.token_hex(32)
     store = open_store(str(opts.data_dir / "kizashi.db"), synchronous="NORMAL")
     _ensure_registry(store, opts, time.time())
     password = _ensure_admin(store)
 
     link = LoopbackLink("loopback")
-    sim = FleetSimulator(link, opts, start)
+    sim = FleetSimulator(link, opts, start, origin)
     pipeline = IngestPipeline(store, clock=sim.now)
     pipeline.add_link(link)
     server = _web_server(store, opts, secret, sim.now)
@@ -260,7 +264,9 @@ async def run_demo(opts: DemoOptions) -> int:
     async def save_clock() -> None:
         while True:
             await asyncio.sleep(5)
-            _save_state(opts.data_dir, {"sim_now": sim.now(), "web_secret": secret})
+            _save_state(
+                opts.data_dir, {"origin": origin, "sim_now": sim.now(), "web_secret": secret}
+            )
 
     try:
         async with asyncio.TaskGroup() as tg:
@@ -285,7 +291,7 @@ async def run_demo(opts: DemoOptions) -> int:
     finally:
         with contextlib.suppress(Exception):
             await pipeline.flush()
-        _save_state(opts.data_dir, {"sim_now": sim.now(), "web_secret": secret})
+        _save_state(opts.data_dir, {"origin": origin, "sim_now": sim.now(), "web_secret": secret})
         store.close()
     print(f"stopped; {pipeline.stored} frames stored this run", flush=True)
     return 0

@@ -25,7 +25,7 @@ FAST_BEARING: dict[str, Any] = {
     "noise_g": 0.01,
     "impulses": [87.3, 0.15, 1210.0, 3.0],
     "schedule": None,
-    "growth": [0.08, 1.0],
+    "growth": [0.5, 1.0],  # zone A on day 1, zone C by day 3 (group 2, rigid)
     "temp_c": [21.0, 41.0],
 }
 

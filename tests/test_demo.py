@@ -1,0 +1,105 @@
+"""`kizashi demo` end to end: page up, 12 assets with readings within a minute, clean stop."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+PASSWORD = "demo-test-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_demo(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "KIZASHI_ADMIN_PASSWORD": PASSWORD}
+    cmd = [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port)]
+    cmd += ["--data-dir", str(data_dir), "--seconds", "170"]
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def login(base: str) -> urllib.request.OpenerDirector:
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    page = opener.open(base + "/login", timeout=10).read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token, "login form has no CSRF token"
+    form = {"username": "admin", "password": PASSWORD, "csrf_token": token.group(1)}
+    opener.open(base + "/login", urllib.parse.urlencode(form).encode(), timeout=10)
+    return opener
+
+
+def assets_with_readings(
+    opener: urllib.request.OpenerDirector, base: str
+) -> list[dict[str, object]]:
+    body = json.loads(opener.open(base + "/api/assets", timeout=10).read())
+    rows = body if isinstance(body, list) else body["assets"]
+    return [r for r in rows if r.get("last_seen") and r.get("vel_rms") is not None]
+
+
+def stored_frames(db: Path) -> int:
+    with sqlite3.connect(db) as con:
+        return int(con.execute("SELECT count(*) FROM frames").fetchone()[0])
+
+
+def test_demo_serves_twelve_assets_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_demo(tmp_path, port)
+    try:
+        # The issue asks for readings within a minute; the bound here is looser so a loaded CI
+        # machine cannot fail it, and the time taken is printed (pytest -s) as the figure.
+        started = time.monotonic()
+        deadline = started + 120
+        rows: list[dict[str, object]] = []
+        opener = None
+        while time.monotonic() < deadline and len(rows) < 12:
+            time.sleep(2)
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                opener = opener or login(base)
+                rows = assets_with_readings(opener, base)
+            except OSError:
+                opener = None
+        assert len(rows) >= 12, f"only {len(rows)} assets with readings after 120 s"
+        print(f"12 assets with readings after {time.monotonic() - started:.1f} s")
+        for row in rows:
+            assert {"id", "last_seen", "runtime_h", "health"} <= set(row)
+            assert row["health"] in ("A", "B", "C", "D")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "stopped;" in out
+    first = stored_frames(tmp_path / "kizashi.db")
+    assert first > 12
+
+    # A second start on the same data resumes: nothing stored is lost, boot ids go up.
+    proc = start_demo(tmp_path, port)
+    try:
+        time.sleep(15)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert stored_frames(tmp_path / "kizashi.db") > first
+    with sqlite3.connect(tmp_path / "kizashi.db") as con:
+        boots = con.execute("SELECT max(boot_id) FROM frames WHERE node_id = 'kz001'").fetchone()[0]
+    assert boots >= 2
