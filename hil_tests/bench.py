@@ -95,6 +95,7 @@ class Bench:
         self._resend_ids: set[int] = set()
         self._last_resend = 0.0
         self._unplug = threading.Event()
+        self.port_lost = threading.Event()  # the open port failed (unplug, board reset)
         self._last_zero = False
         self.cond = threading.Condition()
         self._wlock = threading.Lock()
@@ -116,6 +117,7 @@ class Bench:
                 time.sleep(0.1)
         with self._wlock:
             self.ser = ser
+        self.port_lost.clear()
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._pump, daemon=True)
@@ -150,6 +152,8 @@ class Bench:
                 n = ser.in_waiting
                 data = ser.read(n if n else 1)
             except (serial.SerialException, OSError, TypeError, AttributeError):
+                if ser is self.ser:
+                    self.port_lost.set()
                 time.sleep(0.02)  # port closed under us (unplug, board reboot)
                 continue
             if data and not self.discard:

@@ -7,7 +7,7 @@ and a real board on a serial port. Tests only use `Board`.
     board.command(name, args)               send a command, return its answer event
     board.reset()                           'reboot' command, wait for the next birth
     board.power_cut()                       virtual only: SIGKILL, restart on the same flash
-    board.inject_hang()                     virtual only: `bench {hang_s}`, the loop stops
+    board.inject_hang()                     `bench {hang_s}`: the loop stops feeding the WDT
     board.set_stimulus(stim)                shaker table / bench-mode simulated sensor
     board.sim(seconds)                      wall seconds for `seconds` of board time
 """
@@ -86,8 +86,13 @@ class Board:
     def power_cut(self, off_s: float = 0.2) -> dict[str, Any]:
         raise NotSupported("power cut needs a relay on the board's supply (not wired)")
 
-    def inject_hang(self) -> None:
-        raise NotSupported("no hang-injection hook in the firmware bench mode (requested)")
+    def inject_hang(self, hang_s: int = 60) -> None:
+        """The firmware's bench hang: after `cmd_ok` the loop spins `hang_s` without feeding
+        the watchdog, which resets the board (bench mode only: a stimulus must be in force or
+        no accelerometer fitted). Wait for the reset with `wait_birth`."""
+        ans = self.command("bench", {"hang_s": hang_s})
+        if ans["code"] != "cmd_ok":
+            raise AssertionError(f"bench hang_s refused: {ans}")
 
     def set_stimulus(self, stim: Stimulus) -> None:
         raise NotImplementedError
@@ -206,13 +211,10 @@ class VirtualBoard(Board):
         self.bench.open(self.pty)
         return self.wait_birth(m, 15.0)
 
-    def inject_hang(self) -> None:
-        """The firmware's bench hang: the loop spins without feeding the watchdog."""
+    def inject_hang(self, hang_s: int = 60) -> None:
         if not self.wdt_ms:
             raise NotSupported("hang injection needs a virtual board with --wdt-ms")
-        ans = self.command("bench", {"hang_s": 60})
-        if ans["code"] != "cmd_ok":
-            raise AssertionError(f"bench hang_s refused: {ans}")
+        super().inject_hang(hang_s)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -245,7 +247,10 @@ class RealBoard(Board):
     bench mode (no accelerometer fitted: the firmware falls back to its simulated sensor).
 
     Config per test is applied by a `config` command carrying every key (DEFAULTS merged with
-    the test's overrides), so a test never inherits the previous test's config.
+    the test's overrides), so a test never inherits the previous test's config. The stimulus
+    is a `bench` command (`Stimulus.bench_args()`: its first tone only). The watchdog is the
+    board's own (`wdt_ms` 8000 on every board in firmware/boards.py): the `wdt_ms` a test asks
+    of a virtual board is not applied here.
     """
 
     kind = "real"
@@ -294,20 +299,24 @@ class RealBoard(Board):
         return birth
 
     def set_stimulus(self, stim: Stimulus) -> None:
-        ans = self.command("bench", stim.bench_args())
+        args = stim.bench_args()
+        ans = self.command("bench", args)
         if ans["code"] != "cmd_ok":
-            raise NotSupported(
-                "firmware bench command refused the stimulus args "
-                f"({ans['detail'].get('why')}): see docs/HIL.md, request R1"
+            raise AssertionError(
+                f"the board refused the bench stimulus ({ans['detail'].get('why')}): {args}; "
+                "is the flashed firmware older than firmware/stimulus.py (--no-deploy)?"
             )
 
-    def reset(self) -> dict[str, Any]:
-        # machine.reset() drops USB CDC: reopen the port once it comes back.
-        m = self.bench.mark()
-        ans = self.command("reboot", {})
-        if ans["code"] != "cmd_ok":
-            raise AssertionError(f"reboot refused: {ans}")
-        time.sleep(1.0)
+    def wait_birth(self, mark: int, timeout: float) -> dict[str, Any]:
+        """The next birth, across a board reset (reboot command, watchdog): a native USB CDC
+        port (e.g. a Pico's) goes away with the reset; reopen it once it is back. Behind a
+        USB-UART bridge the port stays: the birth simply arrives."""
+        deadline = time.monotonic() + timeout
+        while not self.bench.port_lost.wait(0.1):
+            if self.bench.since(mark, "birth"):
+                return super().wait_birth(mark, 1.0)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.1f} s waiting for a birth frame")
         self.bench.close_port()
-        self.bench.open(self.port, timeout=20)
-        return self.wait_birth(m, 30.0)
+        self.bench.open(self.port, timeout=max(1.0, deadline - time.monotonic()))
+        return super().wait_birth(mark, max(1.0, deadline - time.monotonic()))

@@ -43,7 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_power_cut: needs a relay on the board's supply")
-    config.addinivalue_line("markers", "needs_hang: needs an injectable hang (virtual board)")
+    config.addinivalue_line(
+        "markers", "needs_hang: hangs the loop (`bench {hang_s}`); the watchdog resets the board"
+    )
     config.addinivalue_line("markers", "virtual_only: checks the virtual board itself")
     spec = config.getoption("--board")
     desc = "virtual board (firmware on the host, pty)" if spec == "virtual" else f"real: {spec}"
@@ -67,13 +69,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(
                     pytest.mark.skip(
                         reason="real board: power cut needs a relay on the supply (not wired)"
-                    )
-                )
-            if item.get_closest_marker("needs_hang"):
-                item.add_marker(
-                    pytest.mark.skip(
-                        reason="real board: the firmware has no hang-injection bench hook yet "
-                        "(docs/HIL.md request R3)"
                     )
                 )
             if item.get_closest_marker("virtual_only"):

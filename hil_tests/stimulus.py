@@ -1,9 +1,9 @@
 """Bench stimuli and the values the firmware must measure for them.
 
 One `Stimulus` is what the shaker table (or the simulated sensor) produces. It maps to
-- a firmware.sensors.sim profile dict (virtual board: the vboard_ext stimulus file), and
-- flat `bench` command args (real board in bench mode; the firmware does not accept them yet,
-  see docs/HIL.md "Requests").
+- a firmware.sensors.sim profile dict (virtual board: the vboard's `--profile-file`), and
+- flat `bench` command args (real board in bench mode, validated by firmware/stimulus.py).
+  The `bench` command takes one tone: `bench_args()` carries the first tone only.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ class Stimulus:
 
     def bench_args(self) -> dict:
         """Flat args for the `bench` command (scalars and short lists only, as the protocol's
-        command validation allows). Proposed schema, documented in docs/HIL.md."""
+        command maps allow; schema in docs/FIRMWARE.md, `bench`). One tone only: further tones
+        are dropped (docs/HIL.md, known limitations)."""
         args: dict = {"seconds": 0, "noise_g": self.noise_g, "run": self.running}
         if self.tones:
             f, ax, ay, az = self.tones[0]

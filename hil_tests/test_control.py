@@ -20,7 +20,7 @@ def intervals(reps: list[dict]) -> list[int]:
 @pytest.mark.needs_hang
 def test_watchdog_recovery(board_factory, record):
     """Watchdog recovery from an injected hang; reset cause 'watchdog' in the next birth."""
-    wdt_ms = 8000
+    wdt_ms = 8000  # the virtual board's --wdt-ms; a real board's own wdt_ms (firmware/boards.py)
     board = board_factory(config=BASE, stimulus=RUNNING, speed=10.0, wdt_ms=wdt_ms)
     boot0 = board.birth["boot"]
     # Healthy firmware feeds the watchdog: no reset over 60 s of board time.
