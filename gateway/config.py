@@ -37,6 +37,10 @@ class GatewayConfig:
     log_level: str = "INFO"
     mqtt_enabled: bool = True
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    # "aiomqtt" (default) or "native": the lean asyncio client for high-rate sites; with
+    # `mqtt_connections` > 1 the native client shares the subscription ($share/).
+    mqtt_client: str = "aiomqtt"
+    mqtt_connections: int = 1
     serial: tuple[SerialPortConfig, ...] = ()
     http: HttpConfig = field(default_factory=HttpConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
@@ -61,7 +65,17 @@ KNOWN = {
         "sqlite_synchronous",
         "log_level",
     },
-    "mqtt": {"enabled", "host", "port", "username", "password", "client_id", "keepalive"},
+    "mqtt": {
+        "enabled",
+        "host",
+        "port",
+        "username",
+        "password",
+        "client_id",
+        "keepalive",
+        "client",
+        "connections",
+    },
     "serial": {"port", "baudrate"},
     "http": {"enabled", "host", "port", "threads"},
     "pipeline": {f.name for f in fields(PipelineConfig)},
@@ -111,6 +125,8 @@ def parse_config(data: dict[str, Any], base: Path = Path(".")) -> GatewayConfig:
         sqlite_synchronous=str(gw.get("sqlite_synchronous", "FULL")),
         log_level=str(gw.get("log_level", "INFO")),
         mqtt_enabled=bool(mq.get("enabled", True)),
+        mqtt_client=_client(mq.get("client", "aiomqtt")),
+        mqtt_connections=int(mq.get("connections", 1)),
         mqtt=MqttConfig(
             host=str(mq.get("host", "127.0.0.1")),
             port=int(mq.get("port", 1883)),
@@ -139,3 +155,9 @@ def load_config(path: str | Path) -> GatewayConfig:
     with p.open("rb") as f:
         data = tomllib.load(f)
     return parse_config(data, p.parent)
+
+
+def _client(name: object) -> str:
+    if name not in ("aiomqtt", "native"):
+        raise ValueError(f"mqtt.client must be 'aiomqtt' or 'native', not {name!r}")
+    return str(name)

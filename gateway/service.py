@@ -28,6 +28,7 @@ from gateway.links import Link
 from gateway.logs import setup_logging
 from gateway.metrics import REGISTRY, Metrics, render_metrics
 from gateway.mqtt_link import MqttLink
+from gateway.mqtt_native import NativeMqttLink
 from gateway.serial_link import SerialLink
 from gateway.store import open_store
 from gateway.store.api import Store
@@ -124,7 +125,9 @@ def _runner(link: Link, pipeline: IngestPipeline) -> Callable[[], Awaitable[None
 
 def build_links(cfg: GatewayConfig, metrics: Metrics) -> list[Link]:
     links: list[Link] = []
-    if cfg.mqtt_enabled:
+    if cfg.mqtt_enabled and cfg.mqtt_client == "native":
+        links.append(NativeMqttLink(cfg.mqtt, metrics, cfg.mqtt_connections))
+    elif cfg.mqtt_enabled:
         links.append(MqttLink(cfg.mqtt, metrics))
     for s in cfg.serial:
         links.append(SerialLink(s.port, s.baudrate, metrics))

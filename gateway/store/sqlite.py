@@ -9,6 +9,8 @@ long enough to resend them anyway.
 
 from __future__ import annotations
 
+import itertools
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +20,13 @@ from typing import Any
 from gateway.store import schema
 from gateway.store.sql import Row, SqlStore
 
+# "INSERT ... VALUES (?, ..., ?)" with nothing after it but "ON CONFLICT DO NOTHING".
+_MULTI_ROW = re.compile(
+    r"^(INSERT INTO .+? VALUES )(\((?:\?, )*\?\))( ON CONFLICT DO NOTHING)?$", re.S
+)
+_MAX_VARS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+_ROWS_PER_STATEMENT = 64
+
 
 class SqliteStore(SqlStore):
     greatest = "max"
@@ -25,6 +34,7 @@ class SqliteStore(SqlStore):
 
     def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
         super().__init__()
+        self._multi_sql: dict[tuple[str, int], str] = {}
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
         self.path = str(path)
@@ -47,7 +57,27 @@ class SqliteStore(SqlStore):
         return self._conn.execute(sql, params).fetchall()
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, rows)
+        """Plain inserts go as multi-row INSERT statements, the rest through executemany.
+
+        Python's sqlite3 releases the GIL around every sqlite3_step, i.e. once per row in
+        executemany; while the event loop thread is busy, each row then waits to get the GIL
+        back, which made the commit thread the pipeline's bottleneck. One statement per 64 rows
+        steps 64 times less. Same rows, same order, same conflict handling.
+        """
+        m = _MULTI_ROW.match(sql) if len(rows) > 1 else None
+        if m is None:
+            self._conn.executemany(sql, rows)
+            return
+        ncols = m.group(2).count("?")
+        per = max(1, min(_ROWS_PER_STATEMENT, _MAX_VARS // ncols))
+        for i in range(0, len(rows), per):
+            chunk = rows[i : i + per]
+            key = (sql, len(chunk))
+            stmt = self._multi_sql.get(key)
+            if stmt is None:
+                stmt = m.group(1) + ", ".join([m.group(2)] * len(chunk)) + (m.group(3) or "")
+                self._multi_sql[key] = stmt
+            self._conn.execute(stmt, list(itertools.chain.from_iterable(chunk)))
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

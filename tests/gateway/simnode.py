@@ -58,10 +58,12 @@ class SimNode:
     def send(self, payload: bytes) -> None:
         self.port.write(encode_serial(payload))
 
-    def poll(self) -> None:
+    def poll(self) -> list[tuple[int, int]]:
+        """Read what the gateway sent; returns all acks so far."""
         for p in self.port.read_payloads():
             f = decode_frame(p)
             if f["kind"] == "ack":
                 self.acks.append((f["boot"], f["seq"]))
             else:
                 self.cmds.append(f)
+        return self.acks

@@ -13,6 +13,7 @@ from gateway.decode import decode_frame
 from gateway.ingest import IngestPipeline, PipelineConfig
 from gateway.metrics import Metrics
 from gateway.mqtt_link import MqttConfig, MqttLink
+from gateway.mqtt_native import NativeMqttLink
 from gateway.store.sqlite import SqliteStore
 from tests.gateway.broker import Broker, free_port
 from tests.gateway.simnode import birth, report
@@ -32,15 +33,19 @@ async def retained_state(port: int, topic: str) -> bytes:
     raise AssertionError("no retained state")
 
 
-def test_mqtt_ingest_ack_state_session_and_reconnect(tmp_path: Path) -> None:
+@pytest.mark.parametrize("impl", ["aiomqtt", "native", "native-shared"])
+def test_mqtt_ingest_ack_state_session_and_reconnect(tmp_path: Path, impl: str) -> None:
     port = free_port()
     broker = Broker(tmp_path, port).start()
     store = SqliteStore(tmp_path / "gw.db")
     metrics = Metrics()
     pipe = IngestPipeline(store, metrics, CFG)
-    link = MqttLink(
-        MqttConfig(port=port, client_id="gw-test", backoff_min_s=0.1, backoff_max_s=0.5), metrics
-    )
+    cfg = MqttConfig(port=port, client_id="gw-test", backoff_min_s=0.1, backoff_max_s=0.5)
+    link: MqttLink | NativeMqttLink
+    if impl == "aiomqtt":
+        link = MqttLink(cfg, metrics)
+    else:  # the lean client, with one connection or two sharing the subscription
+        link = NativeMqttLink(cfg, metrics, connections=1 if impl == "native" else 2)
     pipe.add_link(link)
     now = int(time.time())
 

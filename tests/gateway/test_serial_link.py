@@ -74,7 +74,12 @@ def test_serial_frames_acks_and_replug(tmp_path: Path) -> None:
         for s in range(0, 5):
             board.write(report("s1", 1, s, now + s))
         got: list[tuple[int, int]] = []
-        await until(lambda: (got.extend(board.acks()), (1, 4) in got)[1])
+
+        def acked(upto: tuple[int, int]) -> bool:
+            got.extend(board.acks())
+            return upto in got
+
+        await until(lambda: acked((1, 4)))
         board.unplug()
         await until(lambda: not link.connected.is_set())
         board = FakeBoard(dev)  # plugged back in (a new pty behind the same path)
@@ -82,7 +87,7 @@ def test_serial_frames_acks_and_replug(tmp_path: Path) -> None:
         for s in range(5, 8):
             board.write(report("s1", 1, s, now + s))
         got.clear()
-        await until(lambda: (got.extend(board.acks()), (1, 7) in got)[1])
+        await until(lambda: acked((1, 7)))
         assert link.opens == 2
         assert len(store.recent_frames("s1")) == 8
         pipe.stop()

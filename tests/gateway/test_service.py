@@ -86,3 +86,19 @@ def test_serve_ingests_serves_metrics_and_flushes_on_stop(tmp_path: Path) -> Non
     store = SqliteStore(tmp_path / "d" / "kizashi.db")
     assert len(store.recent_frames("n1")) == 3
     store.close()
+
+
+def test_config_selects_the_native_mqtt_client(tmp_path: Path) -> None:
+    from gateway.mqtt_link import MqttLink
+    from gateway.mqtt_native import NativeMqttLink
+    from gateway.service import build_links
+
+    path = tmp_path / "gw.toml"
+    path.write_text('[mqtt]\nclient = "native"\nconnections = 2\n')
+    links = build_links(load_config(path), Metrics())
+    assert isinstance(links[0], NativeMqttLink) and links[0].connections == 2
+    path.write_text("[mqtt]\n")
+    assert isinstance(build_links(load_config(path), Metrics())[0], MqttLink)
+    path.write_text('[mqtt]\nclient = "paho"\n')
+    with pytest.raises(ValueError, match=r"mqtt\.client"):
+        load_config(path)
