@@ -77,6 +77,8 @@ def check(cfg, rates=None):
             cfg[key] = v
         if not isinstance(v, t):
             return "bad_type:" + key
+        if v != v:  # NaN (JSON allows it): every comparison with it is false
+            return "not_finite:" + key
         if v < lo or v > hi:
             return "out_of_range:" + key
     n = cfg["window"]
@@ -147,6 +149,8 @@ def load_identity(fs):
     if not data:
         raise ValueError("node.json missing")
     ident = json.loads(data)
+    if not isinstance(ident, dict):
+        raise ValueError("node.json: not an object")
     if "mqtt_host" in ident:  # the flat form gateway/provision.py writes
         ident["mqtt"] = {
             "host": ident.get("mqtt_host"),

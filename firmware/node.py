@@ -26,6 +26,7 @@ from protocol.errors import ProtocolError
 
 FW_VERSION = "0.1.0"
 MAX_TIME = 0xFFFFFFFF
+MAX_SEQ = 0xFFFFFFFF  # seq is a u32 on the wire
 
 
 class Node:
@@ -124,6 +125,11 @@ class Node:
     def _next_seq(self):
         """The seq the next frame will take. The caller commits it (self.seq = seq) only
         after encoding succeeded, so a failed encode never leaves an unexplained gap."""
+        if self.seq >= MAX_SEQ:
+            # The boot's sequence space is used up: reboot into a new boot (new boot id,
+            # seq 0) rather than wrap, which the gateway would take for a replay.
+            self._reboot_at = self._prev_now
+            raise OverflowError("seq exhausted")
         self.ring.reserve()  # drops (and counts) before the frame's dropped count is read
         return self.seq + 1
 
@@ -186,6 +192,12 @@ class Node:
         self._prev_now = now
         ok = True
         try:
+            # First, so that nothing failing later in the step can hold off a due reboot.
+            if self._reboot_at is not None and ticks_diff(now, self._reboot_at) >= 0:
+                self._reboot_at = None
+                self.rt.save(now)
+                if self.reset_fn is not None:
+                    self.reset_fn()
             self.transport.poll(now)
             inbound = self.transport.inbound
             while inbound:
@@ -197,11 +209,6 @@ class Node:
             if self.rt.due(now, ticks_diff):
                 self.rt.save(now)
             self._send(now)
-            if self._reboot_at is not None and ticks_diff(now, self._reboot_at) >= 0:
-                self._reboot_at = None
-                self.rt.save(now)
-                if self.reset_fn is not None:
-                    self.reset_fn()
             self._errors = 0
         except Exception as e:  # the loop must survive; repeated failure starves the WDT
             ok = False

@@ -315,3 +315,40 @@ def test_node_json_nested_and_provisioned_flat_forms() -> None:
         assert ident["wifi"]["ssid"] == "plant"
     with pytest.raises(ValueError):
         config.load_identity(MemFS({"node.json": b'{"node_id": ""}'}))
+
+
+@pytest.mark.parametrize("doc", [b'""', b"[]", b"1", b"null", b'"node"'])
+def test_node_json_that_is_not_an_object_is_a_clear_error(doc: bytes) -> None:
+    """Found by the fault campaign's fuzzing: valid JSON of the wrong shape crashed the loader."""
+    from firmware import config
+
+    with pytest.raises(ValueError, match="not an object"):
+        config.load_identity(MemFS({"node.json": doc}))
+
+
+def test_nan_in_config_is_refused() -> None:
+    """Found by the fault campaign's fuzzing: NaN passed every range check."""
+    from firmware import config
+
+    cfg = dict(config.DEFAULTS)
+    cfg["vel_alarm_mm_s"] = float("nan")
+    assert config.check(cfg) == "not_finite:vel_alarm_mm_s"
+    cfg["vel_alarm_mm_s"] = float("inf")
+    assert config.check(cfg) == "out_of_range:vel_alarm_mm_s"
+    loaded = config.load(MemFS({"config.json": b'{"vel_alarm_mm_s": NaN}'}))
+    assert loaded[0]["vel_alarm_mm_s"] == config.DEFAULTS["vel_alarm_mm_s"]
+
+
+def test_exhausted_sequence_reboots_into_a_new_boot() -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    resets: list[int] = []
+    node = make_node(
+        "sq", "healthy", tr, clock, MemFS(), config=FAST, reset=lambda: resets.append(1)
+    )
+    node.poll(clock.ticks_ms())
+    node.seq = 0xFFFFFFFF - 1
+    run(node, clock, 90)  # reports at 30 s (the last seq) and 60 s (exhausted), then reboot
+    sent = decoded(tr)
+    assert max(f["seq"] for f in sent) == 0xFFFFFFFF  # the last seq is used, never wrapped
+    assert resets  # then the board reboots into a new boot id with seq 0
