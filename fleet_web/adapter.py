@@ -7,9 +7,11 @@ Forecasts are cached per asset until a newer hour of data or a service entry arr
 overview computes at most SYNC_FORECASTS missing ones per request and warms the rest in a
 background thread (rows show forecast_status "pending" meanwhile).
 
-The downtime-avoided ledger is kept in the service log: an entry recorded as acting on a
-warning carries the tag "[kizashi:warning avoided=<hours>h]" at the end of its finding.
-Disabled users have their hash prefixed with "!" (never verifies).
+The downtime-avoided ledger is kept in the service log (`ServiceEntry.acted_on_warning`,
+`ServiceEntry.downtime_avoided_h`); disabled users are `User.disabled`. (Schema version 1
+databases used a finding tag and a "!" hash prefix instead; the store converts them on open.)
+A part's install date ("since") is its latest replacement in the service log, else the first
+hour of data of its asset.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +40,6 @@ DAY = 86400.0
 SYNC_FORECASTS = 64
 HISTORY_TTL_S = 60.0
 REGISTRY_TTL_S = 30.0
-LEDGER_RE = re.compile(r"\s*\[kizashi:warning avoided=([0-9.]+)h\]\s*$")
 DEFAULT_LEAD = timedelta(days=7)
 
 
@@ -80,6 +80,7 @@ class StoreFleet:
         self._rowcache: dict[str, tuple[Any, Row]] = {}
         self._hist: dict[tuple[str, int, int], tuple[float, dict[str, list[float]]]] = {}
         self._fc: dict[str, tuple[Any, Row]] = {}
+        self._first_hour: dict[str, float] = {}  # asset -> first hour of data (install dates)
         self._lock = threading.Lock()
         self._warming = False
 
@@ -418,7 +419,6 @@ class StoreFleet:
         return out
 
     def _service_row(self, s: Any) -> Row:
-        m = LEDGER_RE.search(s.finding or "")
         return {
             "id": s.entry_id,
             "ts": _date_ts(s.date),
@@ -426,23 +426,55 @@ class StoreFleet:
             "asset_id": s.asset_id,
             "kind": s.kind,
             "part": s.part_id,
-            "note": LEDGER_RE.sub("", s.finding or ""),
+            "note": s.finding,
             "user": s.by,
-            "acted_on_warning": m is not None,
-            "downtime_avoided_h": float(m.group(1)) if m else 0.0,
+            "acted_on_warning": bool(s.acted_on_warning),
+            "downtime_avoided_h": float(s.downtime_avoided_h),
         }
 
     def service_log(self, asset_id: str | None = None) -> list[Row]:
         rows = [self._service_row(s) for s in self.store.service_log(asset_id)]
         return sorted(rows, key=lambda r: (-r["ts"], -(r["id"] or 0)))
 
+    def install_dates(self, asset: Any) -> dict[str, tuple[float | None, str | None]]:
+        """part_id -> (install time, source): the date of the part's latest replacement in
+        the service log ("replacement"), else the first hour of data of the asset
+        ("first_data"), else (None, None). A replacement entry names its part by part id or
+        part number; one with no part counts for the asset's only part."""
+        latest: dict[str, float] = {}
+        only = asset.parts[0].part_id if len(asset.parts) == 1 else None
+        by_ref = {p.part_number: p.part_id for p in asset.parts if p.part_number}
+        by_ref.update({p.part_id: p.part_id for p in asset.parts})
+        for s in self.store.service_log(asset.asset_id):
+            pid = by_ref.get(s.part_id) if s.part_id else only
+            ts = _date_ts(s.date)
+            if s.kind == "replacement" and pid is not None and ts > 0:
+                latest[pid] = max(latest.get(pid, ts), ts)
+        first: float | None = None
+        if len(latest) < len(asset.parts):
+            first = self._first_hour.get(asset.asset_id)
+            if first is None:  # hourly rows are kept for good: the first one never changes
+                hs = self.store.hourly_history(asset.asset_id, 0.0, 1e15)
+                first = float(hs[0].hour) if hs else None
+                if first is not None:
+                    self._first_hour[asset.asset_id] = first
+        out: dict[str, tuple[float | None, str | None]] = {}
+        for p in asset.parts:
+            if p.part_id in latest:
+                out[p.part_id] = (latest[p.part_id], "replacement")
+            else:
+                out[p.part_id] = (first, "first_data" if first is not None else None)
+        return out
+
     def parts(self, asset_id: str) -> list[Row]:
         a = self.store.asset(asset_id)
         if a is None:
             return []
+        since = self.install_dates(a)
         return [
             {"part": p.part_number or p.part_id, "name": p.name, "role": "installed",
-             "rated_l10_h": p.rated_l10_h, "lead_time_days": p.lead_time_days, "since": None}
+             "rated_l10_h": p.rated_l10_h, "lead_time_days": p.lead_time_days,
+             "since": iso(since[p.part_id][0]), "since_source": since[p.part_id][1]}
             for p in a.parts
         ]  # fmt: skip
 
@@ -461,11 +493,17 @@ class StoreFleet:
         a = self.store.asset(asset_id)
         if not part and kind == "replacement" and a is not None and a.parts:
             part = a.parts[0].part_id
-        finding = note
-        if acted_on_warning:
-            finding = f"{note} [kizashi:warning avoided={downtime_avoided_h:g}h]"
         today = _dt(self.clock()).date().isoformat()
-        entry = ServiceEntry(asset_id, today, kind, part, finding, user)
+        entry = ServiceEntry(
+            asset_id,
+            today,
+            kind,
+            part,
+            note,
+            user,
+            acted_on_warning=acted_on_warning,
+            downtime_avoided_h=downtime_avoided_h if acted_on_warning else 0.0,
+        )
         eid = self.store.add_service_entry(entry)
         self._fc.pop(asset_id, None)
         self._bump(asset_id)
@@ -560,12 +598,11 @@ class StoreFleet:
         if u is None:
             return None
         return {"name": u.name, "role": u.role, "password_hash": u.password_hash,
-                "disabled": u.password_hash.startswith("!")}  # fmt: skip
+                "disabled": u.disabled}  # fmt: skip
 
     def list_users(self) -> list[Row]:
         return [
-            {"name": u.name, "role": u.role, "disabled": u.password_hash.startswith("!")}
-            for u in self.store.users()
+            {"name": u.name, "role": u.role, "disabled": u.disabled} for u in self.store.users()
         ]
 
     def add_user(self, name: str, role: str, password_hash: str) -> None:
@@ -577,10 +614,11 @@ class StoreFleet:
         u = self.store.user(name)
         if u is None:
             raise KeyError(name)
-        h = u.password_hash.lstrip("!")
-        if disabled:
-            h = "!" + h
-        self.store.upsert_user(dataclasses.replace(u, role=role or u.role, password_hash=h))
+        self.store.upsert_user(
+            dataclasses.replace(
+                u, role=role or u.role, disabled=u.disabled if disabled is None else disabled
+            )
+        )
 
     def update_asset(self, asset_id: str, fields: Row) -> None:
         a = self.store.asset(asset_id)

@@ -75,7 +75,7 @@ def verify_password(stored: str, password: str) -> bool:
         return gw_verify(password, stored)
     try:
         return check_password_hash(stored, password)
-    except ValueError:  # unknown or disabled ("!...") hash
+    except ValueError:  # unknown hash format
         return False
 
 
@@ -154,7 +154,7 @@ def login() -> Any:
             return render_template("login.html", error="Too many failed logins; try later."), 429
         u = fleet().get_user(name)
         if u is not None and u.get("disabled"):
-            u = None
+            u = None  # same answer, time and failure count as an unknown user
         pw = request.form.get("password", "")
         ok = verify_password(u["password_hash"] if u else _DUMMY_HASH, pw)
         if u and ok:

@@ -55,7 +55,7 @@ def main(argv: list[str], store: Any = None) -> int:
     try:
         if args.cmd == "list":
             for u in store.users():
-                print(f"{u.name}\t{u.role}")
+                print(f"{u.name}\t{u.role}" + ("\tdisabled" if u.disabled else ""))
             return 0
         from gateway.store.api import User
 
@@ -69,9 +69,15 @@ def main(argv: list[str], store: Any = None) -> int:
                 f"kizashi user: password needs at least {MIN_PASSWORD} characters", file=sys.stderr
             )
             return 2
-        existed = store.user(args.name) is not None
-        store.upsert_user(User(name=args.name, password_hash=hash_password(pw), role=args.role))
-        print(f"{'updated' if existed else 'added'} user {args.name} ({args.role})")
+        old = store.user(args.name)
+        existed = old is not None
+        # A new password does not re-enable a disabled user (that is the admin page's call).
+        disabled = bool(old is not None and old.disabled)
+        store.upsert_user(
+            User(args.name, password_hash=hash_password(pw), role=args.role, disabled=disabled)
+        )
+        state = ", disabled" if disabled else ""
+        print(f"{'updated' if existed else 'added'} user {args.name} ({args.role}{state})")
         if generated:
             print(f"generated password: {pw}")
         return 0

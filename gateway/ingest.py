@@ -3,7 +3,9 @@
 Transport-independent. A link calls `submit(raw, source, node_hint)` from the event loop
 thread (or `submit_threadsafe` from any thread); `source` is the link's name, which is where
 the acks and commands for that node go (`Link.send`). `run()` commits a batch when 1000 frames
-are pending or the oldest pending frame is 1 s old, and sends acks only after the commit.
+are pending or the oldest pending frame is 1 s old, and sends acks only after the commit. Right
+after the commit of a full batch (a burst) whatever is pending goes at once: the tail of a burst
+is not held back for the 1 s; at low rates (no full batch) the rule above alone applies.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ class IngestPipeline:
         self._n_accepted = 0
         self._send_wake = asyncio.Event()
         self.committed_batches = 0
+        self._burst = False  # the last commit was a full batch: commit the rest without waiting
         self.stored = 0
         self._restore()
 
@@ -508,6 +511,7 @@ class IngestPipeline:
                 self.metrics.set("kizashi_queue_depth", len(self._batch.frames))
                 await self._commit(wb)
                 n = len(wb.frames)
+                self._burst = n >= self.config.batch_max
                 self.stored += n
                 self.committed_batches += 1
                 self.metrics.inc("kizashi_frames_stored_total", n)
@@ -589,7 +593,14 @@ class IngestPipeline:
                     timeout = min(timeout, cfg.batch_interval_s - age)
                 elif not b.empty():
                     timeout = min(timeout, cfg.batch_interval_s)
-                if timeout > 0 and len(b.frames) < cfg.batch_max and not self._reack:
+                # frames that arrived during the commit of a full batch: no waiting for them
+                burst_tail, self._burst = self._burst and bool(b.frames), False
+                if (
+                    timeout > 0
+                    and len(b.frames) < cfg.batch_max
+                    and not self._reack
+                    and not burst_tail
+                ):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout)
                 self._wake.clear()
@@ -599,8 +610,13 @@ class IngestPipeline:
                     next_house = time.monotonic() + cfg.housekeeping_s
                     self.housekeeping()
                 b = self._batch
-                due = len(b.frames) >= cfg.batch_max or (
-                    b.first_recv is not None and self.clock() - b.first_recv >= cfg.batch_interval_s
+                due = (
+                    len(b.frames) >= cfg.batch_max
+                    or burst_tail
+                    or (
+                        b.first_recv is not None
+                        and self.clock() - b.first_recv >= cfg.batch_interval_s
+                    )
                 )
                 if due or (b.first_recv is None and not b.empty()) or self._reack:
                     await self.flush()

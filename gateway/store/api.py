@@ -170,6 +170,11 @@ class Asset:
 
 @dataclass(frozen=True, slots=True)
 class ServiceEntry:
+    """One service log entry. `acted_on_warning`: the work was done because of a Kizashi
+    warning; `downtime_avoided_h`: the unplanned downtime that avoided, in hours (finite,
+    >= 0). Together they make the downtime-avoided ledger.
+    """
+
     asset_id: str
     date: str  # ISO date YYYY-MM-DD
     kind: str  # one of SERVICE_KINDS
@@ -177,6 +182,8 @@ class ServiceEntry:
     finding: str = ""
     by: str = ""
     entry_id: int | None = None
+    acted_on_warning: bool = False
+    downtime_avoided_h: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +197,12 @@ class MaintenanceWindow:
 
 @dataclass(frozen=True, slots=True)
 class User:
+    """A fleet-page user. A `disabled` user keeps its hash and role but cannot log in."""
+
     name: str
     password_hash: str  # any hash string (the web uses werkzeug scrypt); never a clear password
     role: str = "viewer"  # one of ROLES
+    disabled: bool = False
 
 
 # ------------------------------------------------------------------ read models

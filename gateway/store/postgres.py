@@ -22,6 +22,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 class PostgresStore(SqlStore):
     greatest = "GREATEST"
     placeholder = "%s"
+    add_column_if_missing = "IF NOT EXISTS "  # two processes may open an old schema at once
 
     def __init__(self, url: str, schema_name: str = "kizashi") -> None:
         super().__init__()
@@ -40,6 +41,15 @@ class PostgresStore(SqlStore):
                 " ON CONFLICT DO NOTHING",
                 (str(schema.SCHEMA_VERSION),),
             )
+            self._migrate(schema.POSTGRES)
+
+    def _columns(self, table: str) -> set[str]:
+        rows = self._execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = %s",
+            (self.schema_name, table),
+        )
+        return {str(r[0]) for r in rows}
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._conn.cursor() as cur:

@@ -7,11 +7,17 @@ insert rate; `frame_id` (insertion order, the rowid in SQLite) serves "recent fr
 hourly retention job can afford a scan. Report values in `frames` are wire units; `hourly`
 keeps sums so that batches add up exactly, `latest` keeps the newest report per asset so the
 page never scans history.
+
+Schema versions (kept in `meta.schema_version`): 1 the original; 2 adds
+`service_log.acted_on_warning`, `service_log.downtime_avoided_h` and `users.disabled`.
+`ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
+missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
+`gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -134,7 +140,9 @@ CREATE TABLE IF NOT EXISTS service_log (
     date TEXT NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('inspection', 'replacement', 'failure')),
     finding TEXT NOT NULL DEFAULT '',
-    by_user TEXT NOT NULL DEFAULT ''
+    by_user TEXT NOT NULL DEFAULT '',
+    acted_on_warning INTEGER NOT NULL DEFAULT 0,
+    downtime_avoided_h {real} NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS service_log_asset ON service_log (asset_id, date);
 CREATE TABLE IF NOT EXISTS windows (
@@ -147,9 +155,18 @@ CREATE TABLE IF NOT EXISTS windows (
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('viewer', 'technician', 'admin'))
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'technician', 'admin')),
+    disabled INTEGER NOT NULL DEFAULT 0
 );
 """
+
+# (table, column, definition) added after version 1, in order; `{real}` as in TABLES. The
+# definitions carry defaults, so rows written before (or by older code) read as False / 0.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("service_log", "acted_on_warning", "INTEGER NOT NULL DEFAULT 0"),
+    ("service_log", "downtime_avoided_h", "{real} NOT NULL DEFAULT 0"),
+    ("users", "disabled", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 SQLITE = {"real": "REAL", "blob": "BLOB", "serial": "INTEGER PRIMARY KEY"}
 POSTGRES = {
@@ -163,3 +180,8 @@ def statements(dialect: dict[str, str]) -> list[str]:
     """The schema as a list of statements for one dialect."""
     text = TABLES.format(**dialect)
     return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def added_columns(dialect: dict[str, str]) -> list[tuple[str, str, str]]:
+    """ADDED_COLUMNS with the column definitions for one dialect."""
+    return [(t, c, d.format(**dialect)) for t, c, d in ADDED_COLUMNS]

@@ -6,11 +6,15 @@ parameter style; every statement here is written once, with `?` placeholders and
 from __future__ import annotations
 
 import json
+import math
+import operator
+import re
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from gateway.store import schema
 from gateway.store.api import (
     ROLES,
     SERVICE_KINDS,
@@ -32,6 +36,11 @@ from gateway.store.api import (
 Row = tuple[Any, ...]
 FLAG_RUNNING = 1
 RESET_HISTORY = 20
+# Schema version 1 stand-ins of the fleet page, converted once by `SqlStore._migrate`: a
+# ledger entry carried this tag at the end of its finding, a disabled user a "!" before its
+# hash (no real hash starts with "!": werkzeug "scrypt:", "pbkdf2:", gateway "scrypt$").
+_LEGACY_LEDGER_TAG = re.compile(r"\s*\[kizashi:warning avoided=([0-9.]+)h\]\s*$")
+_LEGACY_LEDGER_LIKE = "%[kizashi:warning avoided=%"
 
 _FRAME_INSERT = (
     "INSERT INTO frames (node_id, boot_id, seq, kind, node_time, recv_time, ts, flags, dropped,"
@@ -69,6 +78,13 @@ _LATEST_UPSERT = (
     " starts = excluded.starts WHERE excluded.ts >= latest.ts"
 )
 _NODE_ENSURE = "INSERT INTO nodes (node_id) VALUES (?) ON CONFLICT DO NOTHING"
+_NODE_STATUS_UPSERT = (
+    "INSERT INTO nodes (node_id, last_seen, online, dropped, frames_received, frames_lost, gaps,"
+    " clock_offset_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET"
+    " last_seen = excluded.last_seen, online = excluded.online, dropped = excluded.dropped,"
+    " frames_received = excluded.frames_received, frames_lost = excluded.frames_lost,"
+    " gaps = excluded.gaps, clock_offset_s = excluded.clock_offset_s"
+)
 _SEQ_UPSERT = (
     "INSERT INTO seq_state (node_id, boot_id, contig, max_seq, above, lost, dropped, updated)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node_id, boot_id) DO UPDATE SET"
@@ -87,33 +103,99 @@ _NODE_SELECT = (
 )
 
 
-def _frame_row(f: FrameRecord) -> Row:
-    acc = f.acc_rms_mg or (None, None, None)
-    vel = f.vel_rms_mm_s_x100 or (None, None, None)
+_NONE3 = (None, None, None)
+_TS = operator.itemgetter(6)
+_HOUR_OF = (3600.0).__rfloordiv__  # ts -> ts // 3600 (a float), at C level in map()
+_TRUTH = operator.truth
+
+
+def _frame_columns(frames: Sequence[FrameRecord]) -> list[Sequence[Any]]:
+    """The columns of _FRAME_INSERT (22, in its order) for `frames`, built at C level
+    (one transpose, no Python call per frame)."""
+    c = list(zip(*frames, strict=True))
+    acc, vel = c[12], c[13]
+    if None in acc:
+        acc = tuple(a or _NONE3 for a in acc)
+    if None in vel:
+        vel = tuple(v or _NONE3 for v in vel)
+    # backfilled as 0/1 (an INTEGER column; PostgreSQL would refuse a boolean)
+    bf = tuple(map(int, map(_TRUTH, c[17])))
+    return [*c[:7], *c[8:12], *zip(*acc, strict=True), *zip(*vel, strict=True), *c[14:17], bf, c[7]]
+
+
+def _group_row(asset: str, hour: float, n: int, c: list[tuple[Any, ...]]) -> Row:
+    """One hourly row from the columns `c` of a group's FrameRecords: sums of the wire
+    integers, scaled once. Raises TypeError if an optional value is None (see caller)."""
+    ax, ay, az = zip(*c[12], strict=True)
+    vx, vy, vz = zip(*c[13], strict=True)
+    flags, temp = c[8], c[16]
+    sum(flags)  # TypeError on None, before flags & FLAG_RUNNING would silently misbehave
     return (
-        f.node_id,
-        f.boot_id,
-        f.seq,
-        f.kind,
-        f.node_time,
-        f.recv_time,
-        f.ts,
-        f.flags,
-        f.dropped,
-        f.runtime_s,
-        f.starts,
-        acc[0],
-        acc[1],
-        acc[2],
-        vel[0],
-        vel[1],
-        vel[2],
-        f.peak_mg,
-        f.kurtosis_x100,
-        f.temp_c_x10,
-        1 if f.backfilled else 0,
-        f.payload,
+        asset,
+        int(hour) * 3600,
+        n,
+        sum(vx) / 100.0,
+        sum(vy) / 100.0,
+        sum(vz) / 100.0,
+        max(max(vx), max(vy), max(vz)) / 100.0,
+        sum(ax) / 1000.0,
+        sum(ay) / 1000.0,
+        sum(az) / 1000.0,
+        max(c[14]) / 1000.0,
+        sum(filter(None, c[15])) / 100.0,
+        sum(temp) / 10.0,
+        len(temp),
+        int(max(c[10])),
+        int(max(c[11])),
+        sum(map(_TRUTH, map(FLAG_RUNNING.__and__, flags))),
     )
+
+
+def _hourly_and_latest(
+    frames: Sequence[FrameRecord], node_asset: dict[str, str]
+) -> tuple[list[Row], dict[str, FrameRecord]]:
+    """Hourly aggregate rows (per asset and hour) and the newest report per asset.
+
+    Reports are grouped by (asset, hour) first; each group is then summed column-wise with
+    C-level sum/max over the wire integers and scaled once per group (no per-frame division
+    or max() call). Frames other than reports with values are skipped; among reports with the
+    same ts the later one is the newest. Optional values that are None count as 0 (flags,
+    runtime, starts, peak, kurtosis); a None temperature is left out of the temperature mean.
+    """
+    reports = [
+        f
+        for f in frames
+        if f.kind == "report" and f.acc_rms_mg is not None and f.vel_rms_mm_s_x100 is not None
+    ]
+    if not reports:
+        return [], {}
+    nodes = [f.node_id for f in reports]
+    get = node_asset.get
+    groups: dict[tuple[str, float], list[FrameRecord]] = {}
+    keys = zip(map(get, nodes, nodes), map(_HOUR_OF, map(_TS, reports)), strict=True)
+    for key, f in zip(keys, reports, strict=True):
+        g = groups.get(key)
+        if g is None:
+            groups[key] = [f]
+        else:
+            g.append(f)
+    hourly: list[Row] = []
+    latest: dict[str, FrameRecord] = {}
+    for (asset, hour), g in groups.items():
+        c = list(zip(*g, strict=True))
+        try:
+            row = _group_row(asset, hour, len(g), c)
+        except TypeError:  # some optional values are None: the slow path
+            for i in (8, 10, 11, 14, 15):
+                c[i] = tuple(x or 0 for x in c[i])
+            c[16] = tuple(x for x in c[16] if x is not None)
+            row = _group_row(asset, hour, len(g), c)
+        hourly.append(row)
+        newest = max(reversed(g), key=_TS)  # the last of equal ts, as in batch order
+        cur = latest.get(asset)
+        if cur is None or newest.ts >= cur.ts:
+            latest[asset] = newest
+    return hourly, latest
 
 
 def _ranges_json(r: tuple[tuple[int, int], ...]) -> str:
@@ -163,6 +245,69 @@ class SqlStore:
         if rows:
             self._executemany(self._sql(sql), rows)
 
+    def _many_columns(self, sql: str, columns: Sequence[Sequence[Any]]) -> None:
+        """`_many` with the parameters given column by column (equal lengths)."""
+        self._many(sql, list(zip(*columns, strict=True)))
+
+    # ---- schema migration
+    add_column_if_missing = ""  # "IF NOT EXISTS " where ALTER TABLE ... ADD COLUMN has it
+
+    def _columns(self, table: str) -> set[str]:
+        """Names of the columns `table` has now (backend hook)."""
+        raise NotImplementedError
+
+    def _migrate(self, dialect: dict[str, str]) -> None:
+        """Bring a database created by an older version up to schema.SCHEMA_VERSION.
+
+        Called by the backends on open, after the CREATE ... IF NOT EXISTS statements and
+        inside the same transaction. Adds the columns of schema.ADDED_COLUMNS that a table
+        lacks; from version 1 it also turns the web page's old stand-ins into the new fields
+        (ledger tag in `finding` -> acted_on_warning/downtime_avoided_h; "!" hash prefix ->
+        disabled). Idempotent; a database newer than this code keeps its version.
+        """
+        have: dict[str, set[str]] = {}
+        for table, column, definition in schema.added_columns(dialect):
+            cols = have.setdefault(table, self._columns(table))
+            if column not in cols:
+                self._q(
+                    f"ALTER TABLE {table} ADD COLUMN {self.add_column_if_missing}"
+                    f"{column} {definition}"
+                )
+                cols.add(column)
+        rows = self._q("SELECT value FROM meta WHERE key = 'schema_version'")
+        version = int(rows[0][0]) if rows else 1
+        if version < 2:
+            self._migrate_v1_stand_ins()
+        if version < schema.SCHEMA_VERSION:
+            self._q(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(schema.SCHEMA_VERSION),),
+            )
+
+    def _migrate_v1_stand_ins(self) -> None:
+        for entry_id, finding in self._q(
+            "SELECT entry_id, finding FROM service_log WHERE finding LIKE ?",
+            (_LEGACY_LEDGER_LIKE,),
+        ):
+            m = _LEGACY_LEDGER_TAG.search(finding)
+            if m is None:
+                continue
+            try:
+                hours = float(m.group(1))
+            except ValueError:  # not written by the page (e.g. "1.2.3"): leave the row alone
+                continue
+            self._q(
+                "UPDATE service_log SET finding = ?, acted_on_warning = 1,"
+                " downtime_avoided_h = ? WHERE entry_id = ?",
+                (finding[: m.start()], hours if math.isfinite(hours) else 0.0, entry_id),
+            )
+        self._q(
+            "UPDATE users SET disabled = 1, password_hash = LTRIM(password_hash, '!')"
+            " WHERE password_hash LIKE ?",
+            ("!%",),
+        )
+
     # ---- ingest
     def write_batch(self, batch: WriteBatch) -> None:
         with self._lock, self._transaction():
@@ -173,66 +318,10 @@ class SqlStore:
             str(r[0]): str(r[1])
             for r in self._q("SELECT node_id, asset_id FROM assets WHERE node_id IS NOT NULL")
         }
-        self._many(_FRAME_INSERT, [_frame_row(f) for f in batch.frames])
-        hourly: dict[tuple[str, int], list[float]] = {}
-        latest: dict[str, FrameRecord] = {}
-        for f in batch.frames:
-            if f.kind != "report" or f.acc_rms_mg is None or f.vel_rms_mm_s_x100 is None:
-                continue
-            asset = node_asset.get(f.node_id, f.node_id)
-            hour = int(f.ts // 3600) * 3600
-            acc = f.acc_rms_mg
-            vel = f.vel_rms_mm_s_x100
-            vmax = max(vel) / 100.0
-            peak = (f.peak_mg or 0) / 1000.0
-            temp = f.temp_c_x10
-            running = 1 if (f.flags or 0) & FLAG_RUNNING else 0
-            h = hourly.get((asset, hour))
-            if h is None:
-                hourly[(asset, hour)] = [
-                    1,
-                    vel[0] / 100.0,
-                    vel[1] / 100.0,
-                    vel[2] / 100.0,
-                    vmax,
-                    acc[0] / 1000.0,
-                    acc[1] / 1000.0,
-                    acc[2] / 1000.0,
-                    peak,
-                    (f.kurtosis_x100 or 0) / 100.0,
-                    0.0 if temp is None else temp / 10.0,
-                    0 if temp is None else 1,
-                    f.runtime_s or 0,
-                    f.starts or 0,
-                    running,
-                ]
-            else:
-                h[0] += 1
-                h[1] += vel[0] / 100.0
-                h[2] += vel[1] / 100.0
-                h[3] += vel[2] / 100.0
-                h[4] = max(h[4], vmax)
-                h[5] += acc[0] / 1000.0
-                h[6] += acc[1] / 1000.0
-                h[7] += acc[2] / 1000.0
-                h[8] = max(h[8], peak)
-                h[9] += (f.kurtosis_x100 or 0) / 100.0
-                if temp is not None:
-                    h[10] += temp / 10.0
-                    h[11] += 1
-                h[12] = max(h[12], f.runtime_s or 0)
-                h[13] = max(h[13], f.starts or 0)
-                h[14] += running
-            cur = latest.get(asset)
-            if cur is None or f.ts >= cur.ts:
-                latest[asset] = f
-        self._many(
-            _HOURLY_UPSERT,
-            [
-                (a, hr, int(v[0]), *v[1:11], int(v[11]), int(v[12]), int(v[13]), int(v[14]))
-                for (a, hr), v in hourly.items()
-            ],
-        )
+        if batch.frames:
+            self._many_columns(_FRAME_INSERT, _frame_columns(batch.frames))
+        hourly, latest = _hourly_and_latest(batch.frames, node_asset)
+        self._many(_HOURLY_UPSERT, hourly)
         self._many(
             _LATEST_UPSERT,
             [
@@ -253,8 +342,7 @@ class SqlStore:
                 for asset, f in latest.items()
             ],
         )
-        touched = {b.node_id for b in batch.births} | {s.node_id for s in batch.node_status}
-        self._many(_NODE_ENSURE, [(n,) for n in sorted(touched)])
+        self._many(_NODE_ENSURE, [(n,) for n in sorted({b.node_id for b in batch.births})])
         for b in batch.births:
             rows = self._q("SELECT resets FROM nodes WHERE node_id = ?", (b.node_id,))
             resets = json.loads(rows[0][0]) if rows else []
@@ -274,10 +362,10 @@ class SqlStore:
                 ),
             )
         self._many(
-            "UPDATE nodes SET last_seen = ?, online = ?, dropped = ?, frames_received = ?,"
-            " frames_lost = ?, gaps = ?, clock_offset_s = ? WHERE node_id = ?",
+            _NODE_STATUS_UPSERT,
             [
                 (
+                    s.node_id,
                     s.last_seen,
                     1 if s.online else 0,
                     s.dropped,
@@ -285,7 +373,6 @@ class SqlStore:
                     s.frames_lost,
                     s.gaps,
                     s.clock_offset_s,
-                    s.node_id,
                 )
                 for s in batch.node_status
             ],
@@ -618,23 +705,42 @@ class SqlStore:
     def add_service_entry(self, entry: ServiceEntry) -> int:
         if entry.kind not in SERVICE_KINDS:
             raise ValueError("service kind must be one of " + ", ".join(SERVICE_KINDS))
+        avoided = float(entry.downtime_avoided_h)
+        if not math.isfinite(avoided) or avoided < 0:
+            raise ValueError("downtime_avoided_h must be a finite number >= 0")
         with self._lock, self._transaction():
             rows = self._q(
-                "INSERT INTO service_log (asset_id, part_id, date, kind, finding, by_user)"
-                " VALUES (?, ?, ?, ?, ?, ?) RETURNING entry_id",
-                (entry.asset_id, entry.part_id, entry.date, entry.kind, entry.finding, entry.by),
+                "INSERT INTO service_log (asset_id, part_id, date, kind, finding, by_user,"
+                " acted_on_warning, downtime_avoided_h) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING entry_id",
+                (
+                    entry.asset_id,
+                    entry.part_id,
+                    entry.date,
+                    entry.kind,
+                    entry.finding,
+                    entry.by,
+                    1 if entry.acted_on_warning else 0,
+                    avoided,
+                ),
             )
         return int(rows[0][0])
 
     def service_log(self, asset_id: str | None = None) -> list[ServiceEntry]:
-        sql = "SELECT asset_id, date, kind, part_id, finding, by_user, entry_id FROM service_log"
+        sql = (
+            "SELECT asset_id, date, kind, part_id, finding, by_user, entry_id, acted_on_warning,"
+            " downtime_avoided_h FROM service_log"
+        )
         params: tuple[Any, ...] = ()
         if asset_id is not None:
             sql += " WHERE asset_id = ?"
             params = (asset_id,)
         with self._lock:
             rows = self._q(sql + " ORDER BY date, entry_id", params)
-        return [ServiceEntry(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in rows]
+        return [
+            ServiceEntry(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), bool(r[7]), float(r[8]))
+            for r in rows
+        ]
 
     def add_window(self, window: MaintenanceWindow) -> int:
         if window.end <= window.start:
@@ -662,18 +768,20 @@ class SqlStore:
             raise ValueError("role must be one of " + ", ".join(ROLES))
         with self._lock, self._transaction():
             self._q(
-                "INSERT INTO users (name, password_hash, role) VALUES (?, ?, ?)"
+                "INSERT INTO users (name, password_hash, role, disabled) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash,"
-                " role = excluded.role",
-                (user.name, user.password_hash, user.role),
+                " role = excluded.role, disabled = excluded.disabled",
+                (user.name, user.password_hash, user.role, 1 if user.disabled else 0),
             )
 
     def user(self, name: str) -> User | None:
         with self._lock:
-            rows = self._q("SELECT name, password_hash, role FROM users WHERE name = ?", (name,))
-        return User(rows[0][0], rows[0][1], rows[0][2]) if rows else None
+            rows = self._q(
+                "SELECT name, password_hash, role, disabled FROM users WHERE name = ?", (name,)
+            )
+        return User(rows[0][0], rows[0][1], rows[0][2], bool(rows[0][3])) if rows else None
 
     def users(self) -> list[User]:
         with self._lock:
-            rows = self._q("SELECT name, password_hash, role FROM users ORDER BY name")
-        return [User(r[0], r[1], r[2]) for r in rows]
+            rows = self._q("SELECT name, password_hash, role, disabled FROM users ORDER BY name")
+        return [User(r[0], r[1], r[2], bool(r[3])) for r in rows]

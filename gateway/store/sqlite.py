@@ -20,12 +20,12 @@ from typing import Any
 from gateway.store import schema
 from gateway.store.sql import Row, SqlStore
 
-# "INSERT ... VALUES (?, ..., ?)" with nothing after it but "ON CONFLICT DO NOTHING".
-_MULTI_ROW = re.compile(
-    r"^(INSERT INTO .+? VALUES )(\((?:\?, )*\?\))( ON CONFLICT DO NOTHING)?$", re.S
-)
+# "INSERT ... VALUES (?, ..., ?)" with nothing after it but an optional ON CONFLICT clause
+# (DO NOTHING or an upsert: SQLite applies the rows of a multi-row VALUES one after the other,
+# each seeing the rows before it, exactly as separate statements would).
+_MULTI_ROW = re.compile(r"^(INSERT INTO .+? VALUES )(\((?:\?, )*\?\))( ON CONFLICT .+)?$", re.S)
 _MAX_VARS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-_ROWS_PER_STATEMENT = 64
+_MAX_ROWS_PER_STATEMENT = 512
 
 
 class SqliteStore(SqlStore):
@@ -40,7 +40,11 @@ class SqliteStore(SqlStore):
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Multi-row statements come in a few sizes per table (see _executemany): keep them all
+        # prepared.
+        self._conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, cached_statements=512
+        )
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=" + synchronous.upper())
         self._conn.execute("PRAGMA foreign_keys=ON")
@@ -52,32 +56,64 @@ class SqliteStore(SqlStore):
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
                 (str(schema.SCHEMA_VERSION),),
             )
+            self._migrate(schema.SQLITE)
+
+    def _columns(self, table: str) -> set[str]:
+        return {str(r[1]) for r in self._conn.execute(f"PRAGMA table_info({table})")}
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._conn.execute(sql, params).fetchall()
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Plain inserts go as multi-row INSERT statements, the rest through executemany.
+        """INSERTs (plain, DO NOTHING or upsert) go as multi-row statements, the rest through
+        executemany.
 
-        Python's sqlite3 releases the GIL around every sqlite3_step, i.e. once per row in
-        executemany; while the event loop thread is busy, each row then waits to get the GIL
-        back, which made the commit thread the pipeline's bottleneck. One statement per 64 rows
-        steps 64 times less. Same rows, same order, same conflict handling.
+        Python's sqlite3 releases and re-takes the GIL around every sqlite3_step and reset, i.e.
+        per row in executemany; while the event loop thread is busy, each re-take waits up to a
+        switch interval, which made the commit thread the pipeline's bottleneck. Rows go in
+        chunks of a power of two (at most 512 rows and the variable limit): 1000 frames are 6
+        statements, and a table has at most 10 statement sizes, all kept prepared. Same rows,
+        same order, same conflict handling.
         """
         m = _MULTI_ROW.match(sql) if len(rows) > 1 else None
         if m is None:
             self._conn.executemany(sql, rows)
             return
+        for i, size, stmt in self._chunks(sql, m, len(rows)):
+            self._conn.execute(stmt, list(itertools.chain.from_iterable(rows[i : i + size])))
+
+    def _many_columns(self, sql: str, columns: Sequence[Sequence[Any]]) -> None:
+        """`_executemany` with the parameters given column by column: each statement's
+        parameter list is filled by one slice assignment per column (no tuple per row)."""
+        n = len(columns[0]) if columns else 0
+        sql = self._sql(sql)
+        m = _MULTI_ROW.match(sql) if n > 1 else None
+        if m is None:
+            if n:
+                self._conn.executemany(sql, list(zip(*columns, strict=True)))
+            return
+        ncols = len(columns)
+        for i, size, stmt in self._chunks(sql, m, n):
+            params: list[Any] = [None] * (size * ncols)
+            for k, col in enumerate(columns):
+                params[k::ncols] = col[i : i + size]
+            self._conn.execute(stmt, params)
+
+    def _chunks(self, sql: str, m: re.Match[str], n: int) -> Iterator[tuple[int, int, str]]:
+        """(start, size, statement) covering n rows in power-of-two chunks, largest first."""
         ncols = m.group(2).count("?")
-        per = max(1, min(_ROWS_PER_STATEMENT, _MAX_VARS // ncols))
-        for i in range(0, len(rows), per):
-            chunk = rows[i : i + per]
-            key = (sql, len(chunk))
+        per = max(1, min(_MAX_ROWS_PER_STATEMENT, _MAX_VARS // ncols))
+        per = 1 << (per.bit_length() - 1)
+        i = 0
+        while i < n:
+            size = min(per, 1 << ((n - i).bit_length() - 1))
+            key = (sql, size)
             stmt = self._multi_sql.get(key)
             if stmt is None:
-                stmt = m.group(1) + ", ".join([m.group(2)] * len(chunk)) + (m.group(3) or "")
+                stmt = m.group(1) + ", ".join([m.group(2)] * size) + (m.group(3) or "")
                 self._multi_sql[key] = stmt
-            self._conn.execute(stmt, list(itertools.chain.from_iterable(chunk)))
+            yield i, size, stmt
+            i += size
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import sqlite3
+import uuid
+from pathlib import Path
+
+import psycopg
 import pytest
 
+from gateway.store import schema
 from gateway.store.api import (
     Asset,
     BirthRecord,
@@ -18,6 +25,10 @@ from gateway.store.api import (
     User,
     WriteBatch,
 )
+from gateway.store.postgres import PostgresStore
+from gateway.store.sqlite import SqliteStore
+
+from .conftest import PG_URL, pg_available
 
 T0 = 1_700_000_000.0  # an hour boundary: 1699999200 + 800
 HOUR = int(T0 // 3600) * 3600
@@ -194,3 +205,169 @@ def test_prune_frames_keeps_aggregates(store: Store) -> None:
     assert store.prune_frames(T0 + 1000) == 1
     assert [f.seq for f in store.recent_frames()] == [2]
     assert store.hourly_history("n1", T0 - 3600, T0 + 3600)[0].n == 1
+
+
+def test_ledger_fields_and_disabled_users(store: Store) -> None:
+    store.upsert_asset(Asset("pump-1", "plant-a", "P101"))
+    plain = store.add_service_entry(ServiceEntry("pump-1", "2024-03-01", "inspection"))
+    acted = store.add_service_entry(
+        ServiceEntry(
+            "pump-1",
+            "2024-03-02",
+            "replacement",
+            "de-bearing",
+            "noisy",
+            "ana",
+            acted_on_warning=True,
+            downtime_avoided_h=7.5,
+        )
+    )
+    log = {e.entry_id: e for e in store.service_log("pump-1")}
+    assert not log[plain].acted_on_warning and log[plain].downtime_avoided_h == 0.0
+    e = log[acted]
+    assert e.acted_on_warning is True and e.downtime_avoided_h == 7.5 and e.finding == "noisy"
+    for bad in (-1.0, math.inf, math.nan):
+        with pytest.raises(ValueError):
+            store.add_service_entry(
+                ServiceEntry("pump-1", "2024-03-03", "inspection", downtime_avoided_h=bad)
+            )
+    assert len(store.service_log()) == 2
+
+    store.upsert_user(User("ana", "scrypt$x", "technician"))
+    assert store.user("ana") == User("ana", "scrypt$x", "technician", disabled=False)
+    store.upsert_user(User("ana", "scrypt$x", "technician", disabled=True))
+    assert store.user("ana") == User("ana", "scrypt$x", "technician", disabled=True)
+    store.upsert_user(User("bob", "scrypt$y", "viewer"))
+    assert [(u.name, u.disabled) for u in store.users()] == [("ana", True), ("bob", False)]
+    store.upsert_user(User("ana", "scrypt$z", "technician", disabled=False))
+    u = store.user("ana")
+    assert u is not None and not u.disabled and u.password_hash == "scrypt$z"
+
+
+# The version 1 tables that version 2 changed, as version 1 created them (plus `meta`).
+V1_DDL = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE service_log (
+    entry_id {serial},
+    asset_id TEXT NOT NULL,
+    part_id TEXT NOT NULL DEFAULT '',
+    date TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('inspection', 'replacement', 'failure')),
+    finding TEXT NOT NULL DEFAULT '',
+    by_user TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX service_log_asset ON service_log (asset_id, date);
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'technician', 'admin'))
+);
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO service_log (asset_id, date, kind, finding, by_user) VALUES
+    ('pump-1', '2024-01-01', 'inspection', 'all fine', 'ana'),
+    ('pump-1', '2024-02-01', 'replacement', 'DE bearing [kizashi:warning avoided=6h]', 'ana'),
+    ('pump-1', '2024-03-01', 'failure', ' [kizashi:warning avoided=0.5h]', 'bo'),
+    ('pump-1', '2024-04-01', 'inspection', 'tag [kizashi:warning avoided=2h] not at end', ''),
+    ('pump-1', '2024-05-01', 'inspection', 'odd [kizashi:warning avoided=1.2.3h]', '');
+INSERT INTO users VALUES
+    ('ana', 'scrypt:32768:8:1$salt$hash', 'admin'),
+    ('bo', '!scrypt:32768:8:1$salt$hash2', 'viewer'),
+    ('cy', '!!pbkdf2:sha256:1000$s$h', 'technician');
+"""
+
+
+def _v1_statements(dialect: dict[str, str]) -> list[str]:
+    return [s.strip() for s in V1_DDL.format(**dialect).split(";") if s.strip()]
+
+
+def _check_migrated(st: Store) -> None:
+    log = st.service_log("pump-1")
+    got = [(e.finding, e.acted_on_warning, e.downtime_avoided_h) for e in log]
+    assert got == [
+        ("all fine", False, 0.0),
+        ("DE bearing", True, 6.0),
+        ("", True, 0.5),
+        ("tag [kizashi:warning avoided=2h] not at end", False, 0.0),
+        ("odd [kizashi:warning avoided=1.2.3h]", False, 0.0),
+    ]
+    assert st.users() == [
+        User("ana", "scrypt:32768:8:1$salt$hash", "admin", disabled=False),
+        User("bo", "scrypt:32768:8:1$salt$hash2", "viewer", disabled=True),
+        User("cy", "pbkdf2:sha256:1000$s$h", "technician", disabled=True),
+    ]
+    # The migrated database takes the new fields.
+    st.upsert_asset(Asset("pump-1", "plant-a", "P101"))
+    n = st.add_service_entry(
+        ServiceEntry("pump-1", "2024-06-01", "inspection", acted_on_warning=True,
+                     downtime_avoided_h=3.0)
+    )  # fmt: skip
+    assert st.service_log("pump-1")[-1] == ServiceEntry(
+        "pump-1", "2024-06-01", "inspection", entry_id=n, acted_on_warning=True,
+        downtime_avoided_h=3.0,
+    )  # fmt: skip
+
+
+def test_migrates_version_1_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    for stmt in _v1_statements(schema.SQLITE):
+        con.execute(stmt)
+    con.commit()
+    con.close()
+
+    st = SqliteStore(path)
+    try:
+        _check_migrated(st)
+    finally:
+        st.close()
+    con = sqlite3.connect(path)
+    cols = {r[1] for r in con.execute("PRAGMA table_info(service_log)")}
+    assert {"acted_on_warning", "downtime_avoided_h"} <= cols
+    assert "disabled" in {r[1] for r in con.execute("PRAGMA table_info(users)")}
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [
+        (str(schema.SCHEMA_VERSION),)
+    ]
+    con.close()
+    # Opening again changes nothing (the conversion runs once, from version 1).
+    st = SqliteStore(path)
+    try:
+        assert [e.acted_on_warning for e in st.service_log()] == [
+            False, True, True, False, False, True,
+        ]  # fmt: skip
+        assert [u.disabled for u in st.users()] == [False, True, True]
+    finally:
+        st.close()
+
+
+def test_new_sqlite_file_is_current_version(tmp_path: Path) -> None:
+    SqliteStore(tmp_path / "new.db").close()
+    con = sqlite3.connect(tmp_path / "new.db")
+    assert con.execute("SELECT value FROM meta").fetchall() == [(str(schema.SCHEMA_VERSION),)]
+    con.close()
+
+
+@pytest.mark.postgres
+def test_migrates_version_1_postgres_schema() -> None:
+    if not pg_available():
+        pytest.fail("PostgreSQL not reachable at " + PG_URL)
+    name = "kz_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_URL, autocommit=True) as con:
+        con.execute(f'CREATE SCHEMA "{name}"'.encode())
+        con.execute(f'SET search_path TO "{name}"'.encode())
+        for stmt in _v1_statements(schema.POSTGRES):
+            con.execute(stmt.encode())
+    st = PostgresStore(PG_URL, name)
+    try:
+        _check_migrated(st)
+        st.close()
+        st = PostgresStore(PG_URL, name)  # again: nothing changes
+        assert [u.disabled for u in st.users()] == [False, True, True]
+        assert sum(e.acted_on_warning for e in st.service_log()) == 3
+        with psycopg.connect(PG_URL) as con:
+            row = con.execute(
+                f"SELECT value FROM \"{name}\".meta WHERE key = 'schema_version'".encode()
+            ).fetchone()
+        assert row == (str(schema.SCHEMA_VERSION),)
+    finally:
+        st.drop_schema()
+        st.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import time
 from typing import Any
 
 from fleet_web import create_app
 from fleet_web.users import main as user_main
-from gateway.store.api import User
+from gateway.store.api import ServiceEntry, User
 
 from .conftest import login
 
@@ -65,18 +67,104 @@ def test_replacement_resets_forecast(sqlite_store: Any) -> None:
     assert c.get("/api/assets/AS-00001/service").json[0]["note"] == "DE bearing"
 
 
+def _login_form(c: Any, name: str, password: str) -> Any:
+    page = c.get("/login").get_data(as_text=True)
+    tok = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert tok
+    data = {"username": name, "password": password, "csrf_token": tok.group(1)}
+    return c.post("/login", data=data)
+
+
 def test_admin_disables_user_in_store(sqlite_store: Any) -> None:
+    before = sqlite_store.user("viewer")
+    session, _ = _client(sqlite_store, "viewer")  # logged in before being disabled
+    assert session.get("/api/assets").status_code == 200
     c, tok = _client(sqlite_store, "admin")
-    assert c.post(
-        "/admin/users/viewer", data={"role": "viewer", "disabled": "1", "csrf_token": tok}
-    )
-    assert sqlite_store.user("viewer").password_hash.startswith("!")
+    r = c.post("/admin/users/viewer", data={"role": "viewer", "disabled": "1", "csrf_token": tok})
+    assert r.status_code == 302
+    u = sqlite_store.user("viewer")
+    assert u.disabled and u.password_hash == before.password_hash and u.role == "viewer"
+    users = {x["name"]: x for x in c.get("/api/users").json}
+    assert users["viewer"]["disabled"] is True and users["tech"]["disabled"] is False
+    assert "password_hash" not in users["viewer"]
+    assert session.get("/api/assets").status_code == 401  # its session ended
+    # The right password is refused with the same answer as a wrong one.
     v = create_app({"SECRET_KEY": "k"}, store=sqlite_store).test_client()
-    page = v.get("/login").get_data(as_text=True)
-    tok2 = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert tok2
-    data = {"username": "viewer", "password": "viewer-pass-123", "csrf_token": tok2.group(1)}
-    assert v.post("/login", data=data).status_code == 401
+    right = _login_form(v, "viewer", "viewer-pass-123")
+    wrong = _login_form(v, "viewer", "not-the-password")
+    assert right.status_code == wrong.status_code == 401
+    assert right.get_data(as_text=True) == wrong.get_data(as_text=True)
+    # Re-enabling keeps the password: the user can log in again.
+    r = c.post("/admin/users/viewer", data={"role": "viewer", "csrf_token": tok})
+    assert r.status_code == 302 and not sqlite_store.user("viewer").disabled
+    assert _login_form(v, "viewer", "viewer-pass-123").status_code == 302
+
+
+def test_disabled_user_counts_towards_lockout(sqlite_store: Any) -> None:
+    sqlite_store.upsert_user(dataclasses.replace(sqlite_store.user("viewer"), disabled=True))
+    v = create_app({"SECRET_KEY": "k"}, store=sqlite_store).test_client()
+    for _ in range(5):
+        assert _login_form(v, "viewer", "viewer-pass-123").status_code == 401
+    assert _login_form(v, "viewer", "viewer-pass-123").status_code == 429
+
+
+def test_disabled_user_requires_csrf_to_log_in(sqlite_store: Any) -> None:
+    v = create_app({"SECRET_KEY": "k"}, store=sqlite_store).test_client()
+    v.get("/login")
+    data = {"username": "viewer", "password": "viewer-pass-123"}
+    assert v.post("/login", data=data).status_code == 400
+
+
+def test_ledger_uses_service_entry_fields(sqlite_store: Any) -> None:
+    c, tok = _client(sqlite_store)
+    h = {"X-CSRF-Token": tok}
+    body = {"kind": "inspection", "note": "loose foot", "acted_on_warning": True,
+            "downtime_avoided_h": 4.5}  # fmt: skip
+    r = c.post("/api/assets/AS-00002/service", json=body, headers=h)
+    assert r.status_code == 201 and r.json["acted_on_warning"] and r.json["note"] == "loose foot"
+    # Hours without acting on a warning are not counted.
+    body = {"kind": "inspection", "note": "routine", "downtime_avoided_h": 9}
+    assert c.post("/api/assets/AS-00003/service", json=body, headers=h).status_code == 201
+    entries = {e.finding: e for e in sqlite_store.service_log()}
+    acted, routine = entries["loose foot"], entries["routine"]
+    assert acted.acted_on_warning and acted.downtime_avoided_h == 4.5 and acted.by == "tech"
+    assert not routine.acted_on_warning and routine.downtime_avoided_h == 0.0
+    # An entry written straight to the store (gateway CLI, another tool) is in the ledger too.
+    sqlite_store.add_service_entry(
+        ServiceEntry("AS-00004", "2024-01-05", "failure", finding="seized", by="ana",
+                     acted_on_warning=True, downtime_avoided_h=12.0)
+    )  # fmt: skip
+    ledger = c.get("/api/ledger").json
+    assert {(e["asset_id"], e["note"], e["downtime_avoided_h"]) for e in ledger} == {
+        ("AS-00002", "loose foot", 4.5),
+        ("AS-00004", "seized", 12.0),
+    }
+    assert all("[kizashi:" not in e["note"] for e in c.get("/api/service").json)
+    summary = c.get("/api/summary").json
+    assert summary["downtime_avoided_h"] == 16.5 and summary["warnings_acted_on"] == 2
+    assert "loose foot" in c.get("/export/ledger.csv").get_data(as_text=True)
+
+
+def test_part_since_is_latest_replacement_or_first_data(sqlite_store: Any) -> None:
+    c, tok = _client(sqlite_store)
+    first = sqlite_store.hourly_history("AS-00005", 0.0, 1e15)[0].hour
+    (p,) = c.get("/api/assets/AS-00005/parts").json
+    assert p["part"] == "6205-2RS" and p["since_source"] == "first_data"
+    assert p["since"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first))
+    sqlite_store.add_service_entry(ServiceEntry("AS-00005", "2020-01-01", "replacement", "brg"))
+    sqlite_store.add_service_entry(ServiceEntry("AS-00005", "2021-03-04", "replacement", "brg"))
+    sqlite_store.add_service_entry(ServiceEntry("AS-00005", "2022-01-01", "inspection", "brg"))
+    sqlite_store.add_service_entry(ServiceEntry("AS-00005", "2023-01-01", "replacement", "xyz"))
+    (p,) = c.get("/api/assets/AS-00005/parts").json
+    assert (p["since"], p["since_source"]) == ("2021-03-04T00:00:00Z", "replacement")
+    # By part number, too (what the page's service form may send).
+    body = {"kind": "replacement", "part": "6205-2RS"}
+    r = c.post("/api/assets/AS-00005/service", json=body, headers={"X-CSRF-Token": tok})
+    assert r.status_code == 201
+    (p,) = c.get("/api/assets/AS-00005/parts").json
+    assert p["since"] == r.json["date"] + "T00:00:00Z" and p["since_source"] == "replacement"
+    page = c.get("/assets/AS-00005").get_data(as_text=True)
+    assert f'<td>installed</td><td><time datetime="{p["since"]}">' in page
 
 
 def test_user_command(sqlite_store: Any, capsys: Any, monkeypatch: Any) -> None:
@@ -88,6 +176,13 @@ def test_user_command(sqlite_store: Any, capsys: Any, monkeypatch: Any) -> None:
     )
     u = sqlite_store.user("ana")
     assert isinstance(u, User) and u.role == "technician" and u.password_hash.startswith("scrypt:")
+    # A new password for a disabled user keeps it disabled.
+    sqlite_store.upsert_user(dataclasses.replace(u, disabled=True))
+    assert user_main(["add", "ana", "--password", "9876543210y"], store=sqlite_store) == 0
+    u2 = sqlite_store.user("ana")
+    assert u2.disabled and u2.password_hash != u.password_hash and u2.role == "viewer"
+    assert user_main(["list"], store=sqlite_store) == 0
+    assert "ana\tviewer\tdisabled\n" in capsys.readouterr().out
     monkeypatch.delenv("KIZASHI_PASSWORD", raising=False)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     assert user_main(["add", "bo", "--role", "viewer"], store=sqlite_store) == 0
