@@ -55,7 +55,10 @@ class AssetHealth:
     alarm: AlarmMachine
     baseline: Baseline = field(default_factory=lambda: Baseline(BASELINE_POINTS))
     change: ChangeDetector = field(default_factory=ChangeDetector)
-    last_ts: float = 0.0
+    last_ts: float = 0.0  # node time of the newest report judged
+    # Watermark of the last frame read, in the store's receive order: (recv_time, boot, seq).
+    # Receive time, not node time, because that is what `recent_frames(since=...)` filters on.
+    last_key: tuple[float, int, int] = (0.0, -1, -1)
     changed: bool = False  # a persistent change is being reported (re-armed when CUSUM resets)
     spikes: int = 0
 
@@ -65,6 +68,7 @@ class AssetHealth:
             "baseline": self.baseline.to_state(),
             "change": self.change.to_state(),
             "last_ts": self.last_ts,
+            "last_key": list(self.last_key),
             "changed": self.changed,
             "spikes": self.spikes,
         }
@@ -76,6 +80,7 @@ class AssetHealth:
             Baseline.from_state(d["baseline"]),
             ChangeDetector.from_state(d["change"]),
             float(d["last_ts"]),
+            _key(d.get("last_key")),
             bool(d["changed"]),
             int(d["spikes"]),
         )
@@ -122,11 +127,15 @@ class HealthMonitor:
     def _asset_step(self, asset: Asset, limit: int) -> list[EventRecord]:
         assert asset.node_id is not None
         h = self._health(asset)
-        stored = self.store.recent_frames(asset.node_id, limit=limit, since=h.last_ts)
+        stored = self.store.recent_frames(asset.node_id, limit=limit, since=h.last_key[0])
         out: list[EventRecord] = []
-        for f in sorted(stored, key=lambda s: s.ts):
-            if f.kind != "report" or f.ts <= h.last_ts:
-                continue
+        for f in sorted(stored, key=lambda s: (s.recv_time, s.boot_id, s.seq)):
+            key = (f.recv_time, f.boot_id, f.seq)
+            if key <= h.last_key:
+                continue  # judged in an earlier step
+            h.last_key = key
+            if f.kind != "report" or f.ts < h.last_ts:
+                continue  # backfilled history arrives late: it does not move today's alarms
             h.last_ts = f.ts
             try:
                 rep = frames.decode(f.payload)
@@ -183,6 +192,12 @@ class HealthMonitor:
     def alarm_state(self, asset_id: str) -> str:
         h = self.assets.get(asset_id)
         return "normal" if h is None else h.alarm.state
+
+
+def _key(raw: Any) -> tuple[float, int, int]:
+    if not raw:
+        return (0.0, -1, -1)
+    return (float(raw[0]), int(raw[1]), int(raw[2]))
 
 
 def _limits(asset: Asset) -> tuple[float, float, float]:

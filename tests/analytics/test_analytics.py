@@ -18,7 +18,13 @@ REPORT_S = 300
 
 
 def report(
-    node: str, seq: int, ts: float, vel: float, runtime_s: int, running: bool = True
+    node: str,
+    seq: int,
+    ts: float,
+    vel: float,
+    runtime_s: int,
+    running: bool = True,
+    recv_lag: float = 0.0,
 ) -> FrameRecord:
     flags = frames.FLAG_RUNNING if running else 0
     payload = frames.encode_report(
@@ -38,7 +44,7 @@ def report(
     )
     f = frames.decode(payload)
     return FrameRecord(
-        node, 1, seq, "report", int(ts), ts, ts, payload, f["flags"], 0, runtime_s, 1,
+        node, 1, seq, "report", int(ts), ts + recv_lag, ts, payload, f["flags"], 0, runtime_s, 1,
         tuple(f["acc_rms_mg"]), tuple(f["vel_rms_mm_s_x100"]), f["peak_mg"], f["kurtosis_x100"],
         f["temp_c_x10"],
     )  # fmt: skip
@@ -150,3 +156,20 @@ def test_rough_running_uses_rated_life_faster(tmp_path: Path) -> None:
     assert smooth.p10_s is not None and rough.p10_s is not None
     assert smooth.p10_s / 3600 == pytest.approx(20000, rel=0.01)  # L10 at or below zone B
     assert smooth.p10_s / rough.p10_s == pytest.approx(8.0, rel=0.05)  # twice the B/C limit: 8x
+
+
+def test_node_clock_ahead_of_the_gateway_misses_nothing(store: Store) -> None:
+    """Frames are read by receive time: a node clock an hour ahead must not hide any."""
+    ahead = [
+        report("n1", i, T0 + i * REPORT_S, 1.0, i * REPORT_S, recv_lag=-3600) for i in range(1, 4)
+    ]
+    store.write_batch(WriteBatch(frames=ahead))
+    mon = HealthMonitor(store, None)
+    mon.step()
+    late = [
+        report("n1", i, T0 + i * REPORT_S, 5.0, i * REPORT_S, recv_lag=-3600) for i in range(4, 6)
+    ]
+    store.write_batch(WriteBatch(frames=late))
+    mon.step()
+    assert codes(store) == ["alarm_danger"]
+    assert mon.assets["P-1"].last_ts == T0 + 5 * REPORT_S
