@@ -65,6 +65,14 @@ def run(coro: Callable[[], Awaitable[None]]) -> None:
 T = int(time.time())
 
 
+@pytest.fixture(autouse=True)
+def _node_clock_now() -> None:
+    """Each test's node clock starts at the real time of that test: the pipeline compares node
+    time with its receive time, and a module-level T goes stale when other suites run first."""
+    global T
+    T = int(time.time())
+
+
 def test_frames_stored_then_acked(tmp_path: Path) -> None:
     async def body() -> None:
         async with running(tmp_path) as (pipe, link, m):
