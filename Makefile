@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# Each board's MicroPython stubs on their own: the two packages overwrite each other.
+	$(PY) -m pip install --quiet --no-deps --target .venv/board-stubs/esp32 micropython-esp32-stubs==1.29.0.post1
+	$(PY) -m pip install --quiet --no-deps --target .venv/board-stubs/rp2 micropython-rp2-stubs==1.29.0.post1
 	touch $(STAMP)
 
 # Browser tests use Debian's chromium and its matching chromedriver.

@@ -1,22 +1,25 @@
-"""Per-board stub directories for mypy (the two board stub packages share module names;
-rp2_stubs.zip holds the rp2 files the esp32 package overwrites, unchanged from the wheel)."""
+"""Per-board stub directories for mypy.
+
+The esp32 and rp2 stub packages share module names, so installed side by side in the venv one
+overwrites the other. Each board's package is therefore also installed on its own, from PyPI,
+into .venv/board-stubs/<board> (by `make setup`, or here on first use)."""
 
 from __future__ import annotations
 
-import csv
 import shutil
+import subprocess
 import sys
 import sysconfig
-import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SITE = Path(sysconfig.get_paths()["purelib"])
-DIST = {
-    "esp32": "micropython_esp32_stubs-1.29.0.post1",
-    "rp2": "micropython_rp2_stubs-1.29.0.post1",
+PACKAGES = {
+    "esp32": "micropython-esp32-stubs==1.29.0.post1",
+    "rp2": "micropython-rp2-stubs==1.29.0.post1",
 }
+BOARD_STUBS = REPO / ".venv" / "board-stubs"
 # Board modules: everything under firmware/ that runs on the board.
 HOST_ONLY = ("firmware/host", "firmware/deploy.py")
 
@@ -30,23 +33,23 @@ def board_files() -> list[str]:
     return out
 
 
+def installed_stubs(board: str) -> Path:
+    """The board's stub package on its own (pip --target), installed on first use."""
+    target = BOARD_STUBS / board
+    if not any(target.glob("*.pyi")):
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+        subprocess.run([*cmd, "--target", str(target), PACKAGES[board]], check=True)
+    return target
+
+
 def stub_dir(board: str, dest: Path) -> Path:
-    """dest/<board>: that board's .pyi files (rp2: with the vendored overwritten ones)."""
+    """dest/<board>: that board's .pyi files, plus the shared _mpy_shed."""
     out = dest / board
-    out.mkdir(parents=True, exist_ok=True)
-    record = SITE / (DIST[board] + ".dist-info") / "RECORD"
-    with record.open() as f:
-        for row in csv.reader(f):
-            rel = row[0]
-            if rel.endswith(".pyi"):
-                target = out / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(SITE / rel, target)
-    if board == "rp2":
-        with zipfile.ZipFile(HERE / "rp2_stubs.zip") as z:
-            for name in z.namelist():
-                if name.endswith(".pyi"):
-                    (out / name).write_bytes(z.read(name))
+    src = installed_stubs(board)
+    for pyi in src.rglob("*.pyi"):
+        target = out / pyi.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pyi, target)
     shutil.copytree(SITE / "_mpy_shed", out / "_mpy_shed", dirs_exist_ok=True)
     return out
 
