@@ -32,10 +32,7 @@ import os
 import queue
 import resource
 import secrets
-import shutil
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +42,7 @@ from typing import Any
 
 import msgpack
 
+from bench.mosquitto import PrivateBroker
 from gateway.ingest import IngestPipeline, PipelineConfig
 from gateway.links import FrameSink
 from gateway.metrics import Metrics
@@ -358,13 +356,6 @@ set_tcp_nodelay true
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def proc_cpu_s(pid: int) -> float:
     """utime + stime of a process (Linux), 0.0 if unknown."""
     try:
@@ -380,34 +371,14 @@ BROKER_PID: list[int] = []
 @contextlib.contextmanager
 def own_broker(workdir: Path) -> Iterator[int]:
     """A private Mosquitto on a free loopback port with BROKER_TUNING; stopped afterwards."""
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        f"log_dest none\n" + BROKER_TUNING
-    )
-    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL)
+    broker = PrivateBroker(workdir, "allow_anonymous true\n" + BROKER_TUNING).start()
     try:
-        end = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > end:
-                    raise RuntimeError("mosquitto did not start") from None
-                time.sleep(0.05)
-        BROKER_PID[:] = [proc.pid]
-        yield port
+        assert broker.proc is not None
+        BROKER_PID[:] = [broker.proc.pid]
+        yield broker.port
     finally:
         BROKER_PID.clear()
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        broker.stop()
 
 
 # ---------------------------------------------------------------- the gateway side

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,13 +15,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from bench.mosquitto import free_port
+
 PASSWORD = "demo-test-password-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_demo(data_dir: Path, port: int) -> subprocess.Popen[str]:

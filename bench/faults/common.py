@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.mosquitto import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 @dataclass
@@ -55,13 +56,6 @@ def pct(values: list[float], q: float) -> float:
     return v[i]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def workdir(prefix: str) -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="kz-faults-" + prefix + "-"))
@@ -69,70 +63,6 @@ def workdir(prefix: str) -> Iterator[Path]:
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
-
-
-# ---------------------------------------------------------------- broker
-
-
-class Broker:
-    """A private mosquitto on a free loopback port; restartable on the same port."""
-
-    def __init__(self, wd: Path, extra: str = "allow_anonymous true\n", port: int | None = None):
-        self.port = port or free_port()
-        self.conf = wd / f"mosquitto-{self.port}.conf"
-        self.log = wd / f"mosquitto-{self.port}.log"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nuser root\npersistence false\n"
-            f"log_dest file {self.log}\nlog_type error\nlog_type warning\nlog_type notice\n"
-            "log_type information\nconnection_messages true\n" + extra
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> Broker:
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        self.starts += 1
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("mosquitto exited: " + self.log_text()[-2000:]) from None
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(5)
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def log_text(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def connects(self, client_prefix: str) -> int:
-        return sum(
-            1
-            for line in self.log_text().splitlines()
-            if "New client connected" in line and f" as {client_prefix}" in line
-        )
 
 
 # ---------------------------------------------------------------- gateway process

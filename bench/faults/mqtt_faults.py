@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 from bench.faults.common import (
-    Broker,
     FwNode,
     Gateway,
     NodeRunner,
@@ -20,6 +19,7 @@ from bench.faults.common import (
     wait_until,
     workdir,
 )
+from bench.mosquitto import PrivateBroker as Broker
 
 
 def _make_nodes(n: int, port: int, clock: Any, wd: Any, prefix: str) -> list[FwNode]:
