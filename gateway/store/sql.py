@@ -206,6 +206,15 @@ def _ranges(text: str) -> tuple[tuple[int, int], ...]:
     return tuple((int(a), int(b)) for a, b in json.loads(text))
 
 
+def _where(conditions: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
+    """[(sql with one '?', value or None), ...] -> (" WHERE a AND b" or "", params).
+
+    A condition whose value is None is left out: the optional filters of the read methods."""
+    used = [(cond, value) for cond, value in conditions if value is not None]
+    sql = " WHERE " + " AND ".join(cond for cond, _ in used) if used else ""
+    return sql, [value for _, value in used]
+
+
 class SqlStore:
     """Shared implementation of gateway.store.api.Store over a DB-API connection."""
 
@@ -442,20 +451,16 @@ class SqlStore:
         machine_group: str | None = None,
         asset_ids: Sequence[str] | None = None,
     ) -> list[LatestState]:
-        where: list[str] = []
-        params: list[Any] = []
-        if site is not None:
-            where.append("COALESCE(a.site, '') = ?")
-            params.append(site)
-        if machine_group is not None:
-            where.append("a.machine_group = ?")
-            params.append(machine_group)
+        if asset_ids is not None and not asset_ids:
+            return []
+        where, params = _where(
+            [("COALESCE(a.site, '') = ?", site), ("a.machine_group = ?", machine_group)]
+        )
         if asset_ids is not None:
-            if not asset_ids:
-                return []
-            where.append("l.asset_id IN (" + ", ".join("?" for _ in asset_ids) + ")")
+            marks = ", ".join("?" for _ in asset_ids)
+            where += (" AND " if where else " WHERE ") + f"l.asset_id IN ({marks})"
             params.extend(asset_ids)
-        sql = _LATEST_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql = _LATEST_SELECT + where
         with self._lock:
             rows = self._q(sql + " ORDER BY l.asset_id", params)
         return [
@@ -511,19 +516,10 @@ class SqlStore:
     def recent_frames(
         self, node_id: str | None = None, limit: int = 100, since: float | None = None
     ) -> list[StoredFrame]:
-        where: list[str] = []
-        params: list[Any] = []
-        if node_id is not None:
-            where.append("node_id = ?")
-            params.append(node_id)
-        if since is not None:
-            where.append("recv_time >= ?")
-            params.append(since)
+        where, params = _where([("node_id = ?", node_id), ("recv_time >= ?", since)])
         sql = (
             "SELECT node_id, boot_id, seq, kind, node_time, recv_time, ts, flags, payload,"
-            " backfilled FROM frames"
-            + (" WHERE " + " AND ".join(where) if where else "")
-            + " ORDER BY frame_id DESC LIMIT ?"
+            " backfilled FROM frames" + where + " ORDER BY frame_id DESC LIMIT ?"
         )
         params.append(int(limit))
         with self._lock:
@@ -547,17 +543,10 @@ class SqlStore:
     def events(
         self, node_id: str | None = None, since: float | None = None, limit: int = 100
     ) -> list[StoredEvent]:
-        where: list[str] = []
-        params: list[Any] = []
-        if node_id is not None:
-            where.append("node_id = ?")
-            params.append(node_id)
-        if since is not None:
-            where.append("ts >= ?")
-            params.append(since)
+        where, params = _where([("node_id = ?", node_id), ("ts >= ?", since)])
         sql = (
             "SELECT event_id, ts, node_id, source, code, detail, boot_id, seq FROM events"
-            + (" WHERE " + " AND ".join(where) if where else "")
+            + where
             + " ORDER BY ts DESC, event_id DESC LIMIT ?"
         )
         params.append(int(limit))

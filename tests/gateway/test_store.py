@@ -126,6 +126,8 @@ def test_registered_asset_and_filters(store: Store) -> None:
     assert [s.asset_id for s in store.latest_states(machine_group="class_I")] == ["fan-2"]
     assert [s.asset_id for s in store.latest_states(asset_ids=["n3"])] == ["n3"]
     assert store.latest_states(asset_ids=[]) == []
+    both = store.latest_states(site="plant-a", asset_ids=["n3", "pump-1"])  # filters combine
+    assert [s.asset_id for s in both] == ["pump-1"]
     assert store.hourly_history("pump-1", T0 - 3600, T0 + 3600)[0].n == 1
     a = store.asset_for_node("n1")
     assert a is not None and a.parts[0].part_number == "6309-2Z"
