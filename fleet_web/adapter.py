@@ -487,22 +487,24 @@ class StoreFleet:
         part: str = "",
         acted_on_warning: bool = False,
         downtime_avoided_h: float = 0.0,
+        date: str | None = None,
     ) -> Row:
+        from gateway import service_entry as rules
         from gateway.store.api import ServiceEntry
 
         a = self.store.asset(asset_id)
-        if not part and kind == "replacement" and a is not None and a.parts:
-            part = a.parts[0].part_id
-        today = _dt(self.clock()).date().isoformat()
+        if a is None:
+            raise ValueError(f"no asset {asset_id}")
+        today = _dt(self.clock()).date()
         entry = ServiceEntry(
             asset_id,
-            today,
-            kind,
-            part,
+            rules.check_date(date, today) if date else today.isoformat(),
+            rules.check_kind(kind),
+            rules.resolve_part(a, kind, part),
             note,
             user,
             acted_on_warning=acted_on_warning,
-            downtime_avoided_h=downtime_avoided_h if acted_on_warning else 0.0,
+            downtime_avoided_h=rules.check_downtime(downtime_avoided_h, acted_on_warning),
         )
         eid = self.store.add_service_entry(entry)
         self._fc.pop(asset_id, None)

@@ -74,6 +74,7 @@ def page(asset_id: str) -> str:
         kinds=SERVICE_KINDS,
         days=_days(),
         iso=iso,
+        today=time.strftime("%Y-%m-%d", time.gmtime(_now())),
     )
 
 
@@ -108,6 +109,7 @@ def api_service(asset_id: str) -> Response:
 
 
 def _record(asset_id: str, data: dict[str, Any]) -> Row:
+    """Validate a service entry from the form or the JSON API and store it; 400 with the reason."""
     _asset(asset_id)
     kind = str(data.get("kind", ""))
     if kind not in SERVICE_KINDS:
@@ -117,15 +119,22 @@ def _record(asset_id: str, data: dict[str, Any]) -> Row:
     except (TypeError, ValueError):
         abort(400, "downtime_avoided_h must be a number")
     acted = data.get("acted_on_warning") in (True, "1", "on", "true", 1)
-    return fleet().record_service(
-        asset_id,
-        kind,
-        g.user["name"],
-        note=str(data.get("note", ""))[:2000],
-        part=str(data.get("part", ""))[:100],
-        acted_on_warning=acted,
-        downtime_avoided_h=max(0.0, avoided) if acted else 0.0,
-    )
+    date = data.get("date")
+    if date is not None and not isinstance(date, str):
+        abort(400, "date must be a string YYYY-MM-DD")
+    try:
+        return fleet().record_service(
+            asset_id,
+            kind,
+            g.user["name"],
+            note=str(data.get("note", ""))[:2000],
+            part=str(data.get("part", ""))[:100],
+            acted_on_warning=acted,
+            downtime_avoided_h=avoided,
+            date=date or None,
+        )
+    except ValueError as e:
+        abort(400, str(e))
 
 
 @bp.post("/api/assets/<asset_id>/service")

@@ -76,7 +76,10 @@ class FleetData(Protocol):
         part: str = "",
         acted_on_warning: bool = False,
         downtime_avoided_h: float = 0.0,
-    ) -> Row: ...
+        date: str | None = None,
+    ) -> Row:
+        """Add a service-log entry dated `date` (YYYY-MM-DD, default today); ValueError when
+        the kind, date, part or downtime figures are wrong (gateway/service_entry.py)."""
 
     def ledger(self) -> list[Row]:
         """Downtime-avoided ledger: acted-on warnings with hours avoided."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -283,10 +284,22 @@ class MemoryFleet:
         part: str = "",
         acted_on_warning: bool = False,
         downtime_avoided_h: float = 0.0,
+        date: str | None = None,
     ) -> Row:
+        # Same rules as the store-backed fleet; the synthetic wear reset still happens "now".
+        from gateway import service_entry as rules
+
+        rules.check_kind(kind)
+        rules.check_downtime(downtime_avoided_h, acted_on_warning)
+        if part and part != self.assets[asset_id]["part_number"]:
+            raise ValueError(f"asset {asset_id} has no part {part!r}")
+        today = datetime.fromtimestamp(self.now, UTC).date()
+        day = rules.check_date(date, today) if date else None
         with self._lock:
             a = self.assets[asset_id]
             ts = max(self.now, (self._service[-1]["ts"] + 1) if self._service else 0)
+            if day is not None:
+                ts = datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
             entry = {
                 "id": len(self._service) + 1,
                 "ts": ts,

@@ -2,6 +2,7 @@
 
     kizashi service add ASSET --kind inspection|replacement|failure [--part P] [--date D]
                         [--finding TEXT] [--by NAME]
+                        [--acted-on-warning [--downtime-avoided-h H]]
     kizashi service list [ASSET]
     kizashi window add SITE --start ISO --end ISO [--note TEXT]
     kizashi window list [SITE]
@@ -16,6 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from gateway import service_entry as rules
 from gateway.store import open_store
 from gateway.store.api import SERVICE_KINDS, MaintenanceWindow, ServiceEntry
 
@@ -31,27 +33,52 @@ def main(argv: Sequence[str]) -> int:
     a = sub.add_parser("add")
     a.add_argument("asset_id")
     a.add_argument("--kind", required=True, choices=SERVICE_KINDS)
-    a.add_argument("--part", default="")
-    a.add_argument("--date", default=dt.date.today().isoformat())
+    a.add_argument("--part", default="", help="part id or part number (registry)")
+    a.add_argument("--date", default=None, help="YYYY-MM-DD, not in the future (default: today)")
     a.add_argument("--finding", default="")
     a.add_argument("--by", default="")
+    a.add_argument(
+        "--acted-on-warning",
+        action="store_true",
+        help="the work was done because of a Kizashi warning (downtime-avoided ledger)",
+    )
+    a.add_argument(
+        "--downtime-avoided-h",
+        type=float,
+        default=0.0,
+        help="unplanned downtime this avoided, hours (needs --acted-on-warning)",
+    )
     ls = sub.add_parser("list")
     ls.add_argument("asset_id", nargs="?")
     args = ap.parse_args(list(argv))
     store = open_store(args.db)
     try:
         if args.cmd == "add":
-            dt.date.fromisoformat(args.date)
-            if store.asset(args.asset_id) is None:
+            asset = store.asset(args.asset_id)
+            if asset is None:
                 print(f"kizashi service: no asset {args.asset_id}", file=sys.stderr)
                 return 1
-            n = store.add_service_entry(
-                ServiceEntry(args.asset_id, args.date, args.kind, args.part, args.finding, args.by)
+            today = dt.datetime.now(dt.UTC).date()
+            entry = ServiceEntry(
+                args.asset_id,
+                rules.check_date(args.date, today) if args.date else today.isoformat(),
+                rules.check_kind(args.kind),
+                rules.resolve_part(asset, args.kind, args.part),
+                args.finding,
+                args.by,
+                acted_on_warning=args.acted_on_warning,
+                downtime_avoided_h=rules.check_downtime(
+                    args.downtime_avoided_h, args.acted_on_warning
+                ),
             )
-            print(n)
+            print(store.add_service_entry(entry))
         else:
             for e in store.service_log(args.asset_id):
-                print(f"{e.entry_id}\t{e.date}\t{e.asset_id}\t{e.kind}\t{e.part_id}\t{e.finding}")
+                ledger = f"warning:{e.downtime_avoided_h:g}h" if e.acted_on_warning else ""
+                print(
+                    f"{e.entry_id}\t{e.date}\t{e.asset_id}\t{e.kind}\t{e.part_id}\t{e.finding}"
+                    f"\t{ledger}"
+                )
     except ValueError as e:
         print(f"kizashi service: {e}", file=sys.stderr)
         return 2

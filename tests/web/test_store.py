@@ -122,8 +122,11 @@ def test_ledger_uses_service_entry_fields(sqlite_store: Any) -> None:
             "downtime_avoided_h": 4.5}  # fmt: skip
     r = c.post("/api/assets/AS-00002/service", json=body, headers=h)
     assert r.status_code == 201 and r.json["acted_on_warning"] and r.json["note"] == "loose foot"
-    # Hours without acting on a warning are not counted.
+    # Hours without acting on a warning are refused, not silently dropped.
     body = {"kind": "inspection", "note": "routine", "downtime_avoided_h": 9}
+    r = c.post("/api/assets/AS-00003/service", json=body, headers=h)
+    assert r.status_code == 400 and "warning" in r.get_data(as_text=True)
+    body = {"kind": "inspection", "note": "routine"}
     assert c.post("/api/assets/AS-00003/service", json=body, headers=h).status_code == 201
     entries = {e.finding: e for e in sqlite_store.service_log()}
     acted, routine = entries["loose foot"], entries["routine"]
@@ -165,6 +168,42 @@ def test_part_since_is_latest_replacement_or_first_data(sqlite_store: Any) -> No
     assert p["since"] == r.json["date"] + "T00:00:00Z" and p["since_source"] == "replacement"
     page = c.get("/assets/AS-00005").get_data(as_text=True)
     assert f'<td>installed</td><td><time datetime="{p["since"]}">' in page
+
+
+def test_service_entry_rules(sqlite_store: Any) -> None:
+    """Wrong date, unknown part, ambiguous part: a clear 400 and nothing stored."""
+    c, tok = _client(sqlite_store)
+    h = {"X-CSRF-Token": tok}
+    url = "/api/assets/AS-00006/service"
+    before = len(sqlite_store.service_log())
+    bad = [
+        ({"kind": "replacement", "date": "2999-01-01"}, "in the future"),
+        ({"kind": "replacement", "date": "05/01/2024"}, "YYYY-MM-DD"),
+        ({"kind": "replacement", "date": 20240105}, "date must be"),
+        ({"kind": "replacement", "part": "6205"}, "has no part '6205'"),
+        ({"kind": "failure", "downtime_avoided_h": -1, "acted_on_warning": True}, ">= 0"),
+    ]
+    for body, reason in bad:
+        r = c.post(url, json=body, headers=h)
+        assert r.status_code == 400 and reason in r.get_data(as_text=True), (body, r.data)
+    assert len(sqlite_store.service_log()) == before
+    # A backdated replacement by part number: stored under the part id, wear reset at that date.
+    r = c.post(url, json={"kind": "replacement", "part": "6205-2RS", "date": "2024-02-03"},
+               headers=h)  # fmt: skip
+    assert r.status_code == 201 and r.json["date"] == "2024-02-03"
+    (p,) = c.get("/api/assets/AS-00006/parts").json
+    assert (p["since"], p["since_source"]) == ("2024-02-03T00:00:00Z", "replacement")
+    assert sqlite_store.service_log("AS-00006")[-1].part_id == r.json["part"] != "6205-2RS"
+    # With two parts a replacement must say which; an inspection need not.
+    a = sqlite_store.asset("AS-00006")
+    extra = dataclasses.replace(a.parts[0], part_id="fan", name="Fan bearing", part_number="")
+    sqlite_store.upsert_asset(dataclasses.replace(a, parts=(*a.parts, extra)))
+    r = c.post(url, json={"kind": "replacement"}, headers=h)
+    assert r.status_code == 400 and "name one" in r.get_data(as_text=True)
+    assert c.post(url, json={"kind": "inspection"}, headers=h).status_code == 201
+    assert c.post(url, json={"kind": "failure", "part": "fan"}, headers=h).status_code == 201
+    page = c.get("/assets/AS-00006").get_data(as_text=True)
+    assert '<option value="fan">fan (Fan bearing)</option>' in page and 'type="date"' in page
 
 
 def test_user_command(sqlite_store: Any, capsys: Any, monkeypatch: Any) -> None:
