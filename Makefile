@@ -25,14 +25,14 @@ demo: $(STAMP)
 	.venv/bin/kizashi demo
 
 lint: $(STAMP)
-	.venv/bin/ruff check gateway protocol fleet_web tests hil_tests bench
-	.venv/bin/ruff format --check gateway protocol fleet_web tests hil_tests bench
+	.venv/bin/ruff check gateway protocol fleet_web tests hil_tests bench conftest.py
+	.venv/bin/ruff format --check gateway protocol fleet_web tests hil_tests bench conftest.py
 
 typecheck: $(STAMP)
 	.venv/bin/mypy
 
 test: $(STAMP) browser lint typecheck
-	$(PY) -m pytest -q tests hil_tests --junitxml=artifacts/junit.xml
+	KIZASHI_NO_SKIP=1 $(PY) -m pytest -q tests hil_tests --junitxml=artifacts/junit.xml
 
 hil: $(STAMP)
 	$(PY) -m pytest -q hil_tests --board $(PORT) --junitxml=artifacts/hil-junit.xml
