@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -177,16 +178,24 @@ def _ensure_registry(store: Store, opts: DemoOptions, now: float) -> None:
 
 
 def _ensure_admin(store: Store) -> str | None:
-    """Creates `admin` on first start. Returns the password when this call generated it."""
-    from fleet_web.auth import hash_password
+    """Creates `admin` on first start. Returns the password when this call generated it.
+
+    KIZASHI_ADMIN_PASSWORD sets the password of `admin`, new or existing, but never undoes an
+    admin's decision: a disabled or demoted `admin` stays disabled or demoted.
+    """
+    from fleet_web.auth import hash_password, verify_password
 
     wanted = os.environ.get("KIZASHI_ADMIN_PASSWORD")
     existing = store.user("admin")
-    if existing is not None and not wanted:
-        return None
-    password = wanted or secrets.token_urlsafe(12)
-    store.upsert_user(User("admin", hash_password(password), "admin"))
-    return None if wanted else password
+    if existing is None:
+        password = wanted or secrets.token_urlsafe(12)
+        store.upsert_user(User("admin", hash_password(password), "admin"))
+        return None if wanted else password
+    if wanted and not verify_password(existing.password_hash, wanted):
+        store.upsert_user(dataclasses.replace(existing, password_hash=hash_password(wanted)))
+    if existing.disabled:
+        print("note: user admin is disabled (another admin can enable it on the admin page)")
+    return None
 
 
 def _load_state(data_dir: Path) -> dict[str, Any]:
