@@ -270,10 +270,17 @@ class MemoryFleet:
     def parts(self, asset_id: str) -> list[Row]:
         a = self.assets[asset_id]
         used = [s for s in self.service_log(asset_id) if s["part"]]
+        # Same keys as the store-backed fleet; a synthetic asset's install time is either its
+        # generated first data or the latest replacement recorded through the page.
+        replaced = any(s["kind"] == "replacement" for s in used)
+        installed = {"part": a["part_number"], "name": a["component"], "role": "installed",
+                     "since": iso(a["installed"]),
+                     "since_source": "replacement" if replaced else "first_data"}  # fmt: skip
         return [
-            {"part": a["part_number"], "role": "installed", "since": iso(a["installed"])},
-            *({"part": s["part"], "role": "replaced", "since": iso(s["ts"])} for s in used),
-        ]
+            installed,
+            *({"part": s["part"], "name": a["component"], "role": "replaced",
+               "since": iso(s["ts"]), "since_source": "replacement"} for s in used),
+        ]  # fmt: skip
 
     def record_service(
         self,

@@ -106,8 +106,13 @@ def test_record_replacement_changes_forecast(as_role: Any) -> None:
         "acted_on_warning": True,
         "downtime_avoided_h": 16,
     }
+    parts_url = f"/api/assets/{worst['id']}/parts"
+    keys = {"part", "name", "role", "since", "since_source"}  # as the store-backed fleet
+    (before,) = c.get(parts_url).json
+    assert keys <= before.keys() and before["since_source"] == "first_data"
     r = c.post(f"/api/assets/{worst['id']}/service", json=body, headers={"X-CSRF-Token": tok})
     assert r.status_code == 201
+    assert c.get(parts_url).json[0]["since_source"] == "replacement"
     after = c.get(f"/api/assets/{worst['id']}").json
     assert after["rul_p50_h"] > worst["rul_p50_h"] and after["health"] in "AB"
     log = c.get(f"/api/assets/{worst['id']}/service").json
@@ -121,6 +126,9 @@ def test_record_replacement_changes_forecast(as_role: Any) -> None:
     [
         {"kind": "bogus"},
         {"kind": "inspection", "acted_on_warning": True, "downtime_avoided_h": "x"},
+        {"kind": "inspection", "downtime_avoided_h": 3},
+        {"kind": "replacement", "part": "not-this-part"},
+        {"kind": "inspection", "date": "2999-12-31"},
         [],
     ],
 )
