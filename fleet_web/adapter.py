@@ -43,6 +43,14 @@ REGISTRY_TTL_S = 30.0
 DEFAULT_LEAD = timedelta(days=7)
 
 
+# What a proposed job is, by why it was planned (gateway/forecast/planning.py reasons).
+JOB_KIND = {
+    "forecast": "replacement",
+    "zone_C": "remedial action (zone C)",
+    "zone_D": "stop: vibration zone D",
+}
+
+
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
@@ -103,12 +111,33 @@ class StoreFleet:
         self._ver += 1
 
     # -- forecasts --------------------------------------------------------------------------
-    def _fc_key(self, st: Any, service: Sequence[Any]) -> Any:
-        return (int(st.ts // HOUR) if st is not None else None, len(service))
+    def _fc_key(self, asset: Any, st: Any, service: Sequence[Any]) -> Any:
+        # The measured zone is part of the key: a jump to zone C/D re-plans within the hour.
+        hour = int(st.ts // HOUR) if st is not None else None
+        return (hour, len(service), self._zone(asset, st))
+
+    def _zone_limits(self, machine_group: str) -> Any:
+        lim = self._limits.get(machine_group)
+        if lim is None:
+            from gateway.forecast import zone_limits
+
+            try:
+                lim = zone_limits(machine_group)
+            except (KeyError, ValueError):
+                lim = zone_limits("group2_rigid")
+            self._limits[machine_group] = lim
+        return lim
+
+    def _zone(self, asset: Any, st: Any) -> str | None:
+        """Severity zone A-D of the latest reading (the worst axis); None without one."""
+        if st is None or not st.vel_rms_mm_s:
+            return None
+        v = max(st.vel_rms_mm_s)
+        return "ABCD"[sum(1 for x in self._zone_limits(asset.machine_group) if v > x)]
 
     def _compute(self, asset: Any, service: Sequence[Any], st: Any) -> Row:
         from gateway.forecast import Utilisation
-        from gateway.forecast.planning import Window, recommend
+        from gateway.forecast.planning import NO_RISK, Window, recommend_with_zone
 
         now = self.clock()
         aid = asset.asset_id
@@ -131,47 +160,46 @@ class StoreFleet:
         row.update({"rul_p10_date": None, "rul_p50_date": None, "rul_p90_date": None})
         row.update({"forecast_status": "not_enough_data", "method": "none", "health_index": 0.0})
         row.update({"window_start": None, "window_end": None, "window_id": None, "due_ts": None})
-        row.update({"plan": None, "replace_on": None})
-        if fc is None:
-            return row
-        row["forecast_status"], row["method"] = fc.status, fc.method
-        row["health_index"] = round(float(fc.health_index), 4)
-        for k in ("p10", "p50", "p90"):
-            v = getattr(fc, f"{k}_s")
-            row[f"rul_{k}_h"] = None if v is None else round(v / HOUR, 1)
-        try:
-            util = Utilisation.from_days(sorted(days.items())) if days else None
-        except ValueError:
-            util = None
-        if util is not None:
-            dates = util.dates(_dt(now), fc.p10_s, fc.p50_s, fc.p90_s)
-            for k, v in dates.items():
-                row[f"rul_{k}_date"] = v.date().isoformat() if v else None
-                row[f"_{k}_ts"] = v.timestamp() if v else None
-            wins = self.store.windows(asset.site)
-            by_start = {w.start: w for w in wins}
-            part = asset.parts[0] if asset.parts else None
-            lead = (
-                timedelta(days=part.lead_time_days)
-                if part and part.lead_time_days
-                else DEFAULT_LEAD
-            )
-            rec = recommend(
-                [Window(_dt(w.start), _dt(w.end)) for w in wins if w.end > w.start and w.end > now],
-                _dt(now),
-                dates["p10"],
-                lead,
-            )
-            row["plan"] = rec.status
-            row["replace_on"] = rec.replace_on.timestamp() if rec.replace_on else None
-            if rec.window is not None:
-                w = by_start.get(rec.window.start.timestamp())
-                row["window_start"] = iso(rec.window.start.timestamp())
-                row["window_end"] = iso(rec.window.end.timestamp())
-                row["window_id"] = w.window_id if w else None
-                row["due_ts"] = rec.window.start.timestamp()
-            elif rec.replace_on is not None:
-                row["due_ts"] = rec.replace_on.timestamp()
+        row.update({"plan": None, "plan_reason": None, "replace_on": None})
+        risk_date = None
+        if fc is not None:
+            row["forecast_status"], row["method"] = fc.status, fc.method
+            row["health_index"] = round(float(fc.health_index), 4)
+            for k in ("p10", "p50", "p90"):
+                v = getattr(fc, f"{k}_s")
+                row[f"rul_{k}_h"] = None if v is None else round(v / HOUR, 1)
+            try:
+                util = Utilisation.from_days(sorted(days.items())) if days else None
+            except ValueError:
+                util = None
+            if util is not None:
+                dates = util.dates(_dt(now), fc.p10_s, fc.p50_s, fc.p90_s)
+                for k, v in dates.items():
+                    row[f"rul_{k}_date"] = v.date().isoformat() if v else None
+                    row[f"_{k}_ts"] = v.timestamp() if v else None
+                risk_date = dates["p10"]
+        wins = self.store.windows(asset.site)
+        by_start = {w.start: w for w in wins}
+        part = asset.parts[0] if asset.parts else None
+        lead = timedelta(days=part.lead_time_days) if part and part.lead_time_days else DEFAULT_LEAD
+        rec = recommend_with_zone(
+            [Window(_dt(w.start), _dt(w.end)) for w in wins if w.end > w.start and w.end > now],
+            _dt(now),
+            risk_date,
+            lead,
+            self._zone(asset, st),
+        )
+        row["plan"] = rec.status
+        row["plan_reason"] = None if rec.status == NO_RISK else rec.reason
+        row["replace_on"] = rec.replace_on.timestamp() if rec.replace_on else None
+        if rec.window is not None:
+            w = by_start.get(rec.window.start.timestamp())
+            row["window_start"] = iso(rec.window.start.timestamp())
+            row["window_end"] = iso(rec.window.end.timestamp())
+            row["window_id"] = w.window_id if w else None
+            row["due_ts"] = rec.window.start.timestamp()
+        elif rec.replace_on is not None:
+            row["due_ts"] = rec.replace_on.timestamp()
         return row
 
     def _forecast(self, asset: Any, st: Any, compute: bool = True) -> Row | None:
@@ -180,7 +208,7 @@ class StoreFleet:
         if not compute:
             return hit[1] if hit else None
         service = self.store.service_log(asset.asset_id)
-        key = self._fc_key(st, service)
+        key = self._fc_key(asset, st, service)
         if hit is not None and hit[0] == key:
             return hit[1]
         row = self._compute(asset, service, st)
@@ -197,17 +225,9 @@ class StoreFleet:
 
     # -- rows -------------------------------------------------------------------------------
     def _row(self, a: Any, st: Any, node: Any, fc: Row | None) -> Row:
-        lim = self._limits.get(a.machine_group)
-        if lim is None:
-            from gateway.forecast import zone_limits
-
-            try:
-                lim = zone_limits(a.machine_group)
-            except (KeyError, ValueError):
-                lim = zone_limits("group2_rigid")
-            self._limits[a.machine_group] = lim
-        v = max(st.vel_rms_mm_s) if st is not None else None
-        health = None if v is None else "ABCD"[sum(1 for x in lim if v > x)]
+        lim = self._zone_limits(a.machine_group)
+        v = max(st.vel_rms_mm_s) if st is not None and st.vel_rms_mm_s else None
+        health = self._zone(a, st)
         hi = (fc or {}).get("health_index") or 0.0
         trend = "rising" if (fc or {}).get("forecast_status") == "degrading" else "stable"
         now = self.clock()
@@ -255,6 +275,9 @@ class StoreFleet:
         row["rul_p90_date"] = base.get("rul_p90_date")
         row["forecast_status"] = base.get("forecast_status")
         row["plan"] = base.get("plan")
+        row["plan_reason"] = base.get("plan_reason")
+        due = base.get("due_ts")
+        row["service_due"] = _dt(due).date().isoformat() if due is not None else None
         for k in ("window_start", "window_end", "window_id", "due_ts", "replace_on"):
             row[k] = base.get(k)
         return row
@@ -523,8 +546,9 @@ class StoreFleet:
                 continue
             jobs = [
                 {"asset_id": r["id"], "name": r["name"], "machine": r["machine"],
-                 "kind": "replacement", "part": r["part_number"], "health": r["health"],
-                 "rul_p10_date": r["rul_p10_date"]}
+                 "kind": JOB_KIND.get(r.get("plan_reason") or "", "replacement"),
+                 "reason": r.get("plan_reason"), "part": r["part_number"],
+                 "health": r["health"], "rul_p10_date": r["rul_p10_date"]}
                 for r in rows if r["window_id"] is not None and r["window_id"] == w.window_id
             ]  # fmt: skip
             out.append({"id": w.window_id, "site": w.site, "start": iso(w.start),

@@ -24,11 +24,33 @@ def demand() -> list[Row]:
     return sorted(by_part.values(), key=lambda r: (-r["weeks_12"], r["part"]))
 
 
+# Why a stop outside the plan is needed, by plan reason (gateway/forecast/planning.py).
+UNPLANNED_WHY = {
+    "forecast": "failure risk (P10) before any planned stop the part can make",
+    "zone_C": "zone C and no planned stop left the part can make",
+    "zone_D": "vibration in zone D: severe enough to cause damage",
+}
+
+
+def unplanned(site: str | None) -> list[Row]:
+    """Assets that need a stop outside the planned windows, most urgent first."""
+    rows = [
+        {"asset_id": r["id"], "name": r["name"], "site": r["site"], "machine": r["machine"],
+         "health": r["health"], "reason": UNPLANNED_WHY.get(r.get("plan_reason") or "", ""),
+         "stop_by": r.get("service_due"), "part": r["part_number"],
+         "rul_p10_date": r.get("rul_p10_date")}
+        for r in fleet().overview()
+        if r.get("plan") == "unplanned_stop_needed" and (site is None or r["site"] == site)
+    ]  # fmt: skip
+    return sorted(rows, key=lambda r: (r["stop_by"] or "9999", r["asset_id"]))
+
+
 @bp.get("/planner")
 def page() -> str:
     site = request.args.get("site") or None
     return render_template(
         "planner.html",
+        unplanned=unplanned(site),
         windows=fleet().windows(site),
         demand=demand(),
         sites=fleet().sites(),
@@ -48,6 +70,11 @@ def api_windows() -> Response:
         ]
         return table(jobs, "jobs")
     return table(rows, "windows")
+
+
+@bp.get("/api/unplanned")
+def api_unplanned() -> Response:
+    return table(unplanned(request.args.get("site") or None), "unplanned")
 
 
 @bp.get("/api/parts-demand")

@@ -9,6 +9,19 @@
   const { el, hours, when, api } = window.Kz;
   const arrows = { rising: "↗", falling: "↘", stable: "→" };
 
+  // Same as the service_cell macro: the planned window, or an unplanned stop and its date.
+  function serviceCell(r) {
+    const why = { zone_C: "zone C", zone_D: "zone D" }[r.plan_reason];
+    const out = [];
+    if (r.window_start) out.push(r.window_start.slice(0, 10));
+    else if (r.plan === "unplanned_stop_needed")
+      out.push(el("span", { class: "tag warn", text: "unplanned stop by " + (r.service_due || "–") }));
+    else out.push("–");
+    if (why && (r.window_start || r.plan === "unplanned_stop_needed"))
+      out.push(el("small", { class: "sub", text: why }));
+    return out;
+  }
+
   function row(r) {
     const tr = el("tr", { class: "h" + r.health, "data-id": r.id });
     const link = el("a", { href: "/assets/" + encodeURIComponent(r.id), text: r.name });
@@ -21,7 +34,7 @@
       el("td", { class: "num", text: r.vel_rms === null ? "–" : r.vel_rms.toFixed(2) }),
       el("td", {}, el("span", { class: "rul", text: hours(r.rul_p10_h) + " – " + hours(r.rul_p90_h) }),
         el("small", { class: "sub", text: "P50 " + (r.rul_p50_date || "–") })),
-      el("td", { class: "hide-s", text: (r.window_start || "–").slice(0, 10) }),
+      el("td", { class: "hide-s" }, ...serviceCell(r)),
       el("td", { class: "hide-m" }, el("time", { datetime: r.last_seen, text: when(r.last_seen) })),
       el("td", { class: "hide-m" }, el("span", { class: "dot n-" + r.node_health }), r.node_health),
     );

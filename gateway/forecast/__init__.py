@@ -7,7 +7,14 @@ predictor.py (distribution of remaining running time); rul.py is the entry point
 from .calendar import Utilisation
 from .health import ZONE_LIMITS, AlarmMachine, Baseline, ChangeDetector, zone, zone_limits
 from .model import ModelParams
-from .planning import Need, Recommendation, Window, parts_demand, recommend
+from .planning import (
+    Need,
+    Recommendation,
+    Window,
+    parts_demand,
+    recommend,
+    recommend_with_zone,
+)
 from .prior import FleetPrior, fit_fleet_prior
 from .rul import PartBatch, PartHistory, RulBatch, RulForecast, forecast_many, forecast_part
 from .usage import UsageModel, life_ratio
@@ -37,6 +44,7 @@ __all__ = [
     "life_ratio",
     "parts_demand",
     "recommend",
+    "recommend_with_zone",
     "zone",
     "zone_limits",
 ]

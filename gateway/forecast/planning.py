@@ -11,6 +11,11 @@ PLANNED = "planned"
 UNPLANNED = "unplanned_stop_needed"
 NO_RISK = "no_risk_in_horizon"
 
+# Why a plan was made: the wear forecast, or the measured severity zone (ISO 10816/20816).
+BY_FORECAST = "forecast"
+BY_ZONE_C = "zone_C"
+BY_ZONE_D = "zone_D"
+
 
 @dataclass(frozen=True)
 class Window:
@@ -32,6 +37,7 @@ class Recommendation:
     latest_safe_date: datetime | None  # replace before this
     earliest_possible: datetime  # now + lead time: the part cannot be on site earlier
     replace_on: datetime | None  # the date to count the part in the demand
+    reason: str = BY_FORECAST  # forecast | zone_C | zone_D
 
 
 def _plan_horizon(windows: Sequence[Window], now: datetime) -> datetime:
@@ -68,6 +74,40 @@ def recommend(
     # No window fits: stop by the risk date, or when the part arrives if that is later.
     when = risk_date if earliest <= risk_date else earliest
     return Recommendation(UNPLANNED, None, risk_date, risk_date, earliest, when)
+
+
+def recommend_with_zone(
+    windows: Sequence[Window],
+    now: datetime,
+    risk_date: datetime | None,
+    lead_time: timedelta,
+    zone: str | None,
+) -> Recommendation:
+    """The forecast's plan, made more urgent by what the machine measures now.
+
+    ISO 10816/20816 read zone C as unsatisfactory for long-term continuous operation, to be
+    run only until a suitable opportunity for remedial action, and zone D as severe enough to
+    cause damage. So zone C takes the first planned stop the part can make (unless the forecast
+    already asks for an earlier one), or an unplanned stop when no planned stop is left; zone D
+    needs a stop as soon as the part is on site. A forecast with no trend yet (new asset, only
+    the fleet prior) cannot see either, which is why the zone decides here.
+    """
+    rec = recommend(windows, now, risk_date, lead_time)
+    earliest = now + lead_time
+    if zone == "D":
+        return Recommendation(UNPLANNED, None, rec.risk_date, now, earliest, earliest, BY_ZONE_D)
+    if zone != "C":
+        return rec
+    fits = sorted((w for w in windows if w.start >= earliest), key=lambda w: w.start)
+    if fits:
+        first = fits[0]
+        if rec.replace_on is not None and rec.replace_on <= first.start:
+            return rec  # the forecast is already more urgent
+        return Recommendation(PLANNED, first, rec.risk_date, first.end, earliest, first.start,
+                              BY_ZONE_C)  # fmt: skip
+    if rec.replace_on is not None and rec.replace_on <= earliest:
+        return rec
+    return Recommendation(UNPLANNED, None, rec.risk_date, earliest, earliest, earliest, BY_ZONE_C)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from gateway.forecast.planning import (
     Window,
     parts_demand,
     recommend,
+    recommend_with_zone,
 )
 
 MON = datetime(2025, 1, 6)  # a Monday, midnight
@@ -99,3 +100,29 @@ def test_parts_demand_buckets_are_cumulative() -> None:
 def test_window_must_end_after_start() -> None:
     with pytest.raises(ValueError):
         Window(MON, MON)
+
+
+def test_zone_c_takes_the_first_window_the_part_can_make() -> None:
+    lead = timedelta(days=10)
+    # No risk forecast at all (prior only, or far away): zone C still books the first stop
+    # after the part arrives (week 1 is too early for a 10-day lead time).
+    for risk in (None, MON + timedelta(weeks=52)):
+        r = recommend_with_zone(WINDOWS, MON, risk, lead, "C")
+        assert (r.status, r.window, r.reason) == (PLANNED, WINDOWS[1], "zone_C")
+        assert r.replace_on == WINDOWS[1].start
+    # Zones A/B change nothing; the forecast's plan stands.
+    risk = MON + timedelta(weeks=6)
+    assert recommend_with_zone(WINDOWS, MON, risk, lead, "B") == recommend(WINDOWS, MON, risk, lead)
+    # A forecast more urgent than zone C's choice wins.
+    urgent = recommend_with_zone(WINDOWS, MON, MON + timedelta(days=12), lead, "C")
+    assert urgent.status == UNPLANNED and urgent.reason == "forecast"
+    # No planned stop the part can make: an unplanned stop when the part is on site.
+    late = recommend_with_zone(WINDOWS, MON, None, timedelta(weeks=6), "C")
+    assert late.status == UNPLANNED and late.replace_on == MON + timedelta(weeks=6)
+    assert late.reason == "zone_C"
+
+
+def test_zone_d_needs_a_stop_now() -> None:
+    r = recommend_with_zone(WINDOWS, MON, MON + timedelta(weeks=20), timedelta(days=2), "D")
+    assert (r.status, r.window, r.reason) == (UNPLANNED, None, "zone_D")
+    assert r.latest_safe_date == MON and r.replace_on == MON + timedelta(days=2)

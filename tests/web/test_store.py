@@ -206,6 +206,50 @@ def test_service_entry_rules(sqlite_store: Any) -> None:
     assert '<option value="fan">fan (Fan bearing)</option>' in page and 'type="date"' in page
 
 
+def _report(store: Any, node: str, seq: int, vel_mm_s: float) -> None:
+    """One more report from a node, now, at the given velocity RMS (all axes)."""
+    from gateway.store.api import FrameRecord, WriteBatch
+
+    now = time.time()
+    v = int(vel_mm_s * 100)
+    store.write_batch(WriteBatch(frames=[FrameRecord(
+        node_id=node, boot_id=1, seq=seq, kind="report", node_time=int(now), recv_time=now,
+        ts=now, payload=b"", flags=1, dropped=0, runtime_s=3_600_000 + 900 * 3600,
+        starts=1100, acc_rms_mg=(v * 3,) * 3, vel_rms_mm_s_x100=(v, v, v), peak_mg=v * 9,
+        kurtosis_x100=300, temp_c_x10=450,
+    )]))  # fmt: skip
+
+
+def test_measured_zone_drives_the_plan(sqlite_store: Any) -> None:
+    """Zone C books the first planned stop the part can make; zone D needs an unplanned stop,
+    even while the wear forecast sees no trend (ISO 10816/20816 zone guidance)."""
+    c, _ = _client(sqlite_store)  # AS-00008 and AS-00009 are the steady ones (synth.py)
+    calm = c.get("/api/assets/AS-00008").json
+    assert calm["health"] == "A" and calm["window_start"] is None and calm["plan_reason"] is None
+    windows = sorted((w for w in sqlite_store.windows(calm["site"])), key=lambda w: w.start)
+    lead_s = 5 * 86400  # the part's lead time in the synthetic registry
+    first = next(w for w in windows if w.start >= time.time() + lead_s)
+    _report(sqlite_store, "nd-00008", 24 * 40 + 1, 3.5)  # group 2 rigid: zone C is 2.8-4.5
+    _report(sqlite_store, "nd-00009", 24 * 40 + 1, 6.0)  # zone D
+    c, _ = _client(sqlite_store)  # a fresh page process: no cached snapshot
+    zc = c.get("/api/assets/AS-00008").json
+    assert (zc["health"], zc["plan"], zc["plan_reason"]) == ("C", "planned", "zone_C")
+    assert zc["window_start"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first.start))
+    zd = c.get("/api/assets/AS-00009").json
+    assert (zd["health"], zd["plan"], zd["plan_reason"]) == ("D", "unplanned_stop_needed", "zone_D")
+    assert zd["window_start"] is None and zd["service_due"]
+    (u,) = [r for r in c.get("/api/unplanned").json if r["asset_id"] == "AS-00009"]
+    assert "zone D" in u["reason"] and u["stop_by"] == zd["service_due"]
+    jobs = [j for w in c.get("/api/windows").json for j in w["jobs"]]
+    assert {"asset_id": "AS-00008", "kind": "remedial action (zone C)"}.items() <= next(
+        j for j in jobs if j["asset_id"] == "AS-00008"
+    ).items()
+    planner = c.get("/planner").get_data(as_text=True)
+    assert "Unplanned stops needed" in planner and "Pump 9" in planner
+    overview = c.get("/").get_data(as_text=True)
+    assert "unplanned stop by " + zd["service_due"] in overview
+
+
 def test_user_command(sqlite_store: Any, capsys: Any, monkeypatch: Any) -> None:
     assert (
         user_main(
