@@ -66,6 +66,7 @@ class NodeState:
     frames_lost: int = 0
     gaps: int = 0
     last_time_cmd: float = 0.0
+    clock_unsynced: bool = False  # from the node's last report (other kinds carry no flags)
     clocks: dict[int, ClockTracker] = field(default_factory=dict)
 
     def offset(self) -> float | None:
@@ -232,7 +233,14 @@ class IngestPipeline:
             clock = st.clocks[boot] = ClockTracker()
         if live:
             clock.add(now, node_time)
-        ts = self._corrected(st, clock, f, now, node_time, boot)
+        if live and not clock.agrees(now, node_time):
+            # The node's clock has just stepped (a time command, NTP) and the tracker has not
+            # confirmed the new offset yet: the receive time is right to within the latency,
+            # the old offset could be decades off.
+            ts = now
+            self.metrics.inc("kizashi_clock_step_frames_total")
+        else:
+            ts = self._corrected(st, clock, f, now, node_time, boot)
         rec: FrameRecord
         if kind == "report":
             dropped = f["dropped"]
@@ -285,7 +293,9 @@ class IngestPipeline:
         off = clock.offset
         if off is None:  # a backfilled frame of a boot never seen live: best guess
             off = st.offset()
-        unsynced = bool(f.get("flags", 0) & FLAG_CLOCK_UNSYNCED)
+        if "flags" in f:
+            st.clock_unsynced = bool(f["flags"] & FLAG_CLOCK_UNSYNCED)
+        unsynced = st.clock_unsynced
         if off is None:
             return now if unsynced else float(node_time)
         if unsynced or abs(off) > self.config.clock_tolerance_s:

@@ -172,15 +172,47 @@ def to_ranges_merge(ranges: list[Range]) -> tuple[Range, ...]:
 
 
 class ClockTracker:
-    """Clock offset of one boot: median of recent (receive - node time) of live frames."""
+    """Clock offset of one boot: median of recent (receive - node time) of live frames.
 
-    def __init__(self, window: int = 31) -> None:
+    A node's clock can step: a `time` command sets an uptime clock to wall time (a jump of
+    decades), NTP corrects a drifted one. The median would take half a window of frames to
+    follow, and every frame in between would be "corrected" by the old offset into the wrong
+    year. So a live frame whose difference is more than `step_s` away from the offset is not
+    folded into the median; `step_confirm` such frames that agree with each other replace the
+    window (the clock has stepped), and until then `agrees()` tells the caller not to trust
+    the offset for that frame.
+    """
+
+    def __init__(self, window: int = 31, step_s: float = 300.0, step_confirm: int = 3) -> None:
         self.diffs: deque[float] = deque(maxlen=window)
         self._offset: float | None = None
         self._n = 0
+        self.step_s = step_s
+        self.step_confirm = step_confirm
+        self._pending: list[float] = []
+        self.steps = 0  # clock steps seen (for the logs and tests)
+
+    def agrees(self, recv_time: float, node_time: int) -> bool:
+        """Does this frame's clock fit the tracked offset (no step in between)?"""
+        off = self._offset
+        return off is None or abs((recv_time - node_time) - off) <= self.step_s
 
     def add(self, recv_time: float, node_time: int) -> None:
-        self.diffs.append(recv_time - node_time)
+        d = recv_time - node_time
+        if not self.agrees(recv_time, node_time):
+            if self._pending and abs(d - self._pending[0]) > self.step_s:
+                self._pending.clear()  # an outlier, not a consistent new clock
+            self._pending.append(d)
+            if len(self._pending) >= self.step_confirm:
+                self.diffs.clear()
+                self.diffs.extend(self._pending)
+                self._pending.clear()
+                self._offset = statistics.median(self.diffs)
+                self._n = len(self.diffs)
+                self.steps += 1
+            return
+        self._pending.clear()
+        self.diffs.append(d)
         self._n += 1
         if self._offset is None or self._n % 8 == 0 or len(self.diffs) < 8:
             self._offset = statistics.median(self.diffs)

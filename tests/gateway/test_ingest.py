@@ -277,3 +277,45 @@ def test_restart_keeps_dedup_and_counters(tmp_path: Path) -> None:
 
     run(first)
     run(second)
+
+
+def test_clock_step_after_time_command_never_dates_frames_wrong(tmp_path: Path) -> None:
+    """A node on its uptime clock gets `time`, steps to wall time, and the frames around the
+    step keep correct timestamps (found in the demo: events stamped 2055)."""
+
+    async def body() -> None:
+        async with running(tmp_path) as (pipe, link, m):
+            n = SimNode(link.port("u"))
+            now = int(time.time())
+            unsynced = 1 | frames.FLAG_CLOCK_UNSYNCED
+            for s in range(0, 12):  # uptime clock: node time ~ 100 s
+                n.send(report("u", 1, s, 100 + s, flags=unsynced))
+            await until(lambda: m.total("kizashi_frames_stored_total") == 12)
+            # The node applied the time command: the same boot now sends wall-clock time.
+            for s in range(12, 30):
+                n.send(report("u", 1, s, now + s, flags=1))
+            await until(lambda: m.total("kizashi_frames_stored_total") == 30)
+            stored = pipe.store.recent_frames("u", limit=100)
+            assert len(stored) == 30
+            for f in stored:
+                assert abs(f.ts - f.recv_time) < 60, (f.seq, f.node_time, f.ts - f.recv_time)
+            # The frames before the step was confirmed fell back to their receive time.
+            assert 1 <= m.total("kizashi_clock_step_frames_total") <= 3
+
+    run(body)
+
+
+def test_clock_tracker_steps_only_on_agreeing_frames() -> None:
+    from gateway.seqtrack import ClockTracker
+
+    c = ClockTracker(step_s=300, step_confirm=3)
+    for i in range(20):
+        c.add(1000.0 + i, 10 + i)  # offset 990
+    assert c.offset == 990 and c.agrees(2000.0, 1010)
+    c.add(5000.0, 10)  # one wild frame (delayed in a queue): no step
+    c.add(1021.0, 31)
+    assert c.offset == 990 and c.steps == 0
+    for i in range(3):  # the clock really stepped by ~+1e9
+        assert not c.agrees(1030.0 + i, 1_000_000_000 + i)
+        c.add(1030.0 + i, 1_000_000_000 + i)
+    assert c.steps == 1 and abs(c.offset + (1_000_000_000 - 1030)) < 1  # type: ignore[operator]
