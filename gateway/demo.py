@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from typing import Any
 
 from gateway.analytics import FleetForecaster, HealthMonitor
 from gateway.demo_fleet import DEMO_SITES, demo_assets, demo_windows
-from gateway.ingest import IngestPipeline
+from gateway.ingest import IngestPipeline, PipelineConfig
 from gateway.links import LoopbackLink
 from gateway.store import open_store
 from gateway.store.api import Store, User
@@ -238,9 +239,21 @@ async def run_demo(opts: DemoOptions) -> int:
 
     link = LoopbackLink("loopback")
     sim = FleetSimulator(link, opts, start, origin)
-    pipeline = IngestPipeline(store, clock=sim.now)
+    # Nodes and gateway share the simulated clock, so every real millisecond of latency looks
+    # like `speed` ms of clock offset: scale the clock limits, or the gateway would send a time
+    # command (and log it) to every node every few simulated minutes.
+    clock_cfg = PipelineConfig(
+        clock_tolerance_s=max(5.0, 2.0 * opts.speed), clock_step_s=max(300.0, 4.0 * opts.speed)
+    )
+    pipeline = IngestPipeline(store, clock=sim.now, config=clock_cfg)
     pipeline.add_link(link)
-    server = _web_server(store, opts, secret, sim.now)
+    try:
+        server = _web_server(store, opts, secret, sim.now)
+    except OSError as e:  # port taken (another demo or gateway), or no such address
+        print(f"kizashi demo: cannot serve on {opts.host}:{opts.port}: {e.strerror or e}; "
+              "choose another with --port", file=sys.stderr)  # fmt: skip
+        store.close()
+        return 2
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

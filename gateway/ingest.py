@@ -49,6 +49,7 @@ class PipelineConfig:
     resend_max_attempts: int = 3  # then the missing frames are marked lost
     resend_per_s: float = 20.0  # global rate limit of resend commands
     clock_tolerance_s: float = 5.0  # a synced node clock further off than this is corrected
+    clock_step_s: float = 300.0  # a live frame this far from the offset means the clock stepped
     time_command_interval_s: float = 600.0  # at most one 'time' command per node per interval
     housekeeping_s: float = 0.5
     boots_kept: int = 4  # sequence trackers kept in memory per node
@@ -230,7 +231,7 @@ class IngestPipeline:
         node_time = f["time"]
         clock = st.clocks.get(boot)
         if clock is None:
-            clock = st.clocks[boot] = ClockTracker()
+            clock = st.clocks[boot] = ClockTracker(step_s=self.config.clock_step_s)
         if live:
             clock.add(now, node_time)
         if live and not clock.agrees(now, node_time):
