@@ -116,16 +116,19 @@ class StoreFleet:
         hour = int(st.ts // HOUR) if st is not None else None
         return (hour, len(service), self._zone(asset, st))
 
-    def _zone_limits(self, machine_group: str) -> Any:
-        lim = self._limits.get(machine_group)
+    def _zone_limits(self, asset: Any) -> Any:
+        """The asset's own limits if the registry has them, else its group's ISO limits."""
+        if asset.zone_limits is not None:
+            return asset.zone_limits
+        lim = self._limits.get(asset.machine_group)
         if lim is None:
             from gateway.forecast import zone_limits
 
             try:
-                lim = zone_limits(machine_group)
-            except (KeyError, ValueError):
+                lim = zone_limits(asset.machine_group)
+            except (KeyError, ValueError):  # written before the registry checked groups
                 lim = zone_limits("group2_rigid")
-            self._limits[machine_group] = lim
+            self._limits[asset.machine_group] = lim
         return lim
 
     def _zone(self, asset: Any, st: Any) -> str | None:
@@ -133,7 +136,7 @@ class StoreFleet:
         if st is None or not st.vel_rms_mm_s:
             return None
         v = max(st.vel_rms_mm_s)
-        return "ABCD"[sum(1 for x in self._zone_limits(asset.machine_group) if v > x)]
+        return "ABCD"[sum(1 for x in self._zone_limits(asset) if v > x)]
 
     def _compute(self, asset: Any, service: Sequence[Any], st: Any) -> Row:
         from gateway.forecast import Utilisation
@@ -225,7 +228,7 @@ class StoreFleet:
 
     # -- rows -------------------------------------------------------------------------------
     def _row(self, a: Any, st: Any, node: Any, fc: Row | None) -> Row:
-        lim = self._zone_limits(a.machine_group)
+        lim = self._zone_limits(a)
         v = max(st.vel_rms_mm_s) if st is not None and st.vel_rms_mm_s else None
         health = self._zone(a, st)
         hi = (fc or {}).get("health_index") or 0.0
@@ -267,6 +270,7 @@ class StoreFleet:
             "node_id": a.node_id,
             "node_health": nh,
             "zones": {"A": lim[0], "B": lim[1], "C": lim[2]},
+            "zone_source": "asset" if a.zone_limits is not None else a.machine_group,
             "part_number": (part.part_number or part.part_id) if part else "",
         }
         base = fc or {"forecast_status": "pending"}

@@ -106,10 +106,15 @@ class HealthMonitor:
                 log.warning("health state %s unreadable (%s): starting fresh", state_path, e)
 
     def _health(self, asset: Asset) -> AssetHealth:
+        want = AlarmMachine.for_zones(_limits(asset))
         h = self.assets.get(asset.asset_id)
         if h is None:
-            h = AssetHealth(AlarmMachine.for_zones(_limits(asset)))
+            h = AssetHealth(want)
             self.assets[asset.asset_id] = h
+        elif (h.alarm.enter, h.alarm.clear) != (want.enter, want.clear):
+            # The registry changed the asset's group or limits: new thresholds from the next
+            # report on; the current state and its history stay (the next point re-judges).
+            h.alarm.enter, h.alarm.clear = want.enter, want.clear
         return h
 
     def step(self, batch_limit: int = 5000) -> list[EventRecord]:
@@ -201,9 +206,12 @@ def _key(raw: Any) -> tuple[float, int, int]:
 
 
 def _limits(asset: Asset) -> tuple[float, float, float]:
+    """The asset's own limits if the registry has them, else its group's ISO limits."""
+    if asset.zone_limits is not None:
+        return asset.zone_limits
     try:
         return zone_limits(asset.machine_group)
-    except KeyError:
+    except KeyError:  # written before the registry checked groups
         return zone_limits("group2_rigid")
 
 

@@ -1,8 +1,10 @@
 """`kizashi asset ...`: edit the asset registry (node -> asset, site, machine, parts).
 
     kizashi asset add ASSET --site S --machine M [--node N] [--group G] [--description D]
+                        [--zones AB,BC,CD]
     kizashi asset list [--site S] [--json]
     kizashi asset set ASSET [--site S] [--machine M] [--group G] [--description D]
+                        [--zones AB,BC,CD | --zones group]
     kizashi asset bind ASSET NODE        (a node belongs to one asset; rebinding moves it)
     kizashi asset unbind ASSET
     kizashi asset part ASSET PART_ID --name N [--number PN] [--l10-h H] [--lead-days D]
@@ -19,6 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from gateway.forecast.health import ZONE_LIMITS
 from gateway.store import open_store
 from gateway.store.api import Asset, Part, Store
 
@@ -50,6 +53,30 @@ def set_part(store: Store, asset_id: str, part: Part) -> Asset:
     return a
 
 
+GROUP_HELP = (
+    "severity zones by ISO 10816/20816 machine group or class: "
+    + ", ".join(ZONE_LIMITS)
+    + " (default group2_rigid: 15-300 kW on rigid foundations)"
+)
+ZONES_HELP = (
+    "the asset's own velocity limits A/B,B/C,C/D in mm/s (e.g. the maker's), instead of its "
+    "group's; 'group' goes back to the group's"
+)
+
+
+def parse_zones(text: str) -> tuple[float, float, float] | None:
+    """'2.0,4.5,7.1' -> limits; 'group' -> None (use the group's). ValueError when malformed."""
+    if text.strip().lower() == "group":
+        return None
+    try:
+        ab, bc, cd = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--zones takes three mm/s values A/B,B/C,C/D or 'group', got {text!r}"
+        ) from None
+    return (ab, bc, cd)
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="kizashi asset")
     ap.add_argument("--db", default=os.environ.get("KIZASHI_DB", "data/kizashi.db"))
@@ -58,16 +85,19 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("asset_id")
     a.add_argument("--site", required=True)
     a.add_argument("--machine", required=True)
-    a.add_argument("--node")
-    a.add_argument("--group", default="group2_rigid")
+    a.add_argument("--node", help="node id bound to this asset")
+    a.add_argument("--group", default="group2_rigid", help=GROUP_HELP)
     a.add_argument("--description", default="")
+    a.add_argument("--zones", help=ZONES_HELP)
     ls = sub.add_parser("list")
     ls.add_argument("--site")
     ls.add_argument("--json", action="store_true")
     s = sub.add_parser("set")
     s.add_argument("asset_id")
-    for opt in ("--site", "--machine", "--group", "--description"):
+    for opt in ("--site", "--machine", "--description"):
         s.add_argument(opt)
+    s.add_argument("--group", help=GROUP_HELP)
+    s.add_argument("--zones", help=ZONES_HELP)
     b = sub.add_parser("bind")
     b.add_argument("asset_id")
     b.add_argument("node_id")
@@ -77,9 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("asset_id")
     p.add_argument("part_id")
     p.add_argument("--name", required=True)
-    p.add_argument("--number", default="")
-    p.add_argument("--l10-h", type=float)
-    p.add_argument("--lead-days", type=float)
+    p.add_argument("--number", default="", help="part number (what the stores order)")
+    p.add_argument("--l10-h", type=float, help="rated L10 life in running hours")
+    p.add_argument("--lead-days", type=float, help="days from order to the part on site")
     r = sub.add_parser("rm")
     r.add_argument("asset_id")
     return ap
@@ -99,6 +129,7 @@ def main(argv: Sequence[str]) -> int:
                     args.node,
                     args.group,
                     args.description,
+                    zone_limits=parse_zones(args.zones) if args.zones else None,
                 ),
             )
         elif args.cmd == "list":
@@ -106,7 +137,11 @@ def main(argv: Sequence[str]) -> int:
             if args.json:
                 print(json.dumps([dataclasses.asdict(a) for a in assets], indent=1))
             for a in [] if args.json else assets:
-                print(f"{a.asset_id}\t{a.site}\t{a.machine}\t{a.node_id or '-'}\t{a.machine_group}")
+                zones = ",".join(f"{x:g}" for x in a.zone_limits) if a.zone_limits else "group"
+                print(
+                    f"{a.asset_id}\t{a.site}\t{a.machine}\t{a.node_id or '-'}"
+                    f"\t{a.machine_group}\tzones={zones}"
+                )
                 for part in a.parts:
                     print(
                         f"  {part.part_id}\t{part.name}\t{part.part_number}"
@@ -126,6 +161,8 @@ def main(argv: Sequence[str]) -> int:
                 )
                 if v is not None
             }
+            if args.zones is not None:
+                changes["zone_limits"] = parse_zones(args.zones)
             store.upsert_asset(dataclasses.replace(cur, **changes))
         elif args.cmd in ("bind", "unbind"):
             bind_node(store, args.asset_id, args.node_id if args.cmd == "bind" else None)

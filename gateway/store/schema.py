@@ -9,7 +9,8 @@ keeps sums so that batches add up exactly, `latest` keeps the newest report per 
 page never scans history.
 
 Schema versions (kept in `meta.schema_version`): 1 the original; 2 adds
-`service_log.acted_on_warning`, `service_log.downtime_avoided_h` and `users.disabled`.
+`service_log.acted_on_warning`, `service_log.downtime_avoided_h` and `users.disabled`; 3 adds
+`assets.zone_ab`, `zone_bc`, `zone_cd` (an asset's own severity limits, NULL = its group's).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -17,7 +18,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -111,7 +112,10 @@ CREATE TABLE IF NOT EXISTS assets (
     machine TEXT NOT NULL,
     node_id TEXT UNIQUE,
     machine_group TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT ''
+    description TEXT NOT NULL DEFAULT '',
+    zone_ab {real},
+    zone_bc {real},
+    zone_cd {real}
 );
 CREATE TABLE IF NOT EXISTS parts (
     asset_id TEXT NOT NULL REFERENCES assets (asset_id) ON DELETE CASCADE,
@@ -166,6 +170,9 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("service_log", "acted_on_warning", "INTEGER NOT NULL DEFAULT 0"),
     ("service_log", "downtime_avoided_h", "{real} NOT NULL DEFAULT 0"),
     ("users", "disabled", "INTEGER NOT NULL DEFAULT 0"),
+    ("assets", "zone_ab", "{real}"),
+    ("assets", "zone_bc", "{real}"),
+    ("assets", "zone_cd", "{real}"),
 )
 
 SQLITE = {"real": "REAL", "blob": "BLOB", "serial": "INTEGER PRIMARY KEY"}

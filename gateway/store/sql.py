@@ -31,6 +31,7 @@ from gateway.store.api import (
     StoredFrame,
     User,
     WriteBatch,
+    check_asset,
 )
 
 Row = tuple[Any, ...]
@@ -601,8 +602,8 @@ class SqlStore:
 
     # ---- registry
     def upsert_asset(self, asset: Asset) -> None:
-        if not asset.asset_id:
-            raise ValueError("asset_id must not be empty")
+        check_asset(asset)
+        z = asset.zone_limits or (None, None, None)
         with self._lock, self._transaction():
             if asset.node_id is not None:
                 # A node belongs to one asset: moving it releases the old one.
@@ -611,10 +612,13 @@ class SqlStore:
                     (asset.node_id, asset.asset_id),
                 )
             self._q(
-                "INSERT INTO assets (asset_id, site, machine, node_id, machine_group, description)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (asset_id) DO UPDATE SET"
+                "INSERT INTO assets (asset_id, site, machine, node_id, machine_group, description,"
+                " zone_ab, zone_bc, zone_cd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (asset_id) DO UPDATE SET"
                 " site = excluded.site, machine = excluded.machine, node_id = excluded.node_id,"
-                " machine_group = excluded.machine_group, description = excluded.description",
+                " machine_group = excluded.machine_group, description = excluded.description,"
+                " zone_ab = excluded.zone_ab, zone_bc = excluded.zone_bc,"
+                " zone_cd = excluded.zone_cd",
                 (
                     asset.asset_id,
                     asset.site,
@@ -622,6 +626,7 @@ class SqlStore:
                     asset.node_id,
                     asset.machine_group,
                     asset.description,
+                    *z,
                 ),
             )
             self._q("DELETE FROM parts WHERE asset_id = ?", (asset.asset_id,))
@@ -644,9 +649,8 @@ class SqlStore:
     def _assets(self, where: str, params: Sequence[Any]) -> list[Asset]:
         with self._lock:
             rows = self._q(
-                "SELECT asset_id, site, machine, node_id, machine_group, description FROM assets"
-                + where
-                + " ORDER BY asset_id",
+                "SELECT asset_id, site, machine, node_id, machine_group, description,"
+                " zone_ab, zone_bc, zone_cd FROM assets" + where + " ORDER BY asset_id",
                 params,
             )
             parts: dict[str, list[Part]] = {}
@@ -669,7 +673,10 @@ class SqlStore:
                             None if p[5] is None else float(p[5]),
                         )
                     )
-        return [Asset(r[0], r[1], r[2], r[3], r[4], r[5], tuple(parts.get(r[0], ()))) for r in rows]
+        return [
+            Asset(r[0], r[1], r[2], r[3], r[4], r[5], tuple(parts.get(r[0], ())), _zones(r[6:9]))
+            for r in rows
+        ]
 
     def asset(self, asset_id: str) -> Asset | None:
         found = self._assets(" WHERE asset_id = ?", (asset_id,))
@@ -774,3 +781,10 @@ class SqlStore:
         with self._lock:
             rows = self._q("SELECT name, password_hash, role, disabled FROM users ORDER BY name")
         return [User(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+
+def _zones(row: Sequence[Any]) -> tuple[float, float, float] | None:
+    """An asset's own zone limits from its three columns; None when not set."""
+    if any(v is None for v in row):
+        return None
+    return (float(row[0]), float(row[1]), float(row[2]))

@@ -173,3 +173,20 @@ def test_node_clock_ahead_of_the_gateway_misses_nothing(store: Store) -> None:
     mon.step()
     assert codes(store) == ["alarm_danger"]
     assert mon.assets["P-1"].last_ts == T0 + 5 * REPORT_S
+
+
+def test_asset_limits_override_the_group_and_can_change(store: Store, tmp_path: Path) -> None:
+    """The maker's limits (zone C from 2.0 mm/s) alarm where group 2 rigid (2.8) would not;
+    going back to the group's limits clears the alarm with the usual hysteresis."""
+    store.upsert_asset(
+        Asset("P-1", "Site", "Pump", "n1", "group2_rigid", zone_limits=(1.0, 2.0, 3.0))
+    )
+    write_series(store, "n1", [2.5] * 3)
+    mon = HealthMonitor(store, tmp_path / "health.json")
+    mon.step()
+    assert mon.alarm_state("P-1") == "alert" and codes(store) == ["alarm_alert"]
+    store.upsert_asset(Asset("P-1", "Site", "Pump", "n1", "group2_rigid"))
+    write_series(store, "n1", [2.4] * 3, start_seq=4)  # below 90 % of 2.8
+    mon = HealthMonitor(store, tmp_path / "health.json")  # also across a restart
+    mon.step()
+    assert mon.alarm_state("P-1") == "normal" and codes(store) == ["alarm_alert", "alarm_normal"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sqlite3
 import uuid
@@ -139,6 +140,27 @@ def test_registered_asset_and_filters(store: Store) -> None:
     assert [x.asset_id for x in store.assets(site="plant-a")] == ["pump-1", "pump-9"]
     assert store.delete_asset("pump-9") and not store.delete_asset("pump-9")
     assert store.asset("pump-9") is None
+
+
+def test_asset_zone_limits_and_registry_checks(store: Store) -> None:
+    store.upsert_asset(Asset("m-1", "plant-a", "Spindle", zone_limits=(1.5, 3.0, 5.5)))
+    a = store.asset("m-1")
+    assert a is not None and a.zone_limits == (1.5, 3.0, 5.5)
+    store.upsert_asset(dataclasses.replace(a, zone_limits=None))  # back to the group's
+    b = store.asset("m-1")
+    assert b is not None and b.zone_limits is None and b.machine_group == "group2_rigid"
+    bad = [
+        (Asset("m-2", "s", "M", machine_group="group3"), "unknown machine group"),
+        (Asset("m-2", "s", "M", zone_limits=(3.0, 2.0, 5.0)), "increasing"),
+        (Asset("m-2", "s", "M", zone_limits=(1.0, 2.0, math.inf)), "increasing"),
+        (Asset("m-2", "s", "M", parts=(Part("p", "P", rated_l10_h=0.0),)), "L10"),
+        (Asset("m-2", "s", "M", parts=(Part("p", "P", lead_time_days=-1.0),)), "lead time"),
+        (Asset("", "s", "M"), "empty"),
+    ]
+    for asset, reason in bad:
+        with pytest.raises(ValueError, match=reason):
+            store.upsert_asset(asset)
+    assert [x.asset_id for x in store.assets()] == ["m-1"]
 
 
 def test_births_status_events_and_seq_state(store: Store) -> None:
@@ -298,7 +320,9 @@ def _check_migrated(st: Store) -> None:
         User("cy", "pbkdf2:sha256:1000$s$h", "technician", disabled=True),
     ]
     # The migrated database takes the new fields.
-    st.upsert_asset(Asset("pump-1", "plant-a", "P101"))
+    st.upsert_asset(Asset("pump-1", "plant-a", "P101", zone_limits=(2.0, 4.0, 6.0)))
+    a = st.asset("pump-1")
+    assert a is not None and a.zone_limits == (2.0, 4.0, 6.0)
     n = st.add_service_entry(
         ServiceEntry("pump-1", "2024-06-01", "inspection", acted_on_warning=True,
                      downtime_avoided_h=3.0)

@@ -250,6 +250,18 @@ def test_measured_zone_drives_the_plan(sqlite_store: Any) -> None:
     assert "unplanned stop by " + zd["service_due"] in overview
 
 
+def test_asset_own_zone_limits(sqlite_store: Any) -> None:
+    a = sqlite_store.asset("AS-00008")
+    c, _ = _client(sqlite_store)
+    before = c.get("/api/assets/AS-00008").json
+    assert before["zone_source"] == "group2_rigid" and before["zones"]["C"] == 4.5
+    sqlite_store.upsert_asset(dataclasses.replace(a, zone_limits=(0.1, 0.2, 0.3)))
+    c, _ = _client(sqlite_store)
+    after = c.get("/api/assets/AS-00008").json
+    assert after["zone_source"] == "asset" and after["zones"] == {"A": 0.1, "B": 0.2, "C": 0.3}
+    assert after["health"] == "D" and after["plan_reason"] == "zone_D"
+
+
 def test_user_command(sqlite_store: Any, capsys: Any, monkeypatch: Any) -> None:
     assert (
         user_main(
