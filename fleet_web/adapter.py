@@ -22,7 +22,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,23 @@ JOB_KIND = {
     "zone_C": "remedial action (zone C)",
     "zone_D": "stop: vibration zone D",
 }
+
+
+def _running_hours(hist: Sequence[Any]) -> list[tuple[datetime, float]]:
+    """(hour start, running hours in it) from hourly aggregates' cumulative runtime counter.
+
+    A counter step across a gap in the data (node or gateway away) is spread evenly over the
+    missing hours; a counter that went backwards (node replaced, counter reset) gives nothing.
+    """
+    out: list[tuple[datetime, float]] = []
+    prev = None
+    for h in hist:
+        if prev is not None and h.runtime_s >= prev.runtime_s and h.hour > prev.hour:
+            n = max(1, round((h.hour - prev.hour) / HOUR))
+            share = min((h.runtime_s - prev.runtime_s) / HOUR / n, 1.0)
+            out.extend((_dt(h.hour - k * HOUR), share) for k in range(n))
+        prev = h
+    return out
 
 
 def _dt(ts: float) -> datetime:
@@ -147,13 +164,8 @@ class StoreFleet:
         repl = [s for s in service if s.kind in ("replacement", "failure")]
         since = max([_date_ts(s.date) for s in repl] + [now - 400 * DAY])
         hist = self.store.hourly_history(aid, since, now + HOUR)
-        days: dict[date, float] = {}
-        prev = None
-        for h in hist:
-            if prev is not None and h.runtime_s >= prev:
-                d = _dt(h.hour).date()
-                days[d] = days.get(d, 0.0) + (h.runtime_s - prev) / HOUR
-            prev = h.runtime_s
+        hours = _running_hours(hist)
+        util = Utilisation.from_hours(hours) if hours else None
         fc: Any = None
         try:
             fc = self.forecaster.forecast(aid)
@@ -164,6 +176,11 @@ class StoreFleet:
         row.update({"forecast_status": "not_enough_data", "method": "none", "health_index": 0.0})
         row.update({"window_start": None, "window_end": None, "window_id": None, "due_ts": None})
         row.update({"plan": None, "plan_reason": None, "replace_on": None})
+        row["utilisation"] = None if util is None else {
+            "h_per_week": round(util.hours_per_week, 1),
+            "h_by_weekday": [round(x, 1) for x in util.hours_by_weekday],
+            "h_by_shift_utc": {k: round(v, 1) for k, v in util.hours_by_shift.items()},
+        }  # fmt: skip
         risk_date = None
         if fc is not None:
             row["forecast_status"], row["method"] = fc.status, fc.method
@@ -171,10 +188,6 @@ class StoreFleet:
             for k in ("p10", "p50", "p90"):
                 v = getattr(fc, f"{k}_s")
                 row[f"rul_{k}_h"] = None if v is None else round(v / HOUR, 1)
-            try:
-                util = Utilisation.from_days(sorted(days.items())) if days else None
-            except ValueError:
-                util = None
             if util is not None:
                 dates = util.dates(_dt(now), fc.p10_s, fc.p50_s, fc.p90_s)
                 for k, v in dates.items():
@@ -280,6 +293,7 @@ class StoreFleet:
         row["forecast_status"] = base.get("forecast_status")
         row["plan"] = base.get("plan")
         row["plan_reason"] = base.get("plan_reason")
+        row["utilisation"] = base.get("utilisation")
         due = base.get("due_ts")
         row["service_due"] = _dt(due).date().isoformat() if due is not None else None
         for k in ("window_start", "window_end", "window_id", "due_ts", "replace_on"):

@@ -262,6 +262,21 @@ def test_asset_own_zone_limits(sqlite_store: Any) -> None:
     assert after["health"] == "D" and after["plan_reason"] == "zone_D"
 
 
+def test_running_hours_from_the_hourly_counter() -> None:
+    from collections import namedtuple
+
+    from fleet_web.adapter import _running_hours
+
+    row = namedtuple("row", "hour runtime_s")
+    h = 3600.0
+    t0 = 1_767_571_200.0  # Monday 2026-01-05 00:00 UTC
+    hist = [row(t0, 1000.0), row(t0 + h, 1000.0 + 1800), row(t0 + 4 * h, 1000.0 + 1800 + 3 * h),
+            row(t0 + 5 * h, 500.0)]  # fmt: skip
+    got = [(t.hour, share) for t, share in _running_hours(hist)]
+    # 30 min in hour 1; a 3-hour gap ran 3 h, spread 1 h each; the counter reset gives nothing.
+    assert sorted(got) == [(1, 0.5), (2, 1.0), (3, 1.0), (4, 1.0)]
+
+
 def test_user_command(sqlite_store: Any, capsys: Any, monkeypatch: Any) -> None:
     assert (
         user_main(
