@@ -668,14 +668,22 @@ class StoreFleet:
         a = self.store.asset(asset_id)
         if a is None:
             raise KeyError(asset_id)
-        self.store.upsert_asset(
+        from gateway.registry_cli import parse_zones
+
+        zones = fields.get("zones")
+        self.store.upsert_asset(  # check_asset there refuses a bad group or limits
             dataclasses.replace(
                 a,
                 description=fields.get("name") or a.description,
                 site=fields.get("site") or a.site,
                 machine=fields.get("machine") or a.machine,
+                machine_group=fields.get("machine_group") or a.machine_group,
+                zone_limits=a.zone_limits
+                if zones is None
+                else (parse_zones(zones) if zones.strip() else None),
             )
         )
+        self._fc.pop(asset_id, None)  # new limits: new zone, new plan
         self._bump(asset_id)
 
     def assign_node(self, node_id: str, asset_id: str | None) -> None:

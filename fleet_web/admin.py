@@ -39,8 +39,15 @@ def add_user(data: dict[str, Any]) -> Row:
 def page() -> str:
     f = fleet()
     assets = sorted(f.overview(), key=lambda r: r["id"])[:500]
+    from gateway.forecast.health import ZONE_LIMITS
+
     return render_template(
-        "admin.html", users=f.list_users(), roles=ROLES, assets=assets, nodes=f.nodes()[:500]
+        "admin.html",
+        users=f.list_users(),
+        roles=ROLES,
+        assets=assets,
+        nodes=f.nodes()[:500],
+        groups=list(ZONE_LIMITS),
     )
 
 
@@ -87,9 +94,14 @@ def form_set_user(name: str) -> Any:
 def form_asset(asset_id: str) -> Any:
     if fleet().asset(asset_id) is None:
         abort(404)
-    fleet().update_asset(
-        asset_id, {k: request.form.get(k, "")[:120] for k in ("name", "site", "machine")}
-    )
+    fields = {k: request.form.get(k, "")[:120] for k in ("name", "site", "machine")}
+    for k in ("machine_group", "zones"):  # absent from the form = unchanged
+        if k in request.form:
+            fields[k] = request.form[k][:120]
+    try:
+        fleet().update_asset(asset_id, fields)
+    except ValueError as e:
+        abort(400, str(e))
     flash(f"Asset {asset_id} updated.")
     return redirect(url_for("admin.page"))
 

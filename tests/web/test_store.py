@@ -262,6 +262,26 @@ def test_asset_own_zone_limits(sqlite_store: Any) -> None:
     assert after["health"] == "D" and after["plan_reason"] == "zone_D"
 
 
+def test_admin_sets_group_and_own_limits(sqlite_store: Any) -> None:
+    c, tok = _client(sqlite_store, "admin")
+    form = {"name": "Pump 8", "site": "", "machine": "", "csrf_token": tok}
+    page = c.get("/admin").get_data(as_text=True)
+    assert 'name="machine_group"' in page and "<option selected>group2_rigid</option>" in page
+    r = c.post(
+        "/admin/assets/AS-00008", data={**form, "machine_group": "class_I", "zones": "0.1,0.2,0.3"}
+    )
+    assert r.status_code == 302
+    a = sqlite_store.asset("AS-00008")
+    assert a.machine_group == "class_I" and a.zone_limits == (0.1, 0.2, 0.3)
+    assert c.get("/api/assets/AS-00008").json["health"] == "D"  # re-judged at once
+    for bad in ({"machine_group": "group9"}, {"zones": "3,2,1"}, {"zones": "fast"}):
+        r = c.post("/admin/assets/AS-00008", data={**form, **bad})
+        assert r.status_code == 400, bad
+    r = c.post("/admin/assets/AS-00008", data={**form, "zones": ""})  # back to the group's
+    assert r.status_code == 302 and sqlite_store.asset("AS-00008").zone_limits is None
+    assert sqlite_store.asset("AS-00008").machine_group == "class_I"
+
+
 def test_running_hours_from_the_hourly_counter() -> None:
     from collections import namedtuple
 
