@@ -65,6 +65,8 @@ def populate(
         nid = f"nd-{i + 1:05d}"
         n = hours if i < n_hist else 1
         t = t_end - HOUR * np.arange(n - 1, -1, -1) + 1800
+        if t[-1] > now:  # never a report from the future (first half of the current hour)
+            t = t - HOUR
         base = float(rng.uniform(0.6, 1.2))
         lv = np.full(n, base)
         if i % degrading_every == 0 and n > 24:
