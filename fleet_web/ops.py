@@ -82,7 +82,7 @@ def _stamp(rows: list[Row], *keys: str) -> list[Row]:
 def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str] | None, str]]:
     f = fleet()
     from .nodes import NODE_COLUMNS
-    from .planner import demand
+    from .planner import demand, unplanned
 
     def jobs() -> list[Row]:
         return [
@@ -104,6 +104,7 @@ def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str] | None, str]
         ),
         "jobs": (jobs, None, "viewer"),
         "parts-demand": (demand, None, "viewer"),
+        "unplanned": (lambda: unplanned(None), None, "viewer"),
         "users": (f.list_users, ["name", "role", "disabled"], "admin"),
     }
 

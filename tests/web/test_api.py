@@ -77,6 +77,7 @@ def test_csv_everywhere(as_role: Any) -> None:
         "windows",
         "jobs",
         "parts-demand",
+        "unplanned",
         "users",
     ):
         r = c.get(f"/export/{t}.csv")
