@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.ingest import PipelineConfig
 from gateway.mqtt_link import MqttConfig
+from gateway.notify import NotifyConfig
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class GatewayConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     web: dict[str, Any] = field(default_factory=dict)  # passed to the web app factory
+    notify: NotifyConfig = field(default_factory=NotifyConfig)  # alarm webhook, off by default
 
     @property
     def database_url(self) -> str:
@@ -79,6 +81,7 @@ KNOWN = {
     "serial": {"port", "baudrate"},
     "http": {"enabled", "host", "port", "threads"},
     "pipeline": {f.name for f in fields(PipelineConfig)},
+    "notify": {"webhook_url", "token", "codes", "timeout_s", "batch", "poll_s", "backoff_max_s"},
     "web": None,  # free-form
 }
 
@@ -104,6 +107,10 @@ def parse_config(data: dict[str, Any], base: Path = Path(".")) -> GatewayConfig:
     _check("http", http)
     pl = data.get("pipeline", {})
     _check("pipeline", pl)
+    nt = dict(data.get("notify", {}))
+    _check("notify", nt)
+    if "codes" in nt:
+        nt["codes"] = tuple(str(c) for c in nt["codes"])
     serial = data.get("serial", [])
     for s in serial:
         _check("serial", s)
@@ -147,6 +154,7 @@ def parse_config(data: dict[str, Any], base: Path = Path(".")) -> GatewayConfig:
         ),
         pipeline=PipelineConfig(**pl),
         web=dict(data.get("web", {})),
+        notify=NotifyConfig(**nt),
     )
 
 

@@ -25,6 +25,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "kizashi_frames_lost_total": ("counter", "Frames given up as lost (node overflow)."),
     "kizashi_resend_requests_total": ("counter", "Resend commands sent to nodes."),
     "kizashi_time_commands_total": ("counter", "Time commands sent to nodes."),
+    "kizashi_notify_sent_total": ("counter", "Health events delivered to the webhook."),
+    "kizashi_notify_failures_total": ("counter", "Webhook deliveries that failed (retried)."),
     "kizashi_clock_step_frames_total": (
         "counter",
         "Live frames stamped with their receive time because the node's clock had just stepped.",

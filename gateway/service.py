@@ -29,6 +29,7 @@ from gateway.logs import setup_logging
 from gateway.metrics import REGISTRY, Metrics, render_metrics
 from gateway.mqtt_link import MqttLink
 from gateway.mqtt_native import NativeMqttLink
+from gateway.notify import WebhookNotifier
 from gateway.serial_link import SerialLink
 from gateway.store import open_store
 from gateway.store.api import Store
@@ -189,6 +190,13 @@ async def serve(
                     name="health",
                 )
             )
+            if cfg.notify.webhook_url:
+                notifier = WebhookNotifier(
+                    store, cfg.notify, cfg.data_dir / "notify_state.json", cfg.gateway_id, metrics
+                )
+                side.append(
+                    tg.create_task(supervise("notify", notifier.run, metrics), name="notify")
+                )
             if on_ready is not None:
                 on_ready(ctx)
             stop_task = tg.create_task(stop.wait(), name="stop")

@@ -356,6 +356,10 @@ class Store(Protocol):
     def events(
         self, node_id: str | None = None, since: float | None = None, limit: int = 100
     ) -> list[StoredEvent]: ...
+    def events_after(self, event_id: int, limit: int = 100) -> list[StoredEvent]:
+        """Events stored after `event_id`, oldest first (ids grow in commit order): a
+        watermark for consumers that must see every event once, e.g. notifications."""
+
     def nodes(self) -> list[NodeInfo]: ...
     def node(self, node_id: str) -> NodeInfo | None: ...
 

@@ -553,6 +553,19 @@ class SqlStore:
         params.append(int(limit))
         with self._lock:
             rows = self._q(sql, params)
+        return self._stored_events(rows)
+
+    def events_after(self, event_id: int, limit: int = 100) -> list[StoredEvent]:
+        sql = (
+            "SELECT event_id, ts, node_id, source, code, detail, boot_id, seq FROM events"
+            " WHERE event_id > ? ORDER BY event_id LIMIT ?"
+        )
+        with self._lock:
+            rows = self._q(sql, (int(event_id), int(limit)))
+        return self._stored_events(rows)
+
+    @staticmethod
+    def _stored_events(rows: Sequence[Sequence[Any]]) -> list[StoredEvent]:
         return [
             StoredEvent(
                 int(r[0]),

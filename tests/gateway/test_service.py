@@ -102,3 +102,38 @@ def test_config_selects_the_native_mqtt_client(tmp_path: Path) -> None:
     path.write_text('[mqtt]\nclient = "paho"\n')
     with pytest.raises(ValueError, match=r"mqtt\.client"):
         load_config(path)
+
+
+def test_serve_runs_the_alarm_webhook_when_configured(tmp_path: Path) -> None:
+    from gateway.store.api import EventRecord, WriteBatch
+    from tests.gateway.test_notify import Hook
+
+    hook = Hook()
+    p = tmp_path / "g.toml"
+    p.write_text(
+        "[gateway]\ndata_dir = 'd'\n[mqtt]\nenabled = false\n[http]\nenabled = false\n"
+        f"[notify]\nwebhook_url = '{hook.url}'\npoll_s = 0.1\n"
+    )
+    cfg = load_config(p)
+    seen: list[ServiceContext] = []
+
+    async def body() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(cfg, None, [], stop, Metrics(), on_ready=seen.append))
+        while not seen:
+            await asyncio.sleep(0.01)
+        assert "notify" in {t.get_name() for t in asyncio.all_tasks()}
+        await asyncio.sleep(0.3)  # the notifier has started and set its watermark
+        ev = EventRecord(time.time(), "n1", "alarm_danger", {"zone": "D"}, source="gateway")
+        await asyncio.to_thread(seen[0].store.write_batch, WriteBatch(events=[ev]))
+        for _ in range(100):
+            if hook.codes:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+    asyncio.run(body())
+    hook.server.shutdown()
+    assert hook.codes == ["alarm_danger"]
+    assert (tmp_path / "d" / "notify_state.json").exists()

@@ -397,3 +397,17 @@ def test_migrates_version_1_postgres_schema() -> None:
     finally:
         st.drop_schema()
         st.close()
+
+
+def test_events_after_follows_commit_order(store: Store) -> None:
+    from gateway.store.api import EventRecord
+
+    # Node time order differs from commit order on purpose (a late backfilled event).
+    store.write_batch(
+        WriteBatch(events=[EventRecord(T0 + 50, "n1", "a"), EventRecord(T0, "n1", "b")])
+    )
+    store.write_batch(WriteBatch(events=[EventRecord(T0 - 100, "n1", "c")]))
+    got = store.events_after(0)
+    assert [e.code for e in got] == ["a", "b", "c"]
+    assert [e.code for e in store.events_after(got[0].event_id, limit=1)] == ["b"]
+    assert store.events_after(got[-1].event_id) == []
