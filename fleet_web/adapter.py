@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from gateway.analytics import asset_zone, asset_zone_limits
+
 from .data import Row
 from .memfleet import iso
 from .util import row_json
@@ -100,7 +102,6 @@ class StoreFleet:
         self._snap: tuple[float, list[Row]] | None = None
         self._refreshing = False
         self._build_lock = threading.Lock()
-        self._limits: dict[str, tuple[float, float, float]] = {}
         self._reg: tuple[float, list[Any], dict[str, Any]] | None = None
         self._rowcache: dict[str, tuple[Any, Row]] = {}
         self._hist: dict[tuple[str, int, int], tuple[float, dict[str, list[float]]]] = {}
@@ -133,27 +134,11 @@ class StoreFleet:
         hour = int(st.ts // HOUR) if st is not None else None
         return (hour, len(service), self._zone(asset, st))
 
-    def _zone_limits(self, asset: Any) -> Any:
-        """The asset's own limits if the registry has them, else its group's ISO limits."""
-        if asset.zone_limits is not None:
-            return asset.zone_limits
-        lim = self._limits.get(asset.machine_group)
-        if lim is None:
-            from gateway.forecast import zone_limits
-
-            try:
-                lim = zone_limits(asset.machine_group)
-            except (KeyError, ValueError):  # written before the registry checked groups
-                lim = zone_limits("group2_rigid")
-            self._limits[asset.machine_group] = lim
-        return lim
-
     def _zone(self, asset: Any, st: Any) -> str | None:
         """Severity zone A-D of the latest reading (the worst axis); None without one."""
         if st is None or not st.vel_rms_mm_s:
             return None
-        v = max(st.vel_rms_mm_s)
-        return "ABCD"[sum(1 for x in self._zone_limits(asset) if v > x)]
+        return asset_zone(asset, max(st.vel_rms_mm_s))
 
     def _compute(self, asset: Any, service: Sequence[Any], st: Any) -> Row:
         from gateway.forecast import Utilisation
@@ -241,7 +226,7 @@ class StoreFleet:
 
     # -- rows -------------------------------------------------------------------------------
     def _row(self, a: Any, st: Any, node: Any, fc: Row | None) -> Row:
-        lim = self._zone_limits(a)
+        lim = asset_zone_limits(a)
         v = max(st.vel_rms_mm_s) if st is not None and st.vel_rms_mm_s else None
         health = self._zone(a, st)
         hi = (fc or {}).get("health_index") or 0.0

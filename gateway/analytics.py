@@ -33,9 +33,9 @@ from gateway.forecast import (
     UsageModel,
     fit_fleet_prior,
     forecast_part,
-    zone,
     zone_limits,
 )
+from gateway.forecast.health import ZONES
 from gateway.store.api import Asset, EventRecord, HourlyPoint, Store, WriteBatch
 from protocol import frames
 from protocol.errors import ProtocolError
@@ -106,7 +106,7 @@ class HealthMonitor:
                 log.warning("health state %s unreadable (%s): starting fresh", state_path, e)
 
     def _health(self, asset: Asset) -> AssetHealth:
-        want = AlarmMachine.for_zones(_limits(asset))
+        want = AlarmMachine.for_zones(asset_zone_limits(asset))
         h = self.assets.get(asset.asset_id)
         if h is None:
             h = AssetHealth(want)
@@ -163,7 +163,7 @@ class HealthMonitor:
                 "from": old,
                 "to": new,
                 "reason": reason,
-                "zone": zone(v, asset.machine_group) if asset.machine_group else "",
+                "zone": asset_zone(asset, v),
                 "vel_rms_mm_s": round(v, 2),
             }
             out.append(EventRecord(t, asset.node_id, "alarm_" + new, detail, source="gateway"))
@@ -205,7 +205,7 @@ def _key(raw: Any) -> tuple[float, int, int]:
     return (float(raw[0]), int(raw[1]), int(raw[2]))
 
 
-def _limits(asset: Asset) -> tuple[float, float, float]:
+def asset_zone_limits(asset: Asset) -> tuple[float, float, float]:
     """The asset's own limits if the registry has them, else its group's ISO limits."""
     if asset.zone_limits is not None:
         return asset.zone_limits
@@ -213,6 +213,11 @@ def _limits(asset: Asset) -> tuple[float, float, float]:
         return zone_limits(asset.machine_group)
     except KeyError:  # written before the registry checked groups
         return zone_limits("group2_rigid")
+
+
+def asset_zone(asset: Asset, v_mm_s: float) -> str:
+    """Zone A-D of a velocity RMS on this asset's limits (a boundary value is the lower zone)."""
+    return ZONES[sum(1 for x in asset_zone_limits(asset) if v_mm_s > x)]
 
 
 def _date_ts(d: str) -> float:
@@ -313,7 +318,7 @@ class FleetForecaster:
             # Severity as the load proxy of ISO 281's load-life law: the rated life holds up to
             # the zone B/C limit (unrestricted operation); rougher running uses it up faster,
             # smoother running is not credited beyond the rating.
-            feats["load"] = np.maximum(feats["vel_rms"] / _limits(asset)[1], 1.0)
+            feats["load"] = np.maximum(feats["vel_rms"] / asset_zone_limits(asset)[1], 1.0)
         part = asset.parts[0] if asset.parts else None
         usage = UsageModel(part.rated_l10_h) if part and part.rated_l10_h else None
         return forecast_part(PartHistory(t, feats, asset_id), self.prior(), usage)

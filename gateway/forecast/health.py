@@ -30,10 +30,10 @@ def zone_limits(
     machine: str, override: Mapping[str, tuple[float, float, float]] | None = None
 ) -> tuple[float, float, float]:
     """Limits for a machine group/class; a per-asset `override` entry wins."""
-    table = {**ZONE_LIMITS, **(override or {})}
-    if machine not in table:
-        raise KeyError(f"unknown machine group {machine!r}; known: {sorted(table)}")
-    lim = table[machine]
+    lim = (override or {}).get(machine) or ZONE_LIMITS.get(machine)
+    if lim is None:
+        known = sorted({*ZONE_LIMITS, *(override or {})})
+        raise KeyError(f"unknown machine group {machine!r}; known: {known}")
     if not (0 < lim[0] < lim[1] < lim[2]):
         raise ValueError(f"zone limits must be increasing and positive: {lim}")
     return lim

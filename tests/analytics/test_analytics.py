@@ -185,6 +185,8 @@ def test_asset_limits_override_the_group_and_can_change(store: Store, tmp_path: 
     mon = HealthMonitor(store, tmp_path / "health.json")
     mon.step()
     assert mon.alarm_state("P-1") == "alert" and codes(store) == ["alarm_alert"]
+    (alert,) = store.events(limit=10)
+    assert alert.detail["zone"] == "C"  # on the asset's limits (group 2 rigid would say B)
     store.upsert_asset(Asset("P-1", "Site", "Pump", "n1", "group2_rigid"))
     write_series(store, "n1", [2.4] * 3, start_seq=4)  # below 90 % of 2.8
     mon = HealthMonitor(store, tmp_path / "health.json")  # also across a restart

@@ -142,26 +142,9 @@ def test_portable_modules_identical_in_micropython_vm(part: str) -> None:
         assert vm[0] == 6  # the scenario does drop frames: seqs 1-6
 
 
-NODE_SCRIPT = r"""
-import gc
-import json
+NODE_SCRIPT = PRELUDE + r"""
 gc.disable()
-from array import array
 from firmware.node import Node
-
-class MemFS:
-    def __init__(self):
-        self.files = {}
-    def read(self, n):
-        return self.files.get(n)
-    def write(self, n, d):
-        self.files[n] = bytes(d)
-    def remove(self, n):
-        self.files.pop(n, None)
-    def rename(self, a, b):
-        self.files[b] = self.files.pop(a)
-    def listdir(self):
-        return list(self.files)
 
 class Clock:
     ms = 0
