@@ -515,22 +515,21 @@ class StoreFleet:
         downtime_avoided_h: float = 0.0,
         date: str | None = None,
     ) -> Row:
-        from gateway import service_entry as rules
-        from gateway.store.api import ServiceEntry
+        from gateway.service_entry import build_entry
 
         a = self.store.asset(asset_id)
         if a is None:
             raise ValueError(f"no asset {asset_id}")
-        today = _dt(self.clock()).date()
-        entry = ServiceEntry(
-            asset_id,
-            rules.check_date(date, today) if date else today.isoformat(),
-            rules.check_kind(kind),
-            rules.resolve_part(a, kind, part),
-            note,
-            user,
+        entry = build_entry(
+            a,
+            kind,
+            _dt(self.clock()).date(),
+            date=date,
+            part=part,
+            finding=note,
+            by=user,
             acted_on_warning=acted_on_warning,
-            downtime_avoided_h=rules.check_downtime(downtime_avoided_h, acted_on_warning),
+            downtime_avoided_h=downtime_avoided_h,
         )
         eid = self.store.add_service_entry(entry)
         self._fc.pop(asset_id, None)
@@ -653,7 +652,7 @@ class StoreFleet:
         a = self.store.asset(asset_id)
         if a is None:
             raise KeyError(asset_id)
-        from gateway.registry_cli import parse_zones
+        from gateway.store.api import parse_zone_limits
 
         zones = fields.get("zones")
         self.store.upsert_asset(  # check_asset there refuses a bad group or limits
@@ -663,9 +662,7 @@ class StoreFleet:
                 site=fields.get("site") or a.site,
                 machine=fields.get("machine") or a.machine,
                 machine_group=fields.get("machine_group") or a.machine_group,
-                zone_limits=a.zone_limits
-                if zones is None
-                else (parse_zones(zones) if zones.strip() else None),
+                zone_limits=a.zone_limits if zones is None else parse_zone_limits(zones),
             )
         )
         self._fc.pop(asset_id, None)  # new limits: new zone, new plan

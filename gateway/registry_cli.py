@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from gateway.forecast.health import ZONE_LIMITS
 from gateway.store import open_store
-from gateway.store.api import Asset, Part, Store
+from gateway.store.api import Asset, Part, Store, parse_zone_limits
 
 __all__ = ["add_asset", "bind_node", "main", "set_part"]
 
@@ -62,19 +62,6 @@ ZONES_HELP = (
     "the asset's own velocity limits A/B,B/C,C/D in mm/s (e.g. the maker's), instead of its "
     "group's; 'group' goes back to the group's"
 )
-
-
-def parse_zones(text: str) -> tuple[float, float, float] | None:
-    """'2.0,4.5,7.1' -> limits; 'group' -> None (use the group's). ValueError when malformed."""
-    if text.strip().lower() == "group":
-        return None
-    try:
-        ab, bc, cd = (float(x) for x in text.split(","))
-    except ValueError:
-        raise ValueError(
-            f"--zones takes three mm/s values A/B,B/C,C/D or 'group', got {text!r}"
-        ) from None
-    return (ab, bc, cd)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,7 +116,7 @@ def main(argv: Sequence[str]) -> int:
                     args.node,
                     args.group,
                     args.description,
-                    zone_limits=parse_zones(args.zones) if args.zones else None,
+                    zone_limits=parse_zone_limits(args.zones) if args.zones else None,
                 ),
             )
         elif args.cmd == "list":
@@ -162,7 +149,7 @@ def main(argv: Sequence[str]) -> int:
                 if v is not None
             }
             if args.zones is not None:
-                changes["zone_limits"] = parse_zones(args.zones)
+                changes["zone_limits"] = parse_zone_limits(args.zones)
             store.upsert_asset(dataclasses.replace(cur, **changes))
         elif args.cmd in ("bind", "unbind"):
             bind_node(store, args.asset_id, args.node_id if args.cmd == "bind" else None)

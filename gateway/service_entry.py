@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from gateway.store.api import SERVICE_KINDS, Asset
+from gateway.store.api import SERVICE_KINDS, Asset, ServiceEntry
 
 # Kinds that end a part's life: they must say which part when the asset has several.
 LIFE_ENDING_KINDS = ("replacement", "failure")
@@ -63,3 +63,28 @@ def check_downtime(hours: float, acted_on_warning: bool) -> float:
     if hours and not acted_on_warning:
         raise ValueError("downtime avoided needs the entry to be marked as acting on a warning")
     return hours
+
+
+def build_entry(
+    asset: Asset,
+    kind: str,
+    today: dt.date,
+    *,
+    date: str | None = None,
+    part: str = "",
+    finding: str = "",
+    by: str = "",
+    acted_on_warning: bool = False,
+    downtime_avoided_h: float = 0.0,
+) -> ServiceEntry:
+    """A checked entry for `asset` (date default `today`); ValueError saying what is wrong."""
+    return ServiceEntry(
+        asset.asset_id,
+        check_date(date, today) if date else today.isoformat(),
+        check_kind(kind),
+        resolve_part(asset, kind, part),
+        finding,
+        by,
+        acted_on_warning=acted_on_warning,
+        downtime_avoided_h=check_downtime(downtime_avoided_h, acted_on_warning),
+    )

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from gateway import service_entry as rules
 from gateway.store import open_store
-from gateway.store.api import SERVICE_KINDS, MaintenanceWindow, ServiceEntry
+from gateway.store.api import SERVICE_KINDS, MaintenanceWindow
 
 
 def _db(ap: argparse.ArgumentParser) -> None:
@@ -58,18 +58,16 @@ def main(argv: Sequence[str]) -> int:
             if asset is None:
                 print(f"kizashi service: no asset {args.asset_id}", file=sys.stderr)
                 return 1
-            today = dt.datetime.now(dt.UTC).date()
-            entry = ServiceEntry(
-                args.asset_id,
-                rules.check_date(args.date, today) if args.date else today.isoformat(),
-                rules.check_kind(args.kind),
-                rules.resolve_part(asset, args.kind, args.part),
-                args.finding,
-                args.by,
+            entry = rules.build_entry(
+                asset,
+                args.kind,
+                dt.datetime.now(dt.UTC).date(),
+                date=args.date,
+                part=args.part,
+                finding=args.finding,
+                by=args.by,
                 acted_on_warning=args.acted_on_warning,
-                downtime_avoided_h=rules.check_downtime(
-                    args.downtime_avoided_h, args.acted_on_warning
-                ),
+                downtime_avoided_h=args.downtime_avoided_h,
             )
             print(store.add_service_entry(entry))
         else:

@@ -145,6 +145,4 @@ class Utilisation:
 
     @classmethod
     def from_state(cls, d: Mapping[str, Any]) -> Utilisation:
-        if "fraction_by_hour" in d:
-            return cls(tuple(float(x) for x in d["fraction_by_hour"]))
-        return cls.from_weekday_hours(float(x) for x in d["hours_by_weekday"])  # older state
+        return cls(tuple(float(x) for x in d["fraction_by_hour"]))

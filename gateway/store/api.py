@@ -172,6 +172,20 @@ class Asset:
     zone_limits: tuple[float, float, float] | None = None
 
 
+def parse_zone_limits(text: str) -> tuple[float, float, float] | None:
+    """'2.0,4.5,7.1' -> an asset's own limits; 'group' or '' -> None (its group's limits).
+    ValueError when malformed; check_asset judges the values."""
+    if text.strip().lower() in ("", "group"):
+        return None
+    try:
+        ab, bc, cd = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"zone limits are three mm/s values A/B,B/C,C/D or 'group', got {text!r}"
+        ) from None
+    return (ab, bc, cd)
+
+
 def check_asset(asset: Asset) -> Asset:
     """Refuse a registry entry the health assessment could not use (ValueError with why)."""
     from gateway.forecast.health import ZONE_LIMITS

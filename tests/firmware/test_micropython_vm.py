@@ -142,7 +142,9 @@ def test_portable_modules_identical_in_micropython_vm(part: str) -> None:
         assert vm[0] == 6  # the scenario does drop frames: seqs 1-6
 
 
-NODE_SCRIPT = PRELUDE + r"""
+NODE_SCRIPT = (
+    PRELUDE
+    + r"""
 gc.disable()
 from firmware.node import Node
 
@@ -206,6 +208,7 @@ while c.ms < 600000:
     c.ms += max(d, 500)
 print(json.dumps([list(p) for p in t.out]))
 """
+)
 
 
 def test_whole_node_identical_in_micropython_vm() -> None:

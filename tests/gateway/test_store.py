@@ -163,6 +163,16 @@ def test_asset_zone_limits_and_registry_checks(store: Store) -> None:
     assert [x.asset_id for x in store.assets()] == ["m-1"]
 
 
+def test_parse_zone_limits() -> None:
+    from gateway.store.api import parse_zone_limits
+
+    assert parse_zone_limits("2,4.5,7.1") == (2.0, 4.5, 7.1)
+    assert parse_zone_limits("group") is None and parse_zone_limits(" ") is None
+    for bad in ("2,4", "2,4,x", "fast"):
+        with pytest.raises(ValueError, match="three mm/s values"):
+            parse_zone_limits(bad)
+
+
 def test_births_status_events_and_seq_state(store: Store) -> None:
     info: dict[str, object] = {
         "fw": "1.2.0",
