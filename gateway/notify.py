@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,6 @@ class NotifyConfig:
     batch: int = 50
     poll_s: float = 5.0
     backoff_max_s: float = 300.0
-    extra_headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
@@ -136,7 +135,7 @@ class WebhookNotifier:
         return json.dumps({"gateway": self.gateway_id, "events": out}, default=str).encode()
 
     def _post(self, body: bytes) -> None:
-        headers = {"Content-Type": "application/json", **self.config.extra_headers}
+        headers = {"Content-Type": "application/json"}
         if self.config.token:
             headers["Authorization"] = f"Bearer {self.config.token}"
         req = urllib.request.Request(self.config.webhook_url, body, headers, method="POST")
@@ -155,8 +154,9 @@ class WebhookNotifier:
         """Deliver forever: poll, send, back off on failure (1 s doubling to backoff_max_s)."""
         delay = 1.0
         while True:
+            before = self.watermark
             try:
-                sent = await asyncio.to_thread(self.deliver_once)
+                await asyncio.to_thread(self.deliver_once)
             except DeliveryError as e:
                 self.metrics.inc("kizashi_notify_failures_total")
                 log.warning("notify: delivery failed, retrying", extra={"error": str(e),
@@ -165,5 +165,5 @@ class WebhookNotifier:
                 delay = min(self.config.backoff_max_s, delay * 2)
                 continue
             delay = 1.0
-            if not sent:
+            if self.watermark == before:  # caught up; else go on at once (a backlog)
                 await asyncio.sleep(self.config.poll_s)

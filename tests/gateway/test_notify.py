@@ -143,3 +143,23 @@ def test_config_section() -> None:
         parse_config({"notify": {"webhook_url": "ftp://x"}})
     with pytest.raises(ValueError, match="unknown key"):
         parse_config({"notify": {"url": "https://x"}})
+
+
+def test_run_goes_through_a_backlog_without_waiting(
+    store: Store, hook: Hook, tmp_path: Path
+) -> None:
+    """Hundreds of node events ahead of an alarm are skipped at once, not 200 per poll."""
+    n = WebhookNotifier(store, NotifyConfig(hook.url, poll_s=30), tmp_path / "s.json")
+    emit(store, *(["cmd_ok"] * 900), source="node")
+    emit(store, "alarm_danger")
+
+    async def body() -> None:
+        task = asyncio.create_task(n.run())
+        for _ in range(100):
+            if hook.codes:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(body())
+    assert hook.codes == ["alarm_danger"]
