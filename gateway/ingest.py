@@ -304,19 +304,18 @@ class IngestPipeline:
                 st.last_time_cmd = now
                 self._queue_command(st.node_id, boot, "time", {"t": int(now)})
                 self.metrics.inc("kizashi_time_commands_total")
-                self._batch.events.append(
-                    EventRecord(
-                        now,
-                        st.node_id,
-                        "clock_offset",
-                        {"offset_s": round(off, 3), "unsynced": unsynced},
-                        boot,
-                        None,
-                        "gateway",
-                    )
-                )
+                self._gateway_event(
+                    now, st.node_id, boot, "clock_offset",
+                    {"offset_s": round(off, 3), "unsynced": unsynced},
+                )  # fmt: skip
             return node_time + off
         return float(node_time)
+
+    def _gateway_event(
+        self, now: float, node: str, boot: int, code: str, detail: dict[str, Any]
+    ) -> None:
+        """An event the gateway raises about a node (stored with source 'gateway')."""
+        self._batch.events.append(EventRecord(now, node, code, detail, boot, None, "gateway"))
 
     def _death(self, st: NodeState, f: dict[str, Any], now: float) -> bool:
         if not st.online and st.boot_id == f["boot"]:
@@ -324,9 +323,7 @@ class IngestPipeline:
             return False
         st.online = False
         self._batch.nodes.add(st.node_id)
-        self._batch.events.append(
-            EventRecord(now, st.node_id, "death", {}, f["boot"], None, "gateway")
-        )
+        self._gateway_event(now, st.node_id, f["boot"], "death", {})
         return True
 
     def _trim_boots(self) -> None:
@@ -443,17 +440,10 @@ class IngestPipeline:
                 self.metrics.inc("kizashi_frames_lost_total", n)
                 self._batch.keys.add(key)
                 self._batch.nodes.add(tr.node_id)
-                self._batch.events.append(
-                    EventRecord(
-                        now,
-                        tr.node_id,
-                        "lost",
-                        {"ranges": [list(r) for r in lost], "count": n},
-                        tr.boot_id,
-                        None,
-                        "gateway",
-                    )
-                )
+                self._gateway_event(
+                    now, tr.node_id, tr.boot_id, "lost",
+                    {"ranges": [list(r) for r in lost], "count": n},
+                )  # fmt: skip
                 tr.resend = None
                 missing = tr.missing()
                 if not missing:
@@ -470,16 +460,8 @@ class IngestPipeline:
                 tr.gap_counted_upto = missing[-1][1]
                 self.metrics.inc("kizashi_seq_gaps_total", len(new))
                 self._batch.nodes.add(tr.node_id)
-                self._batch.events.append(
-                    EventRecord(
-                        now,
-                        tr.node_id,
-                        "gap",
-                        {"ranges": [list(r) for r in new[:16]]},
-                        tr.boot_id,
-                        None,
-                        "gateway",
-                    )
+                self._gateway_event(
+                    now, tr.node_id, tr.boot_id, "gap", {"ranges": [list(r) for r in new[:16]]}
                 )
             first, last = missing[0][0], missing[-1][1]
             attempts = 1 if req is None else req.attempts + 1
