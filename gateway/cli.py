@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "gateway": ("gateway.service", "gateway_main", "gateway run --config FILE"),
     "node": ("gateway.node_cli", "main", "node add ID | node list | node flash --port P --node ID"),
     "asset": ("gateway.registry_cli", "main", "asset registry: add, list, set, bind"),
+    "site": ("gateway.site_cli", "main", "site set NAME --tz Asia/Tokyo: a site's time zone"),
     "service": ("gateway.service_log_cli", "main", "service log: record inspections, replacements"),
     "window": ("gateway.service_log_cli", "window_main", "maintenance windows per site"),
     "user": ("fleet_web.users", "main", "user add NAME --role viewer|technician|admin"),

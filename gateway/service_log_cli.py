@@ -5,7 +5,8 @@
                         [--acted-on-warning [--downtime-avoided-h H]]
     kizashi service list [ASSET]
     kizashi window add SITE --start ISO --end ISO [--note TEXT]
-    kizashi window list [SITE]
+                        (times without an offset are the site's local time: `kizashi site`)
+    kizashi window list [SITE]      (in each site's local time, with its UTC offset)
 All take --db URL (default $KIZASHI_DB or data/kizashi.db).
 """
 
@@ -18,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway import service_entry as rules
+from gateway.sitetime import iso_at, parse_local, zone
 from gateway.store import open_store
 from gateway.store.api import SERVICE_KINDS, MaintenanceWindow
 
@@ -58,10 +60,12 @@ def main(argv: Sequence[str]) -> int:
             if asset is None:
                 print(f"kizashi service: no asset {args.asset_id}", file=sys.stderr)
                 return 1
+            # "Today" is the site's calendar day (a Tokyo morning is still yesterday in UTC).
+            tz = {s.name: s.tz for s in store.sites()}.get(asset.site)
             entry = rules.build_entry(
                 asset,
                 args.kind,
-                dt.datetime.now(dt.UTC).date(),
+                dt.datetime.now(zone(tz)).date(),
                 date=args.date,
                 part=args.part,
                 finding=args.finding,
@@ -91,31 +95,26 @@ def window_main(argv: Sequence[str]) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("add")
     a.add_argument("site")
-    a.add_argument("--start", required=True, help="ISO date/time (UTC if no zone)")
-    a.add_argument("--end", required=True)
+    a.add_argument(
+        "--start", required=True, help="ISO date/time; without an offset, the site's local time"
+    )
+    a.add_argument("--end", required=True, help="as --start")
     a.add_argument("--note", default="")
     ls = sub.add_parser("list")
     ls.add_argument("site", nargs="?")
     args = ap.parse_args(list(argv))
 
-    def ts(text: str) -> float:
-        d = dt.datetime.fromisoformat(text)
-        if d.tzinfo is None:
-            d = d.replace(tzinfo=dt.UTC)
-        return d.timestamp()
-
     store = open_store(args.db)
     try:
+        zones = {s.name: s.tz for s in store.sites()}
         if args.cmd == "add":
-            print(
-                store.add_window(
-                    MaintenanceWindow(args.site, ts(args.start), ts(args.end), args.note)
-                )
-            )
+            tz = zones.get(args.site, "UTC")
+            start, end = parse_local(args.start, tz), parse_local(args.end, tz)
+            print(store.add_window(MaintenanceWindow(args.site, start, end, args.note)))
         else:
             for w in store.windows(args.site):
-                s = dt.datetime.fromtimestamp(w.start, dt.UTC).isoformat()
-                e = dt.datetime.fromtimestamp(w.end, dt.UTC).isoformat()
+                tz = zones.get(w.site, "UTC")
+                s, e = iso_at(w.start, tz), iso_at(w.end, tz)
                 print(f"{w.window_id}\t{w.site}\t{s}\t{e}\t{w.note}")
     except ValueError as e:
         print(f"kizashi window: {e}", file=sys.stderr)

@@ -30,6 +30,7 @@ __all__ = [
     "Part",
     "SeqState",
     "ServiceEntry",
+    "Site",
     "Store",
     "StoredEvent",
     "StoredFrame",
@@ -229,6 +230,31 @@ class ServiceEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Site:
+    """A customer site and its IANA time zone (e.g. "Asia/Tokyo"). Times are stored as UTC
+    instants everywhere; the zone says how the page shows them and how typed times (a
+    maintenance window "08:00-16:00") are read. A site with no entry is in UTC."""
+
+    name: str
+    tz: str = "UTC"
+
+
+def check_site(site: Site) -> Site:
+    """Refuse an empty name or a zone the IANA database (zoneinfo) does not know."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not site.name.strip():
+        raise ValueError("site name must not be empty")
+    try:
+        ZoneInfo(site.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {site.tz!r}: use an IANA name such as Asia/Tokyo or Europe/Berlin"
+        ) from None
+    return site
+
+
+@dataclass(frozen=True, slots=True)
 class MaintenanceWindow:
     site: str
     start: float
@@ -389,6 +415,14 @@ class Store(Protocol):
     def service_log(self, asset_id: str | None = None) -> list[ServiceEntry]: ...
     def add_window(self, window: MaintenanceWindow) -> int: ...
     def windows(self, site: str | None = None) -> list[MaintenanceWindow]: ...
+
+    # --- sites (time zones)
+    def set_site(self, site: Site) -> None:
+        """Add or change a site's time zone (check_site refuses an unknown zone)."""
+
+    def sites(self) -> list[Site]:
+        """Every site named in the registry or the sites table, by name; UTC if never set."""
+
     def upsert_user(self, user: User) -> None: ...
     def user(self, name: str) -> User | None: ...
     def users(self) -> list[User]: ...

@@ -10,7 +10,8 @@ page never scans history.
 
 Schema versions (kept in `meta.schema_version`): 1 the original; 2 adds
 `service_log.acted_on_warning`, `service_log.downtime_avoided_h` and `users.disabled`; 3 adds
-`assets.zone_ab`, `zone_bc`, `zone_cd` (an asset's own severity limits, NULL = its group's).
+`assets.zone_ab`, `zone_bc`, `zone_cd` (an asset's own severity limits, NULL = its group's);
+4 adds the `sites` table (a site's IANA time zone; a site without a row is in UTC).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -18,7 +19,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -155,6 +156,10 @@ CREATE TABLE IF NOT EXISTS windows (
     start_ts {real} NOT NULL,
     end_ts {real} NOT NULL,
     note TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS sites (
+    site TEXT PRIMARY KEY,
+    tz TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY,

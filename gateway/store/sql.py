@@ -27,11 +27,13 @@ from gateway.store.api import (
     Part,
     SeqState,
     ServiceEntry,
+    Site,
     StoredEvent,
     StoredFrame,
     User,
     WriteBatch,
     check_asset,
+    check_site,
 )
 
 Row = tuple[Any, ...]
@@ -771,6 +773,23 @@ class SqlStore:
         with self._lock:
             rows = self._q(sql + " ORDER BY start_ts, window_id", params)
         return [MaintenanceWindow(r[0], float(r[1]), float(r[2]), r[3], int(r[4])) for r in rows]
+
+    def set_site(self, site: Site) -> None:
+        check_site(site)
+        with self._lock, self._transaction():
+            self._q(
+                "INSERT INTO sites (site, tz) VALUES (?, ?)"
+                " ON CONFLICT (site) DO UPDATE SET tz = excluded.tz",
+                (site.name, site.tz),
+            )
+
+    def sites(self) -> list[Site]:
+        with self._lock:
+            rows = self._q(
+                "SELECT site, tz FROM sites UNION SELECT DISTINCT site, 'UTC' FROM assets"
+                " WHERE site NOT IN (SELECT site FROM sites) AND site <> ''"
+            )
+        return sorted((Site(str(r[0]), str(r[1])) for r in rows), key=lambda s: s.name)
 
     def upsert_user(self, user: User) -> None:
         if user.role not in ROLES:

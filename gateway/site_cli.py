@@ -1,0 +1,44 @@
+"""`kizashi site ...`: a site's time zone (how its times are shown and typed).
+
+    kizashi site set NAME --tz Asia/Tokyo      (an IANA zone name; default of every site: UTC)
+    kizashi site list [--json]
+All take --db URL (default $KIZASHI_DB or data/kizashi.db).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from gateway.store import open_store
+from gateway.store.api import Site
+
+
+def main(argv: Sequence[str]) -> int:
+    ap = argparse.ArgumentParser(prog="kizashi site")
+    ap.add_argument("--db", default=os.environ.get("KIZASHI_DB", "data/kizashi.db"))
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("set", help="set a site's time zone")
+    s.add_argument("name")
+    s.add_argument("--tz", required=True, help="IANA time zone, e.g. Asia/Tokyo, Europe/Berlin")
+    ls = sub.add_parser("list")
+    ls.add_argument("--json", action="store_true")
+    args = ap.parse_args(list(argv))
+    store = open_store(args.db)
+    try:
+        if args.cmd == "set":
+            store.set_site(Site(args.name, args.tz))
+        elif args.json:
+            print(json.dumps([{"name": x.name, "tz": x.tz} for x in store.sites()], indent=1))
+        else:
+            for x in store.sites():
+                print(f"{x.name}\t{x.tz}")
+    except ValueError as e:
+        print(f"kizashi site: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    return 0
