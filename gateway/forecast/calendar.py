@@ -2,32 +2,39 @@
 
 The profile has one running fraction (0..1) per hour of the week, Monday 00:00 first, so a
 machine that runs two shifts on weekdays accumulates running time only in those hours and a
-forecast of "120 running hours" lands on the right day and shift. Hours are UTC hours, the
-same clock the gateway's hourly aggregates use (a site's daylight-saving change shifts its
-shifts by an hour twice a year; small against the spread of any forecast).
+forecast of "120 running hours" lands on the right day and shift. Hours of the week are the
+site's local hours when a `tz` is given (the site's IANA zone, `Store.sites()`): a machine that
+runs 06:00-14:00 in Tokyo keeps that slot all year and across a Berlin daylight-saving change.
+Without `tz` they are UTC hours. Times passed in are aware datetimes; the walk itself runs on
+UTC hours (a zone with a half-hour offset shares an UTC hour between two local slots: the
+slot of the hour's start is used).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 HOUR_S = 3600.0
 WEEK_HOURS = 168
 
 
-def _slot(t: datetime) -> int:
-    """Hour of the week, 0 = Monday 00:00-01:00."""
+def _slot(t: datetime, tz: tzinfo | None = None) -> int:
+    """Hour of the week, 0 = Monday 00:00-01:00, on the wall clock of `tz` (None: as given)."""
+    if tz is not None and t.tzinfo is not None:
+        t = t.astimezone(tz)
     return t.weekday() * 24 + t.hour
 
 
 @dataclass(frozen=True)
 class Utilisation:
-    """Running fraction for each of the 168 hours of the week (Monday 00:00 first)."""
+    """Running fraction for each of the 168 hours of the week (Monday 00:00 first), in the
+    local hours of `tz` (None: the hours of the datetimes given, UTC in the gateway)."""
 
     fraction_by_hour: tuple[float, ...]
+    tz: tzinfo | None = None
 
     def __post_init__(self) -> None:
         f = self.fraction_by_hour
@@ -59,8 +66,11 @@ class Utilisation:
         )
 
     @classmethod
-    def from_hours(cls, records: Iterable[tuple[datetime, float]]) -> Utilisation:
-        """From (start of an hour, running hours in it) records: the mean per hour of the week.
+    def from_hours(
+        cls, records: Iterable[tuple[datetime, float]], tz: tzinfo | None = None
+    ) -> Utilisation:
+        """From (start of an hour, running hours in it) records: the mean per hour of the week
+        (of the site's local week with `tz`).
 
         An hour of the week never seen takes the mean of the same hour of the day on the days
         that were seen (shift patterns repeat daily more often than weekly), else the overall
@@ -69,7 +79,7 @@ class Utilisation:
         sums = [0.0] * WEEK_HOURS
         counts = [0] * WEEK_HOURS
         for start, hours in records:
-            k = _slot(start)
+            k = _slot(start, tz)
             sums[k] += min(max(float(hours), 0.0), 1.0)
             counts[k] += 1
         total = sum(counts)
@@ -83,7 +93,7 @@ class Utilisation:
                 continue
             same_hour = [sums[j] / counts[j] for j in range(k % 24, WEEK_HOURS, 24) if counts[j]]
             out.append(sum(same_hour) / len(same_hour) if same_hour else overall)
-        return cls(tuple(out))
+        return cls(tuple(out), tz)
 
     @property
     def hours_by_weekday(self) -> tuple[float, ...]:
@@ -93,7 +103,8 @@ class Utilisation:
 
     @property
     def hours_by_shift(self) -> dict[str, float]:
-        """Mean running hours per day in three 8-hour shifts (UTC 06-14, 14-22, 22-06)."""
+        """Mean running hours per day in three 8-hour shifts (06-14, 14-22, 22-06 in the
+        profile's hours: the site's local time with `tz`, else UTC)."""
         f = self.fraction_by_hour
         by_hour = [sum(f[h::24]) / 7.0 for h in range(24)]
         return {
@@ -123,9 +134,11 @@ class Utilisation:
         cur = now + timedelta(weeks=weeks)
         if left <= 0:
             return cur
+        if self.tz is not None and cur.tzinfo is not None:
+            cur = cur.astimezone(UTC)  # step real hours; the slot is read on the local clock
         while True:
             next_hour = cur.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-            rate = self.fraction_by_hour[_slot(cur)]  # running s per calendar s
+            rate = self.fraction_by_hour[_slot(cur, self.tz)]  # running s per calendar s
             avail = (next_hour - cur).total_seconds() * rate
             if rate > 0 and avail >= left:
                 return cur + timedelta(seconds=left / rate)
@@ -141,8 +154,17 @@ class Utilisation:
         return out
 
     def to_state(self) -> dict[str, Any]:
-        return {"fraction_by_hour": list(self.fraction_by_hour)}
+        out: dict[str, Any] = {"fraction_by_hour": list(self.fraction_by_hour)}
+        key = getattr(self.tz, "key", None)  # a ZoneInfo's IANA name
+        if key:
+            out["tz"] = key
+        return out
 
     @classmethod
     def from_state(cls, d: Mapping[str, Any]) -> Utilisation:
-        return cls(tuple(float(x) for x in d["fraction_by_hour"]))
+        tz: tzinfo | None = None
+        if d.get("tz"):
+            from zoneinfo import ZoneInfo
+
+            tz = ZoneInfo(str(d["tz"]))
+        return cls(tuple(float(x) for x in d["fraction_by_hour"]), tz)
