@@ -73,15 +73,24 @@ class Features:
         self.lsb_g = lsb_g
         self.band = (int(band[0]), int(band[1]))
         self.k = kern if kern is not None else kernels
-        self._out = array("i", [0] * 8)
-        self._re = array("f", [0.0] * n)
-        self._im = array("f", [0.0] * n)
-        self._re2 = array("f", [0.0] * n)
-        self._im2 = array("f", [0.0] * n)
-        self._cos = array("f", [math.cos(2 * math.pi * i / n) for i in range(n // 2)])
-        self._sin = array("f", [math.sin(2 * math.pi * i / n) for i in range(n // 2)])
-        self._hann = array("f", [0.5 - 0.5 * math.cos(2 * math.pi * i / n) for i in range(n)])
-        rev = array("H", [0] * n)
+        # Every buffer is allocated zero-filled from bytes and filled in place: a list of
+        # boxed floats would hold thousands of small blocks live at once and fragment the heap
+        # (a later 4 KB buffer then fails on a board with 180 KB free).
+        self._out = array("i", bytes(4 * 8))
+        self._re = array("f", bytes(4 * n))
+        self._im = array("f", bytes(4 * n))
+        self._re2 = array("f", bytes(4 * n))
+        self._im2 = array("f", bytes(4 * n))
+        self._cos = array("f", bytes(4 * (n // 2)))
+        self._sin = array("f", bytes(4 * (n // 2)))
+        self._hann = array("f", bytes(4 * n))
+        step = 2 * math.pi / n
+        for i in range(n // 2):
+            self._cos[i] = math.cos(step * i)
+            self._sin[i] = math.sin(step * i)
+        for i in range(n):
+            self._hann[i] = 0.5 - 0.5 * math.cos(step * i)
+        rev = array("H", bytes(2 * n))
         for i in range(n):
             r = 0
             x = i

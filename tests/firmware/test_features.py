@@ -118,3 +118,19 @@ def test_three_axes_are_independent() -> None:
 def test_constant_input_is_quiet() -> None:
     ax = compute(np.full(N, 256, dtype=np.int16))[0]
     assert ax.rms_g == 0 and ax.vel_mm_s == 0 and ax.kurtosis == 0
+
+
+def test_tables_are_built_in_place() -> None:
+    """Features.__init__ never holds a list of boxed floats: on a board such a list fragments
+    the heap (thousands of small blocks live at once) and a later 4 KB buffer fails. CPython's
+    tracemalloc shows it as a peak well above what the object finally keeps."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        f = Features(N, FS, LSB)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert f.n == N
+    assert peak - kept < 2048, (peak, kept)
