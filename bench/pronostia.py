@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from gateway.forecast.model import ModelParams
-from gateway.forecast.pronostia import BearingRun, prior_from_runs, read_dir
+from gateway.forecast.pronostia import BearingRun, prior_from_runs, read_dir, shared_data_dir
 from gateway.forecast.rul import RulForecast, forecast_part
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "pronostia"
+DEFAULT_DATA = shared_data_dir("pronostia")
 FRACTIONS = (0.3, 0.5, 0.7, 0.9)
 # Repeated leave-one-out (--dense): 18 truncation points per run, 108 cases, less noisy.
 DENSE_FRACTIONS = tuple(round(0.10 + 0.05 * i, 2) for i in range(18))  # 0.10 .. 0.95

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,7 +30,12 @@ KURT_PREFIX = "kurt_"
 class ModelParams:
     """Tunable constants; defaults were chosen by leave-one-out on the PRONOSTIA learning runs."""
 
-    block: int = 30  # points per block (5 min at the 10 s node period)
+    block: int = 30  # points per block; with block_s > 0 it is derived from the cadence
+    # Blocks are a span of running time, not a count of points: a 30-point block is 5 minutes
+    # at 10 s readings but 5 hours at one reading per 10 minutes. The points per block are
+    # block_s / cadence, at least block_min_points so a slow cadence still takes a median.
+    block_s: float = 300.0
+    block_min_points: int = 5
     min_blocks: int = 3  # below this the forecast says "not_enough_data"
     onset: float = math.log(1.6)  # HI above which the part counts as degrading
     persist_blocks: int = 2  # the last N blocks must all be above onset (no single spikes)
@@ -53,6 +58,24 @@ class ModelParams:
     @classmethod
     def from_state(cls, d: Mapping[str, float | int]) -> ModelParams:
         return cls(**{k: type(getattr(cls(), k))(v) for k, v in d.items()})
+
+
+def cadence_s(t: F64) -> float:
+    """Typical seconds between readings of (A, N) running times (median step; 0 if unknown)."""
+    tt = np.asarray(t, np.float64)
+    if tt.ndim != 2 or tt.shape[1] < 2:
+        return 0.0
+    d = np.diff(tt, axis=1)
+    d = d[d > 0]
+    return float(np.median(d)) if d.size else 0.0
+
+
+def for_cadence(p: ModelParams, cadence: float) -> ModelParams:
+    """The parameters with `block` (points) set from `block_s` at this reading cadence."""
+    if p.block_s <= 0 or cadence <= 0:
+        return p
+    n = max(p.block_min_points, round(p.block_s / cadence))
+    return p if n == p.block else replace(p, block=int(n))
 
 
 def _block_median(x: F64, block: int) -> F64:

@@ -23,7 +23,10 @@ NOT_ENOUGH_DATA = "not_enough_data"
 PRIOR_ONLY = "prior_only"
 HEALTHY = "healthy_no_trend"
 DEGRADING = "degrading"
-STATUSES = (NOT_ENOUGH_DATA, PRIOR_ONLY, HEALTHY, DEGRADING)
+# The fleet history does not cover this asset (older than every recorded life, another
+# cadence or machine type): the answer comes from the rated life, or there is none.
+NOT_FIT = "history_does_not_fit"
+STATUSES = (NOT_ENOUGH_DATA, PRIOR_ONLY, HEALTHY, DEGRADING, NOT_FIT)
 
 
 def _norm_ppf(q: float) -> float:
@@ -47,55 +50,64 @@ def predict(
     rate: F64 | None,
     p: ModelParams,
     life_factor: F64 | None = None,
+    fits: NDArray[np.bool_] | None = None,
+    runs_fit: bool = True,
 ) -> tuple[F64, NDArray[np.str_], NDArray[np.str_]]:
     """Return (quantiles (A, G) in running seconds, status (A,), method (A,)).
 
     `life_factor` (A,) is each asset's expected-life multiplier for its operating condition
     relative to the fleet prior's reference condition (1 = same condition).
+    `fits` (A,) says whether the fleet history covers the asset (age within the recorded
+    lives, same cadence and machine type); where it does not, the age-based fleet prior is not
+    used: the rated life answers if there is one, else nothing does ("history does not fit").
+    `runs_fit` False also drops the fleet runs' level matching (another machine or cadence).
     """
     a = st.age_s.size
     k = np.ones(a) if life_factor is None else np.asarray(life_factor, np.float64)
+    ok_fit = np.ones(a, bool) if fits is None else np.asarray(fits, bool)
     out = np.full((a, Q.size), np.nan)
     method = np.full(a, "none", dtype=object)
-    base_name = "none"
+    has_prior = prior is not None and prior.weibull is not None
     if prior is not None and prior.weibull is not None:
         # Residual life at the reference condition, then back to this asset's running time.
-        out = prior.weibull.residual_quantile(st.age_s[:, None] / k[:, None], Q[None, :])
+        base = prior.weibull.residual_quantile(st.age_s[:, None] / k[:, None], Q[None, :])
         if prior.kernel_table.size:
             kern = table_residual_quantile(prior.kernel_ages, prior.kernel_table, st.age_s / k)
             fine = np.all(np.isfinite(kern), axis=1)
-            out[fine] = kern[fine]  # past every fleet life the Weibull tail answers
-        out = out * k[:, None]
-        base_name = "fleet_prior"
-    elif usage is not None and consumed_h is not None and rate is not None:
-        out = usage.remaining_running_s(consumed_h, rate, Q)
-        base_name = "rated_life"
-    has_base = base_name != "none"
-    if has_base:
-        method[:] = base_name
+            base[fine] = kern[fine]  # past every fleet life the Weibull tail answers
+        out[ok_fit] = (base * k[:, None])[ok_fit]
+        method[ok_fit] = "fleet_prior"
+    if usage is not None and consumed_h is not None and rate is not None:
+        use_rated = ~ok_fit if has_prior else np.ones(a, bool)
+        out[use_rated] = usage.remaining_running_s(consumed_h, rate, Q)[use_rated]
+        method[use_rated] = "rated_life"
+    has_base = method != "none"
 
-    mu_t, s_t, trend_name = _trend(st, prior, p, k)
+    mu_t, s_t, trend_name = _trend(st, prior if runs_fit else None, p, k)
     use_trend = st.degrading & np.isfinite(mu_t)
     if np.any(use_trend):
         mu, s = mu_t[use_trend], s_t[use_trend]
-        if has_base:
+        blend = has_base[use_trend]
+        if np.any(blend):
             # Product of the two log-normal beliefs: the trend says how fast this part is going,
             # the fleet says how long parts like it last at this age.
-            lb = np.log(out[use_trend] + p.offset_s)
+            lb = np.log(out[use_trend][blend] + p.offset_s)
             mu_b = lb[:, I50]
             s_b = np.maximum((lb[:, I90] - lb[:, I10]) / (2 * Z90), 1e-3)
-            w_t, w_b = 1.0 / s**2, p.prior_weight / s_b**2
-            mu = (mu * w_t + mu_b * w_b) / (w_t + w_b)
-            s = np.maximum(1.0 / np.sqrt(w_t + w_b), p.sigma_floor)
+            w_t, w_b = 1.0 / s[blend] ** 2, p.prior_weight / s_b**2
+            mu[blend] = (mu[blend] * w_t + mu_b * w_b) / (w_t + w_b)
+            s[blend] = np.maximum(1.0 / np.sqrt(w_t + w_b), p.sigma_floor)
         out[use_trend] = np.exp(mu[:, None] + s[:, None] * Z[None, :]) - p.offset_s
-        method[use_trend] = trend_name + ("+" + base_name if has_base else "")
+        names = np.where(blend, trend_name + "+" + method[use_trend].astype(str), trend_name)
+        method[use_trend] = names
     out = np.maximum(out, 0.0)
 
     enough = st.n_blocks >= p.min_blocks
     status = np.where(st.degrading, DEGRADING, HEALTHY).astype(object)
-    status[~enough] = PRIOR_ONLY if has_base else NOT_ENOUGH_DATA
-    if not has_base:
-        status[~use_trend & enough] = HEALTHY
+    status[~enough] = np.where(has_base[~enough], PRIOR_ONLY, NOT_ENOUGH_DATA)
+    status[enough & ~use_trend & ~has_base] = HEALTHY  # no evidence: quantiles stay null
+    if prior is not None:
+        status[~ok_fit & ~use_trend] = NOT_FIT
     return out, status.astype(np.str_), method.astype(np.str_)
 
 

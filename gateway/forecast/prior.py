@@ -9,6 +9,7 @@ Two pieces, both learned from the service log:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +18,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .lifekernel import km_weights, residual_table
-from .model import F64, ModelParams, Q, block_hi, block_times
-from .weibull import Weibull, fit_weibull
+from .model import F64, ModelParams, Q, block_hi, block_times, cadence_s, for_cadence
+from .weibull import Weibull, fit_weibull_prior
 
 LEVELS = np.linspace(0.0, 3.0, 121)  # HI grid of the table (HI 3 = 20x the quiet level)
 
@@ -33,6 +34,13 @@ class FleetPrior:
     # Kernel life model (lifekernel.py): residual-life quantiles (ages, Q) on an age grid.
     kernel_ages: F64 = field(default_factory=lambda: np.zeros(0))
     kernel_table: F64 = field(default_factory=lambda: np.zeros((0, Q.size)))
+    # What the history covers, so a forecast can tell when an asset lies outside it:
+    # the longest recorded life (failed or censored, reference-condition running seconds),
+    # the runs' reading cadence (median seconds between readings; 0 = unknown) and the
+    # machine type the lives come from ("" = unknown, matches anything).
+    max_life_s: float = math.inf
+    cadence_s: float = 0.0
+    machine_type: str = ""
 
     @property
     def n_runs(self) -> int:
@@ -54,6 +62,9 @@ class FleetPrior:
             "kernel_table": [
                 [None if np.isnan(v) else v for v in row] for row in self.kernel_table.tolist()
             ],
+            "max_life_s": None if math.isinf(self.max_life_s) else self.max_life_s,
+            "cadence_s": self.cadence_s,
+            "machine_type": self.machine_type,
         }
 
     @classmethod
@@ -72,13 +83,17 @@ class FleetPrior:
                 [[np.nan if v is None else v for v in row] for row in d.get("kernel_table", [])],
                 dtype=np.float64,
             ).reshape(-1, Q.size),
+            max_life_s=math.inf if d.get("max_life_s") is None else float(d["max_life_s"]),
+            cadence_s=float(d.get("cadence_s", 0.0)),
+            machine_type=str(d.get("machine_type", "")),
         )
 
 
 def run_table_row(t: F64, features: dict[str, F64], p: ModelParams) -> F64:
     """Remaining life at first passage of each grid level for one run that ended in failure."""
-    feats = {k: np.asarray(v, np.float64)[None, :] for k, v in features.items()}
     tt = np.asarray(t, np.float64)
+    p = for_cadence(p, cadence_s(tt[None, :]))
+    feats = {k: np.asarray(v, np.float64)[None, :] for k, v in features.items()}
     hi = np.maximum.accumulate(block_hi(feats, p)[0])  # first passage = running max
     tb = block_times(tt[None, :], p)[0]
     life = float(tt[-1])
@@ -97,11 +112,13 @@ def fit_fleet_prior(
     params: ModelParams | None = None,
     life_factors: ArrayLike | None = None,
     run_factors: ArrayLike | None = None,
+    machine_type: str = "",
 ) -> FleetPrior:
     """Fit the prior from completed lives (running seconds) and optional failed-run histories.
 
     `runs` are (t_running_s, features) of parts that ran to failure; their last point is the
-    end of life. With fewer than two failures the Weibull part is left out (None).
+    end of life. Without a failure the Weibull part is left out (None); with few failures its
+    shape leans on a bearing's typical shape (weibull.fit_weibull_prior), never below 1.
     `life_factors` / `run_factors` (one per life / run, default 1) are each part's expected-life
     multiplier for its operating condition (`usage.iso281_life_factor`): lives and remaining
     lives are divided by it, so the prior is in reference-condition running seconds and a
@@ -114,20 +131,26 @@ def fit_fleet_prior(
     c = np.zeros(lv.shape, bool) if censored is None else np.asarray(censored, dtype=bool)
     n_fail = int((~c).sum())
     wb: Weibull | None = None
-    if n_fail >= 2:
+    if n_fail >= 1:
         try:
-            wb = fit_weibull(lv, c, small_sample=True)
+            wb = fit_weibull_prior(lv, c)
         except ValueError:
             wb = None
     rf = np.ones(len(runs)) if run_factors is None else np.asarray(run_factors, np.float64)
     rows = [
         run_table_row(t, f, p) / k
         for (t, f), k in zip(runs, rf, strict=True)
-        if len(t) >= p.block * p.min_blocks
+        if len(t) >= for_cadence(p, cadence_s(np.asarray(t)[None, :])).block * p.min_blocks
     ]
+    cadences = [cadence_s(np.asarray(t, np.float64)[None, :]) for t, _ in runs]
     table = np.stack(rows) if rows else np.zeros((0, LEVELS.size))
     k_ages, k_table = np.zeros(0), np.zeros((0, Q.size))
     if wb is not None and p.life_kernel > 0:
         atoms, weights = km_weights(lv, c)
         k_ages, k_table = residual_table(atoms, weights, p.life_kernel, Q)
-    return FleetPrior(wb, LEVELS.copy(), table, n_fail, int(c.size) - n_fail, k_ages, k_table)
+    return FleetPrior(
+        wb, LEVELS.copy(), table, n_fail, int(c.size) - n_fail, k_ages, k_table,
+        max_life_s=float(lv.max()) if lv.size else math.inf,
+        cadence_s=float(np.median(cadences)) if cadences else 0.0,
+        machine_type=machine_type,
+    )  # fmt: skip

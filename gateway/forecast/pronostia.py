@@ -21,6 +21,17 @@ CONDITIONS = {1: (1800.0, 4000.0), 2: (1650.0, 4200.0), 3: (1500.0, 5000.0)}
 REFERENCE_CONDITION = 1
 
 
+def shared_data_dir(name: str, start: str | Path | None = None) -> Path:
+    """`shared/data/<name>` beside the checkout: searched upwards from the repository, so it is
+    found from the main checkout (/work/main -> /work/shared) and from a worktree alike."""
+    here = Path(start) if start is not None else Path(__file__).resolve().parent
+    for d in (here, *here.parents):
+        cand = d / "shared" / "data" / name
+        if cand.is_dir():
+            return cand
+    return here.parents[2] / "shared" / "data" / name  # the usual place, even if absent
+
+
 def condition_of(name: str) -> int | None:
     """Operating condition from the dataset's naming ("Bearing2_5" -> 2), None if unknown."""
     m = re.fullmatch(r"Bearing(\d+)_\d+", name)

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from .decision import score_optimal_point
 from .estimator import estimate
-from .model import F64, ModelParams, Q
+from .model import F64, ModelParams, Q, cadence_s, for_cadence
 from .predictor import I10, I50, I90, predict
 from .prior import FleetPrior
 from .usage import UsageModel
@@ -38,6 +38,8 @@ class PartHistory:
     # Expected-life multiplier of this part's operating condition against the fleet prior's
     # reference condition (usage.iso281_life_factor); 1 = same condition as the prior.
     life_factor: float = 1.0
+    # Machine type of the asset ("" = unknown); a fleet prior from another type does not fit.
+    machine_type: str = ""
 
     def __post_init__(self) -> None:
         n = np.shape(self.t_running_s)[0]
@@ -54,6 +56,7 @@ class PartBatch:
     features: Mapping[str, F64]
     part_ids: Sequence[str] = ()
     life_factor: F64 | None = None  # (A,) condition life multipliers, default all 1
+    machine_type: str = ""  # one type per batch ("" = unknown)
 
 
 @dataclass(frozen=True)
@@ -161,10 +164,13 @@ def forecast_many(
     age = np.zeros(n)
     hi = np.zeros(n)
     factor = np.array([h.life_factor for h in parts], dtype=np.float64)
-    by_len: dict[int, list[int]] = {}
+    # Stack histories of one length, block size (time blocks at their cadence) and type.
+    by_len: dict[tuple[int, int, str], list[int]] = {}
     for i, h in enumerate(parts):
-        by_len.setdefault(len(h.t_running_s), []).append(i)
-    for idx in by_len.values():
+        t_i = np.asarray(h.t_running_s, np.float64)[None, :]
+        blk = for_cadence(params, cadence_s(t_i)).block
+        by_len.setdefault((len(h.t_running_s), blk, h.machine_type), []).append(i)
+    for (_, _, mtype), idx in by_len.items():
         names = parts[idx[0]].features.keys()
         batch = PartBatch(
             np.stack([np.asarray(parts[i].t_running_s, np.float64) for i in idx]),
@@ -173,6 +179,7 @@ def forecast_many(
                 for k in names
             },
             life_factor=factor[idx],
+            machine_type=mtype,
         )
         r = _forecast_batch(batch, prior, usage, params)
         quant[idx], status[idx], method[idx] = r.quantiles, r.status, r.method
@@ -188,7 +195,11 @@ def _forecast_batch(
     p: ModelParams,
 ) -> RulBatch:
     t = np.asarray(b.t_running_s, np.float64)
+    cad = cadence_s(t)
+    p = for_cadence(p, cad)
     st = estimate(t, b.features, p)
+    k = np.ones(t.shape[0]) if b.life_factor is None else np.asarray(b.life_factor, np.float64)
+    fits, runs_fit = history_fits(prior, st.age_s / k, cad, b.machine_type)
     consumed = rate = None
     if usage is not None:
         load = b.features.get(usage.load_feature)
@@ -199,8 +210,37 @@ def _forecast_batch(
             if load is not None and load.shape[1]
             else np.ones(t.shape[0])
         )
-    quant, status, method = predict(st, prior, usage, consumed, rate, p, b.life_factor)
+    quant, status, method = predict(
+        st, prior, usage, consumed, rate, p, b.life_factor, fits, runs_fit
+    )
     return RulBatch(quant, status, method, st.age_s, st.hi, list(b.part_ids))
+
+
+# Readings this many times faster or slower than the fleet runs' are another kind of
+# monitoring: their HI levels (block medians over other spans) are not comparable.
+CADENCE_TOLERANCE = 3.0
+
+
+def history_fits(
+    prior: FleetPrior | None, ref_age_s: F64, cadence: float, machine_type: str
+) -> tuple[NDArray[np.bool_], bool]:
+    """(A,) whether the fleet history covers each asset, and whether its runs fit at all.
+
+    Covered: same machine type (when both are known), a cadence within CADENCE_TOLERANCE of
+    the runs' (when both are known), and an age (at the reference condition) no older than the
+    longest life the history records. Past that, the history has never seen a part this old.
+    """
+    a = np.asarray(ref_age_s, np.float64)
+    if prior is None:
+        return np.ones(a.shape, bool), True
+    same_type = not (prior.machine_type and machine_type) or prior.machine_type == machine_type
+    same_cadence = (
+        prior.cadence_s <= 0
+        or cadence <= 0
+        or 1.0 / CADENCE_TOLERANCE <= cadence / prior.cadence_s <= CADENCE_TOLERANCE
+    )
+    runs_fit = bool(same_type and same_cadence)
+    return np.asarray(runs_fit & (a <= prior.max_life_s), bool), runs_fit
 
 
 def forecast_part(

@@ -71,17 +71,67 @@ def fit_weibull(
 
     Needs at least two distinct failures. Censored units add survival terms only, which is
     what keeps the fit unbiased when the fleet's long-lived parts have not failed yet.
-    `small_sample` applies the (r - 2) / (r - 0.68) correction to the shape: the MLE shape from a
-    handful of failures is biased high, i.e. the fitted lives look more alike than they are.
+    `small_sample` shrinks the shape towards a bearing's typical shape (see `fit_weibull_prior`,
+    which the fleet prior uses); kept for callers of the plain MLE.
     """
+    if small_sample:
+        return fit_weibull_prior(lives, censored, wear_out=False)
+    t, c = _check(lives, censored)
+    failed = ~c
+    if failed.sum() < 2 or np.ptp(t[failed]) == 0:
+        raise ValueError("need at least two distinct failure times")
+    return _scale_given_shape(t, failed, _mle_shape(np.log(t), failed))
+
+
+# A bearing's Weibull shape: ISO 281's life modification factor a1 assumes 1.5.
+PRIOR_SHAPE = 1.5
+# Weight of that prior shape, in failures. With r failures the shape is the weighted geometric
+# mean of the bias-corrected MLE, k_mle (r - 2) / (r - 0.68), with weight r - 2 (its
+# information: none at two failures, where the correction is undefined) and the prior shape
+# with weight PRIOR_WEIGHT. So the shape moves smoothly from the prior as failures arrive:
+# the correction applied alone turned 1.41 into 0.61 at r = 3 and was skipped at r = 2.
+PRIOR_WEIGHT = 3.0
+
+
+def fit_weibull_prior(
+    lives: ArrayLike,
+    censored: ArrayLike | None = None,
+    wear_out: bool = True,
+    prior_shape: float = PRIOR_SHAPE,
+    prior_weight: float = PRIOR_WEIGHT,
+) -> Weibull:
+    """Weibull from few lives: the corrected MLE shape shrunk towards `prior_shape`, scale by MLE
+    given that shape.
+
+    Works from one failure (the shape is then the prior's, only the scale is learned, and the
+    censored units still count). `wear_out` keeps the shape >= 1, so the hazard never falls
+    with age: an older quiet part is never given more life than a younger one.
+    """
+    t, c = _check(lives, censored)
+    failed = ~c
+    r = int(failed.sum())
+    if r < 1:
+        raise ValueError("need at least one failure")
+    log_k = math.log(prior_shape)
+    if r > 2 and np.ptp(t[failed]) > 0:
+        k_corr = _mle_shape(np.log(t), failed) * (r - 2.0) / (r - 0.68)
+        w = r - 2.0
+        log_k = (w * math.log(k_corr) + prior_weight * log_k) / (w + prior_weight)
+    k = math.exp(log_k)
+    if wear_out:
+        k = max(k, 1.0)
+    return _scale_given_shape(t, failed, k)
+
+
+def _check(lives: ArrayLike, censored: ArrayLike | None) -> tuple[F64, NDArray[np.bool_]]:
     t = np.asarray(lives, dtype=np.float64)
     c = np.zeros(t.shape, dtype=bool) if censored is None else np.asarray(censored, dtype=bool)
     if t.ndim != 1 or t.shape != c.shape or np.any(t <= 0) or not np.all(np.isfinite(t)):
         raise ValueError("lives must be a 1-D array of positive finite numbers")
-    failed = ~c
-    if failed.sum() < 2 or np.ptp(t[failed]) == 0:
-        raise ValueError("need at least two distinct failure times")
-    lt = np.log(t)
+    return t, c
+
+
+def _mle_shape(lt: F64, failed: NDArray[np.bool_]) -> float:
     lo, hi = 0.02, 100.0
     # Bisection in log k: the score is monotone, so this is robust where Newton can overshoot.
     for _ in range(80):
@@ -90,10 +140,13 @@ def fit_weibull(
             lo = mid
         else:
             hi = mid
-    k = math.sqrt(lo * hi)
+    return math.sqrt(lo * hi)
+
+
+def _scale_given_shape(t: F64, failed: NDArray[np.bool_], k: float) -> Weibull:
+    # MLE of the scale for a known shape: (sum of t^k over all units / failures)^(1/k).
+    lt = np.log(t)
     r = float(failed.sum())
-    if small_sample and r > 2:
-        k *= (r - 2.0) / (r - 0.68)
     zmax = float((k * lt).max())
     scale_k = math.exp(zmax) * float(np.exp(k * lt - zmax).sum()) / r
     return Weibull(shape=k, scale=scale_k ** (1.0 / k))

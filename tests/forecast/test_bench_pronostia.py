@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bench import pronostia as bench
+from gateway.forecast.pronostia import shared_data_dir
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "pronostia"
+DATA = shared_data_dir("pronostia")
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="PRONOSTIA data not present")
 
 

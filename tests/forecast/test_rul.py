@@ -3,18 +3,17 @@ from __future__ import annotations
 import io
 import json
 from contextlib import redirect_stdout
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from gateway.forecast import rul_cli
 from gateway.forecast.prior import FleetPrior, fit_fleet_prior
-from gateway.forecast.pronostia import prior_from_runs, read_dir
+from gateway.forecast.pronostia import prior_from_runs, read_dir, shared_data_dir
 from gateway.forecast.rul import PartBatch, PartHistory, forecast_many, forecast_part
 from gateway.forecast.usage import UsageModel
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "pronostia"
+DATA = shared_data_dir("pronostia")
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="PRONOSTIA data not present")
 
 

@@ -1,0 +1,72 @@
+"""A forecast that knows its limits (issue 14): small-sample shape, history that does not fit,
+time-based blocks."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from gateway.forecast import ModelParams, PartHistory, UsageModel, fit_fleet_prior, forecast_part
+from gateway.forecast.model import for_cadence
+from gateway.forecast.weibull import PRIOR_SHAPE, fit_weibull_prior
+
+
+def _quiet(hours: float, cadence_s: float, seed: int = 0) -> PartHistory:
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, hours * 3600.0, cadence_s)
+    return PartHistory(t, {"rms_h": 0.1 * rng.lognormal(0, 0.05, t.size)})
+
+
+def test_shape_moves_smoothly_from_the_prior_and_never_below_one() -> None:
+    # Lives from issue 14: with 3-4 failures the old correction gave shape 0.61.
+    lives = [100.0, 180.0, 260.0, 340.0]
+    shapes = [fit_weibull_prior(lives[:r]).shape for r in (1, 2, 3, 4)]
+    assert shapes[0] == pytest.approx(PRIOR_SHAPE) and shapes[1] == pytest.approx(PRIOR_SHAPE)
+    assert all(k >= 1.0 for k in shapes)
+    # No jump at the third failure: it moves the shape less than halfway from the prior.
+    assert abs(np.log(shapes[2] / shapes[1])) < 0.5 * abs(np.log(PRIOR_SHAPE))
+
+
+def test_one_failure_and_survivors_give_a_prior() -> None:
+    prior = fit_fleet_prior([500.0, 500.0, 500.0], censored=[False, True, True])
+    assert prior.weibull is not None and prior.weibull.shape == pytest.approx(PRIOR_SHAPE)
+    # Censored units count: the scale is above the one failure.
+    assert prior.weibull.scale > 500.0
+
+
+def test_older_quiet_part_never_gets_more_life() -> None:
+    prior = fit_fleet_prior([8e4, 1.5e5, 2.2e5, 3e5])
+    p50 = [forecast_part(_quiet(h, 600.0), prior).p50_s or 0.0 for h in (20, 40, 60, 80)]
+    assert p50[-1] > 0
+    assert all(a > b for a, b in itertools.pairwise(p50))
+
+
+def test_older_than_every_recorded_life_says_history_does_not_fit() -> None:
+    # Fleet lives of about 2-8 h; a quiet part at 80 h must not get "0.3 h left".
+    prior = fit_fleet_prior([7200.0, 15000.0, 28000.0])
+    fc = forecast_part(_quiet(80, 600.0), prior)
+    assert fc.status == "history_does_not_fit"
+    assert fc.p50_s is None  # not enough evidence, said plainly
+    fc2 = forecast_part(_quiet(80, 600.0), prior, UsageModel(rated_l10_h=5000.0))
+    assert fc2.status == "history_does_not_fit" and fc2.method == "rated_life"
+    assert fc2.p10_s is not None and fc2.p10_s > 100 * 3600.0
+    # Inside the history it is answered from the fleet as before.
+    assert forecast_part(_quiet(2, 10.0), prior).status == "healthy_no_trend"
+
+
+def test_another_machine_type_does_not_fit() -> None:
+    prior = fit_fleet_prior([7e5, 9e5, 1.2e6], machine_type="pump")
+    h = _quiet(20, 600.0)
+    same = PartHistory(h.t_running_s, h.features, machine_type="pump")
+    other = PartHistory(h.t_running_s, h.features, machine_type="fan")
+    assert forecast_part(same, prior).status == "healthy_no_trend"
+    assert forecast_part(other, prior).status == "history_does_not_fit"
+
+
+def test_blocks_are_running_time_not_points() -> None:
+    p = ModelParams()
+    assert for_cadence(p, 10.0).block == 30  # 5 min at 10 s
+    assert for_cadence(p, 600.0).block == p.block_min_points  # not 30 x 10 min = 5 h
+    assert for_cadence(p, 60.0).block == 5
