@@ -170,3 +170,36 @@ def load_identity(fs):
             raise ValueError("node.json: mqtt.host")
         m.setdefault("port", 1883)
     return ident
+
+
+U32 = 0xFFFFFFFF
+COUNTER_KEYS = ("runtime_s", "starts", "life_s")
+
+
+def _u32(v):
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= U32
+
+
+def load_replacement(fs):
+    """node.json `boot_base` and `counters` (a replacement board, docs/FIRMWARE.md) ->
+    (boot_base, counters dict or None). Missing, unreadable or invalid values give (0, None):
+    a board is never kept from booting by them."""
+    data = fs.read(NODE_FILE) if fs is not None else None
+    if not data:
+        return 0, None
+    try:
+        ident = json.loads(data)
+    except ValueError:
+        return 0, None
+    if not isinstance(ident, dict):
+        return 0, None
+    base = ident.get("boot_base", 0)
+    if not _u32(base):
+        base = 0
+    c = ident.get("counters")
+    if not isinstance(c, dict):
+        return base, None
+    for k in COUNTER_KEYS:
+        if not _u32(c.get(k)):
+            return base, None
+    return base, {k: c[k] for k in COUNTER_KEYS}

@@ -60,6 +60,7 @@ class Node:
         self.transport_name = transport_name
         self.cfg, self.cfg_from_file = cfgmod.load(fs, sensor.RATES)
         self.rt = Runtime(Store(fs), self.cfg)
+        self.rt.adopt(*cfgmod.load_replacement(fs))  # a replacement board (kizashi node replace)
         self.boot_id = 0
         self.seq = 0
         self.ring = Ring(0, 1)  # replaced at boot, once boot_id is known

@@ -49,6 +49,19 @@ class Runtime:
     def record(self):
         return Record(0, self.boot_id, self.runtime_s, self.starts, self.life_s, self.running)
 
+    def adopt(self, boot_base, counters):
+        """A replacement board (node.json `boot_base`, `counters`, written by `kizashi node
+        replace`): boot ids continue above every boot id the gateway has seen for this node
+        id, so the gateway accepts the new board and still refuses replays of the old one;
+        a blank flash (no valid record: a new or wiped board) takes over the machine's
+        counters instead of starting them at zero."""
+        if counters and self.store.slot < 0:
+            self.runtime_s = counters["runtime_s"]
+            self.starts = counters["starts"]
+            self.life_s = counters["life_s"]
+        if self.boot_id < boot_base - 1:
+            self.boot_id = boot_base - 1
+
     def new_boot(self, now_ms):
         """Count this boot and persist it at once: boot_id must never repeat."""
         self.boot_id += 1

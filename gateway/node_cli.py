@@ -17,6 +17,11 @@ DEFAULT_SECRETS = Path("data") / "secrets"
 
 def main(argv: Sequence[str]) -> int:
     args = list(argv)
+    if "replace" in args[:3]:  # `node [--secrets DIR] replace ID ...`: gateway.board_replace
+        from gateway.board_replace import main as replace_main
+
+        i = args.index("replace")
+        return replace_main(args[i + 1 :] + args[:i])
     if args[:1] == ["flash"]:
         from firmware.deploy import main as deploy_main
 
