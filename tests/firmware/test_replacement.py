@@ -36,7 +36,7 @@ def test_blank_flash_starts_at_the_base_with_the_machine_counters() -> None:
     assert birth["boot"] == 7
     assert (birth["info"]["runtime_s"], birth["info"]["starts"]) == (86_400, 12)
     assert node.rt.life_s == 40_000  # type: ignore[attr-defined]
-    node2, birth2 = boot(fs)  # the next boot counts on from its own record
+    _, birth2 = boot(fs)  # the next boot counts on from its own record
     assert birth2["boot"] == 8 and birth2["info"]["runtime_s"] >= 86_400
 
 
