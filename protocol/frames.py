@@ -268,6 +268,7 @@ def _check_small_map(value: "Any", name: str, max_keys: int = 32) -> None:
     for key in value:
         if not isinstance(key, str) or len(key) > 32:
             raise ProtocolError("bad_type", name + " keys must be short strings")
+        _check_key(key, name + " key")
         item = value[key]
         if isinstance(item, (list, tuple)):
             if len(item) > 16:
@@ -278,12 +279,40 @@ def _check_small_map(value: "Any", name: str, max_keys: int = 32) -> None:
             _check_scalar(item, name + "." + key)
 
 
+_INF = float("inf")
+
+
 def _check_scalar(value: "Any", name: str) -> None:
-    if value is None or isinstance(value, (bool, int, float)):
+    if value is None or isinstance(value, (bool, int)):
+        return
+    if isinstance(value, float):
+        # NaN and infinities have no JSON form: the page and the API could not show them.
+        if value != value or value == _INF or value == -_INF:
+            raise ProtocolError("out_of_range", name + " must be a finite number")
         return
     if isinstance(value, str) and len(value) <= 64:
+        if "\x00" in value:  # PostgreSQL cannot store a NUL in text: refused for both stores
+            raise ProtocolError("bad_text", name + " has a NUL character")
         return
     raise ProtocolError("bad_type", name + " must be a scalar or short string")
+
+
+def _check_key(value: str, name: str) -> None:
+    """Map keys are names: no control characters (a NUL cannot be stored in PostgreSQL at all,
+    the others only hide or garble what the page shows)."""
+    for ch in value:
+        if ord(ch) < 32 or ord(ch) == 127:
+            raise ProtocolError("bad_text", name + " has a control character")
+
+
+def _check_event_code(code: "Any") -> None:
+    """1-32 of a-z 0-9 _ : the gateway namespaces node codes as `node:<code>` on the page, so a
+    node cannot spell a code that passes for the gateway's own."""
+    if not isinstance(code, str) or not 1 <= len(code) <= 32:
+        raise ProtocolError("bad_type", "event code")
+    for ch in code:
+        if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch == "_"):
+            raise ProtocolError("bad_text", "event code characters")
 
 
 def _check_birth(info: "Any") -> None:
@@ -307,8 +336,7 @@ def _check_birth(info: "Any") -> None:
 
 
 def _check_event(code: "Any", detail: "Any") -> None:
-    if not isinstance(code, str) or not 1 <= len(code) <= 32:
-        raise ProtocolError("bad_type", "event code")
+    _check_event_code(code)
     _check_small_map(detail, "event detail")
 
 

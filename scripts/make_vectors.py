@@ -133,6 +133,11 @@ INVALID = [
     ),
     ("long-string", raw([0x13, "n1", 1, 1, T, "x" * 100, {}]), "oversize"),
     ("bool-as-seq", raw([H, "n1", 0, True, T, 0, 0, b"\x00" * 26]), "bad_type"),
+    ("event-code-nul", raw([0x13, "n1", 1, 1, T, "fault\x00x", {}]), "bad_text"),
+    ("event-code-upper", raw([0x13, "n1", 1, 1, T, "Alarm_danger", {}]), "bad_text"),
+    ("event-detail-nul", raw([0x13, "n1", 1, 1, T, "fault", {"why": "a\x00b"}]), "bad_text"),
+    ("event-detail-nan", raw([0x13, "n1", 1, 1, T, "fault", {"v": float("nan")}]), "out_of_range"),
+    ("birth-inf", raw([0x12, "n1", 1, 0, T, {**BIRTH_INFO, "x": float("inf")}]), "out_of_range"),
 ]
 
 SERIAL = [

@@ -378,9 +378,15 @@ class Store(Protocol):
     open one instance per process or thread pool you like."""
 
     # --- ingest (used by the pipeline)
-    def write_batch(self, batch: WriteBatch) -> None: ...
+    def write_batch(self, batch: WriteBatch) -> int:
+        """Commit atomically; returns the rows the database refused (0 normally): a batch
+        with a row the database cannot take is written again without that row."""
+
     def load_seq_states(self) -> list[SeqState]: ...
     def prune_frames(self, older_than: float) -> int: ...
+    def prune_events(self, older_than: float) -> int: ...
+    def probe(self) -> None:
+        """A small write transaction; raises if the store cannot commit now."""
 
     # --- reads for the web page
     def latest_states(

@@ -2,6 +2,13 @@
 
 All tables live in one schema (default `kizashi`), created on open; tests use a unique schema
 per run and drop it with `drop_schema()`.
+
+Connections come from a psycopg_pool pool of one (the store's lock serialises its use): the pool
+checks a connection before lending it and replaces a broken one, so after a database restart
+the next operation reconnects by itself. An operation that fails because the database is away
+raises (psycopg.OperationalError, or psycopg_pool.PoolTimeout while it cannot connect); the
+ingest pipeline keeps the batch unacked and retries it, the web page answers 500 until the
+database is back.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from gateway.store import schema
 from gateway.store.sql import Row, SqlStore
@@ -23,25 +31,55 @@ class PostgresStore(SqlStore):
     greatest = "GREATEST"
     placeholder = "%s"
     add_column_if_missing = "IF NOT EXISTS "  # two processes may open an old schema at once
+    # psycopg refuses a NUL in text itself (DataError), PostgreSQL a value out of range.
+    data_errors = (psycopg.DataError, psycopg.IntegrityError, *SqlStore.data_errors)
 
-    def __init__(self, url: str, schema_name: str = "kizashi") -> None:
+    def __init__(self, url: str, schema_name: str = "kizashi", timeout_s: float = 10.0) -> None:
         super().__init__()
         if not _IDENT.match(schema_name):
             raise ValueError("bad schema name " + schema_name)
         self.schema_name = schema_name
-        self._conn = psycopg.connect(url, autocommit=True)
-        self._depth = 0
+        self.timeout_s = timeout_s
+        self._held: psycopg.Connection[Any] | None = None
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=1,
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_s))},
+            configure=self._configure,
+            check=ConnectionPool.check_connection,
+            timeout=timeout_s,
+            name="kizashi-" + schema_name,
+            open=False,
+        )
+        self._pool.open(wait=True, timeout=timeout_s)
         with self._lock, self._transaction():
-            self._conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema_name}"')
-            self._conn.execute(f'SET search_path TO "{schema_name}"')
             for stmt in schema.statements(schema.POSTGRES):
-                self._conn.execute(stmt.encode())
-            self._conn.execute(
+                self._execute(stmt)
+            self._execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', %s)"
                 " ON CONFLICT DO NOTHING",
                 (str(schema.SCHEMA_VERSION),),
             )
             self._migrate(schema.POSTGRES)
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Every new connection (first or after a reconnect) works in this store's schema."""
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema_name}"')
+        conn.execute(f'SET search_path TO "{self.schema_name}"')
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """The connection of the running transaction, or one lent by the pool."""
+        if self._held is not None:
+            yield self._held
+            return
+        with self._pool.connection(timeout=self.timeout_s) as conn:
+            self._held = conn
+            try:
+                yield conn
+            finally:
+                self._held = None
 
     def _columns(self, table: str) -> set[str]:
         rows = self._execute(
@@ -52,26 +90,31 @@ class PostgresStore(SqlStore):
         return {str(r[0]) for r in rows}
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self._conn.cursor() as cur:
+        with self._connection() as conn, conn.cursor() as cur:
             cur.execute(sql.encode(), params)
             if cur.description is None:
                 return []
             return cur.fetchall()
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self._conn.cursor() as cur:
+        with self._connection() as conn, conn.cursor() as cur:
             cur.executemany(sql.encode(), rows)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._conn.transaction():
+        with self._connection() as conn, conn.transaction():
+            yield
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        with self._connection() as conn, conn.transaction():  # nested: a SAVEPOINT
             yield
 
     def drop_schema(self) -> None:
         """Drop this store's schema and everything in it (tests)."""
         with self._lock:
-            self._conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema_name}" CASCADE')
+            self._execute(f'DROP SCHEMA IF EXISTS "{self.schema_name}" CASCADE')
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            self._pool.close()

@@ -6,10 +6,12 @@ parameter style; every statement here is written once, with `?` placeholders and
 from __future__ import annotations
 
 import json
+import logging
 import math
 import operator
 import re
 import threading
+import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -38,6 +40,10 @@ from gateway.store.api import (
 
 Row = tuple[Any, ...]
 FLAG_RUNNING = 1
+# A stored time this far ahead of its receive time is a bad node clock (ingest bounds it
+# much tighter, see PipelineConfig.max_future_s): such rows never hold the latest state.
+FUTURE_SLACK_S = 3600
+log = logging.getLogger(__name__)
 RESET_HISTORY = 20
 # Schema version 1 stand-ins of the fleet page, converted once by `SqlStore._migrate`: a
 # ledger entry carried this tag at the end of its finding, a disabled user a "!" before its
@@ -79,6 +85,17 @@ _LATEST_UPSERT = (
     " acc_y = excluded.acc_y, acc_z = excluded.acc_z, peak = excluded.peak,"
     " kurt = excluded.kurt, temp = excluded.temp, runtime_s = excluded.runtime_s,"
     " starts = excluded.starts WHERE excluded.ts >= latest.ts"
+    # A stored latest whose time is far ahead of when it was received (a bad node clock,
+    # or rows from before ingest bounded node time) must not freeze the asset: it yields.
+    f" OR latest.ts > latest.recv_time + {FUTURE_SLACK_S}"
+)
+_BIRTH_UPDATE = (
+    "UPDATE nodes SET boot_id = ?, fw = ?, board = ?, sensor = ?, birth_info = ?,"
+    " last_birth = ?, resets = ? WHERE node_id = ?"
+)
+_EVENT_INSERT = (
+    "INSERT INTO events (ts, node_id, source, code, detail, boot_id, seq)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _NODE_ENSURE = "INSERT INTO nodes (node_id) VALUES (?) ON CONFLICT DO NOTHING"
 _NODE_STATUS_UPSERT = (
@@ -201,6 +218,12 @@ def _hourly_and_latest(
     return hourly, latest
 
 
+def _json(text: str) -> Any:
+    """Stored JSON -> value; NaN/Infinity (never valid JSON, refused at decode since protocol
+    checks, but possibly stored before) read as None so no page or API answer breaks."""
+    return json.loads(text, parse_constant=lambda _: None)
+
+
 def _ranges_json(r: tuple[tuple[int, int], ...]) -> str:
     return json.dumps([list(x) for x in r])
 
@@ -296,6 +319,20 @@ class SqlStore:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(schema.SCHEMA_VERSION),),
             )
+        self._repair_future_times()
+
+    def _repair_future_times(self) -> None:
+        """Assets frozen by a report from a bad node clock (a time decades ahead, stored before
+        ingest bounded node time) are thawed: their latest row takes its receive time, which
+        the next report then replaces. Cheap (one row per asset), so it runs on every open;
+        the frames and hourly rows of such reports are repaired once (meta key)."""
+        self._q(f"UPDATE latest SET ts = recv_time WHERE ts > recv_time + {FUTURE_SLACK_S}")
+        if self._q("SELECT value FROM meta WHERE key = 'future_times_repaired'"):
+            return
+        self._q(f"UPDATE frames SET ts = recv_time WHERE ts > recv_time + {FUTURE_SLACK_S}")
+        # Hour buckets beyond tomorrow can only come from such frames.
+        self._q("DELETE FROM hourly WHERE hour > ?", (int(time.time()) + 86400,))
+        self._q("INSERT INTO meta (key, value) VALUES ('future_times_repaired', '1')")
 
     def _migrate_v1_stand_ins(self) -> None:
         for entry_id, finding in self._q(
@@ -321,11 +358,61 @@ class SqlStore:
         )
 
     # ---- ingest
-    def write_batch(self, batch: WriteBatch) -> None:
-        with self._lock, self._transaction():
-            self._write_batch(batch)
+    # Errors that say "these values cannot be stored" (not "the database is unreachable"):
+    # the batch is then written row by row so that one bad row cannot block the others.
+    data_errors: tuple[type[BaseException], ...] = (ValueError, OverflowError, TypeError)
 
-    def _write_batch(self, batch: WriteBatch) -> None:
+    def write_batch(self, batch: WriteBatch) -> int:
+        """Commit `batch` atomically; returns the number of rows refused (0 normally).
+
+        If the batch fails with a data error (see `data_errors`), it is written again in one
+        transaction with each event and birth row under its own savepoint: a row the database
+        refuses is left out, logged and counted, and everything else is stored. The refused
+        rows' frames stay stored as raw frames and are acked (resending cannot make them
+        storable). Connection errors are raised as they are: the caller retries the batch.
+        """
+        with self._lock:
+            try:
+                with self._transaction():
+                    self._write_batch(batch)
+                return 0
+            except self.data_errors as e:
+                log.warning("batch refused, isolating bad rows", extra={"error": repr(e)[:200]})
+            with self._transaction():
+                return self._write_batch(batch, isolate=True)
+
+    def _savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction that rolls back alone on error (backend hook)."""
+        raise NotImplementedError
+
+    def _isolated(self, what: str, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Each row under its own savepoint; returns how many the database refused."""
+        refused = 0
+        for row in rows:
+            try:
+                with self._savepoint():
+                    self._q(sql, row)
+            except self.data_errors as e:
+                refused += 1
+                log.error(
+                    "row refused by the store",
+                    extra={"table": what, "node": row[1] if what == "events" else row[-1],
+                           "error": repr(e)[:200]},
+                )  # fmt: skip
+        return refused
+
+    def probe(self) -> None:
+        """A small write transaction: raises if the store cannot commit now (full disk, no
+        connection, read-only). For health checks when no batch was committed lately."""
+        with self._lock, self._transaction():
+            self._q(
+                "INSERT INTO meta (key, value) VALUES ('probe', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (repr(time.time()),),
+            )
+
+    def _write_batch(self, batch: WriteBatch, isolate: bool = False) -> int:
+        refused = 0
         node_asset = {
             str(r[0]): str(r[1])
             for r in self._q("SELECT node_id, asset_id FROM assets WHERE node_id IS NOT NULL")
@@ -359,20 +446,20 @@ class SqlStore:
             rows = self._q("SELECT resets FROM nodes WHERE node_id = ?", (b.node_id,))
             resets = json.loads(rows[0][0]) if rows else []
             resets.insert(0, [b.ts, b.boot_id, str(b.info.get("reset", "unknown"))])
-            self._q(
-                "UPDATE nodes SET boot_id = ?, fw = ?, board = ?, sensor = ?, birth_info = ?,"
-                " last_birth = ?, resets = ? WHERE node_id = ?",
-                (
-                    b.boot_id,
-                    str(b.info.get("fw", "")),
-                    str(b.info.get("board", "")),
-                    str(b.info.get("sensor", "")),
-                    json.dumps(b.info, sort_keys=True),
-                    b.ts,
-                    json.dumps(resets[:RESET_HISTORY]),
-                    b.node_id,
-                ),
+            row = (
+                b.boot_id,
+                str(b.info.get("fw", "")),
+                str(b.info.get("board", "")),
+                str(b.info.get("sensor", "")),
+                json.dumps(b.info, sort_keys=True),
+                b.ts,
+                json.dumps(resets[:RESET_HISTORY]),
+                b.node_id,
             )
+            if isolate:
+                refused += self._isolated("births", _BIRTH_UPDATE, [row])
+            else:
+                self._q(_BIRTH_UPDATE, row)
         self._many(
             _NODE_STATUS_UPSERT,
             [
@@ -389,22 +476,22 @@ class SqlStore:
                 for s in batch.node_status
             ],
         )
-        self._many(
-            "INSERT INTO events (ts, node_id, source, code, detail, boot_id, seq)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    e.ts,
-                    e.node_id,
-                    e.source,
-                    e.code,
-                    json.dumps(e.detail, sort_keys=True, default=str),
-                    e.boot_id,
-                    e.seq,
-                )
-                for e in batch.events
-            ],
-        )
+        events = [
+            (
+                e.ts,
+                e.node_id,
+                e.source,
+                e.code,
+                json.dumps(e.detail, sort_keys=True, default=str),
+                e.boot_id,
+                e.seq,
+            )
+            for e in batch.events
+        ]
+        if isolate:
+            refused += self._isolated("events", _EVENT_INSERT, events)
+        else:
+            self._many(_EVENT_INSERT, events)
         self._many(
             _SEQ_UPSERT,
             [
@@ -421,6 +508,7 @@ class SqlStore:
                 for s in batch.seq_states
             ],
         )
+        return refused
 
     def load_seq_states(self) -> list[SeqState]:
         with self._lock:
@@ -445,6 +533,11 @@ class SqlStore:
     def prune_frames(self, older_than: float) -> int:
         with self._lock, self._transaction():
             rows = self._q("DELETE FROM frames WHERE recv_time < ? RETURNING seq", (older_than,))
+        return len(rows)
+
+    def prune_events(self, older_than: float) -> int:
+        with self._lock, self._transaction():
+            rows = self._q("DELETE FROM events WHERE ts < ? RETURNING event_id", (older_than,))
         return len(rows)
 
     # ---- reads
@@ -575,7 +668,7 @@ class SqlStore:
                 r[2],
                 r[3],
                 r[4],
-                json.loads(r[5]),
+                _json(r[5]),
                 None if r[6] is None else int(r[6]),
                 None if r[7] is None else int(r[7]),
             )
@@ -592,7 +685,7 @@ class SqlStore:
             fw=r[2],
             board=r[3],
             sensor=r[4],
-            birth_info=json.loads(r[5]),
+            birth_info=_json(r[5]),
             last_birth=None if r[6] is None else float(r[6]),
             last_seen=None if r[7] is None else float(r[7]),
             online=bool(r[8]),

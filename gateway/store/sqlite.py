@@ -10,6 +10,7 @@ long enough to resend them anyway.
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -26,11 +27,18 @@ from gateway.store.sql import Row, SqlStore
 _MULTI_ROW = re.compile(r"^(INSERT INTO .+? VALUES )(\((?:\?, )*\?\))( ON CONFLICT .+)?$", re.S)
 _MAX_VARS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 _MAX_ROWS_PER_STATEMENT = 512
+log = logging.getLogger(__name__)
 
 
 class SqliteStore(SqlStore):
     greatest = "max"
     placeholder = "?"
+    data_errors = (
+        sqlite3.IntegrityError,
+        sqlite3.DataError,
+        sqlite3.InterfaceError,  # a value of a type SQLite cannot bind
+        *SqlStore.data_errors,  # UnicodeEncodeError (a lone surrogate) is a ValueError
+    )
 
     def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
         super().__init__()
@@ -123,10 +131,32 @@ class SqliteStore(SqlStore):
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        self._conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Roll back what is open. SQLite has already rolled back by itself after some errors
+        (SQLITE_FULL, SQLITE_IOERR): then there is nothing to roll back, and the caller's
+        original error, not "cannot rollback - no transaction is active", is what counts."""
+        if not self._conn.in_transaction:
+            return
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            log.warning("rollback failed", extra={"error": repr(e)})
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._conn.execute("SAVEPOINT row")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK TO row")
+            self._conn.execute("RELEASE row")
+            raise
+        self._conn.execute("RELEASE row")
 
     def close(self) -> None:
         with self._lock:

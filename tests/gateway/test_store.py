@@ -378,7 +378,8 @@ def test_migrates_version_1_sqlite_file(tmp_path: Path) -> None:
 def test_new_sqlite_file_is_current_version(tmp_path: Path) -> None:
     SqliteStore(tmp_path / "new.db").close()
     con = sqlite3.connect(tmp_path / "new.db")
-    assert con.execute("SELECT value FROM meta").fetchall() == [(str(schema.SCHEMA_VERSION),)]
+    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    assert rows == [(str(schema.SCHEMA_VERSION),)]
     con.close()
 
 
