@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,14 +93,51 @@ def read_dir(directory: str | Path, exclude: Sequence[str | Path] = ()) -> list[
     return [read_bearing_csv(f) for f in files if f.name != "bearings.csv"]
 
 
+def read_failed(directory: str | Path) -> dict[str, bool]:
+    """Which runs of a directory failed, from its `bearings.csv` (`bearing`, `failed` columns).
+
+    Runs without an entry, or a directory without the file or the column (PRONOSTIA's learning
+    set: every run ends in failure), count as failed. A run that did not fail is a censored
+    life: the part was still healthy when its history ends.
+    """
+    f = Path(directory) / "bearings.csv"
+    if not f.is_file():
+        return {}
+    with f.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "failed" not in rows[0] or "bearing" not in rows[0]:
+        return {}
+    out: dict[str, bool] = {}
+    for row in rows:
+        val = row["failed"].strip().lower()
+        if val not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"{f}: failed must be true/false, got {row['failed']!r}")
+        out[row["bearing"]] = val in ("true", "1", "yes")
+    return out
+
+
 def prior_from_runs(
-    runs: Sequence[BearingRun], params: ModelParams | None = None, condition_aware: bool = True
+    runs: Sequence[BearingRun],
+    params: ModelParams | None = None,
+    condition_aware: bool = True,
+    failed: dict[str, bool] | None = None,
+    machine_type: str = "",
 ) -> FleetPrior:
     """Completed runs -> fleet prior (lives for the Weibull, histories for the HI table).
 
     With `condition_aware`, lives are scaled to condition 1 by the ISO 281 factor of each run.
+    `failed` (run name -> bool, default all failed) marks survivors: their lives are censored
+    and their histories stay out of the HI table (they never reached the end of life).
     """
+    fail = [True if failed is None else failed.get(r.name, True) for r in runs]
     k = [r.life_factor if condition_aware else 1.0 for r in runs]
+    done = [(r, kk) for r, kk, f in zip(runs, k, fail, strict=True) if f]
     return fit_fleet_prior(
-        [r.last_t_s for r in runs], None, [(r.t_s, r.features) for r in runs], params, k, k
+        [r.last_t_s for r in runs],
+        [not f for f in fail],
+        [(r.t_s, r.features) for r, _ in done],
+        params,
+        k,
+        [kk for _, kk in done],
+        machine_type,
     )

@@ -1,0 +1,373 @@
+"""One honest evaluation of warnings and remaining life across bearing data sets (issue 14).
+
+    .venv/bin/python -m bench.prognostics [--pronostia DIR] [--ims DIR] [--plots DIR]
+                                          [--only pronostia|ims] [--json]
+
+Seen from a user: the forecast and the warnings run exactly as `kizashi rul` and the gateway
+run them, on histories cut at 50/70/80/90/95 % of life, with a fleet history that never holds
+the bearing being judged:
+
+- PRONOSTIA: leave-one-out over the 6 learning runs (history: the other 5); then the 11 test
+  bearings with all 6 learning runs as history, scored against the published remaining lives.
+- IMS tests 1-2: leave-one-test-out (history: the other test's bearings; survivors are
+  right-censored lives and never enter the HI table). Survivors are cut like the failures; their
+  true remaining life is only known to be at least the rest of the test.
+- IMS with PRONOSTIA as the history (another rig and cadence): should say the history does not
+  fit rather than answer.
+
+Per data set: PHM-2012 score of `rul_point_s`, P10-P90 coverage, mean absolute error of P50 in
+% of life, late share, and the count of "not enough evidence" answers (no distribution: scored 0
+and counted as coverage misses). Warnings: lead time of the first warning that stays until
+failure (warnings latch) per failing bearing, in running hours and % of life; false warnings
+per 1,000 running hours on survivors. Every parameter was fixed before the held-out runs were
+scored (docs/FORECASTING.md, "Prognostics bench").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gateway.forecast.early_warning import MachineWarnings, WarningParams, warn_run
+from gateway.forecast.model import ModelParams
+from gateway.forecast.pronostia import (
+    BearingRun,
+    prior_from_runs,
+    read_dir,
+    read_failed,
+    shared_data_dir,
+)
+from gateway.forecast.rul import RulForecast, forecast_part
+
+CUTS = (0.5, 0.7, 0.8, 0.9, 0.95)
+# Published remaining lives after the last row of each PRONOSTIA test file (scoring only).
+PRONOSTIA_TEST_TRUTH_S = {
+    "Bearing1_3": 5730, "Bearing1_4": 339, "Bearing1_5": 1610, "Bearing1_6": 1460,
+    "Bearing1_7": 7570, "Bearing2_3": 7530, "Bearing2_4": 1390, "Bearing2_5": 3090,
+    "Bearing2_6": 1290, "Bearing2_7": 580, "Bearing3_3": 820,
+}  # fmt: skip
+PRONOSTIA_TYPE = "pronostia_rig"
+IMS_TYPE = "ims_rig"
+# Warning presets per machine group (docs/FORECASTING.md): the rig runs bearings to failure in
+# hours, the IMS rig (like a machine in service) in weeks.
+WARN_PRESET = {PRONOSTIA_TYPE: "accelerated_rig", IMS_TYPE: "field"}
+
+
+def phm_score(actual: float, predicted: float) -> float:
+    """PHM 2012 accuracy of one point: late predictions cost 4x (Er < 0)."""
+    er = 100.0 * (actual - predicted) / actual
+    return math.exp(-math.log(0.5) * er / 5) if er <= 0 else math.exp(math.log(0.5) * er / 20)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One forecast of a held-out bearing at one cut."""
+
+    bearing: str
+    cut: float  # fraction of the life (or of the observed span, for survivors)
+    life_s: float  # failure time, or the end of the test for a survivor
+    age_s: float  # running time at the cut
+    failed: bool
+    p10_s: float | None
+    p50_s: float | None
+    p90_s: float | None
+    point_s: float | None
+    status: str
+
+    @property
+    def truth_s(self) -> float:
+        """Remaining life (for a survivor: the least it can be)."""
+        return self.life_s - self.age_s
+
+    @classmethod
+    def of(cls, run: BearingRun, cut: float, life: float, failed: bool, fc: RulForecast) -> Case:
+        return cls(run.name, cut, life, fc.age_s, failed, fc.p10_s, fc.p50_s, fc.p90_s,
+                   fc.point_s, fc.status)  # fmt: skip
+
+
+def forecast_metrics(cases: Sequence[Case]) -> dict[str, float | int | None]:
+    """The forecast figures of a data set. No distribution = "not enough evidence": it scores
+    0 and misses coverage. Survivors only enter `survivor_consistent` (P90 not below the time
+    the part is known to have survived: a forecast that calls a survivor dead is wrong)."""
+    fail = [c for c in cases if c.failed]
+    surv = [c for c in cases if not c.failed]
+    answered = [c for c in fail if c.p50_s is not None]
+    scores = [
+        phm_score(c.truth_s, c.point_s) if c.point_s is not None and c.truth_s > 0 else 0.0
+        for c in fail
+    ]
+    covered = [
+        c.p10_s is not None and c.p90_s is not None and c.p10_s <= c.truth_s <= c.p90_s
+        for c in fail
+    ]
+    err = [abs((c.p50_s or 0.0) - c.truth_s) / c.life_s * 100.0 for c in answered]
+    late = [c.point_s is not None and c.point_s > c.truth_s for c in answered]
+    consistent = [c.p90_s is not None and c.p90_s >= c.truth_s for c in surv]
+
+    def mean(xs: Sequence[float | bool]) -> float | None:
+        return round(float(np.mean(xs)), 4) if len(xs) else None
+
+    return {
+        "cases_failing": len(fail),
+        "phm_score": mean(scores),
+        "p10_p90_coverage": mean(covered),
+        "mae_pct_of_life": mean(err),
+        "late_share": mean(late),
+        "not_enough_evidence": sum(c.p50_s is None for c in cases),
+        "cases_survivor": len(surv),
+        "survivor_consistent": mean(consistent),
+    }
+
+
+@dataclass
+class WarnResult:
+    bearing: str
+    life_s: float
+    failed: bool
+    warned_at_s: float | None
+    reason: str = ""
+
+    @property
+    def lead_s(self) -> float | None:
+        if self.warned_at_s is None or not self.failed:
+            return None
+        return self.life_s - self.warned_at_s
+
+
+def warning_metrics(results: Sequence[WarnResult]) -> dict[str, object]:
+    """Lead times of failing bearings (hours, % of life) and false warnings on survivors."""
+    leads = {
+        r.bearing: None
+        if r.lead_s is None
+        else {"h": round(r.lead_s / 3600.0, 2), "pct": round(100.0 * r.lead_s / r.life_s, 1)}
+        for r in results
+        if r.failed
+    }
+    surv = [r for r in results if not r.failed]
+    hours = sum(r.life_s for r in surv) / 3600.0
+    false = sum(r.warned_at_s is not None for r in surv)
+    return {
+        "lead": leads,
+        "survivors": len(surv),
+        "false_warnings": false,
+        "false_per_1000_h": round(1000.0 * false / hours, 3) if hours > 0 else None,
+        "reasons": {r.bearing: r.reason for r in results if r.reason},
+        "warned_at": {r.bearing: r.warned_at_s for r in results},
+    }
+
+
+def cut_index(run: BearingRun, frac: float) -> int:
+    return int(np.searchsorted(run.t_s, frac * run.last_t_s, side="right"))
+
+
+def forecast_cases(
+    runs: Sequence[BearingRun],
+    history_of: dict[str, list[BearingRun]],
+    failed: dict[str, bool],
+    hist_failed: dict[str, bool],
+    mtype: str,
+    hist_type: str,
+    p: ModelParams,
+    cuts: Sequence[float] = CUTS,
+) -> list[Case]:
+    """Forecasts of every run at every cut, each with its own (held-out) fleet history."""
+    out: list[Case] = []
+    priors: dict[tuple[str, ...], object] = {}
+    for run in runs:
+        hist = history_of[run.name]
+        key = tuple(r.name for r in hist)
+        if key not in priors:
+            priors[key] = prior_from_runs(hist, p, True, hist_failed, hist_type)
+        prior = priors[key]
+        for frac in cuts:
+            h = run.history(cut_index(run, frac))
+            h = type(h)(h.t_running_s, h.features, h.part_id, h.life_factor, mtype)
+            fc = forecast_part(h, prior, params=p)  # type: ignore[arg-type]
+            out.append(Case.of(run, frac, run.last_t_s, failed.get(run.name, True), fc))
+    return out
+
+
+def machine_warnings(
+    runs: Sequence[BearingRun], params: WarningParams, failed: dict[str, bool]
+) -> tuple[list[WarnResult], MachineWarnings]:
+    """Replay one machine (runs sharing one time axis are its monitored positions)."""
+    t = runs[0].t_s
+    for r in runs[1:]:
+        if r.t_s.shape != t.shape or not np.allclose(r.t_s, t):
+            raise ValueError("positions of one machine must share the time axis")
+    mw = warn_run(t, {r.name: r.features for r in runs}, params)
+    res = []
+    for r in runs:
+        w = mw.warning(r.name)
+        res.append(WarnResult(r.name, r.last_t_s, failed.get(r.name, True),
+                              None if w is None else w.t_running_s,
+                              "" if w is None else w.reason))  # fmt: skip
+    return res, mw
+
+
+@dataclass
+class DataSet:
+    name: str
+    forecast: dict[str, float | int | None]
+    warnings: dict[str, object]
+    cases: list[Case] = field(default_factory=list)
+
+
+def run_pronostia(data: Path, p: ModelParams) -> list[DataSet]:
+    learn = read_dir(data / "learning")
+    hist = {r.name: [o for o in learn if o is not r] for r in learn}
+    loo = forecast_cases(learn, hist, {}, {}, PRONOSTIA_TYPE, PRONOSTIA_TYPE, p)
+    wp = WarningParams.preset(WARN_PRESET[PRONOSTIA_TYPE])
+    warn = [machine_warnings([r], wp, {})[0][0] for r in learn]
+    out = [DataSet("pronostia_loo", forecast_metrics(loo), warning_metrics(warn), loo)]
+    test = read_dir(data / "test")
+    prior = prior_from_runs(learn, p, True, None, PRONOSTIA_TYPE)
+    cases = []
+    for run in test:
+        h = run.history()
+        h = type(h)(h.t_running_s, h.features, h.part_id, h.life_factor, PRONOSTIA_TYPE)
+        fc = forecast_part(h, prior, params=p)
+        life = run.last_t_s + PRONOSTIA_TEST_TRUTH_S[run.name]
+        cases.append(Case.of(run, run.last_t_s / life, life, True, fc))
+    out.append(DataSet("pronostia_test", forecast_metrics(cases), {}, cases))
+    return out
+
+
+def ims_tests(data: Path) -> tuple[dict[int, list[BearingRun]], dict[str, bool]]:
+    runs = read_dir(data)
+    tests: dict[int, list[BearingRun]] = {}
+    for r in runs:
+        tests.setdefault(int(r.name.split("_")[1][1:]), []).append(r)
+    return tests, read_failed(data)
+
+
+def run_ims(data: Path, p: ModelParams, pronostia: Path | None) -> list[DataSet]:
+    tests, failed = ims_tests(data)
+    hist = {
+        r.name: [o for k, rs in tests.items() if k != n for o in rs]
+        for n, runs in tests.items()
+        for r in runs
+    }
+    every = [r for runs in tests.values() for r in runs]
+    cases = forecast_cases(every, hist, failed, failed, IMS_TYPE, IMS_TYPE, p)
+    wp = WarningParams.preset(WARN_PRESET[IMS_TYPE])
+    warn: list[WarnResult] = []
+    for runs in tests.values():
+        warn.extend(machine_warnings(runs, wp, failed)[0])
+    out = [DataSet("ims_leave_one_test_out", forecast_metrics(cases), warning_metrics(warn), cases)]
+    if pronostia is not None and (pronostia / "learning").is_dir():
+        learn = read_dir(pronostia / "learning")
+        other = {r.name: learn for r in every}
+        # The user has not told the gateway the machine type: only age and cadence can say
+        # that the history does not fit.
+        xc = forecast_cases(every, other, failed, {}, "", "", p)
+        out.append(DataSet("ims_with_pronostia_history", forecast_metrics(xc), {}, xc))
+    return out
+
+
+def draw(ds_runs: dict[str, BearingRun], sets: Sequence[DataSet], plots: Path) -> int:
+    """One PNG per bearing: level over its early median, warning, P10-P90 cone, truth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for ds in sets:
+        by_bearing: dict[str, list[Case]] = {}
+        for c in ds.cases:
+            by_bearing.setdefault(c.bearing, []).append(c)
+        warns = ds.warnings.get("reasons", {}) if ds.warnings else {}
+        assert isinstance(warns, dict)
+        for name, cs in by_bearing.items():
+            run = ds_runs.get(name)
+            if run is None:
+                continue
+            fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+            th = run.t_s / 3600.0
+            rms = np.mean([v for k, v in run.features.items() if k.startswith("rms_")], axis=0)
+            base = float(np.median(rms[: max(5, rms.size // 20)]))
+            ax1.semilogy(th, rms / base, lw=0.6, label="RMS / early median")
+            kurt = np.mean([v for k, v in run.features.items() if k.startswith("kurt_")], axis=0)
+            ax1.semilogy(th, np.maximum(kurt + 3, 0.1) / 3.0, lw=0.6, label="kurtosis / 3")
+            w = ds.warnings.get("warned_at", {}) if ds.warnings else {}
+            if isinstance(w, dict) and w.get(name) is not None:
+                ax1.axvline(float(w[name]) / 3600.0, color="r", label="warning")
+            ax1.set_title(f"{ds.name}: {name} ({'failed' if cs[0].failed else 'survived'})")
+            if name in warns:
+                ax1.text(0.01, 0.9, str(warns[name]), transform=ax1.transAxes, fontsize=7)
+            ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, 0.85))
+            for c in cs:
+                x = c.age_s / 3600.0
+                if c.p10_s is None or c.p90_s is None or c.p50_s is None:
+                    ax2.plot([x], [x], "kx")
+                    continue
+                ax2.plot([x, x], [x + c.p10_s / 3600, x + c.p90_s / 3600], "b-", lw=3, alpha=0.5)
+                ax2.plot([x], [x + c.p50_s / 3600], "bo", ms=3)
+            ax2.axhline(cs[0].life_s / 3600.0, color="k", ls="--",
+                        label="failure" if cs[0].failed else "end of test (survived)")  # fmt: skip
+            ax2.set_xlabel("running hours")
+            ax2.set_ylabel("forecast end of life, h (P10-P90, P50)")
+            ax2.legend(fontsize=7)
+            fig.tight_layout()
+            fig.savefig(plots / f"{ds.name}_{name}.png", dpi=80)
+            plt.close(fig)
+            n += 1
+    return n
+
+
+def print_set(ds: DataSet) -> None:
+    print(f"\n== {ds.name}")
+    print("forecast:", json.dumps(ds.forecast))
+    if ds.warnings:
+        print("warnings:", json.dumps({k: v for k, v in ds.warnings.items() if k != "warned_at"}))
+    for c in ds.cases:
+
+        def h(v: float | None) -> str:
+            return "   -  " if v is None else f"{v / 3600:6.2f}"
+
+        print(f"  {c.bearing:11} cut {c.cut:4.2f} truth {h(c.truth_s)}h p10 {h(c.p10_s)} "
+              f"p50 {h(c.p50_s)} p90 {h(c.p90_s)} point {h(c.point_s)} {c.status}"
+              f"{'' if c.failed else ' (survivor: truth is a minimum)'}")  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pronostia", type=Path, default=shared_data_dir("pronostia"))
+    ap.add_argument("--ims", type=Path, default=shared_data_dir("ims"))
+    ap.add_argument("--only", choices=("pronostia", "ims"))
+    ap.add_argument("--plots", type=Path, help="draw a PNG per bearing into this directory")
+    ap.add_argument("--json", action="store_true", help="one JSON summary line only")
+    args = ap.parse_args(argv)
+    p = ModelParams()
+    sets: list[DataSet] = []
+    runs: dict[str, BearingRun] = {}
+    if args.only in (None, "pronostia"):
+        sets += run_pronostia(args.pronostia, p)
+        runs.update({r.name: r for r in read_dir(args.pronostia / "learning")})
+        runs.update({r.name: r for r in read_dir(args.pronostia / "test")})
+    if args.only in (None, "ims"):
+        sets += run_ims(args.ims, p, args.pronostia if args.only is None else None)
+        runs.update({r.name: r for r in read_dir(args.ims)})
+    if not args.json:
+        for ds in sets:
+            print_set(ds)
+    if args.plots is not None:
+        print(f"\n{draw(runs, sets, args.plots)} plots in {args.plots}")
+    summary = {ds.name: {"forecast": ds.forecast, "warnings": {
+        k: v for k, v in ds.warnings.items() if k not in ("reasons", "warned_at")}}
+        for ds in sets}  # fmt: skip
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

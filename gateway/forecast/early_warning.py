@@ -1,0 +1,273 @@
+"""Early warnings a service team can act on: per-bearing excursions over a learned baseline.
+
+What makes a warning here (docs/FORECASTING.md, "Warnings"):
+
+- Time, not points: readings are grouped into blocks of `block_s` running seconds (at least
+  `min_block_points` readings, so a slow cadence still gets a median of several points), the
+  baseline is the median of the block medians over the first `baseline_s` running seconds
+  (after `settle_s` of run-in), and an excursion must hold for `hold_s` running seconds.
+- Early bearing signs beside the level: acceleration RMS and peak (level), Pearson kurtosis and
+  crest factor (impacts from a spall show here before the RMS moves), and temperature rise over
+  the asset's own baseline (ambient-corrected when an ambient reading is given).
+- Shared excursions are not one bearing's: on a machine with several monitored positions each
+  position's ratio is divided by the median ratio of its machine mates (floored at 1), so a rise
+  of the whole housing (load, speed, a neighbour failing loudly) does not warn every bearing.
+  A rise shared by the mates is reported as `machine_excursion` instead.
+- Ratios to the asset's own baseline, never z-scores: a very steady baseline gives a tiny
+  spread, and z-scores against it alarmed on every IMS bearing (issue 14).
+- A warning latches: it stays until the part is replaced or the service marks it false
+  (`reset()`), so it cannot drop out before the failure. It says why, in words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+CHANNELS = ("rms", "peak", "kurtosis", "crest", "temp")
+_WORDS = {"rms": "RMS", "peak": "peak", "kurtosis": "kurtosis", "crest": "crest factor"}
+
+
+@dataclass(frozen=True)
+class WarningParams:
+    """Every constant of the warning rule; see docs/FORECASTING.md for how each was chosen."""
+
+    block_s: float = 3600.0  # running seconds per block
+    min_block_points: int = 3  # a block closes only once it holds this many readings
+    settle_s: float = 0.0  # run-in skipped before the baseline starts
+    baseline_s: float = 86400.0  # running seconds of blocks the baseline is learned from
+    hold_s: float = 6 * 3600.0  # an excursion must last this long to warn
+    level_ratio: float = 2.0  # RMS or peak at 2x the baseline (+6 dB)
+    kurt_ratio: float = 1.5  # Pearson kurtosis (excess + 3) at 1.5x the baseline
+    crest_ratio: float = 1.5  # crest factor (peak / RMS) at 1.5x the baseline
+    temp_rise_c: float = 15.0  # degC over the asset's baseline (over ambient when known)
+
+    @classmethod
+    def preset(cls, name: str) -> WarningParams:
+        """`field` (machines in service, lives of months) or `accelerated_rig` (lives of hours)."""
+        if name == "field":
+            return cls()
+        if name == "accelerated_rig":
+            return cls(block_s=300.0, baseline_s=900.0, hold_s=600.0)
+        raise KeyError(f"unknown warning preset {name!r}; known: field, accelerated_rig")
+
+    def threshold(self, channel: str) -> float:
+        return {
+            "rms": self.level_ratio,
+            "peak": self.level_ratio,
+            "kurtosis": self.kurt_ratio,
+            "crest": self.crest_ratio,
+            "temp": self.temp_rise_c,
+        }[channel]
+
+    def to_state(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, d: Mapping[str, float | int]) -> WarningParams:
+        return cls(**{k: type(getattr(cls(), k))(v) for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """One raised warning: when, which position, and why in words."""
+
+    t_running_s: float
+    position: str
+    channel: str
+    value: float  # ratio to baseline (temperature: degC over baseline)
+    held_s: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def readings_from_features(feats: Mapping[str, float]) -> dict[str, float]:
+    """Node features of one reading (rms_*, peak_*, kurt_*, optional temp_c, ambient_c) ->
+    the channels the rule watches. Axes are combined: mean RMS, max peak, mean kurtosis."""
+    rms = [v for k, v in feats.items() if k.startswith("rms_") and math.isfinite(v)]
+    peak = [v for k, v in feats.items() if k.startswith("peak") and math.isfinite(v)]
+    kurt = [v for k, v in feats.items() if k.startswith("kurt") and math.isfinite(v)]
+    out: dict[str, float] = {}
+    if rms:
+        out["rms"] = float(np.mean(rms))
+    if peak:
+        out["peak"] = float(max(peak))
+    if kurt:
+        out["kurtosis"] = float(np.mean(kurt)) + 3.0  # Pearson: positive, 3 for Gaussian noise
+    if rms and peak and out["rms"] > 0:
+        out["crest"] = out["peak"] / out["rms"]
+    temp = feats.get("temp_c")
+    if temp is not None and math.isfinite(temp):
+        amb = feats.get("ambient_c")
+        out["temp"] = float(temp) - (float(amb) if amb is not None and math.isfinite(amb) else 0)
+    return out
+
+
+def _hours(s: float) -> str:
+    h = s / 3600.0
+    if h >= 1.0:
+        return f"{h:.0f} running hours" if h >= 10 else f"{h:.1f} running hours"
+    return f"{s / 60.0:.0f} running minutes"
+
+
+@dataclass
+class _Position:
+    """Per-position state: the open block, the baseline blocks, excursion starts, the latch."""
+
+    block: dict[str, list[float]] = field(default_factory=dict)
+    block_start: float | None = None
+    n_points: int = 0
+    base_blocks: dict[str, list[float]] = field(default_factory=dict)
+    base_span_s: float = 0.0
+    baseline: dict[str, float] | None = None
+    over_since: dict[str, float] = field(default_factory=dict)
+    latched: Warning_ | None = None
+    last: dict[str, float] = field(default_factory=dict)  # last block's ratios (for mates)
+
+
+class MachineWarnings:
+    """Warnings for the monitored positions of one machine, fed reading by reading.
+
+    `update(t, {position: channels})` takes one reading per position at running time t (the
+    same t for every position: one machine, one running clock). Returns warnings raised by
+    this reading (each position warns once, then stays latched).
+    """
+
+    def __init__(self, positions: Sequence[str], params: WarningParams | None = None) -> None:
+        self.params = params or WarningParams()
+        self.positions = list(positions)
+        self.state = {p: _Position() for p in self.positions}
+        self.machine_excursions: list[tuple[float, str, float]] = []  # (t, channel, ratio)
+        self._shared_open: set[str] = set()
+
+    def warning(self, position: str) -> Warning_ | None:
+        return self.state[position].latched
+
+    def reset(self, position: str, relearn: bool = True) -> None:
+        """Part replaced (relearn the baseline) or warning found false (keep the baseline)."""
+        st = self.state[position]
+        self.state[position] = _Position() if relearn else replace(st, latched=None)
+        if not relearn:
+            self.state[position].over_since = {}
+
+    def update(
+        self, t_running_s: float, readings: Mapping[str, Mapping[str, float]]
+    ) -> list[Warning_]:
+        p = self.params
+        closed = False
+        for pos, vals in readings.items():
+            st = self.state[pos]
+            if st.block_start is None:
+                st.block_start = t_running_s
+            for ch, v in vals.items():
+                st.block.setdefault(ch, []).append(float(v))
+            st.n_points += 1
+            if t_running_s - st.block_start >= p.block_s and st.n_points >= p.min_block_points:
+                closed = True
+        if not closed:
+            return []
+        medians: dict[str, dict[str, float]] = {}
+        for pos in readings:
+            st = self.state[pos]
+            span = t_running_s - (st.block_start or t_running_s)
+            medians[pos] = {ch: float(np.median(v)) for ch, v in st.block.items() if v}
+            st.block, st.block_start, st.n_points = {}, None, 0
+            self._learn(st, medians[pos], span, t_running_s)
+        ratios = {pos: self._ratios(self.state[pos], m) for pos, m in medians.items()}
+        return self._judge(t_running_s, ratios)
+
+    def _learn(self, st: _Position, med: dict[str, float], span: float, t: float) -> None:
+        p = self.params
+        if st.baseline is not None or t - span < p.settle_s:
+            return
+        for ch, v in med.items():
+            st.base_blocks.setdefault(ch, []).append(v)
+        st.base_span_s += span
+        if st.base_span_s >= p.baseline_s:
+            st.baseline = {ch: float(np.median(v)) for ch, v in st.base_blocks.items()}
+            st.base_blocks = {}
+
+    def _ratios(self, st: _Position, med: dict[str, float]) -> dict[str, float]:
+        if st.baseline is None:
+            return {}
+        out: dict[str, float] = {}
+        for ch, v in med.items():
+            b = st.baseline.get(ch)
+            if b is None:
+                continue
+            if ch == "temp":
+                out[ch] = v - b  # a rise in degC, not a ratio
+            elif b > 0:
+                out[ch] = v / b
+        st.last = out
+        return out
+
+    def _judge(self, t: float, ratios: dict[str, dict[str, float]]) -> list[Warning_]:
+        p = self.params
+        raised: list[Warning_] = []
+        for pos, r in ratios.items():
+            st = self.state[pos]
+            if not r:
+                continue
+            mates = [ratios[m] for m in ratios if m != pos and ratios[m]]
+            best: tuple[float, str, float, float] | None = None
+            for ch, v in r.items():
+                shared = self._mates_level(ch, mates)
+                own = v - max(shared, 0.0) if ch == "temp" else v / max(shared, 1.0)
+                if own >= p.threshold(ch):
+                    since = st.over_since.setdefault(ch, t)
+                    held = t - since
+                    # held counts from the end of the first block over, so add one block.
+                    held_s = held + p.block_s
+                    if held_s >= p.hold_s:
+                        margin = own / p.threshold(ch)
+                        if best is None or margin > best[0]:
+                            best = (margin, ch, own, held_s)
+                else:
+                    st.over_since.pop(ch, None)
+                if mates and shared >= p.threshold(ch) and ch not in self._shared_open:
+                    self._shared_open.add(ch)
+                    self.machine_excursions.append((t, ch, shared))
+            if best is not None and st.latched is None:
+                _, ch, own, held_s = best
+                w = Warning_(t, pos, ch, own, held_s, _reason(ch, own, held_s, bool(mates)))
+                st.latched = w
+                raised.append(w)
+        return raised
+
+    @staticmethod
+    def _mates_level(ch: str, mates: list[dict[str, float]]) -> float:
+        vals = [m[ch] for m in mates if ch in m]
+        if not vals:
+            return 0.0 if ch == "temp" else 1.0
+        return float(np.median(vals))
+
+
+def _reason(ch: str, value: float, held_s: float, has_mates: bool) -> str:
+    over = " above the rest of the machine" if has_mates else ""
+    if ch == "temp":
+        return f"temperature {value:.0f} degC over its baseline{over} for {_hours(held_s)}"
+    return f"{_WORDS[ch]} {value:.1f}x its baseline{over} for {_hours(held_s)}"
+
+
+def warn_run(
+    t_running_s: np.ndarray,
+    positions: Mapping[str, Mapping[str, np.ndarray]],
+    params: WarningParams | None = None,
+) -> MachineWarnings:
+    """Offline: replay a machine's whole history (one time axis, features per position)."""
+    mw = MachineWarnings(list(positions), params)
+    names = {pos: list(f) for pos, f in positions.items()}
+    for i, t in enumerate(np.asarray(t_running_s, np.float64)):
+        reads = {
+            pos: readings_from_features({k: float(positions[pos][k][i]) for k in names[pos]})
+            for pos in positions
+        }
+        mw.update(float(t), reads)
+    return mw
