@@ -35,6 +35,7 @@ from gateway.forecast import (
     forecast_part,
     zone_limits,
 )
+from gateway.forecast.early_warning import MachineWarnings, readings_from_features
 from gateway.forecast.health import ZONES
 from gateway.store.api import Asset, EventRecord, HourlyPoint, Store, WriteBatch
 from protocol import frames
@@ -46,6 +47,7 @@ DAY = 86400.0
 # A baseline is learned from the first day of running reports (288 at 5-minute reports).
 BASELINE_POINTS = 288
 LIFE_EVENT_KINDS = ("replacement", "failure")
+POSITION = "bearing"  # one monitored position per asset (one node)
 
 
 @dataclass
@@ -61,6 +63,10 @@ class AssetHealth:
     last_key: tuple[float, int, int] = (0.0, -1, -1)
     changed: bool = False  # a persistent change is being reported (re-armed when CUSUM resets)
     spikes: int = 0
+    # Bearing warnings (gateway/forecast/early_warning.py): a baseline over running time, early
+    # bearing signs, latched with a reason. They raise `baseline_change`; the CUSUM above only
+    # counts spikes now (its z-scores on a steady baseline alarmed on every bearing, issue 14).
+    early: MachineWarnings = field(default_factory=lambda: MachineWarnings([POSITION]))
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -71,6 +77,7 @@ class AssetHealth:
             "last_key": list(self.last_key),
             "changed": self.changed,
             "spikes": self.spikes,
+            "early": self.early.to_state(),
         }
 
     @classmethod
@@ -83,6 +90,7 @@ class AssetHealth:
             _key(d.get("last_key")),
             bool(d["changed"]),
             int(d["spikes"]),
+            MachineWarnings.from_state(d["early"]) if "early" in d else MachineWarnings([POSITION]),
         )
 
 
@@ -150,6 +158,7 @@ class HealthMonitor:
                 continue  # a stopped machine's vibration says nothing about its health
             v = max(rep["vel_rms_mm_s_x100"]) / 100.0
             out.extend(self._judge(asset, h, f.ts, v))
+            out.extend(self._warn(asset, h, f.ts, rep))
         return out
 
     def _judge(self, asset: Asset, h: AssetHealth, ts: float, v: float) -> list[EventRecord]:
@@ -172,20 +181,39 @@ class HealthMonitor:
             verdict = h.change.update(z)
             if verdict == "spike":
                 h.spikes += 1
-            if verdict == "persistent" and not h.changed:
-                h.changed = True
-                detail = {
-                    "asset": asset.asset_id,
-                    "baseline_mm_s": round(h.baseline.median or 0.0, 3),
-                    "vel_rms_mm_s": round(v, 2),
-                    "z": round(z, 1),
-                }
-                out.append(
-                    EventRecord(ts, asset.node_id, "baseline_change", detail, source="gateway")
-                )
-            elif h.changed and h.change.s == 0.0:
-                h.changed = False  # back to baseline: re-arm
+            h.changed = verdict == "persistent"
         return out
+
+    def _warn(
+        self, asset: Asset, h: AssetHealth, ts: float, rep: dict[str, Any]
+    ) -> list[EventRecord]:
+        """Feed one running report to the bearing-warning rule; an event when it warns."""
+        assert asset.node_id is not None
+        feats = {f"rms_{a}": g / 1000.0 for a, g in zip("xyz", rep["acc_rms_mg"], strict=True)}
+        feats.update({f"vel_rms_{a}": x / 100.0
+                      for a, x in zip("xyz", rep["vel_rms_mm_s_x100"], strict=True)})  # fmt: skip
+        feats["peak_g"] = rep["peak_mg"] / 1000.0
+        feats["kurt"] = rep["kurtosis_x100"] / 100.0
+        if rep.get("temp_c_x10") is not None:
+            feats["temp_c"] = rep["temp_c_x10"] / 10.0
+        raised = h.early.update(float(rep["runtime_s"]), {POSITION: readings_from_features(feats)})
+        return [
+            EventRecord(
+                ts,
+                asset.node_id,
+                "baseline_change",
+                {
+                    "asset": asset.asset_id,
+                    "reason": w.reason,
+                    "channel": w.channel,
+                    "ratio": round(w.value, 2),
+                    "held_running_h": round(w.held_s / 3600, 1),
+                    "runtime_s": w.t_running_s,
+                },
+                source="gateway",
+            )
+            for w in raised
+        ]
 
     def save(self) -> None:
         if self.state_path is None:

@@ -28,8 +28,14 @@ from typing import Any
 
 import numpy as np
 
-CHANNELS = ("rms", "peak", "kurtosis", "crest", "temp")
-_WORDS = {"rms": "RMS", "peak": "peak", "kurtosis": "kurtosis", "crest": "crest factor"}
+CHANNELS = ("rms", "velocity", "peak", "kurtosis", "crest", "temp")
+_WORDS = {
+    "rms": "RMS",
+    "velocity": "velocity RMS",
+    "peak": "peak",
+    "kurtosis": "kurtosis",
+    "crest": "crest factor",
+}
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class WarningParams:
     def threshold(self, channel: str) -> float:
         return {
             "rms": self.level_ratio,
+            "velocity": self.level_ratio,
             "peak": self.level_ratio,
             "kurtosis": self.kurt_ratio,
             "crest": self.crest_ratio,
@@ -86,16 +93,25 @@ class Warning_:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Warning_:
+        return cls(float(d["t_running_s"]), str(d["position"]), str(d["channel"]),
+                   float(d["value"]), float(d["held_s"]), str(d["reason"]))  # fmt: skip
+
 
 def readings_from_features(feats: Mapping[str, float]) -> dict[str, float]:
-    """Node features of one reading (rms_*, peak_*, kurt_*, optional temp_c, ambient_c) ->
-    the channels the rule watches. Axes are combined: mean RMS, max peak, mean kurtosis."""
+    """Node features of one reading (rms_*, vel_rms*, peak_*, kurt_*, optional temp_c,
+    ambient_c) -> the channels the rule watches. Axes are combined: mean acceleration RMS,
+    max velocity RMS (as the ISO zones take it), max peak, mean kurtosis."""
     rms = [v for k, v in feats.items() if k.startswith("rms_") and math.isfinite(v)]
+    vel = [v for k, v in feats.items() if k.startswith("vel_rms") and math.isfinite(v)]
     peak = [v for k, v in feats.items() if k.startswith("peak") and math.isfinite(v)]
     kurt = [v for k, v in feats.items() if k.startswith("kurt") and math.isfinite(v)]
     out: dict[str, float] = {}
     if rms:
         out["rms"] = float(np.mean(rms))
+    if vel:
+        out["velocity"] = float(max(vel))
     if peak:
         out["peak"] = float(max(peak))
     if kurt:
@@ -130,6 +146,32 @@ class _Position:
     latched: Warning_ | None = None
     last: dict[str, float] = field(default_factory=dict)  # last block's ratios (for mates)
 
+    def to_state(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["latched"] = None if self.latched is None else self.latched.to_dict()
+        return d
+
+    @classmethod
+    def from_state(cls, d: Mapping[str, Any]) -> _Position:
+        def floats(m: Any) -> dict[str, float]:
+            return {str(k): float(v) for k, v in (m or {}).items()}
+
+        def lists(m: Any) -> dict[str, list[float]]:
+            return {str(k): [float(x) for x in v] for k, v in (m or {}).items()}
+
+        lat = d.get("latched")
+        return cls(
+            block=lists(d.get("block")),
+            block_start=None if d.get("block_start") is None else float(d["block_start"]),
+            n_points=int(d.get("n_points", 0)),
+            base_blocks=lists(d.get("base_blocks")),
+            base_span_s=float(d.get("base_span_s", 0.0)),
+            baseline=None if d.get("baseline") is None else floats(d["baseline"]),
+            over_since=floats(d.get("over_since")),
+            latched=None if lat is None else Warning_.from_dict(lat),
+            last=floats(d.get("last")),
+        )
+
 
 class MachineWarnings:
     """Warnings for the monitored positions of one machine, fed reading by reading.
@@ -145,6 +187,26 @@ class MachineWarnings:
         self.state = {p: _Position() for p in self.positions}
         self.machine_excursions: list[tuple[float, str, float]] = []  # (t, channel, ratio)
         self._shared_open: set[str] = set()
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-safe state, so a gateway restart resumes baselines, holds and latches."""
+        return {
+            "params": self.params.to_state(),
+            "positions": {p: st.to_state() for p, st in self.state.items()},
+            "machine_excursions": [list(x) for x in self.machine_excursions],
+            "shared_open": sorted(self._shared_open),
+        }
+
+    @classmethod
+    def from_state(cls, d: Mapping[str, Any]) -> MachineWarnings:
+        pos = d.get("positions", {})
+        mw = cls(list(pos), WarningParams.from_state(d.get("params", {})))
+        mw.state = {p: _Position.from_state(v) for p, v in pos.items()}
+        mw.machine_excursions = [
+            (float(t), str(ch), float(r)) for t, ch, r in d.get("machine_excursions", [])
+        ]
+        mw._shared_open = {str(x) for x in d.get("shared_open", [])}
+        return mw
 
     def warning(self, position: str) -> Warning_ | None:
         return self.state[position].latched

@@ -98,22 +98,43 @@ def test_stopped_machine_is_not_judged(store: Store, tmp_path: Path) -> None:
     assert HealthMonitor(store, None).step() == []
 
 
-def test_persistent_change_from_baseline_but_not_a_spike(store: Store) -> None:
+def test_bearing_warning_after_a_held_rise_but_not_a_spike_or_a_small_shift(
+    store: Store, tmp_path: Path
+) -> None:
     rng = random.Random(3)
+    # One running day of 5-minute reports is the baseline (time, not a count of points).
     base = [1.0 + rng.gauss(0, 0.03) for _ in range(288)]
-    spike = [2.0]
+    spike = [2.5]
     after_spike = [1.0 + rng.gauss(0, 0.03) for _ in range(20)]
     write_series(store, "n1", base + spike + after_spike)
-    mon = HealthMonitor(store, None)
+    mon = HealthMonitor(store, tmp_path / "health.json")
     mon.step()
     assert "baseline_change" not in codes(store)  # one spike is not a change
     assert mon.assets["P-1"].spikes == 1
-    shifted = [
-        1.4 + rng.gauss(0, 0.03) for _ in range(10)
-    ]  # still zone B: only the baseline sees it
-    write_series(store, "n1", shifted, start_seq=len(base) + 22)
+    # A 40 % shift for 10 hours: the old z-score CUSUM alarmed on it (and on every IMS
+    # bearing, issue 14); it is no bearing warning.
+    seq = len(base) + 22
+    small = [1.4 + rng.gauss(0, 0.03) for _ in range(120)]
+    write_series(store, "n1", small, start_seq=seq)
     mon.step()
+    assert "baseline_change" not in codes(store)
+    # Velocity at 2.4x its baseline held for 7 running hours: one warning, saying why.
+    seq += len(small)
+    high = [2.4 + rng.gauss(0, 0.03) for _ in range(84)]
+    write_series(store, "n1", high[:40], start_seq=seq)
+    mon.step()
+    again = HealthMonitor(store, tmp_path / "health.json")  # a restart in between
+    write_series(store, "n1", high[40:], start_seq=seq + 40)
+    again.step()
     assert codes(store) == ["baseline_change"]
+    ev = next(e for e in store.events(limit=10) if e.code == "baseline_change")
+    assert ev.detail["channel"] == "velocity"
+    assert str(ev.detail["reason"]).startswith("velocity RMS 2.4x its baseline for 6")
+    # Latched: back to normal levels, no second event and no drop-out.
+    write_series(store, "n1", [1.0] * 50, start_seq=seq + len(high))
+    again.step()
+    assert codes(store) == ["baseline_change"]
+    assert again.assets["P-1"].early.warning("bearing") is not None
 
 
 def _day(ts: float) -> str:
