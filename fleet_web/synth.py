@@ -74,6 +74,8 @@ def populate(
             g = math.log(float(rng.uniform(2.5, 4.0))) / (n - onset)
             lv[onset:] = base * np.exp(g * np.arange(n - onset))
         lv = lv * rng.lognormal(0, 0.04, n)
+        # Excess kurtosis: near 0 while healthy, impulsive (bearing damage) as the level rises.
+        kurt = 0.2 + 3.0 * np.clip(lv / base - 1.0, 0.0, 1.0)
         run = rng.random(n) < 0.8
         runtime = 3_600_000 + np.cumsum(np.where(run, HOUR, 0))
         for j in range(n):
@@ -84,7 +86,7 @@ def populate(
                     recv_time=float(t[j]), ts=float(t[j]), payload=b"", flags=1 if run[j] else 0,
                     dropped=0, runtime_s=int(runtime[j]), starts=1000 + j // 10,
                     acc_rms_mg=(v * 3, v * 3, v * 2), vel_rms_mm_s_x100=(v, int(v * 0.8), v // 2),
-                    peak_mg=v * 9, kurtosis_x100=300, temp_c_x10=400 + v // 10,
+                    peak_mg=v * 9, kurtosis_x100=int(kurt[j] * 100), temp_c_x10=400 + v // 10,
                 )
             )  # fmt: skip
         births.append(

@@ -35,6 +35,9 @@ from gateway.analytics import FleetForecaster, HealthMonitor
 from gateway.demo_fleet import DEMO_SITES, demo_assets, demo_windows
 from gateway.ingest import IngestPipeline, PipelineConfig
 from gateway.links import LoopbackLink
+from gateway.metrics import REGISTRY
+from gateway.outlook import OutlookEngine
+from gateway.service import supervise
 from gateway.store import open_store
 from gateway.store.api import Store, User
 
@@ -283,6 +286,10 @@ async def run_demo(opts: DemoOptions) -> int:
             await asyncio.to_thread(monitor.step)
             await asyncio.sleep(5)
 
+    # The outlook on the fleet's simulated clock, on a store connection of its own.
+    outlook_store = open_store(str(opts.data_dir / "kizashi.db"), synchronous="NORMAL")
+    outlook = OutlookEngine(outlook_store, clock=sim.now)
+
     async def save_clock() -> None:
         while True:
             await asyncio.sleep(5)
@@ -297,6 +304,10 @@ async def run_demo(opts: DemoOptions) -> int:
                 tg.create_task(link.run(pipeline), name="loopback-link"),
                 tg.create_task(save_clock(), name="demo-clock-saver"),
                 tg.create_task(judge_health(), name="health-monitor"),
+                tg.create_task(
+                    supervise("outlook", lambda: outlook.run(every_s=1.0), REGISTRY),
+                    name="outlook",
+                ),
                 tg.create_task(watch_deadline(), name="demo-deadline"),
             ]
             sim_thread.start()
@@ -315,6 +326,7 @@ async def run_demo(opts: DemoOptions) -> int:
             await pipeline.flush()
         _save_state(opts.data_dir, {"origin": origin, "sim_now": sim.now(), "web_secret": secret})
         store.close()
+        outlook_store.close()
     print(f"stopped; {pipeline.stored} frames stored this run", flush=True)
     return 0
 

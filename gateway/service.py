@@ -1,10 +1,11 @@
 """`kizashi gateway run --config FILE`: the gateway process.
 
-Named tasks in one TaskGroup: `pipeline` (commit loop), one `link:<name>` per transport and
-`retention`, each link and the retention job supervised (restarted with backoff after an
-unexpected error). SIGINT/SIGTERM stop the links first, then the pipeline flushes and commits
-its last batch, then the store closes. The web page runs in waitress threads when an app
-factory is given (`serve(..., app_factory=...)`; `run_main` uses fleet_web if installed).
+Named tasks in one TaskGroup: `pipeline` (commit loop), one `link:<name>` per transport,
+`retention`, `health` and `outlook` (gateway/outlook: one judgement per asset, recomputed when
+its inputs change, on a store connection of its own), each supervised (restarted with backoff
+after an unexpected error). SIGINT/SIGTERM stop the links first, then the pipeline flushes and
+commits its last batch, then the store closes. The web page runs in waitress threads when an
+app factory is given (`serve(..., app_factory=...)`; `run_main` uses fleet_web if installed).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gateway.metrics import REGISTRY, Metrics, render_metrics
 from gateway.mqtt_link import MqttLink
 from gateway.mqtt_native import NativeMqttLink
 from gateway.notify import WebhookNotifier
+from gateway.outlook import OutlookEngine
 from gateway.serial_link import SerialLink
 from gateway.store import open_store
 from gateway.store.api import Store
@@ -157,6 +159,7 @@ async def serve(
     for link in links:
         pipeline.add_link(link)
     web_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
+    outlook_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
     ctx = ServiceContext(cfg, web_store, metrics, pipeline, metrics.render)
     http: HttpServer | None = None
     if app_factory is not None and cfg.http.enabled:
@@ -190,6 +193,8 @@ async def serve(
                     name="health",
                 )
             )
+            outlook = OutlookEngine(outlook_store)
+            side.append(tg.create_task(supervise("outlook", outlook.run, metrics), name="outlook"))
             if cfg.notify.webhook_url:
                 notifier = WebhookNotifier(
                     store, cfg.notify, cfg.data_dir / "notify_state.json", cfg.gateway_id, metrics
@@ -213,6 +218,7 @@ async def serve(
             http.close()
         await asyncio.to_thread(store.close)
         await asyncio.to_thread(web_store.close)
+        await asyncio.to_thread(outlook_store.close)
         log.info("gateway stopped", extra={"stored": pipeline.stored})
 
 

@@ -27,7 +27,9 @@ __all__ = [
     "MaintenanceWindow",
     "NodeInfo",
     "NodeStatus",
+    "Outlook",
     "Part",
+    "ReportRow",
     "SeqState",
     "ServiceEntry",
     "Site",
@@ -369,6 +371,73 @@ class NodeInfo:
     link_quality: float
 
 
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """The stored columns of one report frame (physical units), read in commit order by
+    `reports_after`: what the outlook engine and the health monitor follow by watermark."""
+
+    frame_id: int
+    node_id: str
+    boot_id: int
+    seq: int
+    ts: float
+    recv_time: float
+    flags: int
+    vel_rms_mm_s: tuple[float, float, float]
+    kurtosis: float
+    backfilled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """The gateway's one judgement of an asset, written by the outlook engine (gateway/outlook)
+    and read by every page, the API, the report and the notifier. Times are unix seconds;
+    remaining lives are running hours; `*_text` fields are the judgement in words.
+
+    A remaining-life date is None when it is unknown (no utilisation yet) or lies beyond the
+    planning horizon (`beyond_horizon` for the P10 date; `life_text` says which).
+    """
+
+    asset_id: str
+    computed_at: float  # when the engine wrote this row (the gateway's clock)
+    # -- health now: zone of the robust recent running level (median of running readings)
+    zone: str | None  # A-D; None without a running reading
+    level_mm_s: float | None  # median velocity RMS (worst axis) of the recent running readings
+    level_n: int  # readings in that median
+    level_ts: float | None  # newest of them
+    trend: str  # rising | stable | falling | unknown
+    trend_pct_week: float | None
+    # -- remaining life
+    status: str  # not_enough_data | prior_only | healthy_no_trend | degrading
+    method: str  # evidence used, e.g. "trend_match+fleet_prior", "rated_life"
+    status_text: str  # the status in words, with what is missing
+    health_index: float
+    rul_p10_h: float | None
+    rul_p50_h: float | None
+    rul_p90_h: float | None
+    p10_ts: float | None
+    p50_ts: float | None
+    p90_ts: float | None
+    beyond_horizon: bool  # the P10 risk lies beyond the planning horizon: nothing to plan
+    life_text: str
+    hours_per_week: float | None  # the asset's own utilisation, running hours per week
+    # -- the recommended action
+    action: str  # none | watch | plan | unplanned_stop | stop_now
+    reason: str | None  # forecast | zone_C | zone_D (what made the action necessary)
+    fault: str  # the suspected fault kind in words ("" when none)
+    part_id: str
+    part_number: str
+    lead_time_days: float | None
+    need_by_ts: float | None  # the part must be fitted by then (window start or stop-by)
+    order_by_ts: float | None  # need-by minus the part's lead time
+    window_id: int | None
+    window_start: float | None
+    window_end: float | None
+    action_text: str
+    parts_needed: tuple[tuple[str, int], ...] = ()  # (part number, quantity)
+    detail: dict[str, object] = field(default_factory=dict)  # utilisation, cone inputs
+
+
 # ------------------------------------------------------------------ the interface
 
 
@@ -432,5 +501,35 @@ class Store(Protocol):
     def upsert_user(self, user: User) -> None: ...
     def user(self, name: str) -> User | None: ...
     def users(self) -> list[User]: ...
+
+    # --- the outlook (gateway/store/outlook_sql.py)
+    def write_outlooks(self, rows: Sequence[Outlook]) -> None:
+        """Insert or replace the outlook of each row's asset, in one transaction."""
+
+    def outlooks(
+        self, asset_ids: Sequence[str] | None = None, computed_after: float | None = None
+    ) -> list[Outlook]:
+        """Stored outlooks, all or of `asset_ids`, optionally only those written after
+        `computed_after`; ordered by asset id."""
+
+    def delete_outlooks(self, asset_ids: Sequence[str]) -> None: ...
+    def mark_outlook_checked(self, ts: float) -> None:
+        """The outlook engine's heartbeat: it looked for changes at `ts` (all rows current)."""
+
+    def outlook_checked_at(self) -> float | None: ...
+    def reports_after(self, frame_id: int, limit: int = 10000) -> list[ReportRow]:
+        """Report frames stored after `frame_id`, in commit order (a watermark)."""
+
+    def last_frame_id(self) -> int:
+        """The id of the newest stored frame (0 when none)."""
+
+    def hourly_histories(
+        self, asset_ids: Sequence[str], start: float, end: float
+    ) -> dict[str, list[HourlyPoint]]:
+        """`hourly_history` of many assets in one read (assets without data are left out)."""
+
+    def change_stamp(self) -> tuple[float, ...]:
+        """A cheap tuple that changes whenever a report, an outlook, a service entry, a
+        window, the registry or a node's status changes: what the page's caches key on."""
 
     def close(self) -> None: ...

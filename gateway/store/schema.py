@@ -11,7 +11,9 @@ page never scans history.
 Schema versions (kept in `meta.schema_version`): 1 the original; 2 adds
 `service_log.acted_on_warning`, `service_log.downtime_avoided_h` and `users.disabled`; 3 adds
 `assets.zone_ab`, `zone_bc`, `zone_cd` (an asset's own severity limits, NULL = its group's);
-4 adds the `sites` table (a site's IANA time zone; a site without a row is in UTC).
+4 adds the `sites` table (a site's IANA time zone; a site without a row is in UTC); 5 adds
+the `outlook` table (one judgement per asset, written by gateway/outlook; new tables need no
+migration step: CREATE TABLE IF NOT EXISTS makes them on open).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -19,7 +21,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -160,6 +162,39 @@ CREATE TABLE IF NOT EXISTS windows (
 CREATE TABLE IF NOT EXISTS sites (
     site TEXT PRIMARY KEY,
     tz TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outlook (
+    asset_id TEXT PRIMARY KEY,
+    computed_at {real} NOT NULL,
+    zone TEXT,
+    level_mm_s {real},
+    level_n BIGINT NOT NULL,
+    level_ts {real},
+    trend TEXT NOT NULL,
+    trend_pct_week {real},
+    status TEXT NOT NULL,
+    method TEXT NOT NULL,
+    status_text TEXT NOT NULL,
+    health_index {real} NOT NULL,
+    rul_p10_h {real}, rul_p50_h {real}, rul_p90_h {real},
+    p10_ts {real}, p50_ts {real}, p90_ts {real},
+    beyond_horizon INTEGER NOT NULL,
+    life_text TEXT NOT NULL,
+    hours_per_week {real},
+    action TEXT NOT NULL,
+    reason TEXT,
+    fault TEXT NOT NULL,
+    part_id TEXT NOT NULL,
+    part_number TEXT NOT NULL,
+    lead_time_days {real},
+    need_by_ts {real},
+    order_by_ts {real},
+    window_id BIGINT,
+    window_start {real},
+    window_end {real},
+    action_text TEXT NOT NULL,
+    parts_needed TEXT NOT NULL,
+    detail TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY,

@@ -37,6 +37,7 @@ from gateway.store.api import (
     check_asset,
     check_site,
 )
+from gateway.store.outlook_sql import OutlookSql
 
 Row = tuple[Any, ...]
 FLAG_RUNNING = 1
@@ -241,8 +242,9 @@ def _where(conditions: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
     return sql, [value for _, value in used]
 
 
-class SqlStore:
-    """Shared implementation of gateway.store.api.Store over a DB-API connection."""
+class SqlStore(OutlookSql):
+    """Shared implementation of gateway.store.api.Store over a DB-API connection (the
+    outlook's table and reads in gateway/store/outlook_sql.py)."""
 
     greatest = "max"
     placeholder = "?"
@@ -753,6 +755,7 @@ class SqlStore:
                     for p in asset.parts
                 ],
             )
+            self._registry_changed(time.time())
 
     def _assets(self, where: str, params: Sequence[Any]) -> list[Asset]:
         with self._lock:
@@ -803,6 +806,7 @@ class SqlStore:
         with self._lock, self._transaction():
             self._q("DELETE FROM parts WHERE asset_id = ?", (asset_id,))
             rows = self._q("DELETE FROM assets WHERE asset_id = ? RETURNING asset_id", (asset_id,))
+            self._registry_changed(time.time())
         return bool(rows)
 
     # ---- service log, windows, users
@@ -855,6 +859,7 @@ class SqlStore:
                 " RETURNING window_id",
                 (window.site, window.start, window.end, window.note),
             )
+            self._registry_changed(time.time())
         return int(rows[0][0])
 
     def windows(self, site: str | None = None) -> list[MaintenanceWindow]:

@@ -1,0 +1,369 @@
+"""The outlook engine: one stored judgement per asset, recomputed when its inputs change.
+
+`OutlookEngine.step()` looks for what changed since the last step - new report frames (by
+frame-id watermark), service entries, the registry, maintenance windows - and recomputes the
+outlook of the changed assets in batches: the wear forecast of the whole batch in one
+`gateway.forecast.forecast_many` call, calendar dates from each asset's own utilisation, the
+robust running level and its zone, then the one judgement (judgement.py). The rows go to the
+store's `outlook` table, which every page, the API, the report and the notifier read.
+
+Everything is recomputed once an hour of the engine's clock as well (dates and windows move
+with time). `run()` is the gateway's supervised task; `refresh()` recomputes given assets at
+once (the page calls it after a write of its own, so the answer reflects it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+
+from gateway.analytics import (
+    LIFE_EVENT_KINDS,
+    FleetForecaster,
+    asset_zone,
+    asset_zone_limits,
+    running_series,
+)
+from gateway.forecast import ModelParams, PartHistory, UsageModel, forecast_many
+from gateway.store.api import Asset, HourlyPoint, MaintenanceWindow, Outlook, ServiceEntry, Store
+
+from . import levels as lv
+from .judgement import Facts, Slot, judge, status_text
+
+log = logging.getLogger(__name__)
+
+HOUR = 3600.0
+DAY = 86400.0
+HISTORY_DAYS = 400.0  # hourly history read per part (since its fitting, at most this far back)
+BATCH = 2000  # assets per forecast_many call and per store write
+SWEEP_S = 3600.0  # recompute everything this often (engine clock)
+CHECKED_EVERY_S = 5.0  # heartbeat period for /healthz (outlook_age_s)
+SEED_FRAMES = 100_000  # newest frames read at start to seed the running levels
+IMPULSIVE_KURTOSIS = 2.0  # median excess kurtosis above this: impulsive (bearing damage signs)
+
+
+def _date_ts(d: str) -> float:
+    try:
+        return datetime.fromisoformat(d).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _num(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+class OutlookEngine:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        horizon_years: float = 5.0,
+        params: ModelParams | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.horizon_years = horizon_years
+        self.params = params or ModelParams()
+        self.forecaster = FleetForecaster(store, clock=clock)  # its fleet prior (refit 5 min)
+        self.levels = lv.RunningLevels()
+        self._lock = threading.Lock()  # one computation at a time (task and page refreshes)
+        self._frame_mark = -1  # -1: not seeded yet
+        self._stamp: tuple[float, ...] = ()
+        self._registry: dict[str, Asset] | None = None
+        self._node_asset: dict[str, str] = {}
+        self._service: dict[str, list[ServiceEntry]] | None = None
+        self._next_sweep = 0.0
+        self._checked = -math.inf
+        self.computed = 0  # outlooks written (metrics, tests)
+        self.last_batch_s = 0.0
+
+    # -- the task --------------------------------------------------------------------------
+    async def run(self, every_s: float = 2.0) -> None:
+        while True:
+            await asyncio.to_thread(self.step)
+            await asyncio.sleep(every_s)
+
+    def seed(self) -> None:
+        """Running levels from the newest stored frames (a restart resumes them)."""
+        last = self.store.last_frame_id()
+        self._frame_mark = max(0, last - SEED_FRAMES)
+        self._read_reports()
+
+    def step(self) -> int:
+        """Recompute the outlook of every asset whose inputs changed; returns how many."""
+        with self._lock:
+            now = self.clock()
+            stamp = self.store.change_stamp()
+            old, self._stamp = self._stamp, stamp
+            changed: set[str] = set()
+            if self._registry is None or not old or stamp[4:6] != old[4:6] or stamp[9] != old[9]:
+                changed |= self._reload_registry(
+                    windows_changed=bool(old) and stamp[4:6] != old[4:6]
+                )
+            if self._service is None or not old or stamp[3] != old[3]:
+                changed |= self._reload_service()
+            if self._frame_mark < 0:
+                self.seed()  # after the registry: readings go under their asset
+            changed |= self._read_reports()
+            assert self._registry is not None
+            if now >= self._next_sweep:
+                changed = set(self._registry)
+                self._next_sweep = now + SWEEP_S
+            n = self._recompute(sorted(a for a in changed if a in self._registry))
+            if n or now - self._checked >= CHECKED_EVERY_S:
+                self.store.mark_outlook_checked(now)
+                self._checked = now
+            return n
+
+    def refresh(self, asset_ids: Iterable[str]) -> list[Outlook]:
+        """Recompute these assets now (re-reading their registry entry and service log)."""
+        with self._lock:
+            ids = sorted(set(asset_ids))
+            if self._registry is None:
+                self._reload_registry(windows_changed=False)
+            if self._service is None:
+                self._reload_service()
+            assert self._registry is not None and self._service is not None
+            for aid in ids:
+                a = self.store.asset(aid)
+                if a is None:
+                    self._registry.pop(aid, None)
+                else:
+                    self._registry[aid] = a
+                self._service[aid] = self.store.service_log(aid)
+            self._node_asset = {a.node_id: k for k, a in self._registry.items() if a.node_id}
+            gone = [a for a in ids if a not in self._registry]
+            if gone:
+                self.store.delete_outlooks(gone)
+            return self._compute_and_write([self._registry[a] for a in ids if a in self._registry])
+
+    # -- change detection ------------------------------------------------------------------
+    def _reload_registry(self, windows_changed: bool) -> set[str]:
+        assets = {a.asset_id: a for a in self.store.assets()}
+        old = self._registry or {}
+        changed = {k for k, a in assets.items() if old.get(k) != a}
+        gone = [k for k in old if k not in assets]
+        if gone:
+            self.store.delete_outlooks(gone)
+        if windows_changed:
+            changed |= set(assets)
+        self._registry = assets
+        self._node_asset = {a.node_id: k for k, a in assets.items() if a.node_id}
+        return changed
+
+    def _reload_service(self) -> set[str]:
+        by_asset: dict[str, list[ServiceEntry]] = {}
+        for s in self.store.service_log():
+            by_asset.setdefault(s.asset_id, []).append(s)
+        old = self._service or {}
+        changed = {k for k in set(by_asset) | set(old) if by_asset.get(k) != old.get(k)}
+        self._service = by_asset
+        return changed
+
+    def _read_reports(self) -> set[str]:
+        """Feed the report frames committed since the watermark into the running levels."""
+        changed: set[str] = set()
+        while True:
+            rows = self.store.reports_after(self._frame_mark, 20000)
+            for r in rows:
+                aid = self._node_asset.get(r.node_id, r.node_id)
+                changed.add(aid)
+                if r.flags & lv.FLAG_RUNNING:
+                    self.levels.add(aid, r.ts, max(r.vel_rms_mm_s), r.kurtosis)
+            if not rows:
+                return changed
+            self._frame_mark = rows[-1].frame_id
+
+    # -- computation -----------------------------------------------------------------------
+    def _recompute(self, ids: Sequence[str]) -> int:
+        assert self._registry is not None
+        n = 0
+        for i in range(0, len(ids), BATCH):
+            n += len(self._compute_and_write([self._registry[a] for a in ids[i : i + BATCH]]))
+        return n
+
+    def _compute_and_write(self, assets: Sequence[Asset]) -> list[Outlook]:
+        if not assets:
+            return []
+        t0 = time.perf_counter()
+        rows = self.compute(assets)
+        self.store.write_outlooks(rows)
+        self.computed += len(rows)
+        self.last_batch_s = time.perf_counter() - t0
+        return rows
+
+    def compute(self, assets: Sequence[Asset]) -> list[Outlook]:
+        """The outlooks of `assets` (one batch) from the store's current data."""
+        now = self.clock()
+        service = self._service if self._service is not None else {}
+        windows: dict[str, list[MaintenanceWindow]] = {}
+        for w in self.store.windows():
+            windows.setdefault(w.site, []).append(w)
+        since = {
+            a.asset_id: max(
+                [
+                    _date_ts(s.date)
+                    for s in service.get(a.asset_id, ())
+                    if s.kind in LIFE_EVENT_KINDS
+                ]
+                + [now - HISTORY_DAYS * DAY]
+            )
+            for a in assets
+        }
+        lo = min(since.values())
+        hist_all = self.store.hourly_histories([a.asset_id for a in assets], lo, now + HOUR)
+        hist = {
+            a.asset_id: [
+                h
+                for h in hist_all.get(a.asset_id, ())
+                if h.hour >= since[a.asset_id] // HOUR * HOUR
+            ]
+            for a in assets
+        }
+        stored = {
+            o.asset_id: o
+            for o in self.store.outlooks(
+                [a.asset_id for a in assets if a.asset_id not in self.levels]
+            )
+        }
+        prior = self.forecaster.prior()
+        n_lives = len(self.forecaster.completed_lives)
+        fc = self._forecasts(assets, hist, prior)
+        out = []
+        for a in assets:
+            out.append(
+                self._outlook(a, now, hist[a.asset_id], fc[a.asset_id], windows, stored, n_lives)
+            )
+        return out
+
+    def _forecasts(
+        self, assets: Sequence[Asset], hist: dict[str, list[HourlyPoint]], prior: object
+    ) -> dict[str, tuple[float | None, float | None, float | None, str, str, float, int]]:
+        """(p10, p50, p90 running hours, status, method, health index, running points) per
+        asset: one forecast_many call per rated life (the usage model is per part type)."""
+        groups: dict[float | None, list[tuple[str, PartHistory]]] = {}
+        for a in assets:
+            t, feats = running_series(hist[a.asset_id])
+            if "vel_rms" in feats:
+                # Severity as the load proxy of ISO 281's load-life law (as FleetForecaster).
+                feats["load"] = np.maximum(feats["vel_rms"] / asset_zone_limits(a)[1], 1.0)
+            part = a.parts[0] if a.parts else None
+            l10 = part.rated_l10_h if part else None
+            groups.setdefault(l10, []).append((a.asset_id, PartHistory(t, feats, a.asset_id)))
+        out = {}
+        for l10, items in groups.items():
+            usage = UsageModel(l10) if l10 else None
+            res = forecast_many([h for _, h in items], prior, usage)  # type: ignore[arg-type]
+            q = res.quantiles / HOUR
+            for i, (aid, h) in enumerate(items):
+                ok = bool(np.all(np.isfinite(res.quantiles[i])))
+                p10, p50, p90 = (
+                    (_num(q[i, 1]), _num(q[i, 9]), _num(q[i, 17])) if ok else (None, None, None)
+                )
+                hi = float(res.health_index[i]) if math.isfinite(res.health_index[i]) else 0.0
+                out[aid] = (p10, p50, p90, str(res.status[i]), str(res.method[i]), hi,
+                            len(h.t_running_s))  # fmt: skip
+        return out
+
+    def _outlook(
+        self,
+        a: Asset,
+        now: float,
+        hist: list[HourlyPoint],
+        fc: tuple[float | None, float | None, float | None, str, str, float, int],
+        windows: dict[str, list[MaintenanceWindow]],
+        stored: dict[str, Outlook],
+        n_lives: int,
+    ) -> Outlook:
+        p10, p50, p90, status, method, hi, n_run = fc
+        level = self.levels.level(a.asset_id)
+        prev = stored.get(a.asset_id)
+        if level is None and prev is not None and prev.level_mm_s is not None:
+            kurt = float(prev.detail.get("kurtosis", 0.0) or 0.0)  # type: ignore[arg-type]
+            level = (prev.level_mm_s, prev.level_n, prev.level_ts or now, kurt)
+        if level is None:
+            level = lv.hourly_level(hist)
+        zone = None if level is None else asset_zone(a, level[0])
+        util = lv.utilisation(hist)
+        hpw = None if util is None else util.hours_per_week
+        dates: dict[str, float | None] = {"p10": None, "p50": None, "p90": None}
+        horizon_h = self.horizon_years * (8766.0 if hpw is None else hpw * 365.25 / 7)
+        if util is not None and hpw:
+            for k, v in (("p10", p10), ("p50", p50), ("p90", p90)):
+                if v is not None and v <= horizon_h:  # beyond the horizon no date is shown
+                    d = util.to_calendar(datetime.fromtimestamp(now, UTC), v * HOUR)
+                    dates[k] = None if d is None else d.timestamp()
+        part = a.parts[0] if a.parts else None
+        word, pct = lv.trend(hist, now)
+        if status == "degrading":
+            word = "rising"
+        slots = [
+            Slot(w.window_id, w.start, w.end)
+            for w in windows.get(a.site, ())
+            if w.end > w.start and w.end > now
+        ]
+        j = judge(
+            Facts(
+                now, zone, status, p10, p50, p90, dates["p10"], dates["p50"], dates["p90"], hpw,
+                part.part_id if part else "", part.part_number if part else "",
+                part.lead_time_days if part else None,
+                level is not None and level[3] > IMPULSIVE_KURTOSIS, slots, self.horizon_years,
+            )
+        )  # fmt: skip
+        if "fleet_prior" in method:
+            source = f"{n_lives} completed lives of parts in the fleet"
+        elif "rated_life" in method and part and part.rated_l10_h:
+            source = f"the part's rated life (L10 {part.rated_l10_h:,.0f} h)"
+        else:
+            source = ""
+        need = self.params.block * self.params.min_blocks
+        detail: dict[str, object] = {"kurtosis": None if level is None else round(level[3], 2)}
+        if util is not None:
+            detail["utilisation"] = {
+                "h_per_week": round(util.hours_per_week, 1),
+                "h_by_weekday": [round(x, 1) for x in util.hours_by_weekday],
+                "h_by_shift_utc": {k: round(v, 1) for k, v in util.hours_by_shift.items()},
+            }
+        if status == "degrading" and level is not None and j.p90_ts is not None:
+            # The cone: from today's level to the failure level (HI fail_level over the quiet
+            # floor) reached at the P10/P50/P90 dates.
+            fail = level[0] * math.exp(max(0.05, self.params.fail_level - hi))
+            detail["cone"] = {"level_mm_s": round(level[0], 3), "fail_level_mm_s": round(fail, 3)}
+        w = j.window
+        return Outlook(
+            asset_id=a.asset_id, computed_at=now,
+            zone=zone, level_mm_s=None if level is None else round(level[0], 3),
+            level_n=0 if level is None else level[1], level_ts=None if level is None else level[2],
+            trend=word, trend_pct_week=pct, status=status, method=method,
+            status_text=status_text(status, n_run, need, source, util is None and p10 is not None),
+            health_index=round(hi, 4),
+            rul_p10_h=None if zone == "D" or p10 is None else round(p10, 1),
+            rul_p50_h=None if zone == "D" or p50 is None else round(p50, 1),
+            rul_p90_h=None if zone == "D" or p90 is None else round(p90, 1),
+            p10_ts=j.p10_ts, p50_ts=j.p50_ts, p90_ts=j.p90_ts, beyond_horizon=j.beyond_horizon,
+            life_text=j.life_text, hours_per_week=None if hpw is None else round(hpw, 1),
+            action=j.action, reason=j.reason, fault=j.fault,
+            part_id=part.part_id if part else "", part_number=part.part_number if part else "",
+            lead_time_days=part.lead_time_days if part else None,
+            need_by_ts=j.need_by_ts, order_by_ts=j.order_by_ts,
+            window_id=None if w is None else w.window_id,
+            window_start=None if w is None else w.start, window_end=None if w is None else w.end,
+            action_text=j.action_text, parts_needed=j.parts_needed, detail=detail,
+        )  # fmt: skip
+
+
+def outlook_age_s(store: Store, now: float | None = None) -> float | None:
+    """Seconds since the outlook engine last made sure every stored outlook is current (its
+    heartbeat); None when it never ran. What /healthz reports."""
+    at = store.outlook_checked_at()
+    if at is None:
+        return None
+    return max(0.0, (time.time() if now is None else now) - at)

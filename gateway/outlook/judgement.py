@@ -1,0 +1,259 @@
+"""One judgement per asset: what the measured severity and the wear forecast together ask for.
+
+Pure rules, no IO; the engine (engine.py) gathers the inputs and stores the result. The rules,
+each covered by tests/outlook/test_judgement.py:
+
+1. Zone D (ISO 10816/20816: severe enough to cause damage) means stop now, whatever the
+   forecast says; its remaining-life dates are not shown beside it.
+2. Zone C (unsatisfactory for long-term operation) takes the first planned stop the part can
+   make (now + lead time), or an unplanned stop when none is left before the risk date.
+3. A "stop by" date is never after the P10 risk date (10 % chance of failure by then); when the
+   part cannot arrive by then the text says to order now and stop by the risk date anyway.
+4. A remaining life beyond the horizon (5 years at the asset's own utilisation) is never
+   planned and never shown as a date: it reads "beyond 5 years".
+5. With no risk inside the planned stops (and the usual spacing after the last one) nothing is
+   booked yet: a later stop will be the right one. With no stops registered at all,
+   a risk within four weeks needs an unplanned stop.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+DAY = 86400.0
+YEAR_H = 8766.0  # hours in an average year
+WEEKS_PER_YEAR = 365.25 / 7.0
+DEFAULT_LEAD_DAYS = 7.0  # when the registry has no lead time for the part
+NO_WINDOWS_LOOKAHEAD_S = 28 * 86400.0  # with no planned stops, a risk this near needs a stop
+
+NONE = "none"
+WATCH = "watch"
+PLAN = "plan"
+UNPLANNED = "unplanned_stop"
+STOP_NOW = "stop_now"
+ACTIONS = (NONE, WATCH, PLAN, UNPLANNED, STOP_NOW)
+
+BY_FORECAST = "forecast"
+BY_ZONE_C = "zone_C"
+BY_ZONE_D = "zone_D"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A planned maintenance stop at the asset's site."""
+
+    window_id: int | None
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the judgement is made from (times unix s, lives running hours)."""
+
+    now: float
+    zone: str | None  # A-D of the robust recent running level; None without readings
+    status: str  # forecast status (gateway.forecast.predictor)
+    p10_h: float | None
+    p50_h: float | None
+    p90_h: float | None
+    p10_ts: float | None  # calendar dates of the quantiles (None: unknown)
+    p50_ts: float | None
+    p90_ts: float | None
+    hours_per_week: float | None  # the asset's utilisation; None when not known yet
+    part_id: str = ""
+    part_number: str = ""
+    lead_time_days: float | None = None
+    impulsive: bool = False  # recent readings show impulsive vibration (bearing damage signs)
+    windows: Sequence[Slot] = ()
+    horizon_years: float = 5.0
+
+
+@dataclass(frozen=True)
+class Judgement:
+    action: str
+    reason: str | None
+    fault: str
+    need_by_ts: float | None
+    order_by_ts: float | None
+    window: Slot | None
+    action_text: str
+    parts_needed: tuple[tuple[str, int], ...]
+    # The life as shown: dates None beyond the horizon or in zone D.
+    p10_ts: float | None
+    p50_ts: float | None
+    p90_ts: float | None
+    beyond_horizon: bool
+    life_text: str
+
+
+def horizon_h(f: Facts) -> float:
+    """Running hours in the horizon at the asset's own utilisation (continuous running when
+    the utilisation is not known yet: the shortest calendar time those hours can take)."""
+    per_year = YEAR_H if f.hours_per_week is None else f.hours_per_week * WEEKS_PER_YEAR
+    return f.horizon_years * per_year
+
+
+def _within(h: float | None, ts: float | None, f: Facts) -> bool:
+    return (
+        h is not None
+        and h <= horizon_h(f)
+        and (ts is None or ts <= f.now + f.horizon_years * 365.25 * DAY)
+    )
+
+
+def _years(f: Facts) -> str:
+    y = f.horizon_years
+    return f"{y:g} year" + ("" if y == 1 else "s")
+
+
+def _fault(f: Facts) -> tuple[str, bool]:
+    """(fault kind in words, whether the part is the remedy)."""
+    if f.status == "degrading":
+        return "bearing wear (vibration rising over the running hours)", True
+    if f.impulsive:
+        return "bearing damage likely (impulsive vibration)", True
+    if f.zone in ("C", "D"):
+        return (
+            "high vibration without bearing signs: check balance, alignment and mounting first",
+            False,
+        )
+    return "", False
+
+
+def judge(f: Facts) -> Judgement:
+    lead_days = DEFAULT_LEAD_DAYS if f.lead_time_days is None else f.lead_time_days
+    lead_s = lead_days * DAY
+    p10_in, p50_in, p90_in = (
+        _within(f.p10_h, f.p10_ts, f),
+        _within(f.p50_h, f.p50_ts, f),
+        _within(f.p90_h, f.p90_ts, f),
+    )
+    beyond = f.p10_h is not None and not p10_in
+    shown = (
+        f.p10_ts if p10_in else None,
+        f.p50_ts if p50_in else None,
+        f.p90_ts if p90_in else None,
+    )
+    if beyond:
+        life = f"beyond {_years(f)}"
+    elif f.p10_h is None:
+        life = "unknown"
+    elif f.p10_ts is None:
+        life = "no dates yet: the running hours per week are not known"
+    else:
+        life = "risk within the horizon"
+    risk = shown[0]  # the P10 date when it is inside the horizon
+    fault, part_is_remedy = _fault(f)
+    part = f.part_number or f.part_id
+    needed = ((part, 1),) if part_is_remedy and part else ()
+    # Without a part to fit, nothing waits for a delivery.
+    earliest = f.now + (lead_s if needed else 0.0)
+    slots = sorted((w for w in f.windows if w.end > f.now), key=lambda w: w.start)
+
+    def result(
+        action: str,
+        reason: str | None,
+        need_by: float | None,
+        window: Slot | None,
+        text: str,
+        dates: tuple[float | None, float | None, float | None] = shown,
+        life_text: str = life,
+    ) -> Judgement:
+        order_by = None if need_by is None or not needed else need_by - lead_s
+        return Judgement(
+            action, reason, fault if action != NONE else "", need_by, order_by, window, text,
+            needed if action in (PLAN, UNPLANNED, STOP_NOW) else (), *dates, beyond, life_text,
+        )  # fmt: skip
+
+    if f.zone == "D":
+        text = "Stop now: vibration in zone D is severe enough to cause damage."
+        if needed:
+            text += f" Fit a new {part} ({lead_days:g} days lead time) before restarting."
+        return result(
+            STOP_NOW, BY_ZONE_D, f.now, None, text, (None, None, None),
+            "zone D now: the wear forecast does not apply",
+        )  # fmt: skip
+    if f.zone == "C":
+        fits = [w for w in slots if w.start >= earliest and (risk is None or w.start <= risk)]
+        what = f"replace {part}" if needed else "remedial action"
+        if fits:
+            w = fits[0]
+            return result(
+                PLAN, BY_ZONE_C, w.start, w,
+                f"Zone C: {what} at the first planned stop the part can make.",
+            )  # fmt: skip
+        stop_by = earliest if risk is None else min(earliest, risk)
+        text = f"Zone C and no planned stop left in time: {what} in an unplanned stop."
+        return result(UNPLANNED, BY_ZONE_C, stop_by, None, text + _late(f, stop_by, earliest))
+    # Zone A/B or no reading: the wear forecast decides.
+    if risk is None:
+        if beyond:
+            return result(NONE, None, None, None, f"Nothing to plan: risk beyond {_years(f)}.")
+        if f.p10_h is not None and f.p10_ts is None:
+            return result(WATCH, None, None, None, "Watch: dates follow once usage is known.")
+        return result(WATCH if f.status == "not_enough_data" else NONE, None, None, None,
+                      "Nothing to plan yet.")  # fmt: skip
+    if risk > _plan_horizon(slots, f.now):
+        return result(
+            NONE, None, None, None,
+            "Nothing to book yet: the risk lies after the planned stops; a later one will be"
+            " chosen.",
+        )  # fmt: skip
+    fits = [w for w in slots if earliest <= w.start < risk]
+    if fits:
+        w = fits[-1]  # the last stop before the risk uses the most of the part's life
+        return result(
+            PLAN, BY_FORECAST, w.start, w,
+            f"Replace {part or 'the part'} at the last planned stop before the risk date.",
+        )  # fmt: skip
+    text = "No planned stop before the risk date: an unplanned stop is needed."
+    return result(UNPLANNED, BY_FORECAST, risk, None, text + _late(f, risk, earliest))
+
+
+def _late(f: Facts, stop_by: float, earliest: float) -> str:
+    if earliest > stop_by:
+        days = (earliest - stop_by) / DAY
+        return (
+            f" Order now: the part arrives {days:.0f} days after the stop-by date,"
+            " so stop by then and fit it when it arrives."
+        )
+    return ""
+
+
+def _plan_horizon(slots: Sequence[Slot], now: float) -> float:
+    """End of the last planned stop plus the usual spacing between stops (4 weeks with one):
+    up to then the planned stops are the ones to choose from."""
+    starts = sorted(w.start for w in slots)
+    if not starts:
+        return now + NO_WINDOWS_LOOKAHEAD_S  # no stops registered: arrange one in time
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    spacing = max(gaps) if gaps else 28 * DAY
+    return max(w.end for w in slots) + spacing
+
+
+def status_text(
+    status: str, running_h: float, need_h: float, source: str, missing_usage: bool
+) -> str:
+    """The forecast status in words a technician understands, with what is missing.
+
+    `source` names the fallback life ("the part's rated life (L10 30,000 h)", "7 completed
+    lives of this part in the fleet", or "" when there is none)."""
+    have = f"{running_h:.0f} of {need_h:.0f} running hours of readings since the part was fitted"
+    if status == "not_enough_data":
+        text = f"Not enough data yet: {have}, and no rated life or fleet history for this part"
+    elif status == "prior_only":
+        text = f"Too early to see a wear trend ({have}); remaining life from {source}"
+    elif status == "healthy_no_trend":
+        text = "No wear trend: vibration steady over the running hours"
+        text += f"; remaining life from {source}" if source else ""
+    elif status == "degrading":
+        text = "Wear trend: vibration rising; remaining life from that trend"
+        text += f" and {source}" if source else ""
+    else:
+        text = status
+    if missing_usage and status != "not_enough_data":
+        text += ". No dates yet: the running hours per week are not known"
+    return text + "."

@@ -1,0 +1,139 @@
+"""Inputs of the outlook that are not the wear forecast: the robust recent running level, the
+trend of that level, and the asset's running hours by hour of the week (utilisation).
+
+"Running" readings only: a stopped machine's vibration says nothing about its health, so an
+idle pump that runs in zone B reads zone B, not the zone A of its last (stopped) reading.
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+
+from gateway.forecast import Utilisation
+from gateway.store.api import HourlyPoint
+
+HOUR = 3600.0
+DAY = 86400.0
+FLAG_RUNNING = 1
+LEVEL_READINGS = 12  # the level is the median of this many newest running readings
+MIN_RUNNING_FRACTION = 0.5  # an hour counts as running when at least half its reports ran
+TREND_DAYS = 7.0
+TREND_MIN_HOURS = 12
+TREND_PCT = 25.0  # a weekly change beyond +-25 % of the level reads rising / falling
+# 1970-01-01 was a Thursday: epoch hour 0 is hour 72 of a Monday-first week.
+_EPOCH_SLOT = 72
+
+
+class RunningLevels:
+    """The newest LEVEL_READINGS running readings per asset: (ts, worst-axis velocity RMS
+    mm/s, excess kurtosis), kept in time order (a backfilled older reading slots in)."""
+
+    def __init__(self, n: int = LEVEL_READINGS) -> None:
+        self.n = n
+        self._by_asset: dict[str, list[tuple[float, float, float]]] = {}
+
+    def add(self, asset_id: str, ts: float, vel_mm_s: float, kurtosis: float) -> None:
+        buf = self._by_asset.setdefault(asset_id, [])
+        if len(buf) >= self.n and ts <= buf[0][0]:
+            return  # older than everything kept
+        bisect.insort(buf, (ts, vel_mm_s, kurtosis))
+        if len(buf) > self.n:
+            del buf[0]
+
+    def __contains__(self, asset_id: str) -> bool:
+        return asset_id in self._by_asset
+
+    def level(self, asset_id: str) -> tuple[float, int, float, float] | None:
+        """(median velocity, readings, newest ts, median kurtosis) or None."""
+        buf = self._by_asset.get(asset_id)
+        if not buf:
+            return None
+        return (
+            statistics.median(v for _, v, _ in buf),
+            len(buf),
+            buf[-1][0],
+            statistics.median(k for _, _, k in buf),
+        )
+
+
+def running_hours_of(hist: Sequence[HourlyPoint]) -> list[HourlyPoint]:
+    return [h for h in hist if h.running_fraction >= MIN_RUNNING_FRACTION]
+
+
+def hourly_level(hist: Sequence[HourlyPoint]) -> tuple[float, int, float, float] | None:
+    """The level from hourly aggregates when no recent readings are at hand (after a restart):
+    the median over the newest LEVEL_READINGS running hours of the worst axis's hourly mean."""
+    run = running_hours_of(hist)[-LEVEL_READINGS:]
+    if not run:
+        return None
+    return (
+        statistics.median(max(h.vel_rms_mm_s) for h in run),
+        len(run),
+        float(run[-1].hour + HOUR),
+        statistics.median(h.kurtosis for h in run),
+    )
+
+
+def trend(hist: Sequence[HourlyPoint], now: float) -> tuple[str, float | None]:
+    """(rising | stable | falling | unknown, % change per week) of the running level: the
+    median of the last week's running hours against the week before."""
+    run = running_hours_of(hist)
+    last = [max(h.vel_rms_mm_s) for h in run if h.hour >= now - TREND_DAYS * DAY]
+    prev = [
+        max(h.vel_rms_mm_s)
+        for h in run
+        if now - 2 * TREND_DAYS * DAY <= h.hour < now - TREND_DAYS * DAY
+    ]
+    if len(last) < TREND_MIN_HOURS or len(prev) < TREND_MIN_HOURS:
+        return "unknown", None
+    a, b = statistics.median(prev), statistics.median(last)
+    if a <= 0:
+        return "unknown", None
+    pct = 100.0 * (b - a) / a
+    word = "rising" if pct > TREND_PCT else "falling" if pct < -TREND_PCT else "stable"
+    return word, round(pct, 1)
+
+
+def running_hours(hist: Sequence[HourlyPoint]) -> tuple[np.ndarray, np.ndarray]:
+    """(hour starts, running hours in each) from the hourly runtime counter.
+
+    A counter step across a gap in the data (node or gateway away) is spread evenly over the
+    missing hours; a counter that went backwards (node replaced, counter reset) gives nothing.
+    """
+    if len(hist) < 2:
+        return np.zeros(0), np.zeros(0)
+    hour = np.array([float(h.hour) for h in hist])
+    rt = np.array([float(h.runtime_s) for h in hist])
+    d_rt, d_h = np.diff(rt), np.diff(hour)
+    ok = (d_rt >= 0) & (d_h > 0)
+    n = np.maximum(1, np.round(d_h[ok] / HOUR)).astype(np.int64)
+    share = np.minimum(d_rt[ok] / HOUR / n, 1.0)
+    ends = hour[1:][ok]
+    # Step i covers the n hours ending at ends[i]: ends[i] - k h for k < n.
+    k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    return np.repeat(ends, n) - k * HOUR, np.repeat(share, n)
+
+
+def utilisation(hist: Sequence[HourlyPoint]) -> Utilisation | None:
+    """The asset's running fraction by hour of the week (gateway.forecast.Utilisation).
+
+    The hours are averaged per hour-of-week slot here (numpy) and handed to
+    `Utilisation.from_hours` as one record per slot: the same means, in a fraction of the time
+    for a year of hours."""
+    starts, shares = running_hours(hist)
+    if starts.size == 0:
+        return None
+    slot = ((starts // HOUR).astype(np.int64) + _EPOCH_SLOT) % 168
+    sums = np.bincount(slot, weights=shares, minlength=168)
+    counts = np.bincount(slot, minlength=168)
+    monday = datetime(2024, 1, 1, tzinfo=UTC).timestamp()  # a Monday 00:00 UTC
+    records = [
+        (datetime.fromtimestamp(monday + s * HOUR, UTC), float(sums[s] / counts[s]))
+        for s in np.flatnonzero(counts)
+    ]
+    return Utilisation.from_hours(records)

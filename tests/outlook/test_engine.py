@@ -1,0 +1,102 @@
+"""The outlook engine over a real SQLite store filled through the store's API."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.outlook import OutlookEngine, outlook_age_s
+from gateway.store import open_store
+from gateway.store.api import Asset, FrameRecord, Part, ServiceEntry, Store, WriteBatch
+
+HOUR = 3600.0
+NOW = 1_800_000_000.0  # a fixed clock: results do not depend on the day the test runs
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    st = open_store(str(tmp_path / "k.db"))
+    part = Part("brg", "Drive-end bearing", "6205-2RS", rated_l10_h=30000, lead_time_days=5)
+    st.upsert_asset(Asset("pump", "Site", "Pump 1", "n1", parts=(part,)))  # group 2 rigid
+    st.upsert_asset(Asset("fan", "Site", "Fan 1", "n2", parts=(part,)))
+    yield st
+    st.close()
+
+
+class Feed:
+    """Reports of one node through write_batch, as the ingest pipeline commits them."""
+
+    def __init__(self, store: Store, node: str) -> None:
+        self.store, self.node, self.seq, self.runtime = store, node, 0, 3_600_000
+
+    def report(self, ts: float, vel: float, running: bool = True) -> None:
+        self.seq += 1
+        self.runtime += 600 if running else 0
+        v = int(vel * 100)
+        self.store.write_batch(WriteBatch(frames=[FrameRecord(
+            node_id=self.node, boot_id=1, seq=self.seq, kind="report", node_time=int(ts),
+            recv_time=ts, ts=ts, payload=b"", flags=1 if running else 0, dropped=0,
+            runtime_s=self.runtime, starts=10, acc_rms_mg=(v, v, v), vel_rms_mm_s_x100=(v, v, v),
+            peak_mg=v * 3, kurtosis_x100=20, temp_c_x10=400,
+        )]))  # fmt: skip
+
+
+def test_zone_is_the_running_level_not_the_last_reading(store: Store) -> None:
+    pump = Feed(store, "n1")
+    for i in range(20):  # runs in zone B (1.4-2.8 mm/s), one spike into zone D
+        pump.report(NOW - 3 * HOUR + i * 300, 7.0 if i == 15 else 2.0)
+    pump.report(NOW - 60, 0.3, running=False)  # idle now: quiet, but not running
+    eng = OutlookEngine(store, clock=lambda: NOW)
+    assert eng.step() == 2
+    (o,) = store.outlooks(["pump"])
+    assert (o.zone, o.level_mm_s, o.level_n) == ("B", 2.0, 12)
+    assert o.action != "stop_now"
+
+
+def test_changed_assets_only_and_fresh_after_a_commit(store: Store) -> None:
+    pump, fan = Feed(store, "n1"), Feed(store, "n2")
+    pump.report(NOW - 600, 1.0)
+    fan.report(NOW - 600, 1.0)
+    eng = OutlookEngine(store, clock=lambda: NOW)
+    eng.step()
+    assert eng.step() == 0  # nothing changed
+    for k in range(12):
+        pump.report(NOW - 300 + k, 5.0)  # zone D now
+    assert eng.step() == 1
+    (o,) = store.outlooks(["pump"])
+    assert o.zone == "D" and o.action == "stop_now" and o.p50_ts is None
+    store.add_service_entry(ServiceEntry("fan", "2027-01-01", "inspection"))
+    assert eng.step() == 1
+    a = store.asset("fan")
+    assert a is not None
+    store.upsert_asset(dataclasses.replace(a, zone_limits=(0.1, 0.2, 0.3)))
+    assert eng.step() == 1 and store.outlooks(["fan"])[0].zone == "D"
+    assert outlook_age_s(store, NOW + 7) == 7.0
+
+
+def test_a_second_engine_resumes_levels_after_a_restart(store: Store) -> None:
+    pump = Feed(store, "n1")
+    for i in range(12):
+        pump.report(NOW - 3600 + i * 300, 3.5)  # zone C
+    OutlookEngine(store, clock=lambda: NOW).step()
+    again = OutlookEngine(store, clock=lambda: NOW)
+    again.step()
+    (o,) = store.outlooks(["pump"])
+    assert o.zone == "C" and o.level_n == 12 and o.action in ("plan", "unplanned_stop")
+    assert o.reason == "zone_C" and o.status_text
+
+
+def test_refresh_recomputes_on_request(store: Store) -> None:
+    Feed(store, "n1").report(NOW - 60, 2.0)
+    eng = OutlookEngine(store, clock=lambda: NOW)
+    eng.step()
+    a = store.asset("pump")
+    assert a is not None
+    store.upsert_asset(dataclasses.replace(a, zone_limits=(0.5, 1.0, 1.5)))
+    (o,) = eng.refresh(["pump"])
+    assert o.zone == "D" and store.outlooks(["pump"])[0].zone == "D"
+    store.delete_asset("fan")
+    assert eng.refresh(["fan"]) == [] and not store.outlooks(["fan"])

@@ -1,0 +1,104 @@
+"""The one judgement's rules (gateway/outlook/judgement.py), one test each: each fails when its
+rule is taken out."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gateway.outlook.judgement import (
+    NONE,
+    PLAN,
+    STOP_NOW,
+    UNPLANNED,
+    WATCH,
+    Facts,
+    Slot,
+    judge,
+    status_text,
+)
+
+DAY = 86400.0
+NOW = 1_800_000_000.0
+WEEKLY = tuple(Slot(i, NOW + i * 7 * DAY, NOW + i * 7 * DAY + 8 * 3600) for i in range(1, 9))
+
+
+def facts(**kw: object) -> Facts:
+    base = Facts(
+        now=NOW, zone="B", status="degrading", p10_h=500.0, p50_h=800.0, p90_h=1200.0,
+        p10_ts=NOW + 30 * DAY, p50_ts=NOW + 45 * DAY, p90_ts=NOW + 70 * DAY,
+        hours_per_week=120.0, part_id="brg", part_number="6205-2RS", lead_time_days=5.0,
+        windows=WEEKLY,
+    )  # fmt: skip
+    return dataclasses.replace(base, **kw)  # type: ignore[arg-type]  # test helper
+
+
+def test_zone_d_stops_now_whatever_the_forecast() -> None:
+    j = judge(facts(zone="D", status="healthy_no_trend", p10_h=40000.0, p10_ts=NOW + 900 * DAY))
+    assert (j.action, j.reason, j.need_by_ts, j.window) == (STOP_NOW, "zone_D", NOW, None)
+    assert (j.p10_ts, j.p50_ts, j.p90_ts) == (None, None, None)  # no date beside "stop now"
+    assert "zone D" in j.life_text
+
+
+def test_zone_c_takes_the_first_window_the_part_can_make() -> None:
+    # Lead time 10 days: window 1 (7 days) is too early for the part, window 2 is the one.
+    j = judge(facts(zone="C", status="healthy_no_trend", p10_h=9000.0, p10_ts=NOW + 400 * DAY,
+                    lead_time_days=10.0, impulsive=True))  # fmt: skip
+    assert (j.action, j.reason, j.window) == (PLAN, "zone_C", WEEKLY[1])
+    assert j.need_by_ts == WEEKLY[1].start and j.order_by_ts == WEEKLY[1].start - 10 * DAY
+    assert j.parts_needed == (("6205-2RS", 1),)
+
+
+def test_zone_c_without_bearing_signs_books_no_bearing() -> None:
+    j = judge(facts(zone="C", status="healthy_no_trend", p10_h=9000.0, p10_ts=NOW + 400 * DAY,
+                    lead_time_days=10.0))  # fmt: skip
+    assert j.action == PLAN and j.window == WEEKLY[0]  # no part to wait for
+    assert j.parts_needed == () and "balance" in j.fault and j.order_by_ts is None
+
+
+def test_stop_by_is_never_after_the_p10_risk_date() -> None:
+    # The risk in 3 days, the part takes 14: no window fits, stop by the risk date anyway.
+    j = judge(facts(p10_ts=NOW + 3 * DAY, lead_time_days=14.0))
+    assert j.action == UNPLANNED and j.need_by_ts == NOW + 3 * DAY
+    assert "Order now" in j.action_text
+    # Zone C, no window the part can make before the risk: the same bound.
+    j = judge(facts(zone="C", p10_ts=NOW + 3 * DAY, lead_time_days=14.0, windows=()))
+    assert j.action == UNPLANNED and j.need_by_ts is not None and j.need_by_ts <= NOW + 3 * DAY
+
+
+def test_forecast_books_the_last_window_before_the_risk() -> None:
+    j = judge(facts(p10_ts=NOW + 30 * DAY))
+    assert (j.action, j.reason, j.window) == (PLAN, "forecast", WEEKLY[3])  # 28 days < 30
+
+
+def test_beyond_the_horizon_is_never_planned_nor_dated() -> None:
+    # 20,000 running hours at 40 h/week is about 9.6 years: beyond 5 years.
+    far = facts(status="healthy_no_trend", p10_h=20000.0, p50_h=30000.0, p90_h=50000.0,
+                p10_ts=NOW + 20 * DAY, hours_per_week=40.0)  # fmt: skip
+    j = judge(far)
+    assert j.action == NONE and j.need_by_ts is None and j.window is None
+    assert j.beyond_horizon and j.life_text == "beyond 5 years"
+    assert (j.p10_ts, j.p50_ts, j.p90_ts) == (None, None, None)
+    # The same hours at 168 h/week are 2.3 years: inside, and dated.
+    near = judge(dataclasses.replace(far, hours_per_week=168.0))
+    assert not near.beyond_horizon and near.p10_ts == NOW + 20 * DAY
+
+
+def test_no_windows_and_a_near_risk_needs_an_unplanned_stop() -> None:
+    j = judge(facts(p10_ts=NOW + 10 * DAY, windows=()))
+    assert j.action == UNPLANNED and j.need_by_ts == NOW + 10 * DAY
+
+
+def test_risk_after_the_planned_stops_books_nothing_yet() -> None:
+    j = judge(facts(status="healthy_no_trend", p10_ts=NOW + 300 * DAY))
+    assert j.action == NONE and j.window is None and j.parts_needed == ()
+
+
+def test_not_enough_data_is_watched_and_said_in_words() -> None:
+    j = judge(facts(status="not_enough_data", p10_h=None, p50_h=None, p90_h=None, p10_ts=None,
+                    p50_ts=None, p90_ts=None))  # fmt: skip
+    assert j.action == WATCH and j.life_text == "unknown"
+    text = status_text("not_enough_data", 12, 90, "", missing_usage=False)
+    assert "12 of 90 running hours" in text and "no rated life" in text
+    text = status_text("prior_only", 30, 90, "the part's rated life (L10 30,000 h)", True)
+    assert "Too early to see a wear trend" in text and "30 of 90" in text
+    assert "rated life (L10 30,000 h)" in text and "running hours per week are not known" in text
