@@ -1,32 +1,147 @@
-"""`kizashi rul FILE.csv --history-dir DIR --json`: RUL of one bearing from its feature file."""
+"""`kizashi rul FILE.csv --history-dir DIR --json`: RUL of one bearing from its feature file.
+
+Options (docs/FORECASTING.md, "kizashi rul"): the bearing's operating condition and that of
+history runs whose file names do not say it, the reading cadence, a rated life to fall back on
+when the history does not fit, and survivors (censored lives) in the history, read from the
+history's `bearings.csv` (`failed` column) or named with `--censored`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from .pronostia import prior_from_runs, read_bearing_csv, read_dir
-from .rul import forecast_part
+from .model import ModelParams
+from .prior import fit_fleet_prior
+from .pronostia import (
+    CONDITIONS,
+    REFERENCE_CONDITION,
+    BearingRun,
+    condition_of,
+    read_bearing_csv,
+    read_dir,
+    read_failed,
+)
+from .rul import PartHistory, forecast_part
+from .usage import UsageModel, iso281_life_factor
 
 
-def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="kizashi rul", description=__doc__)
+def _condition(text: str) -> tuple[float, float]:
+    try:
+        rpm, load = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected RPM:LOAD_N, got {text!r}") from None
+    if rpm <= 0 or load <= 0:
+        raise argparse.ArgumentTypeError("speed and load must be positive")
+    return rpm, load
+
+
+def _positive(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return v
+
+
+def _factor(run: BearingRun, given: tuple[float, float] | None) -> float | None:
+    """ISO 281 life factor against the reference condition: from the command line, else from
+    a PRONOSTIA-style name, else None (unknown)."""
+    ref = CONDITIONS[REFERENCE_CONDITION]
+    if given is not None:
+        return iso281_life_factor(*given, *ref)
+    c = condition_of(run.name)
+    return None if c is None else iso281_life_factor(*CONDITIONS[c], *ref)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="kizashi rul", description=__doc__.splitlines()[0])
     ap.add_argument("file", type=Path, help="bearing CSV (t_s, rms_h, rms_v, kurt_*, peak_*)")
     ap.add_argument("--history-dir", type=Path, help="completed runs to learn the fleet from")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    args = ap.parse_args(argv)
+    ap.add_argument(
+        "--condition",
+        type=_condition,
+        metavar="RPM:LOAD_N",
+        help="this bearing's speed and radial load (default: from its name)",
+    )
+    ap.add_argument(
+        "--history-condition",
+        type=_condition,
+        metavar="RPM:LOAD_N",
+        help="condition of history runs whose names do not say it "
+        "(default: the same as this bearing)",
+    )
+    ap.add_argument(
+        "--cadence-s",
+        type=_positive,
+        metavar="S",
+        help="seconds between readings (default: the median step of t_s)",
+    )
+    ap.add_argument(
+        "--rated-l10-h",
+        type=_positive,
+        metavar="H",
+        help="rated L10 life in running hours, the fallback when the history "
+        "does not fit this bearing",
+    )
+    ap.add_argument(
+        "--censored",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a history run that did not fail (a censored life); repeatable",
+    )
+    return ap  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
     try:
         run = read_bearing_csv(args.file)
         hist = read_dir(args.history_dir, exclude=[args.file]) if args.history_dir else []
+        failed = read_failed(args.history_dir) if args.history_dir else {}
     except (OSError, ValueError) as exc:
         print(f"kizashi rul: {exc}", file=sys.stderr)
         return 2
-    prior = prior_from_runs(hist) if hist else None
-    fc = forecast_part(run.history(), prior)
+    unknown = set(args.censored) - {r.name for r in hist}
+    if unknown:
+        print(f"kizashi rul: --censored names no history run: {sorted(unknown)}", file=sys.stderr)
+        return 2
+    failed.update({name: False for name in args.censored})
+    p = ModelParams()
+    if args.cadence_s:
+        # A declared cadence fixes the points per block (the time span stays block_s).
+        p = replace(p, block=max(p.block_min_points, round(p.block_s / args.cadence_s)))
+        p = replace(p, block_s=0.0)
+    own = _factor(run, args.condition) or 1.0
+    hist_default = _factor(run, args.history_condition) if args.history_condition else own
+    factors = [_factor(r, None) or hist_default or 1.0 for r in hist]
+    fail = [failed.get(r.name, True) for r in hist]
+    prior = None
+    if hist:
+        done = [(r, k) for r, k, f in zip(hist, factors, fail, strict=True) if f]
+        prior = fit_fleet_prior(
+            [r.last_t_s for r in hist],
+            [not f for f in fail],
+            [(r.t_s, r.features) for r, _ in done],
+            p,
+            factors,
+            [k for _, k in done],
+        )
+    usage = UsageModel(args.rated_l10_h) if args.rated_l10_h else None
+    part = PartHistory(run.t_s, run.features, run.name, own)
+    fc = forecast_part(part, prior, usage, p)
     out = fc.to_dict()
-    out.update(file=str(args.file), history_runs=len(hist), last_t_s=run.last_t_s)
+    out.update(
+        file=str(args.file),
+        history_runs=len(hist),
+        history_censored=sum(not f for f in fail),
+        life_factor=own,
+        last_t_s=run.last_t_s,
+    )
     if args.json:
         print(json.dumps(out))
     else:
