@@ -72,12 +72,12 @@ def create_app(
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     app.extensions["fleet"] = _resolve_fleet(store, forecaster, app.config)
 
-    from . import admin, asset, auth, nodes, ops, overview, planner, report
+    from . import admin, asset, auth, ledger, nodes, ops, overview, planner, report
     from .util import Cache
 
     app.extensions["kz_cache"] = Cache()
     auth.init_app(app)
-    for mod in (overview, asset, planner, nodes, report, admin, ops):
+    for mod in (overview, asset, planner, nodes, report, ledger, admin, ops):
         app.register_blueprint(mod.bp)
     ops.init_metrics(app)
 

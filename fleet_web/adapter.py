@@ -516,28 +516,82 @@ class StoreFleet:
         date: str | None = None,
     ) -> Row:
         from gateway.service_entry import build_entry
+        from gateway.sitetime import local
 
         a = self.store.asset(asset_id)
         if a is None:
             raise ValueError(f"no asset {asset_id}")
+        tz = self.site_tz(a.site)
         entry = build_entry(
             a,
             kind,
-            _dt(self.clock()).date(),
+            local(self.clock(), tz).date(),  # "today" at the asset's site
             date=date,
             part=part,
             finding=note,
             by=user,
             acted_on_warning=acted_on_warning,
             downtime_avoided_h=downtime_avoided_h,
+            store=self.store,
+            tz=tz,
         )
         eid = self.store.add_service_entry(entry)
         self._fc.pop(asset_id, None)
         self._bump(asset_id)
         return self._service_row(dataclasses.replace(entry, entry_id=eid))
 
+    def site_tz(self, site: str) -> str:
+        """The site's IANA time zone (registry; UTC when never set)."""
+        for x in self.store.sites():
+            if x.name == site:
+                return str(x.tz)
+        return "UTC"
+
     def ledger(self) -> list[Row]:
-        return [r for r in self.service_log() if r["acted_on_warning"]]
+        """Acted-on warnings, each with the bound its hours must respect (the time from the
+        asset's first warning to the end of the repair day, gateway/service_entry.py) and
+        `needs_review` when the stored hours exceed it (entries from before the bound)."""
+        from gateway.service_entry import day_end, downtime_bound, first_warning
+
+        assets = {a.asset_id: a for a in self.store.assets()}
+        zones = {x.name: x.tz for x in self.store.sites()}
+        out = []
+        for r in self.service_log():
+            if not r["acted_on_warning"]:
+                continue
+            a = assets.get(r["asset_id"])
+            tz = zones.get(a.site) if a else None
+            warned = first_warning(self.store, a, r["date"], tz) if a else None
+            bound = downtime_bound(warned, day_end(r["date"], tz))
+            out.append({**r, "site": a.site if a else "", "warned_at": iso(warned),
+                        "bound_h": round(bound, 1),
+                        "needs_review": r["downtime_avoided_h"] > bound + 1e-9})  # fmt: skip
+        return out
+
+    def correct_ledger(
+        self, entry_id: int, acted_on_warning: bool, downtime_avoided_h: float, user: str
+    ) -> Row:
+        """An admin's correction of one entry's ledger fields, within the same bounds as a new
+        entry; ValueError with the reason. Logged with the old and new values."""
+        from gateway.service_entry import check_downtime, day_end, first_warning
+
+        old = next((s for s in self.store.service_log() if s.entry_id == entry_id), None)
+        if old is None:
+            raise KeyError(entry_id)
+        a = self.store.asset(old.asset_id)
+        tz = self.site_tz(a.site) if a else None
+        warned = first_warning(self.store, a, old.date, tz) if a else None
+        hours = check_downtime(downtime_avoided_h, acted_on_warning, warned, day_end(old.date, tz))
+        self.store.set_ledger(entry_id, acted_on_warning, hours)
+        log.warning(
+            "ledger entry %s corrected by %s: acted_on_warning %s -> %s, downtime avoided"
+            " %g h -> %g h", entry_id, user, old.acted_on_warning, acted_on_warning,
+            old.downtime_avoided_h, hours,
+        )  # fmt: skip
+        self._bump(old.asset_id)
+        return self._service_row(
+            dataclasses.replace(old, acted_on_warning=acted_on_warning, downtime_avoided_h=hours)
+        )
 
     def windows(self, site: str | None = None) -> list[Row]:
         rows = self.overview()

@@ -85,7 +85,14 @@ class FleetData(Protocol):
         the kind, date, part or downtime figures are wrong (gateway/service_entry.py)."""
 
     def ledger(self) -> list[Row]:
-        """Downtime-avoided ledger: acted-on warnings with hours avoided."""
+        """Downtime-avoided ledger: acted-on warnings with hours avoided, `bound_h` (the most
+        the entry can claim) and `needs_review` (its hours exceed that bound)."""
+
+    def correct_ledger(
+        self, entry_id: int, acted_on_warning: bool, downtime_avoided_h: float, user: str
+    ) -> Row:
+        """An admin's correction of an entry's ledger fields (same bounds as a new entry);
+        KeyError for no such entry, ValueError with the reason for a refused value."""
 
     def windows(self, site: str | None = None) -> list[Row]:
         """Maintenance windows (id, site, start, end) each with `jobs` (proposed services)."""

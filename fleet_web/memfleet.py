@@ -282,6 +282,20 @@ class MemoryFleet:
                "since": iso(s["ts"]), "since_source": "replacement"} for s in used),
         ]  # fmt: skip
 
+    def correct_ledger(
+        self, entry_id: int, acted_on_warning: bool, downtime_avoided_h: float, user: str
+    ) -> Row:
+        from gateway import service_entry as rules
+
+        hours = rules.check_downtime(downtime_avoided_h, acted_on_warning)
+        with self._lock:
+            for e in self._service:
+                if e["id"] == entry_id:
+                    e.update(acted_on_warning=acted_on_warning, downtime_avoided_h=hours)
+                    self._ver += 1
+                    return dict(e)
+        raise KeyError(entry_id)
+
     def record_service(
         self,
         asset_id: str,

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from .auth import fleet
 from .data import ASSET_COLUMNS, ZONES, Row
+from .ledger import totals
 from .util import (
     cache,
     csv_response,
@@ -50,17 +51,14 @@ def summary() -> Row:
                 at_risk += 1
             if r["node_health"] in ("offline", "stale"):
                 offline += 1
-        ledger = f.ledger()
+        kpi = totals(f.ledger())
         return {
             "assets": len(rows),
             "at_risk": at_risk,
             "due": due,
             "zones": {z: zones[z] for z in ZONES},
             "nodes_offline": offline,
-            "downtime_avoided_h": round(
-                sum(float(e.get("downtime_avoided_h") or 0) for e in ledger), 1
-            ),
-            "warnings_acted_on": len(ledger),
+            **kpi,  # downtime_avoided_h, warnings_acted_on, to_review
         }
 
     out: Row = cache().get((f.version(), "summary"), make)

@@ -30,6 +30,7 @@ def populate(
     from gateway.store.api import (
         Asset,
         BirthRecord,
+        EventRecord,
         FrameRecord,
         MaintenanceWindow,
         NodeStatus,
@@ -60,7 +61,7 @@ def populate(
             store.add_window(MaintenanceWindow(s, start, start + 8 * HOUR, note=f"week stop {k}"))
     n_hist = n_assets if history_assets is None else history_assets
     batch: list[Any] = []
-    births, status = [], []
+    births, status, events = [], [], []
     for i in range(len(ids)):
         nid = f"nd-{i + 1:05d}"
         n = hours if i < n_hist else 1
@@ -73,6 +74,13 @@ def populate(
             onset = int(n * 0.6)
             g = math.log(float(rng.uniform(2.5, 4.0))) / (n - onset)
             lv[onset:] = base * np.exp(g * np.arange(n - onset))
+            # The gateway's health monitor notices the change halfway through the wear: the
+            # warning a repair can later be credited to (downtime-avoided ledger).
+            k = onset + (n - onset) // 2
+            detail = {"asset": ids[i], "baseline_mm_s": round(base, 3), "z": 6.0}
+            events.append(
+                EventRecord(float(t[k]), nid, "baseline_change", detail, source="gateway")
+            )
         lv = lv * rng.lognormal(0, 0.04, n)
         # Excess kurtosis: near 0 while healthy, impulsive (bearing damage) as the level rises.
         kurt = 0.2 + 3.0 * np.clip(lv / base - 1.0, 0.0, 1.0)
@@ -101,5 +109,5 @@ def populate(
         if len(batch) >= 20000:
             store.write_batch(WriteBatch(frames=batch))
             batch = []
-    store.write_batch(WriteBatch(frames=batch, births=births, node_status=status))
+    store.write_batch(WriteBatch(frames=batch, births=births, node_status=status, events=events))
     return ids

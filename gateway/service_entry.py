@@ -10,10 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from gateway.store.api import SERVICE_KINDS, Asset, ServiceEntry
+from gateway.sitetime import zone
+from gateway.store.api import SERVICE_KINDS, Asset, ServiceEntry, Store
 
 # Kinds that end a part's life: they must say which part when the asset has several.
 LIFE_ENDING_KINDS = ("replacement", "failure")
+
+# The downtime-avoided ledger is the product's headline figure, so its inputs are bounded:
+# hours avoided can be no more than the time from Kizashi's warning to the repair (the stop
+# could not have lasted longer than the warning was early), and never more than 90 days, a
+# generous unplanned stop (a part with a 12-week lead time, then the repair). Entries beyond
+# either bound are refused; an admin corrects old ones on the ledger page.
+MAX_DOWNTIME_AVOIDED_H = 90 * 24.0
+# Events that are a Kizashi warning about an asset: the gateway's vibration alarms and
+# baseline change, and the node's own vibration alarm.
+WARNING_EVENT_CODES = ("alarm_alert", "alarm_danger", "baseline_change", "alarm")
 
 
 def check_kind(kind: str) -> str:
@@ -56,13 +67,78 @@ def resolve_part(asset: Asset, kind: str, ref: str) -> str:
     return known[ref]
 
 
-def check_downtime(hours: float, acted_on_warning: bool) -> float:
-    """Hours of unplanned downtime avoided: finite, >= 0, and only with an acted-on warning."""
+def day_start(day: str, tz: str | None) -> float:
+    """The start (local midnight) of calendar day `day` (YYYY-MM-DD) at the site."""
+    d = dt.date.fromisoformat(day)
+    return dt.datetime(d.year, d.month, d.day, tzinfo=zone(tz)).timestamp()
+
+
+def day_end(day: str, tz: str | None) -> float:
+    """The end of calendar day `day` at the site: the latest a repair dated that day can have
+    happened."""
+    return day_start((dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat(), tz)
+
+
+def downtime_bound(warned_at: float | None, repaired_by: float | None) -> float:
+    """The most downtime an acted-on warning can have avoided, in hours: the time from the
+    warning to the repair, at most MAX_DOWNTIME_AVOIDED_H; 0 without a warning on record."""
+    if warned_at is None or repaired_by is None:
+        return 0.0
+    return max(0.0, min(MAX_DOWNTIME_AVOIDED_H, (repaired_by - warned_at) / 3600.0))
+
+
+def check_downtime(
+    hours: float,
+    acted_on_warning: bool,
+    warned_at: float | None = None,
+    repaired_by: float | None = None,
+) -> float:
+    """Hours of unplanned downtime avoided: finite, >= 0, only with an acted-on warning, at
+    most the time from the warning (`warned_at`) to the repair (`repaired_by`) and at most
+    MAX_DOWNTIME_AVOIDED_H. Without `repaired_by` (no history to check) only the absolute
+    bound applies. ValueError says which bound and why."""
     if not math.isfinite(hours) or hours < 0:
         raise ValueError("downtime avoided must be a finite number of hours >= 0")
     if hours and not acted_on_warning:
         raise ValueError("downtime avoided needs the entry to be marked as acting on a warning")
+    if hours > MAX_DOWNTIME_AVOIDED_H:
+        raise ValueError(
+            f"downtime avoided of {hours:g} h is more than {MAX_DOWNTIME_AVOIDED_H:g} h"
+            " (90 days), the longest unplanned stop the ledger accepts"
+        )
+    if hours and repaired_by is not None and warned_at is None:
+        raise ValueError(
+            "downtime avoided needs a Kizashi warning on record for this asset before the"
+            " repair (a vibration alarm or baseline change); none was found"
+        )
+    bound = downtime_bound(warned_at, repaired_by)
+    if hours and repaired_by is not None and hours > bound:
+        first = dt.datetime.fromtimestamp(warned_at or 0.0, dt.UTC).strftime("%Y-%m-%d %H:%M")
+        raise ValueError(
+            f"downtime avoided can be at most {bound:.1f} h: the first warning came at"
+            f" {first} UTC, {bound:.1f} h before the end of the repair day"
+        )
     return hours
+
+
+def first_warning(store: Store, asset: Asset, day: str, tz: str | None = None) -> float | None:
+    """When Kizashi first warned about `asset` before the repair dated `day`: the earliest
+    warning event (WARNING_EVENT_CODES) of its node since the last replacement or failure
+    before that day. None when there is none (or the asset has no node)."""
+    if not asset.node_id:
+        return None
+    before = [
+        e.date for e in store.service_log(asset.asset_id)
+        if e.kind in LIFE_ENDING_KINDS and e.date < day
+    ]  # fmt: skip
+    since = day_start(max(before), tz) if before else None
+    end = day_end(day, tz)
+    times = [
+        e.ts
+        for e in store.events(node_id=asset.node_id, since=since, limit=100_000)
+        if e.code in WARNING_EVENT_CODES and e.ts < end
+    ]
+    return min(times) if times else None
 
 
 def build_entry(
@@ -76,15 +152,28 @@ def build_entry(
     by: str = "",
     acted_on_warning: bool = False,
     downtime_avoided_h: float = 0.0,
+    store: Store | None = None,
+    tz: str | None = None,
 ) -> ServiceEntry:
-    """A checked entry for `asset` (date default `today`); ValueError saying what is wrong."""
+    """A checked entry for `asset` (date default `today`, the site's calendar day); ValueError
+    saying what is wrong. With `store`, downtime avoided is bounded by the time from the
+    asset's first warning on record to the end of the repair day (in the site's zone `tz`);
+    without one (no event history to check against) only by MAX_DOWNTIME_AVOIDED_H."""
+    day = check_date(date, today) if date else today.isoformat()
+    check_kind(kind)
+    part_id = resolve_part(asset, kind, part)
+    if store is not None and downtime_avoided_h:
+        warned = first_warning(store, asset, day, tz)
+        hours = check_downtime(downtime_avoided_h, acted_on_warning, warned, day_end(day, tz))
+    else:
+        hours = check_downtime(downtime_avoided_h, acted_on_warning)
     return ServiceEntry(
         asset.asset_id,
-        check_date(date, today) if date else today.isoformat(),
-        check_kind(kind),
-        resolve_part(asset, kind, part),
+        day,
+        kind,
+        part_id,
         finding,
         by,
         acted_on_warning=acted_on_warning,
-        downtime_avoided_h=check_downtime(downtime_avoided_h, acted_on_warning),
+        downtime_avoided_h=hours,
     )

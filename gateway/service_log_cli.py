@@ -72,6 +72,8 @@ def main(argv: Sequence[str]) -> int:
                 by=args.by,
                 acted_on_warning=args.acted_on_warning,
                 downtime_avoided_h=args.downtime_avoided_h,
+                store=store,
+                tz=tz,
             )
             print(store.add_service_entry(entry))
         else:

@@ -41,10 +41,18 @@
     return tr;
   }
 
+  // Same as the compact macro: a KPI never outgrows its tile.
+  function compact(x) {
+    if (x === null || x === undefined) return "–";
+    if (x >= 1e6) return (x / 1e6).toFixed(1) + "M";
+    if (x >= 1e4) return (x / 1e3).toFixed(1) + "k";
+    return x >= 100 ? Math.round(x).toLocaleString("en") : String(+x.toFixed(1));
+  }
+
   function setTiles(s) {
     document.querySelectorAll("#tiles [data-k]").forEach((n) => {
       const v = n.dataset.k.split(".").reduce((o, k) => (o ? o[k] : undefined), s);
-      if (v !== undefined) n.textContent = v;
+      if (v !== undefined) n.textContent = n.dataset.fmt === "compact" ? compact(v) : v;
     });
     sizeZones();
   }

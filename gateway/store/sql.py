@@ -850,6 +850,17 @@ class SqlStore(OutlookSql):
             for r in rows
         ]
 
+    def set_ledger(self, entry_id: int, acted_on_warning: bool, downtime_avoided_h: float) -> bool:
+        if not (math.isfinite(downtime_avoided_h) and downtime_avoided_h >= 0):
+            raise ValueError("downtime avoided must be a finite number of hours >= 0")
+        with self._lock, self._transaction():
+            rows = self._q(
+                "UPDATE service_log SET acted_on_warning = ?, downtime_avoided_h = ?"
+                " WHERE entry_id = ? RETURNING entry_id",
+                (1 if acted_on_warning else 0, downtime_avoided_h, entry_id),
+            )
+        return bool(rows)
+
     def add_window(self, window: MaintenanceWindow) -> int:
         if window.end <= window.start:
             raise ValueError("window end must be after its start")

@@ -9,7 +9,9 @@ import pytest
 
 from gateway.service_log_cli import main
 from gateway.store import open_store
-from gateway.store.api import Asset, Part
+from gateway.store.api import Asset, EventRecord, Part, WriteBatch
+
+WARNED = dt.datetime(2025, 2, 28, 12, 0, tzinfo=dt.UTC).timestamp()
 
 
 @pytest.fixture
@@ -17,9 +19,13 @@ def db(tmp_path: Path) -> str:
     url = str(tmp_path / "k.db")
     store = open_store(url)
     store.upsert_asset(
-        Asset("pump-1", "plant-a", "P101",
+        Asset("pump-1", "plant-a", "P101", "n1",
               parts=(Part("de", "Drive-end bearing", "6205-2RS"), Part("nde", "Non-drive end")))
     )  # fmt: skip
+    # The gateway warned about pump-1 at noon the day before the repair of 2025-03-01.
+    detail = {"asset": "pump-1", "from": "normal", "to": "alert", "zone": "C"}
+    ev = EventRecord(WARNED, "n1", "alarm_alert", detail, source="gateway")
+    store.write_batch(WriteBatch(events=[ev]))
     store.close()
     return url
 
@@ -67,3 +73,31 @@ def test_unknown_asset_and_default_date(db: str, capsys: pytest.CaptureFixture[s
     (e,) = store.service_log()
     store.close()
     assert e.date == dt.datetime.now(dt.UTC).date().isoformat() and e.part_id == ""
+
+
+@pytest.mark.parametrize(
+    ("hours", "reason"),
+    [
+        ("1e12", "2160 h (90 days)"),
+        # From the warning (2025-02-28 12:00 UTC) to the end of the repair day: 36 h.
+        ("36.5", "at most 36.0 h"),
+    ],
+)
+def test_downtime_avoided_is_bounded(
+    db: str, hours: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--db", db, "add", "pump-1", "--kind", "replacement", "--part", "de", "--date",
+            "2025-03-01", "--acted-on-warning", "--downtime-avoided-h", hours]  # fmt: skip
+    assert main(args) == 2
+    assert reason in capsys.readouterr().err
+    assert main([*args[:-1], "36"]) == 0
+
+
+def test_downtime_avoided_needs_a_warning_before_the_repair(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The only warning came after a repair dated 2025-02-27: nothing to credit it to.
+    args = ["--db", db, "add", "pump-1", "--kind", "replacement", "--part", "de", "--date",
+            "2025-02-27", "--acted-on-warning", "--downtime-avoided-h", "1"]  # fmt: skip
+    assert main(args) == 2
+    assert "needs a Kizashi warning on record" in capsys.readouterr().err

@@ -120,7 +120,8 @@ def test_ledger_uses_service_entry_fields(sqlite_store: Any) -> None:
     h = {"X-CSRF-Token": tok}
     body = {"kind": "inspection", "note": "loose foot", "acted_on_warning": True,
             "downtime_avoided_h": 4.5}  # fmt: skip
-    r = c.post("/api/assets/AS-00002/service", json=body, headers=h)
+    # AS-00004 degrades: the synthetic gateway raised a baseline-change warning for it.
+    r = c.post("/api/assets/AS-00004/service", json=body, headers=h)
     assert r.status_code == 201 and r.json["acted_on_warning"] and r.json["note"] == "loose foot"
     # Hours without acting on a warning are refused, not silently dropped.
     body = {"kind": "inspection", "note": "routine", "downtime_avoided_h": 9}
@@ -132,19 +133,22 @@ def test_ledger_uses_service_entry_fields(sqlite_store: Any) -> None:
     acted, routine = entries["loose foot"], entries["routine"]
     assert acted.acted_on_warning and acted.downtime_avoided_h == 4.5 and acted.by == "tech"
     assert not routine.acted_on_warning and routine.downtime_avoided_h == 0.0
-    # An entry written straight to the store (gateway CLI, another tool) is in the ledger too.
+    # An entry written straight to the store (gateway CLI, another tool) is in the ledger too,
+    # but one that claims hours without a warning on record is only counted once reviewed.
     sqlite_store.add_service_entry(
         ServiceEntry("AS-00004", "2024-01-05", "failure", finding="seized", by="ana",
                      acted_on_warning=True, downtime_avoided_h=12.0)
     )  # fmt: skip
     ledger = c.get("/api/ledger").json
     assert {(e["asset_id"], e["note"], e["downtime_avoided_h"]) for e in ledger} == {
-        ("AS-00002", "loose foot", 4.5),
+        ("AS-00004", "loose foot", 4.5),
         ("AS-00004", "seized", 12.0),
     }
+    assert {e["note"]: e["needs_review"] for e in ledger} == {"loose foot": False, "seized": True}
     assert all("[kizashi:" not in e["note"] for e in c.get("/api/service").json)
     summary = c.get("/api/summary").json
-    assert summary["downtime_avoided_h"] == 16.5 and summary["warnings_acted_on"] == 2
+    assert summary["downtime_avoided_h"] == 4.5 and summary["warnings_acted_on"] == 2
+    assert summary["to_review"] == 1
     assert "loose foot" in c.get("/export/ledger.csv").get_data(as_text=True)
 
 
