@@ -30,13 +30,20 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from gateway.forecast.early_warning import MachineWarnings, WarningParams, warn_run
+from gateway.forecast.early_warning import (
+    MachineWarnings,
+    WarningOutcome,
+    WarningParams,
+    tune_warning_params,
+    warn_run,
+)
 from gateway.forecast.model import ModelParams
+from gateway.forecast.prior import FleetPrior
 from gateway.forecast.pronostia import (
     BearingRun,
     prior_from_runs,
@@ -176,20 +183,28 @@ def forecast_cases(
     hist_type: str,
     p: ModelParams,
     cuts: Sequence[float] = CUTS,
+    records: dict[str, float | None] | None = None,
 ) -> list[Case]:
-    """Forecasts of every run at every cut, each with its own (held-out) fleet history."""
+    """Forecasts of every run at every cut, each with its own (held-out) fleet history.
+
+    `records` (second pass): each run's warning time. The history's failed runs give
+    warning-to-failure lead times; a held-out run counts as warned at a cut only if its
+    warning came before the cut (warnings are causal and latch).
+    """
     out: list[Case] = []
-    priors: dict[tuple[str, ...], object] = {}
+    priors: dict[tuple[str, ...], FleetPrior] = {}
     for run in runs:
         hist = history_of[run.name]
         key = tuple(r.name for r in hist)
         if key not in priors:
-            priors[key] = prior_from_runs(hist, p, True, hist_failed, hist_type)
+            priors[key] = prior_from_runs(hist, p, True, hist_failed, hist_type, records)
         prior = priors[key]
         for frac in cuts:
             h = run.history(cut_index(run, frac))
-            h = type(h)(h.t_running_s, h.features, h.part_id, h.life_factor, mtype)
-            fc = forecast_part(h, prior, params=p)  # type: ignore[arg-type]
+            w = (records or {}).get(run.name)
+            warned = w if w is not None and w <= float(h.t_running_s[-1]) else None
+            h = replace(h, machine_type=mtype, warned_at_s=warned)
+            fc = forecast_part(h, prior, params=p)
             out.append(Case.of(run, frac, run.last_t_s, failed.get(run.name, True), fc))
     return out
 
@@ -223,20 +238,26 @@ class DataSet:
 def run_pronostia(data: Path, p: ModelParams) -> list[DataSet]:
     learn = read_dir(data / "learning")
     hist = {r.name: [o for o in learn if o is not r] for r in learn}
-    loo = forecast_cases(learn, hist, {}, {}, PRONOSTIA_TYPE, PRONOSTIA_TYPE, p)
     wp = WarningParams.preset(WARN_PRESET[PRONOSTIA_TYPE])
     warn = [machine_warnings([r], wp, {})[0][0] for r in learn]
-    out = [DataSet("pronostia_loo", forecast_metrics(loo), warning_metrics(warn), loo)]
+    records = {w.bearing: w.warned_at_s for w in warn}
+    out = []
     test = read_dir(data / "test")
-    prior = prior_from_runs(learn, p, True, None, PRONOSTIA_TYPE)
-    cases = []
-    for run in test:
-        h = run.history()
-        h = type(h)(h.t_running_s, h.features, h.part_id, h.life_factor, PRONOSTIA_TYPE)
-        fc = forecast_part(h, prior, params=p)
-        life = run.last_t_s + PRONOSTIA_TEST_TRUTH_S[run.name]
-        cases.append(Case.of(run, run.last_t_s / life, life, True, fc))
-    out.append(DataSet("pronostia_test", forecast_metrics(cases), {}, cases))
+    # The test files are replayed as far as they go: a warning before the cut is a record.
+    test_rec = {r.name: machine_warnings([r], wp, {})[0][0].warned_at_s for r in test}
+    for suffix, rec in (("", None), ("+records", records)):
+        loo = forecast_cases(learn, hist, {}, {}, PRONOSTIA_TYPE, PRONOSTIA_TYPE, p, CUTS, rec)
+        wm = warning_metrics(warn) if not suffix else {}
+        out.append(DataSet("pronostia_loo" + suffix, forecast_metrics(loo), wm, loo))
+        prior = prior_from_runs(learn, p, True, None, PRONOSTIA_TYPE, rec)
+        cases = []
+        for run in test:
+            h = replace(run.history(), machine_type=PRONOSTIA_TYPE,
+                        warned_at_s=test_rec[run.name] if rec else None)  # fmt: skip
+            fc = forecast_part(h, prior, params=p)
+            life = run.last_t_s + PRONOSTIA_TEST_TRUTH_S[run.name]
+            cases.append(Case.of(run, run.last_t_s / life, life, True, fc))
+        out.append(DataSet("pronostia_test" + suffix, forecast_metrics(cases), {}, cases))
     return out
 
 
@@ -259,9 +280,32 @@ def run_ims(data: Path, p: ModelParams, pronostia: Path | None) -> list[DataSet]
     cases = forecast_cases(every, hist, failed, failed, IMS_TYPE, IMS_TYPE, p)
     wp = WarningParams.preset(WARN_PRESET[IMS_TYPE])
     warn: list[WarnResult] = []
-    for runs in tests.values():
-        warn.extend(machine_warnings(runs, wp, failed)[0])
+    machines: dict[int, MachineWarnings] = {}
+    for n, runs in tests.items():
+        res, machines[n] = machine_warnings(runs, wp, failed)
+        warn.extend(res)
     out = [DataSet("ims_leave_one_test_out", forecast_metrics(cases), warning_metrics(warn), cases)]
+    # Second pass: the other test's records (its warnings, which of them were followed by a
+    # failure, which were false) tune this test's thresholds and give the forecast its
+    # warning-to-failure lead times.
+    records = {w.bearing: w.warned_at_s for w in warn}
+    warn2: list[WarnResult] = []
+    notes: list[str] = []
+    for n, runs in tests.items():
+        outcomes = [
+            WarningOutcome(w.channel, machines[k].state[r.name].peak.get(w.channel, w.value),
+                           failed.get(r.name, True))
+            for k, rs in tests.items() if k != n
+            for r in rs
+            if (w := machines[k].warning(r.name)) is not None
+        ]  # fmt: skip
+        tuned, why = tune_warning_params(wp, outcomes)
+        notes += [f"test {n}: {x}" for x in why] or [f"test {n}: thresholds unchanged"]
+        warn2.extend(machine_warnings(runs, tuned, failed)[0])
+    cases2 = forecast_cases(every, hist, failed, failed, IMS_TYPE, IMS_TYPE, p, CUTS, records)
+    wm2 = warning_metrics(warn2)
+    wm2["tuning"] = notes
+    out.append(DataSet("ims_leave_one_test_out+records", forecast_metrics(cases2), wm2, cases2))
     if pronostia is not None and (pronostia / "learning").is_dir():
         learn = read_dir(pronostia / "learning")
         other = {r.name: learn for r in every}

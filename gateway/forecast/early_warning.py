@@ -145,6 +145,7 @@ class _Position:
     over_since: dict[str, float] = field(default_factory=dict)
     latched: Warning_ | None = None
     last: dict[str, float] = field(default_factory=dict)  # last block's ratios (for mates)
+    peak: dict[str, float] = field(default_factory=dict)  # highest own ratio per channel
 
     def to_state(self) -> dict[str, Any]:
         d = asdict(self)
@@ -170,6 +171,7 @@ class _Position:
             over_since=floats(d.get("over_since")),
             latched=None if lat is None else Warning_.from_dict(lat),
             last=floats(d.get("last")),
+            peak=floats(d.get("peak")),
         )
 
 
@@ -282,6 +284,7 @@ class MachineWarnings:
             for ch, v in r.items():
                 shared = self._mates_level(ch, mates)
                 own = v - max(shared, 0.0) if ch == "temp" else v / max(shared, 1.0)
+                st.peak[ch] = max(st.peak.get(ch, -math.inf), own)
                 if own >= p.threshold(ch):
                     since = st.over_since.setdefault(ch, t)
                     held = t - since
@@ -316,6 +319,55 @@ def _reason(ch: str, value: float, held_s: float, has_mates: bool) -> str:
     if ch == "temp":
         return f"temperature {value:.0f} degC over its baseline{over} for {_hours(held_s)}"
     return f"{_WORDS[ch]} {value:.1f}x its baseline{over} for {_hours(held_s)}"
+
+
+_FIELD = {
+    "rms": "level_ratio",
+    "velocity": "level_ratio",
+    "peak": "level_ratio",
+    "kurtosis": "kurt_ratio",
+    "crest": "crest_ratio",
+    "temp": "temp_rise_c",
+}
+
+
+@dataclass(frozen=True)
+class WarningOutcome:
+    """What the service found after a warning on one machine group (from the service log)."""
+
+    channel: str  # the channel that warned
+    peak_value: float  # the highest value that channel reached (ratio; temp: degC rise)
+    confirmed: bool  # a defect was found or the part failed; False: the warning was false
+
+
+def tune_warning_params(
+    params: WarningParams, outcomes: Sequence[WarningOutcome], margin: float = 1.1
+) -> tuple[WarningParams, list[str]]:
+    """Thresholds of one machine group after its records: each threshold rises above the
+    highest value a false warning reached (x `margin`), but never above the lowest peak of a
+    confirmed defect on it (that defect must still be warned). Returns the parameters and
+    one line per change, in words, for the service team."""
+    notes: list[str] = []
+    new = params
+    for name in sorted(set(_FIELD.values())):
+        chans = [ch for ch, f in _FIELD.items() if f == name]
+        false = [o.peak_value for o in outcomes if o.channel in chans and not o.confirmed]
+        if not false:
+            continue
+        cur = float(getattr(new, name))
+        want = max(cur, margin * max(false))
+        conf = [o.peak_value for o in outcomes if o.channel in chans and o.confirmed]
+        capped = bool(conf) and want > min(conf)
+        if capped:
+            want = max(cur, min(conf))
+        if want > cur:
+            new = WarningParams.from_state({**new.to_state(), name: want})
+            notes.append(
+                f"{name} {cur:g} -> {want:.3g}: {len(false)} warning(s) found false reached "
+                f"{max(false):.3g}" + (f"; capped by a confirmed defect at {min(conf):.3g}"
+                                       if capped else "")
+            )  # fmt: skip
+    return new, notes
 
 
 def warn_run(

@@ -52,6 +52,7 @@ def predict(
     life_factor: F64 | None = None,
     fits: NDArray[np.bool_] | None = None,
     runs_fit: bool = True,
+    warned_at: F64 | None = None,
 ) -> tuple[F64, NDArray[np.str_], NDArray[np.str_]]:
     """Return (quantiles (A, G) in running seconds, status (A,), method (A,)).
 
@@ -61,6 +62,8 @@ def predict(
     lives, same cadence and machine type); where it does not, the age-based fleet prior is not
     used: the rated life answers if there is one, else nothing does ("history does not fit").
     `runs_fit` False also drops the fleet runs' level matching (another machine or cadence).
+    `warned_at` (A,) running seconds of each part's latched warning (NaN: none): a warned part
+    is forecast from the fleet's warning-to-failure lead times instead of level matching.
     """
     a = st.age_s.size
     k = np.ones(a) if life_factor is None else np.asarray(life_factor, np.float64)
@@ -84,7 +87,14 @@ def predict(
     has_base = method != "none"
 
     mu_t, s_t, trend_name = _trend(st, prior if runs_fit else None, p, k)
+    names_t = np.full(a, trend_name, dtype=object)
     use_trend = st.degrading & np.isfinite(mu_t)
+    if warned_at is not None and prior is not None and runs_fit and prior.warning_leads_s.size:
+        mu_w, s_w = _after_warning(st.age_s, np.asarray(warned_at, np.float64), prior, p, k)
+        w = np.isfinite(mu_w)
+        mu_t, s_t = np.where(w, mu_w, mu_t), np.where(w, s_w, s_t)
+        names_t[w] = "warning_lead"
+        use_trend = use_trend | w
     if np.any(use_trend):
         mu, s = mu_t[use_trend], s_t[use_trend]
         blend = has_base[use_trend]
@@ -98,17 +108,41 @@ def predict(
             mu[blend] = (mu[blend] * w_t + mu_b * w_b) / (w_t + w_b)
             s[blend] = np.maximum(1.0 / np.sqrt(w_t + w_b), p.sigma_floor)
         out[use_trend] = np.exp(mu[:, None] + s[:, None] * Z[None, :]) - p.offset_s
-        names = np.where(blend, trend_name + "+" + method[use_trend].astype(str), trend_name)
-        method[use_trend] = names
+        tn = names_t[use_trend].astype(str)
+        method[use_trend] = np.where(
+            blend, np.char.add(np.char.add(tn, "+"), method[use_trend].astype(str)), tn
+        )
     out = np.maximum(out, 0.0)
 
     enough = st.n_blocks >= p.min_blocks
-    status = np.where(st.degrading, DEGRADING, HEALTHY).astype(object)
+    status = np.where(st.degrading | use_trend, DEGRADING, HEALTHY).astype(object)
     status[~enough] = np.where(has_base[~enough], PRIOR_ONLY, NOT_ENOUGH_DATA)
     status[enough & ~use_trend & ~has_base] = HEALTHY  # no evidence: quantiles stay null
     if prior is not None:
         status[~ok_fit & ~use_trend] = NOT_FIT
     return out, status.astype(np.str_), method.astype(np.str_)
+
+
+def _after_warning(
+    age: F64, warned_at: F64, prior: FleetPrior, p: ModelParams, k: F64
+) -> tuple[F64, F64]:
+    """Log-normal (mu, sigma) of remaining life from the fleet's warning-to-failure leads.
+
+    Each fleet lead says "a warned part ran this long after its warning"; a part warned
+    `elapsed` ago that is still running has lead - elapsed left, from the leads longer than
+    `elapsed` (the others would have failed already). NaN where the part is not warned or has
+    outlived every fleet lead (then level matching answers).
+    """
+    elapsed = np.maximum(age - warned_at, 0.0)  # NaN stays NaN
+    rem = prior.warning_leads_s[None, :] * k[:, None] - elapsed[:, None]
+    alive = rem > 0
+    n = alive.sum(axis=1)
+    lr = np.log(np.where(alive, rem, 1.0) + p.offset_s)
+    mu = np.where(n > 0, (lr * alive).sum(axis=1) / np.maximum(n, 1), np.nan)
+    var = ((lr - mu[:, None]) ** 2 * alive).sum(axis=1) / np.maximum(n - 1, 1)
+    s = np.maximum(np.sqrt(var), p.sigma_floor)
+    ok = np.isfinite(warned_at) & (n > 0)
+    return np.where(ok, mu, np.nan), np.where(ok, s, np.nan)
 
 
 def _trend(

@@ -41,6 +41,9 @@ class FleetPrior:
     max_life_s: float = math.inf
     cadence_s: float = 0.0
     machine_type: str = ""
+    # Running seconds from a bearing warning to the failure, for each failed part that had been
+    # warned (reference condition): the fleet's record of how long warned parts went on.
+    warning_leads_s: F64 = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_runs(self) -> int:
@@ -65,6 +68,7 @@ class FleetPrior:
             "max_life_s": None if math.isinf(self.max_life_s) else self.max_life_s,
             "cadence_s": self.cadence_s,
             "machine_type": self.machine_type,
+            "warning_leads_s": self.warning_leads_s.tolist(),
         }
 
     @classmethod
@@ -86,6 +90,7 @@ class FleetPrior:
             max_life_s=math.inf if d.get("max_life_s") is None else float(d["max_life_s"]),
             cadence_s=float(d.get("cadence_s", 0.0)),
             machine_type=str(d.get("machine_type", "")),
+            warning_leads_s=np.asarray(d.get("warning_leads_s", []), dtype=np.float64),
         )
 
 
@@ -113,6 +118,8 @@ def fit_fleet_prior(
     life_factors: ArrayLike | None = None,
     run_factors: ArrayLike | None = None,
     machine_type: str = "",
+    warning_leads_s: ArrayLike | None = None,
+    lead_factors: ArrayLike | None = None,
 ) -> FleetPrior:
     """Fit the prior from completed lives (running seconds) and optional failed-run histories.
 
@@ -123,6 +130,9 @@ def fit_fleet_prior(
     multiplier for its operating condition (`usage.iso281_life_factor`): lives and remaining
     lives are divided by it, so the prior is in reference-condition running seconds and a
     forecast multiplies back by the asset's own factor.
+    `warning_leads_s` (with `lead_factors`): running time from the warning to the failure of
+    each warned part that then failed (service log: a warning, then a failure or a confirmed
+    defect and replacement).
     """
     p = params or ModelParams()
     lv = np.asarray(lives_s, dtype=np.float64)
@@ -142,6 +152,10 @@ def fit_fleet_prior(
         for (t, f), k in zip(runs, rf, strict=True)
         if len(t) >= for_cadence(p, cadence_s(np.asarray(t)[None, :])).block * p.min_blocks
     ]
+    leads = np.asarray([] if warning_leads_s is None else warning_leads_s, np.float64)
+    if lead_factors is not None:
+        leads = leads / np.asarray(lead_factors, np.float64)
+    leads = leads[np.isfinite(leads) & (leads > 0)]
     cadences = [cadence_s(np.asarray(t, np.float64)[None, :]) for t, _ in runs]
     table = np.stack(rows) if rows else np.zeros((0, LEVELS.size))
     k_ages, k_table = np.zeros(0), np.zeros((0, Q.size))
@@ -153,4 +167,5 @@ def fit_fleet_prior(
         max_life_s=float(lv.max()) if lv.size else math.inf,
         cadence_s=float(np.median(cadences)) if cadences else 0.0,
         machine_type=machine_type,
+        warning_leads_s=leads,
     )  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,16 +122,21 @@ def prior_from_runs(
     condition_aware: bool = True,
     failed: dict[str, bool] | None = None,
     machine_type: str = "",
+    warned_at: Mapping[str, float | None] | None = None,
 ) -> FleetPrior:
     """Completed runs -> fleet prior (lives for the Weibull, histories for the HI table).
 
     With `condition_aware`, lives are scaled to condition 1 by the ISO 281 factor of each run.
     `failed` (run name -> bool, default all failed) marks survivors: their lives are censored
     and their histories stay out of the HI table (they never reached the end of life).
+    `warned_at` (run name -> running s of its bearing warning, or None): the warning records;
+    each failed run that had been warned gives a warning-to-failure lead time.
     """
     fail = [True if failed is None else failed.get(r.name, True) for r in runs]
     k = [r.life_factor if condition_aware else 1.0 for r in runs]
     done = [(r, kk) for r, kk, f in zip(runs, k, fail, strict=True) if f]
+    warned = [(r, kk, (warned_at or {}).get(r.name)) for r, kk in done]
+    leads = [(r.last_t_s - w, kk) for r, kk, w in warned if w is not None and w < r.last_t_s]
     return fit_fleet_prior(
         [r.last_t_s for r in runs],
         [not f for f in fail],
@@ -140,4 +145,6 @@ def prior_from_runs(
         k,
         [kk for _, kk in done],
         machine_type,
+        [lead for lead, _ in leads],
+        [kk for _, kk in leads],
     )

@@ -40,6 +40,10 @@ class PartHistory:
     life_factor: float = 1.0
     # Machine type of the asset ("" = unknown); a fleet prior from another type does not fit.
     machine_type: str = ""
+    # Running seconds at which this part's bearing warning (early_warning.py) was raised and
+    # latched; None = not warned. With the fleet's warning-to-failure lead times (FleetPrior.
+    # warning_leads_s) it says how long warned parts like it went on running.
+    warned_at_s: float | None = None
 
     def __post_init__(self) -> None:
         n = np.shape(self.t_running_s)[0]
@@ -57,6 +61,7 @@ class PartBatch:
     part_ids: Sequence[str] = ()
     life_factor: F64 | None = None  # (A,) condition life multipliers, default all 1
     machine_type: str = ""  # one type per batch ("" = unknown)
+    warned_at_s: F64 | None = None  # (A,) running s of each part's warning, NaN = not warned
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,9 @@ def forecast_many(
     age = np.zeros(n)
     hi = np.zeros(n)
     factor = np.array([h.life_factor for h in parts], dtype=np.float64)
+    warned = np.array(
+        [np.nan if h.warned_at_s is None else h.warned_at_s for h in parts], dtype=np.float64
+    )
     # Stack histories of one length, block size (time blocks at their cadence) and type.
     by_len: dict[tuple[int, int, str], list[int]] = {}
     for i, h in enumerate(parts):
@@ -180,6 +188,7 @@ def forecast_many(
             },
             life_factor=factor[idx],
             machine_type=mtype,
+            warned_at_s=warned[idx],
         )
         r = _forecast_batch(batch, prior, usage, params)
         quant[idx], status[idx], method[idx] = r.quantiles, r.status, r.method
@@ -211,7 +220,7 @@ def _forecast_batch(
             else np.ones(t.shape[0])
         )
     quant, status, method = predict(
-        st, prior, usage, consumed, rate, p, b.life_factor, fits, runs_fit
+        st, prior, usage, consumed, rate, p, b.life_factor, fits, runs_fit, b.warned_at_s
     )
     return RulBatch(quant, status, method, st.age_s, st.hi, list(b.part_ids))
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from gateway.forecast.early_warning import (
     MachineWarnings,
+    WarningOutcome,
     WarningParams,
     readings_from_features,
+    tune_warning_params,
     warn_run,
 )
 
@@ -103,3 +106,38 @@ def test_reset_after_replacement_relearns() -> None:
     assert mw.warning("B") is not None
     mw.reset("B")
     assert mw.warning("B") is None and mw.state["B"].baseline is None
+
+
+def test_state_round_trip_resumes_identically() -> None:
+    import json
+
+    t = np.arange(0, 200 * H, 600.0)
+    feats = {"B1": _bearing(t, 100.0, 11), "B2": _bearing(t, None, 12)}
+    whole = warn_run(t, feats)
+    half = t.size // 2
+    first = warn_run(t[:half], {p: {k: v[:half] for k, v in f.items()} for p, f in feats.items()})
+    again = MachineWarnings.from_state(json.loads(json.dumps(first.to_state())))
+    for i in range(half, t.size):
+        again.update(float(t[i]), {p: readings_from_features({k: float(v[i]) for k, v in f.items()})
+                                   for p, f in feats.items()})  # fmt: skip
+    w1, w2 = whole.warning("B1"), again.warning("B1")
+    assert w1 is not None and w2 is not None and w1 == w2
+
+
+def test_false_warnings_raise_a_groups_threshold_but_not_past_a_confirmed_defect() -> None:
+    p = WarningParams()
+    tuned, notes = tune_warning_params(p, [WarningOutcome("kurtosis", 1.8, False)])
+    assert tuned.kurt_ratio == pytest.approx(1.98) and tuned.level_ratio == p.level_ratio
+    assert notes and "found false reached 1.8" in notes[0]
+    capped, notes = tune_warning_params(
+        p, [WarningOutcome("kurtosis", 1.8, False), WarningOutcome("kurtosis", 1.7, True)]
+    )
+    assert capped.kurt_ratio == pytest.approx(1.7) and "capped" in notes[0]
+    same, notes = tune_warning_params(p, [WarningOutcome("rms", 3.0, True)])
+    assert same == p and notes == []
+    # A retuned group no longer warns on the false case.
+    t = np.arange(0, 100 * H, 600.0)
+    f = _bearing(t, None, 3)
+    f["kurt_h"] = np.where(t > 50 * H, 1.8 * 3.2 - 3.0, f["kurt_h"])  # kurtosis 1.8x
+    assert warn_run(t, {"B": f}, p).warning("B") is not None
+    assert warn_run(t, {"B": f}, tuned).warning("B") is None

@@ -4,12 +4,14 @@ time-based blocks."""
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
 
 from gateway.forecast import ModelParams, PartHistory, UsageModel, fit_fleet_prior, forecast_part
 from gateway.forecast.model import for_cadence
+from gateway.forecast.prior import FleetPrior
 from gateway.forecast.weibull import PRIOR_SHAPE, fit_weibull_prior
 
 
@@ -70,3 +72,22 @@ def test_blocks_are_running_time_not_points() -> None:
     assert for_cadence(p, 10.0).block == 30  # 5 min at 10 s
     assert for_cadence(p, 600.0).block == p.block_min_points  # not 30 x 10 min = 5 h
     assert for_cadence(p, 60.0).block == 5
+
+
+def test_warned_part_is_forecast_from_the_fleets_lead_times() -> None:
+    # Fleet: lives around 300 h; warned parts ran 40-80 h after their warning.
+    prior = fit_fleet_prior(
+        [2.9e5 * 3.6, 3.1e5 * 3.6, 3.3e5 * 3.6], warning_leads_s=[40 * 3600.0, 80 * 3600.0]
+    )
+    h = _quiet(100, 600.0)
+    plain = forecast_part(h, prior)
+    warned = forecast_part(PartHistory(h.t_running_s, h.features, warned_at_s=90 * 3600.0), prior)
+    assert warned.method == "warning_lead+fleet_prior" and warned.status == "degrading"
+    assert warned.p50_s is not None and plain.p50_s is not None
+    assert warned.p50_s < 0.5 * plain.p50_s
+    # Outlived every lead: the warning says nothing more; the forecast is the plain one.
+    late = PartHistory(h.t_running_s, h.features, warned_at_s=10 * 3600.0)
+    assert forecast_part(late, prior).p50_s == pytest.approx(plain.p50_s)
+    # The leads travel with the prior's state.
+    again = FleetPrior.from_state(json.loads(json.dumps(prior.to_state())))
+    assert list(again.warning_leads_s) == [40 * 3600.0, 80 * 3600.0]
