@@ -138,9 +138,16 @@ def save(fs, cfg):
 
 
 def cfg_hash(cfg):
-    keys = sorted(cfg)
-    s = ";".join(k + "=" + str(cfg[k]) for k in keys)
-    return crc32(s.encode())
+    """CRC-32 of the whole configuration, which the gateway compares with the one it wants.
+    Floats count in thousandths (round(v * 1000)): a board with single-precision floats
+    (RP2040) must hash what the gateway's doubles hash, and str() of a float differs."""
+    parts = []
+    for k in sorted(cfg):
+        v = cfg[k]
+        if isinstance(v, float):
+            v = round(v * 1000)
+        parts.append(k + "=" + str(v))
+    return crc32(";".join(parts).encode())
 
 
 def load_identity(fs):

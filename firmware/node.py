@@ -156,7 +156,6 @@ class Node:
             "report_s": c["report_s"],
             "transport": self.transport_name,
             "ring_cap": c["ring_ram"] + c["ring_seg_frames"] * c["ring_segs"],
-            "life_s": self.rt.life_s,
             "window": c["window"],
             "kernels": "viper" if self.features.k.__name__.endswith("viper") else "plain",
         }
@@ -393,6 +392,8 @@ class Node:
         why = getattr(self, "_cmd_" + name)(f["args"], now)
         if why:
             self._refuse(cid, name, why)
+        elif name == "config":  # the gateway records the configuration now in force
+            self.event("cmd_ok", {"cmd": cid, "name": name, "cfg_hash": cfgmod.cfg_hash(self.cfg)})
         else:
             self.event("cmd_ok", {"cmd": cid, "name": name})
 

@@ -628,9 +628,11 @@ class StoreFleet:
 
     def nodes(self) -> list[Row]:
         by_node = {a.node_id: a for a in self.store.assets() if a.node_id}
+        configs = {c.node_id: c for c in self.store.node_configs()}
         out = []
         for n in self.store.nodes():
             a = by_node.get(n.node_id)
+            conf = configs.get(n.node_id)
             causes: dict[str, int] = {}
             for _, _, cause in n.resets:
                 causes[cause] = causes.get(cause, 0) + 1
@@ -645,6 +647,9 @@ class StoreFleet:
                 "link_quality": n.link_quality, "rssi_dbm": info.get("rssi_dbm"),
                 "battery_v": float(bat) if isinstance(bat, int | float) else None,
                 "clock_offset_s": n.clock_offset_s,
+                # gateway.node_config: applied / pending / refused (+ the node's reason)
+                "config_state": conf.state if conf else None,
+                "config_reason": conf.reason if conf else "",
             })  # fmt: skip
         return out
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.ingest import PipelineConfig
 from gateway.mqtt_link import MqttConfig
+from gateway.node_config import NodeConfigSettings, desired_config
 from gateway.notify import NotifyConfig
 
 
@@ -47,6 +48,7 @@ class GatewayConfig:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     web: dict[str, Any] = field(default_factory=dict)  # passed to the web app factory
     notify: NotifyConfig = field(default_factory=NotifyConfig)  # alarm webhook, off by default
+    node_config: NodeConfigSettings = field(default_factory=NodeConfigSettings)
 
     @property
     def database_url(self) -> str:
@@ -82,6 +84,7 @@ KNOWN = {
     "http": {"enabled", "host", "port", "threads"},
     "pipeline": {f.name for f in fields(PipelineConfig)},
     "notify": {"webhook_url", "token", "codes", "timeout_s", "batch", "poll_s", "backoff_max_s"},
+    "node_config": {f.name for f in fields(NodeConfigSettings)},
     "web": None,  # free-form
 }
 
@@ -155,7 +158,15 @@ def parse_config(data: dict[str, Any], base: Path = Path(".")) -> GatewayConfig:
         pipeline=PipelineConfig(**pl),
         web=dict(data.get("web", {})),
         notify=NotifyConfig(**nt),
+        node_config=_node_config(data.get("node_config", {})),
     )
+
+
+def _node_config(table: dict[str, Any]) -> NodeConfigSettings:
+    _check("node_config", table)
+    ncfg = NodeConfigSettings(**table)
+    desired_config(None, ncfg)  # periods the firmware would refuse fail here, at start
+    return ncfg
 
 
 def load_config(path: str | Path) -> GatewayConfig:

@@ -126,6 +126,9 @@ class IngestPipeline:
         self.committed_batches = 0
         self._burst = False  # the last commit was a full batch: commit the rest without waiting
         self.stored = 0
+        # Called with each accepted birth and event frame (parsed, `live`): gateway.node_config
+        # follows births and command answers this way. Reports never reach them.
+        self.observers: list[Callable[[dict[str, Any], bool], None]] = []
         self._restore()
 
     # ------------------------------------------------------------ setup
@@ -276,6 +279,8 @@ class IngestPipeline:
                 b.births.append(BirthRecord(node, boot, ts, dict(f["info"])))
             else:
                 b.events.append(EventRecord(ts, node, f["code"], dict(f["detail"]), boot, seq))
+            for observe in self.observers:
+                observe(f, live)
         b.frames.append(rec)
         self._n_accepted += 1
         if len(b.frames) >= self.config.batch_max:
@@ -337,15 +342,24 @@ class IngestPipeline:
                     self.nodes[n].clocks.pop(b, None)
 
     # ------------------------------------------------------------ commands
-    def _queue_command(self, node: str, boot: int, name: str, args: dict[str, Any]) -> None:
+    def _queue_command(self, node: str, boot: int, name: str, args: dict[str, Any]) -> int | None:
         self._cmd_id = (self._cmd_id + 1) & 0xFFFFFFFF
         try:
             payload = encode_command(node, boot, self._cmd_id, int(self.clock()), name, args)
         except ValueError as e:  # ProtocolError: a command the protocol refuses is a bug here
             log.error("command not encodable", extra={"node": node, "cmd": name, "error": str(e)})
-            return
+            return None
         self._pending_cmds.append((node, "cmd", payload))
         self._send_wake.set()
+        return self._cmd_id
+
+    def queue_command(
+        self, node_id: str, name: str, args: dict[str, Any], boot_id: int = 0
+    ) -> int | None:
+        """Queue a command for the sender task (event loop thread). Returns its command id,
+        which the node's cmd_ok / cmd_refused event carries as `cmd`, or None if the protocol
+        refuses the command."""
+        return self._queue_command(node_id, boot_id, name, args)
 
     async def send_command(
         self, node_id: str, name: str, args: dict[str, Any], boot_id: int = 0

@@ -30,6 +30,7 @@ from gateway.logs import setup_logging
 from gateway.metrics import REGISTRY, Metrics, render_metrics
 from gateway.mqtt_link import MqttLink
 from gateway.mqtt_native import NativeMqttLink
+from gateway.node_config import NodeConfigManager
 from gateway.notify import WebhookNotifier
 from gateway.outlook import OutlookEngine
 from gateway.serial_link import SerialLink
@@ -158,6 +159,11 @@ async def serve(
     links = build_links(cfg, metrics) + list(extra_links)
     for link in links:
         pipeline.add_link(link)
+    node_configs = (  # the registry's configuration pushed to the nodes (gateway.node_config)
+        await asyncio.to_thread(NodeConfigManager, pipeline, store, cfg.node_config, metrics)
+        if cfg.node_config.enabled
+        else None
+    )
     web_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
     outlook_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
     ctx = ServiceContext(cfg, web_store, metrics, pipeline, metrics.render)
@@ -201,6 +207,12 @@ async def serve(
                 )
                 side.append(
                     tg.create_task(supervise("notify", notifier.run, metrics), name="notify")
+                )
+            if node_configs is not None:
+                side.append(
+                    tg.create_task(
+                        supervise("node_config", node_configs.run, metrics), name="node_config"
+                    )
                 )
             if on_ready is not None:
                 on_ready(ctx)

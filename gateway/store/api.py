@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
+    "CONFIG_STATES",
     "ROLES",
     "SERVICE_KINDS",
     "Asset",
@@ -25,6 +26,7 @@ __all__ = [
     "HourlyPoint",
     "LatestState",
     "MaintenanceWindow",
+    "NodeConfigState",
     "NodeInfo",
     "NodeStatus",
     "Outlook",
@@ -254,6 +256,27 @@ def check_site(site: Site) -> Site:
             f"unknown time zone {site.tz!r}: use an IANA name such as Asia/Tokyo or Europe/Berlin"
         ) from None
     return site
+
+
+CONFIG_STATES = ("applied", "pending", "refused")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfigState:
+    """Where a node's configuration stands (gateway.node_config): `desired` is what the
+    registry asks for, `desired_hash` its firmware.config.cfg_hash, `node_hash` the hash the
+    node last reported (birth or cmd_ok); state `applied` (equal), `pending` (pushed, no
+    answer yet) or `refused` (the node's cmd_refused reason in `reason`)."""
+
+    node_id: str
+    state: str
+    desired_hash: int
+    node_hash: int | None
+    desired: dict[str, object]
+    updated: float
+    reason: str = ""
+    pushed_at: float | None = None
+    pushes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,6 +524,13 @@ class Store(Protocol):
 
     def sites(self) -> list[Site]:
         """Every site named in the registry or the sites table, by name; UTC if never set."""
+
+    # --- node configuration (gateway.node_config)
+    def set_node_config(self, state: NodeConfigState) -> None:
+        """Replace the configuration state of one node."""
+
+    def node_configs(self) -> list[NodeConfigState]:
+        """Every node's configuration state, by node id."""
 
     def upsert_user(self, user: User) -> None: ...
     def user(self, name: str) -> User | None: ...

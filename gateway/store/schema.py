@@ -13,7 +13,8 @@ Schema versions (kept in `meta.schema_version`): 1 the original; 2 adds
 `assets.zone_ab`, `zone_bc`, `zone_cd` (an asset's own severity limits, NULL = its group's);
 4 adds the `sites` table (a site's IANA time zone; a site without a row is in UTC); 5 adds
 the `outlook` table (one judgement per asset, written by gateway/outlook; new tables need no
-migration step: CREATE TABLE IF NOT EXISTS makes them on open).
+migration step: CREATE TABLE IF NOT EXISTS makes them on open); 6 adds `node_config` (the
+configuration the gateway wants each node to run and where the push stands).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -21,7 +22,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -195,6 +196,17 @@ CREATE TABLE IF NOT EXISTS outlook (
     action_text TEXT NOT NULL,
     parts_needed TEXT NOT NULL,
     detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS node_config (
+    node_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    desired_hash BIGINT NOT NULL,
+    node_hash BIGINT,
+    reason TEXT NOT NULL DEFAULT '',
+    desired TEXT NOT NULL,
+    updated {real} NOT NULL,
+    pushed_at {real},
+    pushes BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY,

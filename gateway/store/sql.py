@@ -18,6 +18,7 @@ from typing import Any
 
 from gateway.store import schema
 from gateway.store.api import (
+    CONFIG_STATES,
     ROLES,
     SERVICE_KINDS,
     Asset,
@@ -25,6 +26,7 @@ from gateway.store.api import (
     HourlyPoint,
     LatestState,
     MaintenanceWindow,
+    NodeConfigState,
     NodeInfo,
     Part,
     SeqState,
@@ -899,6 +901,52 @@ class SqlStore(OutlookSql):
                 " WHERE site NOT IN (SELECT site FROM sites) AND site <> ''"
             )
         return sorted((Site(str(r[0]), str(r[1])) for r in rows), key=lambda s: s.name)
+
+    def set_node_config(self, state: NodeConfigState) -> None:
+        if state.state not in CONFIG_STATES:
+            raise ValueError("config state must be one of " + ", ".join(CONFIG_STATES))
+        with self._lock, self._transaction():
+            self._q(
+                "INSERT INTO node_config (node_id, state, desired_hash, node_hash, reason,"
+                " desired, updated, pushed_at, pushes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (node_id) DO UPDATE SET state = excluded.state,"
+                " desired_hash = excluded.desired_hash, node_hash = excluded.node_hash,"
+                " reason = excluded.reason, desired = excluded.desired,"
+                " updated = excluded.updated, pushed_at = excluded.pushed_at,"
+                " pushes = excluded.pushes",
+                (
+                    state.node_id,
+                    state.state,
+                    state.desired_hash,
+                    state.node_hash,
+                    state.reason,
+                    json.dumps(state.desired, sort_keys=True),
+                    state.updated,
+                    state.pushed_at,
+                    state.pushes,
+                ),
+            )
+
+    def node_configs(self) -> list[NodeConfigState]:
+        with self._lock:
+            rows = self._q(
+                "SELECT node_id, state, desired_hash, node_hash, desired, updated, reason,"
+                " pushed_at, pushes FROM node_config ORDER BY node_id"
+            )
+        return [
+            NodeConfigState(
+                str(r[0]),
+                str(r[1]),
+                int(r[2]),
+                None if r[3] is None else int(r[3]),
+                json.loads(r[4]),
+                float(r[5]),
+                str(r[6]),
+                None if r[7] is None else float(r[7]),
+                int(r[8]),
+            )
+            for r in rows
+        ]
 
     def upsert_user(self, user: User) -> None:
         if user.role not in ROLES:

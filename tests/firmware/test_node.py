@@ -47,7 +47,8 @@ def test_each_profile_produces_valid_frames(profile: str) -> None:
     assert fs[0]["info"]["reset"] == "power_on"
     info = fs[0]["info"]
     assert set(info) <= set(frames.BIRTH_FIELDS)  # only names the protocol knows
-    for key in ("life_s", "window", "kernels"):  # the optional extras, with their types
+    assert "life_s" not in info  # the gateway computes consumed life per part (FIRMWARE.md)
+    for key in ("window", "kernels"):  # the optional extras, with their types
         want, required = frames.BIRTH_FIELDS[key]
         assert not required and type(info[key]) is want, key
     assert info["window"] == FAST["window"] and info["kernels"] in ("plain", "viper")

@@ -329,3 +329,21 @@ def test_user_command(sqlite_store: Any, capsys: Any, monkeypatch: Any) -> None:
         user_main(["add", "cy", "--role", "boss", "--password", "0123456789x"], store=sqlite_store)
         == 2
     )
+
+
+def test_nodes_page_shows_configuration_state(sqlite_store: Any) -> None:
+    from gateway.store.api import NodeConfigState
+
+    c, _ = _client(sqlite_store)
+    node = c.get("/api/nodes").json[0]["id"]
+    assert c.get("/api/nodes").json[0]["config_state"] is None  # never managed: no claim
+    sqlite_store.set_node_config(
+        NodeConfigState(
+            node, "refused", 123, 45, {"report_s": 60}, time.time(), "rate_not_supported"
+        )
+    )
+    row = next(n for n in c.get("/api/nodes").json if n["id"] == node)
+    assert row["config_state"] == "refused" and row["config_reason"] == "rate_not_supported"
+    assert "refused: rate_not_supported" in c.get("/nodes").get_data(as_text=True)
+    csv = c.get("/api/nodes?format=csv").get_data(as_text=True)
+    assert "config_state" in csv.splitlines()[0] and "rate_not_supported" in csv

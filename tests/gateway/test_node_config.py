@@ -1,0 +1,136 @@
+"""Configuration from the registry, end to end: the real firmware Node, the pipeline over the
+loopback link, the real store (SQLite and PostgreSQL), and gateway.node_config."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from firmware import config as fwconfig
+from gateway.node_config import (
+    NodeConfigManager,
+    NodeConfigSettings,
+    config_hash,
+    desired_config,
+)
+from gateway.store.api import Asset, NodeConfigState, Store
+from tests.gateway.fwharness import Board, pipeline, until
+
+pytestmark = pytest.mark.timeout(120)
+NODE = "pump-1"
+FAST = NodeConfigSettings(report_s=5, window_s=5, retry_s=2.0, recheck_s=0.2)
+
+
+def state(store: Store, node: str = NODE) -> NodeConfigState | None:
+    return next((s for s in store.node_configs() if s.node_id == node), None)
+
+
+def test_desired_config_follows_the_registry() -> None:
+    s = NodeConfigSettings()
+    plain = desired_config(None, s)
+    assert plain["vel_alarm_mm_s"] == fwconfig.DEFAULTS["vel_alarm_mm_s"]
+    own = Asset("a", "s", "m", zone_limits=(1.0, 2.0, 3.0))
+    cfg = desired_config(own, s, {"rate_hz": 1600, "band_hz": [10, 500], "window": 512})
+    assert (cfg["vel_alarm_mm_s"], cfg["vel_clear_mm_s"]) == (3.0, 2.4)
+    assert (cfg["rate_hz"], cfg["band_lo_hz"], cfg["band_hi_hz"], cfg["window"]) == (
+        1600,
+        10,
+        500,
+        512,
+    )
+    group = desired_config(Asset("a", "s", "m", machine_group="group1_rigid"), s)
+    assert group["vel_alarm_mm_s"] == 7.1  # ISO 10816-3 group 1 rigid C/D
+    assert config_hash(cfg) != config_hash(plain)
+    with pytest.raises(ValueError):
+        desired_config(None, NodeConfigSettings(report_s=0))
+
+
+def test_hash_is_the_nodes_for_single_precision_values() -> None:
+    cfg = desired_config(Asset("a", "s", "m", zone_limits=(1.0, 2.0, 5.68)), NodeConfigSettings())
+    import struct
+
+    single = {
+        k: struct.unpack("<f", struct.pack("<f", v))[0] if isinstance(v, float) else v
+        for k, v in cfg.items()
+    }
+    assert single != cfg and fwconfig.cfg_hash(single) == config_hash(cfg)
+
+
+def test_registry_config_reaches_the_node(store: Store, tmp_path: Path) -> None:
+    asyncio.run(_push(store, tmp_path))
+
+
+async def _push(store: Store, tmp_path: Path) -> None:
+    store.upsert_asset(Asset("press-7", "plant-a", "press 7", node_id=NODE, zone_limits=(1, 2, 3)))
+    async with pipeline(store) as (pipe, link, metrics):
+        mgr = NodeConfigManager(pipe, store, FAST, metrics)
+        task = asyncio.create_task(mgr.run())
+        try:
+            board = Board(link, NODE, tmp_path / "flash")
+            assert board.node.cfg["vel_alarm_mm_s"] == 7.1
+            for _ in range(40):
+                await board.run(1)
+                st = state(store)
+                if st is not None and st.state == "applied":
+                    break
+            st = state(store)
+            assert st is not None and st.state == "applied" and st.pushes == 1, st
+            assert board.node.cfg["vel_alarm_mm_s"] == 3.0
+            assert board.node.cfg["vel_clear_mm_s"] == 2.4
+            assert fwconfig.cfg_hash(board.node.cfg) == st.desired_hash == st.node_hash
+            # A reboot keeps it (config.json on flash) and the birth's hash matches: no push.
+            board.reboot()
+            await board.run(3)
+            await board.settle()
+            await asyncio.sleep(0.5)
+            st = state(store)
+            assert st is not None and st.state == "applied" and st.pushes == 1
+            assert board.node.cfg_from_file and board.node.cfg["vel_alarm_mm_s"] == 3.0
+
+            # The operator edits the asset's limits: the periodic check pushes the change.
+            a = store.asset("press-7")
+            assert a is not None
+            store.upsert_asset(dataclasses.replace(a, zone_limits=(2.0, 4.0, 6.0)))
+            for _ in range(40):
+                await board.run(1)
+                if board.node.cfg["vel_alarm_mm_s"] == 6.0 and state(store).state == "applied":  # type: ignore[union-attr]
+                    break
+            st = state(store)
+            assert st is not None and st.state == "applied" and st.pushes == 2
+            assert board.node.cfg["vel_clear_mm_s"] == 4.8
+
+            # A node that cannot take it says why, and the page gets the reason.
+            odd = tmp_path / "odd"
+            other = Board(link, "pump-2", odd, config={"window": 256, "ring_ram": 16})
+            for _ in range(40):
+                await other.run(1)
+                st2 = state(store, "pump-2")
+                if st2 is not None and st2.state == "refused":
+                    break
+            st2 = state(store, "pump-2")
+            assert st2 is not None and st2.state == "refused"
+            assert st2.reason == "needs_reboot:ring_ram"
+            assert other.node.cfg["ring_ram"] == 16 and other.node.cfg["report_s"] == 60
+            assert metrics.get("kizashi_config_refused_total") >= 1
+            pushes = st2.pushes
+            await other.run(1)
+            await asyncio.sleep(0.5)
+            assert state(store, "pump-2").pushes == pushes  # type: ignore[union-attr]  # retry_s
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    # A restarted gateway knows where every node stands.
+    again = NodeConfigManager(_Queue(), store, FAST)
+    assert again.states[NODE].state == "applied" and again.states["pump-2"].state == "refused"
+
+
+class _Queue:
+    def __init__(self) -> None:
+        self.observers: list[object] = []
+
+    def queue_command(self, *a: object, **k: object) -> int | None:
+        return None
