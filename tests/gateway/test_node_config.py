@@ -17,7 +17,7 @@ from gateway.node_config import (
     desired_config,
 )
 from gateway.store.api import Asset, NodeConfigState, Store
-from tests.gateway.fwharness import Board, pipeline, until
+from tests.gateway.fwharness import Board, pipeline
 
 pytestmark = pytest.mark.timeout(120)
 NODE = "pump-1"
