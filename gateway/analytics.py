@@ -35,7 +35,11 @@ from gateway.forecast import (
     forecast_part,
     zone_limits,
 )
-from gateway.forecast.early_warning import MachineWarnings, readings_from_features
+from gateway.forecast.early_warning import (
+    MachineWarnings,
+    WarningRecords,
+    readings_from_features,
+)
 from gateway.forecast.health import ZONES
 from gateway.store.api import Asset, EventRecord, HourlyPoint, Store, WriteBatch
 from protocol import frames
@@ -48,6 +52,7 @@ DAY = 86400.0
 BASELINE_POINTS = 288
 LIFE_EVENT_KINDS = ("replacement", "failure")
 POSITION = "bearing"  # one monitored position per asset (one node)
+MONITOR_KEY = "__monitor__"  # the monitor's own entry in the state file (not an asset id)
 
 
 @dataclass
@@ -106,9 +111,16 @@ class HealthMonitor:
         self.state_path = state_path
         self.assets: dict[str, AssetHealth] = {}
         self.transitions = 0
+        # Warning outcomes per machine group from the service log (early_warning.py), and the
+        # newest service entry applied (-1: none yet; the log before the monitor is not replayed).
+        self.records = WarningRecords()
+        self.service_seen = -1
         if state_path is not None and state_path.exists():
             try:
                 raw = json.loads(state_path.read_text())
+                own = raw.pop(MONITOR_KEY, {})
+                self.records = WarningRecords.from_state(own.get("records", {}))
+                self.service_seen = int(own.get("service_seen", -1))
                 self.assets = {k: AssetHealth.from_state(v) for k, v in raw.items()}
             except (ValueError, KeyError, TypeError) as e:
                 log.warning("health state %s unreadable (%s): starting fresh", state_path, e)
@@ -127,7 +139,9 @@ class HealthMonitor:
 
     def step(self, batch_limit: int = 5000) -> list[EventRecord]:
         events: list[EventRecord] = []
-        for asset in self.store.assets():
+        assets = self.store.assets()
+        self._service_step({a.asset_id: a for a in assets})
+        for asset in assets:
             if asset.node_id is None:
                 continue
             events.extend(self._asset_step(asset, batch_limit))
@@ -215,11 +229,38 @@ class HealthMonitor:
             for w in raised
         ]
 
+    def _service_step(self, assets: dict[str, Asset]) -> None:
+        """New service-log entries: a replacement or failure restarts the asset's warning
+        baseline (and confirms a standing warning); an inspection finding "no defect..." marks
+        the standing warning false. The outcomes retune the thresholds of the machine group."""
+        entries = [e for e in self.store.service_log() if e.entry_id is not None]
+        newest = max((e.entry_id or 0 for e in entries), default=0)
+        if self.service_seen < 0:
+            self.service_seen = newest  # the monitor starts now: earlier entries are history
+            return
+        for e in sorted(entries, key=lambda e: e.entry_id or 0):
+            if (e.entry_id or 0) <= self.service_seen:
+                continue
+            self.service_seen = e.entry_id or 0
+            h, asset = self.assets.get(e.asset_id), assets.get(e.asset_id)
+            if h is None or asset is None:
+                continue
+            outcome = h.early.record_service(POSITION, e.kind, e.finding)
+            if outcome is not None:
+                self.records.add(asset.machine_group, outcome)
+        by_group = {a.machine_group: self.records.params(a.machine_group) for a in assets.values()}
+        for asset_id, h in self.assets.items():
+            a = assets.get(asset_id)
+            if a is not None:
+                h.early.params = by_group[a.machine_group]
+
     def save(self) -> None:
         if self.state_path is None:
             return
         tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({k: v.to_state() for k, v in self.assets.items()}))
+        state: dict[str, Any] = {k: v.to_state() for k, v in self.assets.items()}
+        state[MONITOR_KEY] = {"records": self.records.to_state(), "service_seen": self.service_seen}
+        tmp.write_text(json.dumps(state))
         tmp.replace(self.state_path)
 
     def alarm_state(self, asset_id: str) -> str:

@@ -146,6 +146,7 @@ class _Position:
     latched: Warning_ | None = None
     last: dict[str, float] = field(default_factory=dict)  # last block's ratios (for mates)
     peak: dict[str, float] = field(default_factory=dict)  # highest own ratio per channel
+    last_t: float | None = None  # running time of the newest reading
 
     def to_state(self) -> dict[str, Any]:
         d = asdict(self)
@@ -172,6 +173,7 @@ class _Position:
             latched=None if lat is None else Warning_.from_dict(lat),
             last=floats(d.get("last")),
             peak=floats(d.get("peak")),
+            last_t=None if d.get("last_t") is None else float(d["last_t"]),
         )
 
 
@@ -216,39 +218,65 @@ class MachineWarnings:
     def reset(self, position: str, relearn: bool = True) -> None:
         """Part replaced (relearn the baseline) or warning found false (keep the baseline)."""
         st = self.state[position]
-        self.state[position] = _Position() if relearn else replace(st, latched=None)
-        if not relearn:
-            self.state[position].over_since = {}
+        self.state[position] = (
+            _Position() if relearn else replace(st, latched=None, over_since={}, peak={})
+        )
+
+    def record_service(self, position: str, kind: str, finding: str) -> WarningOutcome | None:
+        """Apply a service-log entry to a position; the warning outcome it settles, if any.
+
+        `replacement` / `failure`: a new part, so the baseline is relearned; a warning that
+        stood is confirmed. `inspection` whose finding starts with "no defect" while a warning
+        stands: the warning was false; it is cleared and the baseline kept. Other inspections
+        change nothing (a defect found is confirmed when the part is replaced).
+        """
+        w = self.warning(position)
+        peak = self.state[position].peak
+        out = None if w is None else WarningOutcome(w.channel, peak.get(w.channel, w.value), True)
+        if kind in ("replacement", "failure"):
+            self.reset(position, relearn=True)
+            return out
+        if kind == "inspection" and out is not None and finding_is_false(finding):
+            self.reset(position, relearn=False)
+            return replace(out, confirmed=False)
+        return None
 
     def update(
         self, t_running_s: float, readings: Mapping[str, Mapping[str, float]]
     ) -> list[Warning_]:
         p = self.params
         closed = False
+        starts: dict[str, float] = {}
+        end = t_running_s
         for pos, vals in readings.items():
             st = self.state[pos]
+            # A reading stands for the running time until the next one: a block of 12 readings
+            # 5 minutes apart spans one hour.
+            step = 0.0 if st.last_t is None else max(t_running_s - st.last_t, 0.0)
+            st.last_t = t_running_s
+            end = t_running_s + step
             if st.block_start is None:
                 st.block_start = t_running_s
             for ch, v in vals.items():
                 st.block.setdefault(ch, []).append(float(v))
             st.n_points += 1
-            if t_running_s - st.block_start >= p.block_s and st.n_points >= p.min_block_points:
+            if end - st.block_start >= p.block_s and st.n_points >= p.min_block_points:
                 closed = True
         if not closed:
             return []
         medians: dict[str, dict[str, float]] = {}
         for pos in readings:
             st = self.state[pos]
-            span = t_running_s - (st.block_start or t_running_s)
+            starts[pos] = st.block_start if st.block_start is not None else t_running_s
             medians[pos] = {ch: float(np.median(v)) for ch, v in st.block.items() if v}
             st.block, st.block_start, st.n_points = {}, None, 0
-            self._learn(st, medians[pos], span, t_running_s)
+            self._learn(st, medians[pos], end - starts[pos], t_running_s)
         ratios = {pos: self._ratios(self.state[pos], m) for pos, m in medians.items()}
-        return self._judge(t_running_s, ratios)
+        return self._judge(t_running_s, end, starts, ratios)
 
     def _learn(self, st: _Position, med: dict[str, float], span: float, t: float) -> None:
         p = self.params
-        if st.baseline is not None or t - span < p.settle_s:
+        if st.baseline is not None or t < p.settle_s:
             return
         for ch, v in med.items():
             st.base_blocks.setdefault(ch, []).append(v)
@@ -272,7 +300,9 @@ class MachineWarnings:
         st.last = out
         return out
 
-    def _judge(self, t: float, ratios: dict[str, dict[str, float]]) -> list[Warning_]:
+    def _judge(
+        self, t: float, end: float, starts: dict[str, float], ratios: dict[str, dict[str, float]]
+    ) -> list[Warning_]:
         p = self.params
         raised: list[Warning_] = []
         for pos, r in ratios.items():
@@ -286,10 +316,8 @@ class MachineWarnings:
                 own = v - max(shared, 0.0) if ch == "temp" else v / max(shared, 1.0)
                 st.peak[ch] = max(st.peak.get(ch, -math.inf), own)
                 if own >= p.threshold(ch):
-                    since = st.over_since.setdefault(ch, t)
-                    held = t - since
-                    # held counts from the end of the first block over, so add one block.
-                    held_s = held + p.block_s
+                    # Held from the start of the first block over to the end of this one.
+                    held_s = end - st.over_since.setdefault(ch, starts[pos])
                     if held_s >= p.hold_s:
                         margin = own / p.threshold(ch)
                         if best is None or margin > best[0]:
@@ -319,6 +347,14 @@ def _reason(ch: str, value: float, held_s: float, has_mates: bool) -> str:
     if ch == "temp":
         return f"temperature {value:.0f} degC over its baseline{over} for {_hours(held_s)}"
     return f"{_WORDS[ch]} {value:.1f}x its baseline{over} for {_hours(held_s)}"
+
+
+# A finding that marks a warning false: "no defect found", "No defect, bearing clean", ...
+FALSE_FINDING = "no defect"
+
+
+def finding_is_false(finding: str) -> bool:
+    return finding.strip().lower().startswith(FALSE_FINDING)
 
 
 _FIELD = {
@@ -368,6 +404,41 @@ def tune_warning_params(
                                        if capped else "")
             )  # fmt: skip
     return new, notes
+
+
+@dataclass
+class WarningRecords:
+    """Warning outcomes per machine group from the service log, and the thresholds they give
+    (`tune_warning_params` on `base`)."""
+
+    base: WarningParams = field(default_factory=WarningParams)
+    outcomes: dict[str, list[WarningOutcome]] = field(default_factory=dict)
+
+    def add(self, group: str, outcome: WarningOutcome) -> None:
+        self.outcomes.setdefault(group, []).append(outcome)
+
+    def params(self, group: str) -> WarningParams:
+        return tune_warning_params(self.base, self.outcomes.get(group, []))[0]
+
+    def notes(self, group: str) -> list[str]:
+        return tune_warning_params(self.base, self.outcomes.get(group, []))[1]
+
+    def to_state(self) -> dict[str, Any]:
+        outcomes = {g: [asdict(o) for o in os] for g, os in self.outcomes.items()}
+        return {"base": self.base.to_state(), "outcomes": outcomes}
+
+    @classmethod
+    def from_state(cls, d: Mapping[str, Any]) -> WarningRecords:
+        return cls(
+            WarningParams.from_state(d.get("base", {})),
+            {
+                str(g): [
+                    WarningOutcome(str(o["channel"]), float(o["peak_value"]), bool(o["confirmed"]))
+                    for o in os
+                ]
+                for g, os in d.get("outcomes", {}).items()
+            },
+        )
 
 
 def warn_run(

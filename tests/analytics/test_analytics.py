@@ -137,6 +137,35 @@ def test_bearing_warning_after_a_held_rise_but_not_a_spike_or_a_small_shift(
     assert again.assets["P-1"].early.warning("bearing") is not None
 
 
+def test_service_log_clears_false_warnings_retunes_the_group_and_restarts_after_replacement(
+    store: Store, tmp_path: Path
+) -> None:
+    rng = random.Random(4)
+    mon = HealthMonitor(store, tmp_path / "health.json")
+    mon.step()  # the monitor starts: earlier service entries are not replayed
+    base = [1.0 + rng.gauss(0, 0.03) for _ in range(288)]
+    high = [2.3 + rng.gauss(0, 0.03) for _ in range(84)]  # 2.3x for 7 h: a warning
+    write_series(store, "n1", base + high)
+    mon.step()
+    assert codes(store) == ["baseline_change"]
+    # The inspection finds nothing: the warning is false; it clears and group2_rigid learns.
+    store.add_service_entry(ServiceEntry("P-1", _day(T0), "inspection", "", "No defect found"))
+    again = HealthMonitor(store, tmp_path / "health.json")
+    again.step()
+    h = again.assets["P-1"]
+    assert h.early.warning("bearing") is None
+    assert h.early.params.level_ratio > 2.3  # above what the false warning reached
+    # The same level held on does not warn again; the baseline was kept.
+    seq = 1 + len(base) + len(high)
+    write_series(store, "n1", [2.3 + rng.gauss(0, 0.03) for _ in range(84)], start_seq=seq)
+    again.step()
+    assert codes(store) == ["baseline_change"]
+    # A replacement: a new part, a new baseline to learn.
+    store.add_service_entry(ServiceEntry("P-1", _day(T0), "replacement", ""))
+    again.step()
+    assert again.assets["P-1"].early.state["bearing"].baseline is None
+
+
 def _day(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).date().isoformat()
 

@@ -49,7 +49,7 @@ def test_kurtosis_warns_before_the_rms_moves() -> None:
     w = warn_run(t, {"B": f}).warning("B")
     assert w is not None and w.channel == "kurtosis"
     assert "kurtosis 2.2x its baseline" in w.reason
-    assert 56 * H <= w.t_running_s <= 58 * H
+    assert 55.5 * H <= w.t_running_s <= 57 * H  # 6 h held from the rise at 50 h
 
 
 def test_rise_shared_by_every_bearing_is_the_machine_not_a_bearing() -> None:
