@@ -150,32 +150,45 @@ def cfg_hash(cfg):
     return crc32(";".join(parts).encode())
 
 
+FLAT_MQTT = (("host", "mqtt_host"), ("port", "mqtt_port"), ("user", "mqtt_user"),
+             ("password", "mqtt_password"), ("client_id", "mqtt_client_id"))
+
+
+def _migrate_nested(ident):
+    """The first firmware's nested form ({"mqtt": {...}, "wifi": {...}}) -> the one format,
+    the flat keys gateway/provision.py writes. Flat keys already present win."""
+    m = ident.pop("mqtt", None)
+    if isinstance(m, dict):
+        for key, flat in FLAT_MQTT:
+            if key in m:
+                ident.setdefault(flat, m[key])
+    w = ident.pop("wifi", None)
+    if isinstance(w, dict):
+        ident.setdefault("wifi_ssid", w.get("ssid"))
+        ident.setdefault("wifi_password", w.get("password"))
+
+
 def load_identity(fs):
-    """node.json -> dict with node_id, transport, mqtt, wifi; ValueError if unusable."""
+    """node.json (the flat format, docs/FIRMWARE.md) -> dict with node_id, transport and the
+    views main.py uses, mqtt {host, port, user, password, client_id} and wifi {ssid,
+    password}; ValueError if unusable."""
     data = fs.read(NODE_FILE)
     if not data:
         raise ValueError("node.json missing")
     ident = json.loads(data)
     if not isinstance(ident, dict):
         raise ValueError("node.json: not an object")
-    if "mqtt_host" in ident:  # the flat form gateway/provision.py writes
-        ident["mqtt"] = {
-            "host": ident.get("mqtt_host"),
-            "port": ident.get("mqtt_port", 1883),
-            "user": ident.get("mqtt_user"),
-            "password": ident.get("mqtt_password"),
-            "client_id": ident.get("mqtt_client_id"),
-        }
-        ident["wifi"] = {"ssid": ident.get("wifi_ssid"), "password": ident.get("wifi_password")}
+    _migrate_nested(ident)
     nid = ident.get("node_id")
     if not isinstance(nid, str) or not 1 <= len(nid) <= 32:
         raise ValueError("node.json: node_id")
     ident.setdefault("transport", "mqtt")
-    if ident["transport"] == "mqtt":
-        m = ident.get("mqtt")
-        if not isinstance(m, dict) or not isinstance(m.get("host"), str):
-            raise ValueError("node.json: mqtt.host")
-        m.setdefault("port", 1883)
+    ident["mqtt"] = {key: ident.get(flat) for key, flat in FLAT_MQTT}
+    if ident["mqtt"]["port"] is None:
+        ident["mqtt"]["port"] = 1883
+    ident["wifi"] = {"ssid": ident.get("wifi_ssid"), "password": ident.get("wifi_password")}
+    if ident["transport"] == "mqtt" and not isinstance(ident["mqtt"]["host"], str):
+        raise ValueError("node.json: mqtt_host")
     return ident
 
 

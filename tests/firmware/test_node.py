@@ -308,12 +308,23 @@ def test_node_json_nested_and_provisioned_flat_forms() -> None:
         "mqtt": {"host": "10.0.0.2", "port": 1884, "user": "press-07", "password": "pw"},
         "wifi": {"ssid": "plant", "password": "wpw"},
     }
+    views = []
     for doc in (flat, nested):
         fs = MemFS({"node.json": json.dumps(doc).encode()})
         ident = config.load_identity(fs)
         assert ident["node_id"] == "press-07" and ident["transport"] == "mqtt"
         assert ident["mqtt"]["host"] == "10.0.0.2" and ident["mqtt"]["port"] == 1884
         assert ident["wifi"]["ssid"] == "plant"
+        assert ident["mqtt_host"] == "10.0.0.2" and ident["wifi_password"] == "wpw"
+        views.append(ident)
+    # One format: the nested form reads as the flat one (only the client id was not in it).
+    del views[0]["mqtt_client_id"]
+    views[0]["mqtt"]["client_id"] = None
+    assert views[0] == views[1]
+    with pytest.raises(ValueError, match="mqtt_host"):
+        config.load_identity(MemFS({"node.json": b'{"node_id": "n1", "mqtt": {"port": 1}}'}))
+    serial = config.load_identity(MemFS({"node.json": b'{"node_id": "n1", "transport": "serial"}'}))
+    assert serial["transport"] == "serial" and serial["mqtt"]["port"] == 1883
     with pytest.raises(ValueError):
         config.load_identity(MemFS({"node.json": b'{"node_id": ""}'}))
 
