@@ -35,9 +35,25 @@ from .util import row_json
 
 log = logging.getLogger(__name__)
 HOUR = 3600.0
-# Event codes shown as alarms (node's own and the gateway's hysteresis alarms) and warnings.
-ALARM_CODES = ("alarm_on", "alarm_alert", "alarm_danger")
-WARNING_CODES = ("baseline_change", "fault", "sensor_fault", "death", "lost", "ring_overflow")
+# Severity of an event by who raised it: a node's codes and the gateway's are separate name
+# spaces, so a node sending "alarm_danger" is shown as the node's `node:alarm_danger` (info),
+# never as the gateway's alarm (issue 15 item 15).
+SEVERITY: dict[tuple[str, str], str] = {
+    **{("gateway", c): "alarm" for c in ("alarm_alert", "alarm_danger")},
+    **{
+        ("gateway", c): "warning"
+        for c in ("baseline_change", "death", "lost", "seq_jump", "events_suppressed")
+    },
+    **{("node", c): "alarm" for c in ("alarm_on", "alarm")},
+    **{("node", c): "warning" for c in ("fault", "sensor_fault", "ring_overflow", "error")},
+}
+
+
+def event_kind(source: str, code: str) -> str:
+    """What the page shows as an event's kind: a node's codes carry a `node:` prefix."""
+    return code if source == "gateway" else "node:" + code
+
+
 DAY = 86400.0
 SYNC_FORECASTS = 64
 HISTORY_TTL_S = 60.0
@@ -430,17 +446,12 @@ class StoreFleet:
         )
         out = []
         for e in self.store.events(node_id=node, limit=limit):
-            sev = (
-                "alarm"
-                if e.code in ALARM_CODES
-                else "warning"
-                if e.code in WARNING_CODES
-                else "info"
-            )
+            sev = SEVERITY.get((e.source, e.code), "info")
             detail = ", ".join(f"{k}={v}" for k, v in sorted(e.detail.items()))
             out.append({
                 "ts": e.ts, "asset_id": by_node.get(e.node_id, ""), "node_id": e.node_id,
-                "kind": e.code, "source": e.source, "severity": sev, "message": detail or e.code,
+                "kind": event_kind(e.source, e.code), "source": e.source, "severity": sev,
+                "message": detail or e.code,
             })  # fmt: skip
         return out
 

@@ -6,6 +6,7 @@ import hmac
 import importlib
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
 
@@ -54,11 +55,27 @@ def _web_metrics() -> str:
 
 @bp.get("/healthz")
 def healthz() -> Response:
+    """200 when every part of the gateway works, else 503 naming what is down. Under the
+    gateway, HEALTH_CHECK (gateway/healthcheck.py) reports the store's ability to commit,
+    each link and the outlook's age; the page's own store read is checked either way."""
+    body: dict[str, Any] = {"status": "ok", "down": [], "components": {}}
+    check: Callable[[], tuple[bool, dict[str, Any]]] | None = current_app.config.get("HEALTH_CHECK")
+    if check is not None:
+        try:
+            _, body = check()
+        except Exception as exc:  # report, do not crash the health check
+            body = {"status": "down", "down": ["gateway"], "components": {}}
+            body["components"]["gateway"] = {"ok": False, "error": type(exc).__name__}
     try:
         fleet().version()
-        return json_response({"status": "ok"})
-    except Exception as exc:  # report, do not crash the health check
-        return json_response({"status": "error", "error": type(exc).__name__}, 503)
+        web: dict[str, Any] = {"ok": True}
+    except Exception as exc:
+        web = {"ok": False, "error": type(exc).__name__}
+    body["components"]["web_store"] = web
+    if not web["ok"]:
+        body["down"] = sorted([*body["down"], "web_store"])
+    body["status"] = "down" if body["down"] else "ok"
+    return json_response(body, 503 if body["down"] else 200)
 
 
 @bp.get("/metrics")

@@ -42,6 +42,7 @@ from gateway.forecast.early_warning import (
 )
 from gateway.forecast.health import ZONES
 from gateway.store.api import Asset, EventRecord, HourlyPoint, Store, WriteBatch
+from gateway.store.sql import FUTURE_SLACK_S
 from protocol import frames
 from protocol.errors import ProtocolError
 
@@ -161,6 +162,10 @@ class HealthMonitor:
             if key <= h.last_key:
                 continue  # judged in an earlier step
             h.last_key = key
+            if h.last_ts > f.recv_time + FUTURE_SLACK_S:
+                # The watermark came from a frame stamped far ahead (a bad node clock, before
+                # ingest bounded node time): it would freeze this asset's alarms for good.
+                h.last_ts = 0.0
             if f.kind != "report" or f.ts < h.last_ts:
                 continue  # backfilled history arrives late: it does not move today's alarms
             h.last_ts = f.ts

@@ -18,6 +18,7 @@ from gateway.notify import NotifyConfig
 class SerialPortConfig:
     port: str
     baudrate: int = 115200
+    nodes: tuple[str, ...] = ()  # node ids wired to this port; others are refused
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class GatewayConfig:
     database: str = ""  # URL; "" = SQLite file data_dir/kizashi.db
     secrets_dir: Path | None = None  # default data_dir/secrets
     retention_days: float = 30.0
+    event_retention_days: float = 365.0  # node and gateway events (alarm history) kept this long
     sqlite_synchronous: str = "FULL"
     log_level: str = "INFO"
     mqtt_enabled: bool = True
@@ -66,6 +68,7 @@ KNOWN = {
         "database",
         "secrets_dir",
         "retention_days",
+        "event_retention_days",
         "sqlite_synchronous",
         "log_level",
     },
@@ -80,7 +83,7 @@ KNOWN = {
         "client",
         "connections",
     },
-    "serial": {"port", "baudrate"},
+    "serial": {"port", "baudrate", "nodes"},
     "http": {"enabled", "host", "port", "threads"},
     "pipeline": {f.name for f in fields(PipelineConfig)},
     "notify": {"webhook_url", "token", "codes", "timeout_s", "batch", "poll_s", "backoff_max_s"},
@@ -132,6 +135,7 @@ def parse_config(data: dict[str, Any], base: Path = Path(".")) -> GatewayConfig:
         database=str(gw.get("database", "")),
         secrets_dir=secrets_dir,
         retention_days=float(gw.get("retention_days", 30)),
+        event_retention_days=float(gw.get("event_retention_days", 365)),
         sqlite_synchronous=str(gw.get("sqlite_synchronous", "FULL")),
         log_level=str(gw.get("log_level", "INFO")),
         mqtt_enabled=bool(mq.get("enabled", True)),
@@ -147,7 +151,12 @@ def parse_config(data: dict[str, Any], base: Path = Path(".")) -> GatewayConfig:
             keepalive=int(mq.get("keepalive", 30)),
         ),
         serial=tuple(
-            SerialPortConfig(str(s["port"]), int(s.get("baudrate", 115200))) for s in serial
+            SerialPortConfig(
+                str(s["port"]),
+                int(s.get("baudrate", 115200)),
+                tuple(str(n) for n in s.get("nodes", ())),
+            )
+            for s in serial
         ),
         http=HttpConfig(
             enabled=bool(http.get("enabled", True)),

@@ -175,9 +175,9 @@ class Decoder:
         self._unpack = Unpack()
         self._fast = _FastReports()
 
-    def reject(self, reason: str, source: str, detail: str = "") -> None:
-        self.rejected[reason] = self.rejected.get(reason, 0) + 1
-        self.metrics.inc("kizashi_frames_rejected_total", reason=reason)
+    def reject(self, reason: str, source: str, detail: str = "", count: int = 1) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + count
+        self.metrics.inc("kizashi_frames_rejected_total", count, reason=reason)
         self._log.warning(
             "reject:" + reason, "frame rejected", reason=reason, source=source, detail=detail
         )

@@ -54,6 +54,13 @@ class PipelineConfig:
     housekeeping_s: float = 0.5
     boots_kept: int = 4  # sequence trackers kept in memory per node
     commit_retry_s: float = 1.0
+    # --- limits against one misbehaving (or hostile) node, issue 15
+    max_pending_per_node: int = 2000  # one node's share of the pending batch ("node_overload")
+    max_future_s: float = 600.0  # a frame time further ahead than this takes its receive time
+    event_rate_per_s: float = 0.2  # events stored per node: token bucket rate ...
+    event_burst: int = 30  # ... and size; excess events are acked, counted and summarised
+    event_summary_s: float = 60.0  # at most one `events_suppressed` event per node this often
+    max_seq_jump: int = 1_000_000  # a missing seq range larger than this is a discontinuity
 
 
 @dataclass
@@ -69,6 +76,11 @@ class NodeState:
     last_time_cmd: float = 0.0
     clock_unsynced: bool = False  # from the node's last report (other kinds carry no flags)
     clocks: dict[int, ClockTracker] = field(default_factory=dict)
+    event_tokens: float = -1.0  # -1: a full bucket on first use
+    event_refill: float = 0.0
+    events_suppressed: int = 0  # since the last summary event
+    suppressed_codes: dict[str, int] = field(default_factory=dict)
+    last_summary: float = 0.0
 
     def offset(self) -> float | None:
         c = self.clocks.get(self.boot_id)
@@ -76,7 +88,7 @@ class NodeState:
 
 
 class _Batch:
-    __slots__ = ("births", "events", "first_recv", "frames", "keys", "nodes")
+    __slots__ = ("births", "events", "first_recv", "frames", "keys", "nodes", "per_node")
 
     def __init__(self) -> None:
         self.frames: list[FrameRecord] = []
@@ -84,6 +96,7 @@ class _Batch:
         self.births: list[BirthRecord] = []
         self.keys: set[tuple[str, int]] = set()
         self.nodes: set[str] = set()
+        self.per_node: dict[str, int] = {}  # frames pending per node (fair admission)
         self.first_recv: float | None = None
 
     def empty(self) -> bool:
@@ -124,6 +137,12 @@ class IngestPipeline:
         self._n_accepted = 0
         self._send_wake = asyncio.Event()
         self.committed_batches = 0
+        # Can the store commit? (for /healthz and the watchdog): monotonic times of the last
+        # successful commit and of the first failure of the current failing streak.
+        self.last_commit_ok = time.monotonic()
+        self.failing_since: float | None = None
+        self.last_commit_error = ""
+        self.allowed_nodes: dict[str, frozenset[str]] = {}  # link name -> node ids it may carry
         self._burst = False  # the last commit was a full batch: commit the rest without waiting
         self.stored = 0
         # Called with each accepted birth and event frame (parsed, `live`): gateway.node_config
@@ -148,7 +167,12 @@ class IngestPipeline:
         self._trim_boots()
 
     def add_link(self, link: Link) -> None:
+        """Register a link. A link with `allowed_nodes` (a serial port bound to its node ids)
+        may only carry frames of those nodes: others are refused as `unbound_node`."""
         self.links[link.name] = link
+        allowed = getattr(link, "allowed_nodes", None)
+        if allowed:
+            self.allowed_nodes[link.name] = frozenset(allowed)
 
     def _node(self, node_id: str) -> NodeState:
         st = self.nodes.get(node_id)
@@ -173,8 +197,14 @@ class IngestPipeline:
         Call from the event loop thread. Never raises on bad input.
         """
         self._n_in[source] = self._n_in.get(source, 0) + 1
-        if len(self._batch.frames) >= self.config.max_pending:
+        pending = len(self._batch.frames)
+        if pending >= self.config.max_pending:
             self.decoder.reject("overload", source)
+            return False
+        if self.failing_since is not None and pending >= self.config.batch_max:
+            # The store cannot commit: hold no more than one batch in memory (the retry then
+            # never grows into one giant transaction); nodes keep the rest and resend it.
+            self.decoder.reject("store_unavailable", source)
             return False
         frame = self.decoder.decode(raw, source)
         if frame is None:
@@ -190,6 +220,15 @@ class IngestPipeline:
         node = f["node"]
         if hint is not None and hint != node:
             self.decoder.reject("topic_mismatch", source, f"{hint} != {node}")
+            return False
+        allowed = self.allowed_nodes.get(source)
+        if allowed is not None and node not in allowed:
+            self.decoder.reject("unbound_node", source, node)
+            return False
+        if self._batch.per_node.get(node, 0) >= self.config.max_pending_per_node:
+            # One node's flood cannot fill the batch and starve the others' acks: its excess
+            # is refused unacked (the node keeps it and resends).
+            self.decoder.reject("node_overload", source, node)
             return False
         kind = f["kind"]
         now = self.clock()
@@ -221,11 +260,12 @@ class IngestPipeline:
                 self._reack.add(key)
                 self._wake.set()
             return False
-        if lost_before:
-            st.frames_lost -= 1
+        if lost_before and not tr.in_jump(seq):
+            st.frames_lost = max(0, st.frames_lost - 1)
         b = self._batch
         b.keys.add(key)
         b.nodes.add(node)
+        b.per_node[node] = b.per_node.get(node, 0) + 1
         if b.first_recv is None:
             b.first_recv = now
         st.last_seen = now
@@ -245,6 +285,24 @@ class IngestPipeline:
             self.metrics.inc("kizashi_clock_step_frames_total")
         else:
             ts = self._corrected(st, clock, f, now, node_time, boot)
+        if ts > now + self.config.max_future_s:
+            # A time far ahead (a bad clock, a forged frame stamped 2106) would hold the
+            # asset's latest state and alarms for good: the receive time is the best bound.
+            self.metrics.inc("kizashi_frames_future_time_total")
+            self._log.warning(
+                "future:" + node, "frame time ahead of receive time, using receive time",
+                node=node, ahead_s=round(ts - now),
+            )  # fmt: skip
+            ts = now
+        if kind == "event" and not self._take_event_token(st, now):
+            # Over the node's event budget: acked like any stored frame (it is accounted for),
+            # not stored; counted and summarised in one `events_suppressed` event.
+            st.events_suppressed += 1
+            code = f["code"]
+            if code in st.suppressed_codes or len(st.suppressed_codes) < 8:
+                st.suppressed_codes[code] = st.suppressed_codes.get(code, 0) + 1
+            self.metrics.inc("kizashi_events_suppressed_total")
+            return True
         rec: FrameRecord
         if kind == "report":
             dropped = f["dropped"]
@@ -315,6 +373,35 @@ class IngestPipeline:
                 )  # fmt: skip
             return node_time + off
         return float(node_time)
+
+    def _take_event_token(self, st: NodeState, now: float) -> bool:
+        """Per-node token bucket over event frames (event_rate_per_s, event_burst)."""
+        cfg = self.config
+        if st.event_tokens < 0:
+            st.event_tokens, st.event_refill = float(cfg.event_burst), now
+        refill = max(0.0, now - st.event_refill) * cfg.event_rate_per_s
+        st.event_tokens = min(float(cfg.event_burst), st.event_tokens + refill)
+        st.event_refill = now
+        if st.event_tokens >= 1.0:
+            st.event_tokens -= 1.0
+            return True
+        return False
+
+    def _summarise_suppressed(self, now: float) -> None:
+        for st in self.nodes.values():
+            if st.events_suppressed and now - st.last_summary >= self.config.event_summary_s:
+                self._gateway_event(
+                    now, st.node_id, st.boot_id, "events_suppressed",
+                    {"count": st.events_suppressed, **st.suppressed_codes},
+                )  # fmt: skip
+                self._batch.nodes.add(st.node_id)
+                self._log.warning(
+                    "flood:" + st.node_id, "node over its event budget",
+                    node=st.node_id, suppressed=st.events_suppressed,
+                )  # fmt: skip
+                st.events_suppressed = 0
+                st.suppressed_codes = {}
+                st.last_summary = now
 
     def _gateway_event(
         self, now: float, node: str, boot: int, code: str, detail: dict[str, Any]
@@ -414,6 +501,7 @@ class IngestPipeline:
         """Gap detection, resend requests and loss marking. Called by `run()` periodically."""
         now = self.clock()
         cfg = self.config
+        self._summarise_suppressed(now)
         for key, tr in self.trackers.items():
             if tr.max_seq <= tr.contig:
                 continue
@@ -449,15 +537,28 @@ class IngestPipeline:
                 elif req.attempts >= cfg.resend_max_attempts:
                     lost = missing
             if lost:
-                n = tr.mark_lost(lost)
-                st.frames_lost += n
-                self.metrics.inc("kizashi_frames_lost_total", n)
+                # A hole larger than any node could have sent (a seq jump to 2^32-1) is a
+                # discontinuity of the counter, not billions of lost frames.
+                jumps = [(a, b) for a, b in lost if b - a + 1 > cfg.max_seq_jump]
+                lost = [(a, b) for a, b in lost if b - a + 1 <= cfg.max_seq_jump]
                 self._batch.keys.add(key)
                 self._batch.nodes.add(tr.node_id)
-                self._gateway_event(
-                    now, tr.node_id, tr.boot_id, "lost",
-                    {"ranges": [list(r) for r in lost], "count": n},
-                )  # fmt: skip
+                if jumps:
+                    tr.mark_lost(jumps)
+                    tr.jumps = (tr.jumps + jumps)[-16:]
+                    self.metrics.inc("kizashi_seq_discontinuities_total", len(jumps))
+                    self._gateway_event(
+                        now, tr.node_id, tr.boot_id, "seq_jump",
+                        {"ranges": [list(r) for r in jumps[:16]]},
+                    )  # fmt: skip
+                if lost:
+                    n = tr.mark_lost(lost)
+                    st.frames_lost += n
+                    self.metrics.inc("kizashi_frames_lost_total", n)
+                    self._gateway_event(
+                        now, tr.node_id, tr.boot_id, "lost",
+                        {"ranges": [list(r) for r in lost], "count": n},
+                    )  # fmt: skip
                 tr.resend = None
                 missing = tr.missing()
                 if not missing:
@@ -571,17 +672,41 @@ class IngestPipeline:
         while True:
             t0 = time.perf_counter()
             try:
-                await asyncio.to_thread(self.store.write_batch, wb)
+                refused = await asyncio.to_thread(self.store.write_batch, wb)
             except Exception as e:
                 attempt += 1
                 self.metrics.inc("kizashi_store_errors_total")
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
+                self.last_commit_error = repr(e)[:200]
                 log.error("commit failed, retrying", extra={"error": repr(e), "attempt": attempt})
                 if self._stopping and attempt >= 5:
                     raise
                 await asyncio.sleep(min(30.0, self.config.commit_retry_s * attempt))
                 continue
+            self.last_commit_ok = time.monotonic()
+            self.failing_since = None
+            if refused:
+                # Rows the database cannot take (see Store.write_batch): their frames are
+                # stored raw and acked, resending could not make them storable.
+                self.decoder.reject("unstorable", "store", f"{refused} rows", count=refused)
             self.metrics.observe("kizashi_store_commit_seconds", time.perf_counter() - t0)
             return
+
+    def store_status(self, stale_s: float = 60.0) -> tuple[bool, str]:
+        """(can the store commit?, why not). Down while commits fail; when nothing was
+        committed for `stale_s` (a quiet site), a probe transaction answers (call from a
+        thread: it blocks on the database)."""
+        if self.failing_since is not None:
+            return False, "commits failing: " + self.last_commit_error
+        if time.monotonic() - self.last_commit_ok < stale_s:
+            return True, ""
+        try:
+            self.store.probe()
+        except Exception as e:
+            return False, "probe failed: " + repr(e)[:200]
+        self.last_commit_ok = time.monotonic()
+        return True, ""
 
     # ------------------------------------------------------------ run loop
     async def run(self) -> None:

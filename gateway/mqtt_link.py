@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import aiomqtt
 
 from gateway.links import FrameSink
+from gateway.logs import RateLimitedLog
 from gateway.metrics import REGISTRY, Metrics
 from gateway.wire import gateway_state_topic, node_topic, node_wildcard, parse_node_topic
 
@@ -41,6 +42,17 @@ class MqttConfig:
 
 class LinkDown(ConnectionError):
     pass
+
+
+_retained_log = RateLimitedLog(log)
+
+
+def ignore_retained(metrics: Metrics, topic: str) -> None:
+    """A retained message on a node topic is stale by definition (the broker replays it at
+    every subscribe; a node never needs one): counted as rejected `retained`, not ingested.
+    The broker config refuses retained publishes too (retain_available false)."""
+    metrics.inc("kizashi_frames_rejected_total", reason="retained")
+    _retained_log.warning("retained", "retained node message ignored", topic=topic)
 
 
 class MqttLink:
@@ -101,6 +113,9 @@ class MqttLink:
         try:
             async for msg in client.messages:
                 self.received += 1
+                if msg.retain:
+                    ignore_retained(self.metrics, msg.topic.value)
+                    continue
                 parsed = parse_node_topic(msg.topic.value)
                 payload = msg.payload
                 if parsed is None or not isinstance(payload, bytes | bytearray):

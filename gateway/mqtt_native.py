@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 from gateway.links import FrameSink
 from gateway.metrics import REGISTRY, Metrics
-from gateway.mqtt_link import LinkDown, MqttConfig
+from gateway.mqtt_link import LinkDown, MqttConfig, ignore_retained
 from gateway.wire import gateway_state_topic, node_topic, node_wildcard, parse_node_topic
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ DISCONNECT = b"\xe0\x00"
 class _Connection(asyncio.Protocol):
     """One MQTT connection. Everything runs in the event loop thread."""
 
-    def __init__(self, on_publish: Callable[[bytes, bytes], None]) -> None:
+    def __init__(self, on_publish: Callable[[bytes, bytes, bool], None]) -> None:
         self.on_publish = on_publish
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
@@ -203,7 +203,7 @@ class _Connection(asyncio.Protocol):
                         pid = buf[j : j + 2]
                         j += 2
                         acks.append((b"\x40\x02" if qos == 1 else b"\x50\x02") + pid)
-                    self.on_publish(topic, bytes(buf[j:end]))
+                    self.on_publish(topic, bytes(buf[j:end]), bool(first & 1))
                 elif end > n:
                     break
                 elif ptype == 4:  # PUBACK
@@ -252,7 +252,7 @@ class _Connection(asyncio.Protocol):
             return False
         if qos:
             acks.append((b"\x40\x02" if qos == 1 else b"\x50\x02") + bytes(buf[j - 2 : j]))
-        self.on_publish(bytes(buf[i + 2 : i + 2 + tlen]), bytes(MAX_PACKET))  # "oversize"
+        self.on_publish(bytes(buf[i + 2 : i + 2 + tlen]), bytes(MAX_PACKET), False)  # "oversize"
         if end > n:
             self.skip = end - n
         return True
@@ -294,10 +294,13 @@ class NativeMqttLink:
         return gateway_state_topic(self.config.gateway_id)
 
     # ---- receive
-    def _on_publish(self, topic: bytes, payload: bytes) -> None:
+    def _on_publish(self, topic: bytes, payload: bytes, retain: bool = False) -> None:
         self.received += 1
         sink = self._sink
         if sink is None:
+            return
+        if retain:  # a stored message the broker replays on subscribe: never a fresh frame
+            ignore_retained(self.metrics, topic.decode(errors="replace"))
             return
         parsed = self._topics.get(topic, _MISS)
         if parsed is _MISS:

@@ -51,10 +51,14 @@ class SeqTracker:
     acked: int = -1  # highest contig acked after a commit
     last_reack: float = 0.0
     touched: float = 0.0
+    jumps: list[Range] = field(default_factory=list)  # discontinuities (not counted as lost)
 
     # ---- accepting frames
     def is_lost(self, seq: int) -> bool:
         return any(a <= seq <= b for a, b in self.lost)
+
+    def in_jump(self, seq: int) -> bool:
+        return any(a <= seq <= b for a, b in self.jumps)
 
     def accept(self, seq: int, now: float) -> bool:
         """Record seq; False if it is a duplicate. A seq once given up as lost is accepted."""

@@ -30,8 +30,12 @@ class SerialLink:
         baudrate: int = 115200,
         metrics: Metrics | None = None,
         reopen_s: float = 1.0,
+        allowed_nodes: tuple[str, ...] = (),
     ) -> None:
         self.port = port
+        # The node ids this port is wired to ([[serial]] nodes): the pipeline refuses frames of
+        # any other node from it (`unbound_node`). Empty: any node (a warning at start).
+        self.allowed_nodes = allowed_nodes
         self.baudrate = baudrate
         self.name = "serial:" + port
         self.metrics = metrics or REGISTRY

@@ -24,6 +24,7 @@ from typing import Any
 
 from gateway.analytics import FleetForecaster, HealthMonitor
 from gateway.config import GatewayConfig, load_config
+from gateway.healthcheck import GatewayHealth
 from gateway.ingest import IngestPipeline
 from gateway.links import Link
 from gateway.logs import setup_logging
@@ -32,7 +33,8 @@ from gateway.mqtt_link import MqttLink
 from gateway.mqtt_native import NativeMqttLink
 from gateway.node_config import NodeConfigManager
 from gateway.notify import WebhookNotifier
-from gateway.outlook import OutlookEngine
+from gateway.outlook import OutlookEngine, outlook_age_s
+from gateway.sdnotify import watchdog_loop
 from gateway.serial_link import SerialLink
 from gateway.store import open_store
 from gateway.store.api import Store
@@ -51,6 +53,7 @@ class ServiceContext:
     metrics: Metrics
     pipeline: IngestPipeline
     render_metrics: Callable[[], str]
+    health: GatewayHealth | None = None  # what /healthz reports (None: the page's own check)
 
 
 AppFactory = Callable[[ServiceContext], Callable[..., Any]]
@@ -87,12 +90,21 @@ async def health_loop(monitor: HealthMonitor, every_s: float = 10.0) -> None:
         await asyncio.sleep(every_s)
 
 
-async def retention_loop(store: Store, days: float, every_s: float = 3600.0) -> None:
+async def retention_loop(
+    store: Store, days: float, every_s: float = 3600.0, event_days: float | None = None
+) -> None:
+    """Raw frames are kept `days`, events `event_days` (a node flooding events cannot grow
+    the database for ever: see also the per-node event budget in the pipeline)."""
     while True:
         cutoff = time.time() - days * 86400.0
         n = await asyncio.to_thread(store.prune_frames, cutoff)
         if n:
             log.info("pruned raw frames", extra={"rows": n, "days": days})
+        if event_days is not None:
+            cutoff = time.time() - event_days * 86400.0
+            n = await asyncio.to_thread(store.prune_events, cutoff)
+            if n:
+                log.info("pruned events", extra={"rows": n, "days": event_days})
         await asyncio.sleep(every_s)
 
 
@@ -134,7 +146,12 @@ def build_links(cfg: GatewayConfig, metrics: Metrics) -> list[Link]:
     elif cfg.mqtt_enabled:
         links.append(MqttLink(cfg.mqtt, metrics))
     for s in cfg.serial:
-        links.append(SerialLink(s.port, s.baudrate, metrics))
+        if not s.nodes:
+            log.warning(
+                "serial port not bound to node ids: any device on it may claim any node",
+                extra={"port": s.port, "hint": "set nodes = [...] in its [[serial]] table"},
+            )
+        links.append(SerialLink(s.port, s.baudrate, metrics, allowed_nodes=s.nodes))
     return links
 
 
@@ -154,6 +171,9 @@ async def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     url = cfg.database_url
+    # The health and notify state files live here; a PostgreSQL site has no SQLite file that
+    # would have created it (issue 15 item 22: the health task crash-looped).
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
     store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
     pipeline = IngestPipeline(store, metrics, cfg.pipeline)
     links = build_links(cfg, metrics) + list(extra_links)
@@ -166,7 +186,8 @@ async def serve(
     )
     web_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
     outlook_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
-    ctx = ServiceContext(cfg, web_store, metrics, pipeline, metrics.render)
+    health = GatewayHealth(pipeline, links, outlook_age=lambda: outlook_age_s(web_store))
+    ctx = ServiceContext(cfg, web_store, metrics, pipeline, metrics.render, health)
     http: HttpServer | None = None
     if app_factory is not None and cfg.http.enabled:
         http = HttpServer(app_factory(ctx), cfg.http.host, cfg.http.port, cfg.http.threads).start()
@@ -186,7 +207,9 @@ async def serve(
                 tg.create_task(
                     supervise(
                         "retention",
-                        lambda: retention_loop(store, cfg.retention_days),
+                        lambda: retention_loop(
+                            store, cfg.retention_days, event_days=cfg.event_retention_days
+                        ),
                         metrics,
                     ),
                     name="retention",
@@ -214,6 +237,7 @@ async def serve(
                         supervise("node_config", node_configs.run, metrics), name="node_config"
                     )
                 )
+            side.append(tg.create_task(watchdog_loop(health.check), name="watchdog"))
             if on_ready is not None:
                 on_ready(ctx)
             stop_task = tg.create_task(stop.wait(), name="stop")
@@ -237,7 +261,9 @@ async def serve(
 def default_app_factory(ctx: ServiceContext) -> Callable[..., Any]:
     """The fleet page (fleet_web.create_app) over the gateway store, /metrics included."""
     web = importlib.import_module("fleet_web")
-    cfg = {"METRICS_RENDER": render_metrics, **ctx.config.web}
+    cfg: dict[str, Any] = {"METRICS_RENDER": render_metrics, **ctx.config.web}
+    if ctx.health is not None:
+        cfg["HEALTH_CHECK"] = ctx.health.check
     forecaster = FleetForecaster(ctx.store)
     app: Callable[..., Any] = web.create_app(cfg, store=ctx.store, forecaster=forecaster)
     return app

@@ -25,7 +25,7 @@ class FakeTransport(asyncio.Transport):
 
 def make() -> tuple[_Connection, FakeTransport, list[tuple[bytes, bytes]]]:
     got: list[tuple[bytes, bytes]] = []
-    conn = _Connection(lambda t, p: got.append((t, p)))
+    conn = _Connection(lambda t, p, _retain: got.append((t, p)))
     tr = FakeTransport()
     conn.connection_made(tr)
     return conn, tr, got
