@@ -1,12 +1,13 @@
 """Kizashi fleet status page: Flask app factory.
 
-    create_app(config: dict | None = None, store=None, forecaster=None) -> Flask
+    create_app(config: dict | None = None, store=None, outlook=None) -> Flask
 
-`store` is the gateway storage (gateway.store.api) and `forecaster` the gateway forecaster; they
-are wrapped by `fleet_web.adapter.StoreFleet`. An object already implementing
-`fleet_web.data.FleetData` may be passed as `store` (tests, benchmark). With neither, an
-in-memory demo fleet is used (config DEMO_ASSETS, default 40). Serve with waitress:
-`waitress.serve(create_app(cfg, store, forecaster), host=..., port=...)`.
+`store` is the gateway storage (gateway.store.api), required: the page shows what the gateway
+stored and judged, and nothing else. `outlook` is the gateway's running outlook engine
+(gateway.outlook.OutlookEngine); the page only asks it to recompute an asset after a write of
+its own (one is made over `store` when not given). Both are wrapped by
+`fleet_web.adapter.StoreFleet`. Serve with waitress:
+`waitress.serve(create_app(cfg, store, outlook), host=..., port=...)`.
 """
 
 from __future__ import annotations
@@ -39,27 +40,13 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_TOKEN": None,  # if set, /metrics needs "Authorization: Bearer <token>"
     # Callable returning Prometheus text; default gateway.metrics.render if importable.
     "METRICS_RENDER": None,
-    "DEMO_ASSETS": 40,
     "CLOCK": None,  # callable -> unix s used as "now" (a simulated clock); default time.time
     "MAX_CONTENT_LENGTH": 1 << 20,
 }
 
 
-def _resolve_fleet(store: Any, forecaster: Any, cfg: dict[str, Any]) -> FleetData:
-    if store is not None and isinstance(store, FleetData):
-        return store
-    if store is not None:
-        from .adapter import StoreFleet
-
-        clock = cfg.get("CLOCK") or time.time
-        return StoreFleet(store, forecaster, refresh_s=float(cfg["REFRESH_S"]), clock=clock)
-    from .memfleet import MemoryFleet
-
-    return MemoryFleet(int(cfg["DEMO_ASSETS"]))
-
-
 def create_app(
-    config: dict[str, Any] | None = None, store: Any = None, forecaster: Any = None
+    config: dict[str, Any] | None = None, store: Any = None, outlook: Any = None
 ) -> Flask:
     app = Flask(__name__)
     app.config.update(DEFAULTS)
@@ -70,7 +57,12 @@ def create_app(
     if not app.config.get("SECRET_KEY"):
         log.warning("no SECRET_KEY configured: sessions end when the process restarts")
         app.config["SECRET_KEY"] = secrets.token_hex(32)
-    app.extensions["fleet"] = _resolve_fleet(store, forecaster, app.config)
+    if store is None:
+        raise TypeError("create_app needs the gateway store (gateway.store.open_store(url))")
+    from .adapter import StoreFleet
+
+    fleet: FleetData = StoreFleet(store, outlook, clock=app.config.get("CLOCK") or time.time)
+    app.extensions["fleet"] = fleet
 
     from . import admin, asset, auth, ledger, nodes, ops, overview, planner, report
     from .util import Cache

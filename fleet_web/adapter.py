@@ -1,17 +1,14 @@
-"""`FleetData` over the gateway store (gateway.store.api.Store) and forecasting (gateway.forecast).
+"""`FleetData` over the gateway store: registry, latest readings and the stored outlook.
 
-Forecasts come from a `forecaster` with `forecast(asset_id) -> RulForecast | None`; by default
-the gateway's `gateway.analytics.FleetForecaster` (hourly history since the last replacement,
-fleet prior from the service log, rated life of the asset's first part).
-Forecasts are cached per asset until a newer hour of data or a service entry arrives; the
-overview computes at most SYNC_FORECASTS missing ones per request and warms the rest in a
-background thread (rows show forecast_status "pending" meanwhile).
+The page computes no forecast: every judgement (zone, trend, remaining life, dates, the
+recommended action) is the gateway's outlook (gateway/outlook), read from the store's `outlook`
+table like the latest readings. After a write of its own (service entry, registry change) the
+page asks the outlook engine to recompute that asset at once, so the answer reflects it.
 
-The downtime-avoided ledger is kept in the service log (`ServiceEntry.acted_on_warning`,
-`ServiceEntry.downtime_avoided_h`); disabled users are `User.disabled`. (Schema version 1
-databases used a finding tag and a "!" hash prefix instead; the store converts them on open.)
-A part's install date ("since") is its latest replacement in the service log, else the first
-hour of data of its asset.
+Fresh by construction: `version()` follows the store's change stamp (checked at most every
+STAMP_EVERY_S), and a changed stamp patches only the rows whose latest reading or outlook
+changed since the last look, so a frame committed a moment ago is on the overview's next JSON.
+The downtime-avoided ledger is kept in the service log; disabled users are `User.disabled`.
 """
 
 from __future__ import annotations
@@ -21,20 +18,24 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from gateway.analytics import asset_zone, asset_zone_limits
+from gateway.analytics import asset_zone_limits
+from gateway.outlook import OutlookEngine
+from gateway.store.api import Asset, LatestState, NodeInfo, Outlook
 
 from .data import Row
-from .memfleet import iso
-from .util import row_json
+from .util import iso, row_json
 
 log = logging.getLogger(__name__)
 HOUR = 3600.0
+DAY = 86400.0
+STAMP_EVERY_S = 0.5  # the store's change stamp is read at most this often
+FULL_EVERY_S = 30.0  # registry and nodes re-read, every row rebuilt (node ages move with time)
 # Severity of an event by who raised it: a node's codes and the gateway's are separate name
 # spaces, so a node sending "alarm_danger" is shown as the node's `node:alarm_danger` (info),
 # never as the gateway's alarm (issue 15 item 15).
@@ -54,14 +55,13 @@ def event_kind(source: str, code: str) -> str:
     return code if source == "gateway" else "node:" + code
 
 
-DAY = 86400.0
-SYNC_FORECASTS = 64
-HISTORY_TTL_S = 60.0
-REGISTRY_TTL_S = 30.0
-DEFAULT_LEAD = timedelta(days=7)
-
-
-# What a proposed job is, by why it was planned (gateway/forecast/planning.py reasons).
+# The outlook's action, as the older `plan` field of the rows (templates, CSV).
+PLAN_OF_ACTION = {
+    "plan": "planned",
+    "unplanned_stop": "unplanned_stop_needed",
+    "stop_now": "unplanned_stop_needed",
+}
+# What a proposed job is, by why it was planned.
 JOB_KIND = {
     "forecast": "replacement",
     "zone_C": "remedial action (zone C)",
@@ -69,25 +69,12 @@ JOB_KIND = {
 }
 
 
-def _running_hours(hist: Sequence[Any]) -> list[tuple[datetime, float]]:
-    """(hour start, running hours in it) from hourly aggregates' cumulative runtime counter.
-
-    A counter step across a gap in the data (node or gateway away) is spread evenly over the
-    missing hours; a counter that went backwards (node replaced, counter reset) gives nothing.
-    """
-    out: list[tuple[datetime, float]] = []
-    prev = None
-    for h in hist:
-        if prev is not None and h.runtime_s >= prev.runtime_s and h.hour > prev.hour:
-            n = max(1, round((h.hour - prev.hour) / HOUR))
-            share = min((h.runtime_s - prev.runtime_s) / HOUR / n, 1.0)
-            out.extend((_dt(h.hour - k * HOUR), share) for k in range(n))
-        prev = h
-    return out
-
-
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def _date(ts: float | None) -> str | None:
+    return None if ts is None or not math.isfinite(ts) else _dt(ts).date().isoformat()
 
 
 def _date_ts(d: str) -> float:
@@ -97,176 +84,159 @@ def _date_ts(d: str) -> float:
         return 0.0
 
 
+def node_health(now: float, seen: float | None, online: bool | None) -> str:
+    if online is None:
+        return "none"
+    if seen is None or now - seen > DAY:
+        return "offline"
+    return "ok" if online and now - seen < 900 else "stale"
+
+
+def outlook_fields(o: Outlook | None) -> Row:
+    """The outlook's part of an overview row (the asset page, API and CSV show the same)."""
+    if o is None:
+        return {
+            "forecast_status": "pending", "status_text": "Outlook not computed yet.",
+            "trend": "unknown", "trend_pct_week": None, "health_index": 0.0, "method": "none",
+            "rul_p10_h": None, "rul_p50_h": None, "rul_p90_h": None, "rul_p10_date": None,
+            "rul_p50_date": None, "rul_p90_date": None, "life_text": "", "beyond_horizon": False,
+            "level_mm_s": None, "level_n": 0, "action": "none", "action_text": "", "fault": "",
+            "plan": None, "plan_reason": None, "service_due": None, "due_ts": None,
+            "replace_on": None, "need_by": None, "order_by": None, "lead_time_days": None,
+            "window_id": None, "window_start": None, "window_end": None, "parts_needed": [],
+            "utilisation": None, "outlook_at": None, "_cone": None, "_p_ts": (None,) * 3,
+        }  # fmt: skip
+    util = o.detail.get("utilisation")
+    return {
+        "forecast_status": o.status, "status_text": o.status_text, "trend": o.trend,
+        "trend_pct_week": o.trend_pct_week, "health_index": o.health_index, "method": o.method,
+        "rul_p10_h": o.rul_p10_h, "rul_p50_h": o.rul_p50_h, "rul_p90_h": o.rul_p90_h,
+        "rul_p10_date": _date(o.p10_ts), "rul_p50_date": _date(o.p50_ts),
+        "rul_p90_date": _date(o.p90_ts), "life_text": o.life_text,
+        "beyond_horizon": o.beyond_horizon, "level_mm_s": o.level_mm_s, "level_n": o.level_n,
+        "action": o.action, "action_text": o.action_text, "fault": o.fault,
+        "plan": PLAN_OF_ACTION.get(o.action, "no_risk_in_horizon"), "plan_reason": o.reason,
+        "service_due": _date(o.need_by_ts), "due_ts": o.need_by_ts, "replace_on": o.need_by_ts,
+        "need_by": iso(o.need_by_ts), "order_by": iso(o.order_by_ts),
+        "lead_time_days": o.lead_time_days, "window_id": o.window_id,
+        "window_start": iso(o.window_start), "window_end": iso(o.window_end),
+        "parts_needed": [{"part": p, "quantity": q} for p, q in o.parts_needed],
+        "utilisation": util if isinstance(util, dict) else None,
+        "outlook_at": iso(o.computed_at), "_cone": o.detail.get("cone"),
+        "_p_ts": (o.p10_ts, o.p50_ts, o.p90_ts),
+    }  # fmt: skip
+
+
 class StoreFleet:
     def __init__(
         self,
         store: Any,
-        forecaster: Any = None,
-        refresh_s: float = 5.0,
+        outlook: OutlookEngine | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.clock = clock  # "now" for ages, dates and windows (the demo's simulated clock)
-        if forecaster is None:
-            # The gateway's forecaster: the same model code, with the service-log fleet prior.
-            from gateway.analytics import FleetForecaster
-
-            forecaster = FleetForecaster(store, clock=clock)
-        self.forecaster = forecaster
-        self.refresh_s = refresh_s
+        # The gateway's engine (serve() passes the running one); only refresh() is called here.
+        self.outlook = outlook or OutlookEngine(store, clock=clock)
+        self._lock = threading.RLock()
         self._ver = 0
-        self._snap: tuple[float, list[Row]] | None = None
-        self._refreshing = False
-        self._build_lock = threading.Lock()
-        self._reg: tuple[float, list[Any], dict[str, Any]] | None = None
-        self._rowcache: dict[str, tuple[Any, Row]] = {}
-        self._hist: dict[tuple[str, int, int], tuple[float, dict[str, list[float]]]] = {}
-        self._fc: dict[str, tuple[Any, Row]] = {}
-        self._first_hour: dict[str, float] = {}  # asset -> first hour of data (install dates)
-        self._lock = threading.Lock()
-        self._warming = False
+        self._stamp: tuple[float, ...] | None = None
+        self._stamp_at = -math.inf
+        self._full_at = -math.inf
+        self._assets: dict[str, Asset] = {}
+        self._nodes: dict[str, NodeInfo] = {}
+        self._states: dict[str, LatestState] = {}
+        self._outlooks: dict[str, Outlook] = {}
+        self._rows: dict[str, Row] = {}
+        self._list: list[Row] = []
+        self._recv_mark = -math.inf  # newest latest.recv_time read
+        self._outlook_mark = -math.inf  # newest outlook.computed_at read
 
-    # -- caching ----------------------------------------------------------------------------
+    # -- freshness --------------------------------------------------------------------------
     def version(self) -> int:
-        # Changes when a new overview snapshot is installed or the web wrote something.
+        """Changes whenever anything the store holds changed (read at most every 0.5 s)."""
+        self._sync()
         return self._ver
 
-    def _bump(self, asset_id: str | None = None) -> None:
-        """After a write through the page: patch the snapshot row of that asset right away."""
-        snap = self._snap
-        if asset_id is not None:
-            for k in [k for k in list(self._hist) if k[0] == asset_id]:
-                self._hist.pop(k, None)
-        self._reg = None
-        if snap is not None and asset_id is not None:
-            row = self.asset(asset_id)
-            rows = [row if r["id"] == asset_id and row else r for r in snap[1]]
-            self._snap = (snap[0], rows)
-        self._ver += 1
+    def _sync(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._stamp_at < STAMP_EVERY_S:
+            return
+        with self._lock:
+            if not force and now - self._stamp_at < STAMP_EVERY_S:
+                return
+            self._stamp_at = now
+            stamp = self.store.change_stamp()
+            old = self._stamp
+            if stamp == old and now - self._full_at < FULL_EVERY_S and not force:
+                return
+            self._stamp = stamp
+            if old is None or force or now - self._full_at >= FULL_EVERY_S or stamp[7:] != old[7:]:
+                self._full()  # registry, node count or online flags changed: read all
+            else:
+                self._patch()
+            self._ver += 1
 
-    # -- forecasts --------------------------------------------------------------------------
-    def _fc_key(self, asset: Any, st: Any, service: Sequence[Any]) -> Any:
-        # The measured zone is part of the key: a jump to zone C/D re-plans within the hour.
-        hour = int(st.ts // HOUR) if st is not None else None
-        return (hour, len(service), self._zone(asset, st))
-
-    def _zone(self, asset: Any, st: Any) -> str | None:
-        """Severity zone A-D of the latest reading (the worst axis); None without one."""
-        if st is None or not st.vel_rms_mm_s:
-            return None
-        return asset_zone(asset, max(st.vel_rms_mm_s))
-
-    def _compute(self, asset: Any, service: Sequence[Any], st: Any) -> Row:
-        from gateway.forecast import Utilisation
-        from gateway.forecast.planning import NO_RISK, Window, recommend_with_zone
-
-        now = self.clock()
-        aid = asset.asset_id
-        repl = [s for s in service if s.kind in ("replacement", "failure")]
-        since = max([_date_ts(s.date) for s in repl] + [now - 400 * DAY])
-        hist = self.store.hourly_history(aid, since, now + HOUR)
-        hours = _running_hours(hist)
-        util = Utilisation.from_hours(hours) if hours else None
-        fc: Any = None
-        try:
-            fc = self.forecaster.forecast(aid)
-        except (ValueError, IndexError, FloatingPointError):
-            log.exception("forecast failed for %s", aid)
-        row: Row = {"rul_p10_h": None, "rul_p50_h": None, "rul_p90_h": None}
-        row.update({"rul_p10_date": None, "rul_p50_date": None, "rul_p90_date": None})
-        row.update({"forecast_status": "not_enough_data", "method": "none", "health_index": 0.0})
-        row.update({"window_start": None, "window_end": None, "window_id": None, "due_ts": None})
-        row.update({"plan": None, "plan_reason": None, "replace_on": None})
-        row["utilisation"] = None if util is None else {
-            "h_per_week": round(util.hours_per_week, 1),
-            "h_by_weekday": [round(x, 1) for x in util.hours_by_weekday],
-            "h_by_shift_utc": {k: round(v, 1) for k, v in util.hours_by_shift.items()},
-        }  # fmt: skip
-        risk_date = None
-        if fc is not None:
-            row["forecast_status"], row["method"] = fc.status, fc.method
-            row["health_index"] = round(float(fc.health_index), 4)
-            for k in ("p10", "p50", "p90"):
-                v = getattr(fc, f"{k}_s")
-                row[f"rul_{k}_h"] = None if v is None else round(v / HOUR, 1)
-            if util is not None:
-                dates = util.dates(_dt(now), fc.p10_s, fc.p50_s, fc.p90_s)
-                for k, v in dates.items():
-                    row[f"rul_{k}_date"] = v.date().isoformat() if v else None
-                    row[f"_{k}_ts"] = v.timestamp() if v else None
-                risk_date = dates["p10"]
-        wins = self.store.windows(asset.site)
-        by_start = {w.start: w for w in wins}
-        part = asset.parts[0] if asset.parts else None
-        lead = timedelta(days=part.lead_time_days) if part and part.lead_time_days else DEFAULT_LEAD
-        rec = recommend_with_zone(
-            [Window(_dt(w.start), _dt(w.end)) for w in wins if w.end > w.start and w.end > now],
-            _dt(now),
-            risk_date,
-            lead,
-            self._zone(asset, st),
+    def _full(self) -> None:
+        self._full_at = time.monotonic()
+        self._assets = {a.asset_id: a for a in self.store.assets()}
+        self._nodes = {n.node_id: n for n in self.store.nodes()}
+        self._states = {s.asset_id: s for s in self.store.latest_states()}
+        self._outlooks = {o.asset_id: o for o in self.store.outlooks()}
+        self._recv_mark = max((s.recv_time for s in self._states.values()), default=-math.inf)
+        self._outlook_mark = max(
+            (o.computed_at for o in self._outlooks.values()), default=-math.inf
         )
-        row["plan"] = rec.status
-        row["plan_reason"] = None if rec.status == NO_RISK else rec.reason
-        row["replace_on"] = rec.replace_on.timestamp() if rec.replace_on else None
-        if rec.window is not None:
-            w = by_start.get(rec.window.start.timestamp())
-            row["window_start"] = iso(rec.window.start.timestamp())
-            row["window_end"] = iso(rec.window.end.timestamp())
-            row["window_id"] = w.window_id if w else None
-            row["due_ts"] = rec.window.start.timestamp()
-        elif rec.replace_on is not None:
-            row["due_ts"] = rec.replace_on.timestamp()
-        return row
+        self._rows = {aid: self._row(aid) for aid in self._assets}
+        self._list = list(self._rows.values())
 
-    def _forecast(self, asset: Any, st: Any, compute: bool = True) -> Row | None:
-        """Cached forecast; compute=False never touches the store (overview hot path)."""
-        hit = self._fc.get(asset.asset_id)
-        if not compute:
-            return hit[1] if hit else None
-        service = self.store.service_log(asset.asset_id)
-        key = self._fc_key(asset, st, service)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        row = self._compute(asset, service, st)
-        self._fc[asset.asset_id] = (key, row)
-        return row
+    def _patch(self) -> None:
+        """Re-read only what changed since the last look: latest readings received and
+        outlooks written after the marks."""
+        changed: set[str] = set()
+        for s in self.store.latest_states(received_after=self._recv_mark):
+            self._states[s.asset_id] = s
+            self._recv_mark = max(self._recv_mark, s.recv_time)
+            changed.add(s.asset_id)
+        for o in self.store.outlooks(computed_after=self._outlook_mark):
+            self._outlooks[o.asset_id] = o
+            self._outlook_mark = max(self._outlook_mark, o.computed_at)
+            changed.add(o.asset_id)
+        changed &= self._assets.keys()
+        if changed:
+            for aid in changed:
+                self._rows[aid] = self._row(aid)
+            self._list = list(self._rows.values())
 
-    def _warm(self, assets: list[Any], states: dict[str, Any]) -> None:
-        try:
-            for a in assets:
-                self._forecast(a, states.get(a.asset_id))
-            self._snap = None if self._snap is None else (0.0, self._snap[1])  # rebuild soon
-        finally:
-            self._warming = False
+    def _after_write(self, *asset_ids: str | None) -> None:
+        """After a write through the page: recompute those outlooks now, then read them."""
+        ids = [a for a in asset_ids if a]
+        if ids:
+            try:
+                self.outlook.refresh(ids)
+            except Exception:  # the write is stored; the engine's next step will catch up
+                log.exception("outlook refresh failed for %s", ids)
+        self._sync(force=True)
 
     # -- rows -------------------------------------------------------------------------------
-    def _row(self, a: Any, st: Any, node: Any, fc: Row | None) -> Row:
+    def _row(self, aid: str) -> Row:
+        a = self._assets[aid]
+        st = self._states.get(aid)
+        node = self._nodes.get(a.node_id or "")
         lim = asset_zone_limits(a)
         v = max(st.vel_rms_mm_s) if st is not None and st.vel_rms_mm_s else None
-        health = self._zone(a, st)
-        hi = (fc or {}).get("health_index") or 0.0
-        trend = "rising" if (fc or {}).get("forecast_status") == "degrading" else "stable"
         now = self.clock()
         seen = st.ts if st is not None else (node.last_seen if node else None)
-        if node is None:
-            nh = "none"
-        elif seen is None or now - seen > DAY:
-            nh = "offline"
-        else:
-            nh = "ok" if node.online and now - seen < 900 else "stale"
         part = a.parts[0] if a.parts else None
+        o = self._outlooks.get(aid)
         row: Row = {
-            "id": a.asset_id,
-            "name": a.description or a.asset_id,
+            "id": aid,
+            "name": a.description or aid,
             "site": a.site,
             "machine": a.machine,
             "component": part.name if part else "",
             "machine_group": a.machine_group,
-            "health": health,
-            "trend": trend,
-            "trend_pct_week": None,
-            "health_index": hi,
+            "health": o.zone if o is not None else None,
             "vel_rms": None if v is None else round(v, 3),
             "temp_c": st.temp_c if st is not None else None,
             "readings": None
@@ -277,150 +247,54 @@ class StoreFleet:
                 "peak_g": st.peak_g,
                 "kurtosis": st.kurtosis,
                 "temp_c": st.temp_c,
+                "running": bool(st.flags & 1),
             },
             "runtime_h": round(st.runtime_s / HOUR, 1) if st is not None else None,
             "starts": st.starts if st is not None else None,
             "last_seen": iso(seen) if seen else None,
             "node_id": a.node_id,
-            "node_health": nh,
+            "node_health": node_health(now, seen, None if node is None else node.online),
             "zones": {"A": lim[0], "B": lim[1], "C": lim[2]},
             "zone_source": "asset" if a.zone_limits is not None else a.machine_group,
             "part_number": (part.part_number or part.part_id) if part else "",
         }
-        base = fc or {"forecast_status": "pending"}
-        for k in ("rul_p10_h", "rul_p50_h", "rul_p90_h", "rul_p10_date", "rul_p50_date"):
-            row[k] = base.get(k)
-        row["rul_p90_date"] = base.get("rul_p90_date")
-        row["forecast_status"] = base.get("forecast_status")
-        row["plan"] = base.get("plan")
-        row["plan_reason"] = base.get("plan_reason")
-        row["utilisation"] = base.get("utilisation")
-        due = base.get("due_ts")
-        row["service_due"] = _dt(due).date().isoformat() if due is not None else None
-        for k in ("window_start", "window_end", "window_id", "due_ts", "replace_on"):
-            row[k] = base.get(k)
+        row.update(outlook_fields(o))
+        row_json(row)  # serialise once, here, not in every request
         return row
 
     def overview(self) -> list[Row]:
-        """Rows of every asset from a snapshot at most refresh_s old. Reading 10,000 assets from
-        the store takes longer than a page may, so a stale snapshot is served while a
-        background thread builds the next one (stale-while-revalidate)."""
-        snap = self._snap
-        if snap is None:
-            with self._build_lock:
-                if self._snap is None:
-                    self._install(self._build())
-                snap = self._snap
-            assert snap is not None
-        elif time.time() - snap[0] > self.refresh_s:
-            with self._lock:
-                start = not self._refreshing
-                self._refreshing = True
-            if start:
-                threading.Thread(target=self._refresh, daemon=True).start()
-        return snap[1]
-
-    def _install(self, snap: tuple[float, list[Row]]) -> None:
-        self._snap = snap
-        self._ver += 1
-
-    def _refresh(self) -> None:
-        try:
-            self._install(self._build())
-        except Exception:  # keep serving the old snapshot
-            log.exception("overview refresh failed")
-        finally:
-            self._refreshing = False
-
-    def _registry(self) -> tuple[list[Any], dict[str, Any]]:
-        """Assets and nodes change rarely and are slow to read for 10,000 assets: re-read them
-        every REGISTRY_TTL_S (and after a write through the page), not every refresh."""
-        reg = self._reg
-        if reg is None or time.time() - reg[0] > REGISTRY_TTL_S:
-            t = time.time()
-            reg = (t, self.store.assets(), {n.node_id: n for n in self.store.nodes()})
-            self._reg = reg
-        return reg[1], reg[2]
-
-    def _build(self) -> tuple[float, list[Row]]:
-        built = time.time()
-        assets, nodes = self._registry()
-        states = {s.asset_id: s for s in self.store.latest_states()}
-        rows, missing = [], []
-        budget = SYNC_FORECASTS
-        old = self._rowcache
-        new: dict[str, tuple[Any, Row]] = {}
-        for a in assets:
-            st = states.get(a.asset_id)
-            fc = self._forecast(a, st, compute=False)
-            if fc is None and budget > 0:
-                fc = self._forecast(a, st)
-                budget -= 1
-            elif fc is None or self._fc[a.asset_id][0][0] != (int(st.ts // HOUR) if st else None):
-                missing.append(a)
-            node = nodes.get(a.node_id or "")
-            seen = st.ts if st is not None else (node.last_seen if node else None)
-            # Reuse the row (and its JSON) while nothing it shows has changed.
-            key = (a, seen, id(fc), node.online if node else None, int(built // 60))
-            hit = old.get(a.asset_id)
-            if hit is not None and hit[0] == key:
-                row = hit[1]
-            else:
-                row = self._row(a, st, node, fc)
-                row_json(row)  # serialise here, in the background, not in the request
-            new[a.asset_id] = (key, row)
-            rows.append(row)
-        self._rowcache = new
-        with self._lock:
-            if missing and not self._warming:
-                self._warming = True
-                threading.Thread(target=self._warm, args=(missing, states), daemon=True).start()
-        return built, rows
+        """Rows of every asset, as of the store's last commit (at most STAMP_EVERY_S old)."""
+        self._sync()
+        return self._list
 
     def asset(self, asset_id: str) -> Row | None:
-        a = self.store.asset(asset_id)
-        if a is None:
-            return None
-        sts = self.store.latest_states(asset_ids=[asset_id])
-        st = sts[0] if sts else None
-        node = self.store.node(a.node_id) if a.node_id else None
-        return self._row(a, st, node, self._forecast(a, st))
+        self._sync()
+        row = self._rows.get(asset_id)
+        if row is None and self.store.asset(asset_id) is not None:
+            self._sync(force=True)  # registered a moment ago
+            row = self._rows.get(asset_id)
+        return row
 
     def history(self, asset_id: str, start: float, end: float) -> dict[str, list[float]]:
-        """Hourly history, cached for HISTORY_TTL_S per (asset, hour range)."""
-        key = (asset_id, int(start // HOUR), int(end // HOUR))
-        hit = self._hist.get(key)
-        if hit is not None and time.time() - hit[0] < HISTORY_TTL_S:
-            return hit[1]
-        out = self._history(asset_id, start, end)
-        if len(self._hist) > 256:
-            self._hist.clear()
-        self._hist[key] = (time.time(), out)
-        return out
-
-    def _history(self, asset_id: str, start: float, end: float) -> dict[str, list[float]]:
-        hs = self.store.hourly_history(asset_id, start, end)
+        t, vel, runtime, starts = self.store.hourly_series(asset_id, start, end)
         return {
-            "t": [float(h.hour) for h in hs],
-            "vel_rms": [round(h.vel_rms_max_mm_s, 3) for h in hs],
-            "runtime_h": [round(h.runtime_s / HOUR, 2) for h in hs],
-            "starts": [float(h.starts) for h in hs],
+            "t": t,
+            "vel_rms": [round(v, 3) for v in vel],
+            "runtime_h": [round(r / HOUR, 2) for r in runtime],
+            "starts": starts,
         }
 
     def cone(self, asset_id: str) -> Row:
-        """Vibration projected from today's level to the failure level (HI = ln 5 over the
-        quiet floor) reached at the P10/P50/P90 dates; only for degrading parts."""
-        from gateway.forecast import ModelParams
-
+        """The outlook's forecast cone drawn: vibration from today's running level to the
+        failure level, reached at the P10/P50/P90 dates (degrading parts only)."""
         out: Row = {"t": [], "p10": [], "p50": [], "p90": [], "fail_level": None}
         a = self.asset(asset_id)
-        fc = self._fc.get(asset_id, (None, {}))[1]
-        if not a or a["vel_rms"] is None or fc.get("forecast_status") != "degrading":
+        cone = (a or {}).get("_cone")
+        if not a or not isinstance(cone, dict):
             return out
-        lv, now = float(a["vel_rms"]), self.clock()
-        fail = lv * math.exp(max(0.05, ModelParams().fail_level - float(fc.get("health_index", 0))))
-        ends = {k: fc.get(f"_{k}_ts") for k in ("p10", "p50", "p90")}
-        if any(v is None or v <= now for v in ends.values()):
+        lv, fail, now = float(cone["level_mm_s"]), float(cone["fail_level_mm_s"]), self.clock()
+        ends = dict(zip(("p10", "p50", "p90"), a["_p_ts"], strict=True))
+        if lv <= 0 or any(v is None or v <= now for v in ends.values()):
             return out
         horizon = float(ends["p90"] or now) - now
         out["fail_level"] = round(fail, 3)
@@ -451,7 +325,7 @@ class StoreFleet:
             out.append({
                 "ts": e.ts, "asset_id": by_node.get(e.node_id, ""), "node_id": e.node_id,
                 "kind": event_kind(e.source, e.code), "source": e.source, "severity": sev,
-                "message": detail or e.code,
+                "message": detail or e.code, "detail": e.detail,
             })  # fmt: skip
         return out
 
@@ -473,7 +347,7 @@ class StoreFleet:
         rows = [self._service_row(s) for s in self.store.service_log(asset_id)]
         return sorted(rows, key=lambda r: (-r["ts"], -(r["id"] or 0)))
 
-    def install_dates(self, asset: Any) -> dict[str, tuple[float | None, str | None]]:
+    def install_dates(self, asset: Asset) -> dict[str, tuple[float | None, str | None]]:
         """part_id -> (install time, source): the date of the part's latest replacement in
         the service log ("replacement"), else the first hour of data of the asset
         ("first_data"), else (None, None). A replacement entry names its part by part id or
@@ -489,12 +363,7 @@ class StoreFleet:
                 latest[pid] = max(latest.get(pid, ts), ts)
         first: float | None = None
         if len(latest) < len(asset.parts):
-            first = self._first_hour.get(asset.asset_id)
-            if first is None:  # hourly rows are kept for good: the first one never changes
-                hs = self.store.hourly_history(asset.asset_id, 0.0, 1e15)
-                first = float(hs[0].hour) if hs else None
-                if first is not None:
-                    self._first_hour[asset.asset_id] = first
+            first = self.store.first_hour(asset.asset_id)
         out: dict[str, tuple[float | None, str | None]] = {}
         for p in asset.parts:
             if p.part_id in latest:
@@ -547,8 +416,7 @@ class StoreFleet:
             tz=tz,
         )
         eid = self.store.add_service_entry(entry)
-        self._fc.pop(asset_id, None)
-        self._bump(asset_id)
+        self._after_write(asset_id)
         return self._service_row(dataclasses.replace(entry, entry_id=eid))
 
     def site_tz(self, site: str) -> str:
@@ -599,7 +467,7 @@ class StoreFleet:
             " %g h -> %g h", entry_id, user, old.acted_on_warning, acted_on_warning,
             old.downtime_avoided_h, hours,
         )  # fmt: skip
-        self._bump(old.asset_id)
+        self._after_write(old.asset_id)
         return self._service_row(
             dataclasses.replace(old, acted_on_warning=acted_on_warning, downtime_avoided_h=hours)
         )
@@ -614,7 +482,10 @@ class StoreFleet:
             jobs = [
                 {"asset_id": r["id"], "name": r["name"], "machine": r["machine"],
                  "kind": JOB_KIND.get(r.get("plan_reason") or "", "replacement"),
-                 "reason": r.get("plan_reason"), "part": r["part_number"],
+                 "reason": r.get("plan_reason"), "fault": r["fault"],
+                 "action_text": r["action_text"], "part": r["part_number"],
+                 "parts_needed": r["parts_needed"], "need_by": r["need_by"],
+                 "order_by": r["order_by"], "lead_time_days": r["lead_time_days"],
                  "health": r["health"], "rul_p10_date": r["rul_p10_date"]}
                 for r in rows if r["window_id"] is not None and r["window_id"] == w.window_id
             ]  # fmt: skip
@@ -623,12 +494,15 @@ class StoreFleet:
         return out
 
     def parts_demand(self, weeks: int) -> list[Row]:
+        """Parts the outlook asks for (its parts needed, at their need-by dates) within
+        `weeks`; overdue needs count too."""
         from gateway.forecast import Need, parts_demand
 
         needs = [
-            Need(r["part_number"] or r["id"], _dt(r["replace_on"]))
+            Need(p["part"], _dt(r["due_ts"]), int(p["quantity"]))
             for r in self.overview()
-            if r.get("replace_on") is not None
+            if r.get("due_ts") is not None
+            for p in r["parts_needed"]
         ]
         dem = parts_demand(needs, _dt(self.clock()), (weeks,))
         return [
@@ -638,6 +512,7 @@ class StoreFleet:
         ]
 
     def nodes(self) -> list[Row]:
+        """One row per node; battery and RSSI only where the node sends them (its birth)."""
         by_node = {a.node_id: a for a in self.store.assets() if a.node_id}
         configs = {c.node_id: c for c in self.store.node_configs()}
         out = []
@@ -649,13 +524,15 @@ class StoreFleet:
                 causes[cause] = causes.get(cause, 0) + 1
             info = n.birth_info or {}
             bat = info.get("battery_v", info.get("vbat"))
+            rssi = info.get("rssi_dbm")
             out.append({
                 "id": n.node_id, "asset_id": a.asset_id if a else None,
                 "site": a.site if a else None, "firmware": n.fw, "board": n.board,
                 "sensor": n.sensor, "last_birth": iso(n.last_birth), "last_seen": iso(n.last_seen),
                 "online": n.online, "reset_causes": causes, "dropped_frames": n.dropped,
                 "frames": n.frames_received, "frames_lost": n.frames_lost, "gaps": n.gaps,
-                "link_quality": n.link_quality, "rssi_dbm": info.get("rssi_dbm"),
+                "link_quality": n.link_quality,
+                "rssi_dbm": float(rssi) if isinstance(rssi, int | float) else None,
                 "battery_v": float(bat) if isinstance(bat, int | float) else None,
                 "clock_offset_s": n.clock_offset_s,
                 # gateway.node_config: applied / pending / refused (+ the node's reason)
@@ -668,16 +545,25 @@ class StoreFleet:
         return sorted({r["site"] for r in self.overview() if r["site"]})
 
     def site_report(self, site: str, days: int) -> Row:
+        """Runtime per day over the last `days` days; utilisation over the hours each asset
+        was monitored in that period (not over days before its first report)."""
         rows = [r for r in self.overview() if r["site"] == site]
-        end = (self.clock() // DAY + 1) * DAY
+        now = self.clock()
+        end = (now // DAY + 1) * DAY
         start = end - days * DAY
         per_day = np.zeros(days)
+        monitored_h = 0.0
+        hist = self.store.hourly_histories([r["id"] for r in rows], start - HOUR, end)
         for r in rows:
             prev = None
-            for h in self.store.hourly_history(r["id"], start - HOUR, end):
+            hs = hist.get(r["id"], [])
+            for h in hs:
                 if prev is not None and h.runtime_s >= prev and h.hour >= start:
                     per_day[int((h.hour - start) // DAY)] += (h.runtime_s - prev) / HOUR
                 prev = h.runtime_s
+            first = next((h.hour for h in hs if h.hour >= start), None)
+            if first is not None:
+                monitored_h += max(0.0, min(now, end) - first) / HOUR
         rpd = [
             {"date": _dt(start + i * DAY).date().isoformat(), "runtime_h": round(float(v), 1)}
             for i, v in enumerate(per_day)
@@ -686,7 +572,10 @@ class StoreFleet:
             "site": site,
             "days": days,
             "assets": rows,
-            "utilisation": round(float(per_day.sum()) / max(1, len(rows) * days * 24), 3),
+            "monitored_h": round(monitored_h, 1),
+            "utilisation": round(min(1.0, float(per_day.sum()) / monitored_h), 3)
+            if monitored_h
+            else None,
             "runtime_per_day": rpd,
             "zones": {z: sum(1 for r in rows if r["health"] == z) for z in "ABCD"},
         }
@@ -735,8 +624,7 @@ class StoreFleet:
                 zone_limits=a.zone_limits if zones is None else parse_zone_limits(zones),
             )
         )
-        self._fc.pop(asset_id, None)  # new limits: new zone, new plan
-        self._bump(asset_id)
+        self._after_write(asset_id)  # new limits: new zone, new plan
 
     def assign_node(self, node_id: str, asset_id: str | None) -> None:
         cur = self.store.asset_for_node(node_id)
@@ -747,6 +635,4 @@ class StoreFleet:
             if a is None:
                 raise KeyError(asset_id)
             self.store.upsert_asset(dataclasses.replace(a, node_id=node_id))
-        self._bump(asset_id)
-        if cur is not None and cur.asset_id != asset_id:
-            self._bump(cur.asset_id)
+        self._after_write(asset_id, cur.asset_id if cur is not None else None)

@@ -9,8 +9,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 
 from .auth import fleet, requires
 from .data import SERVICE_KINDS, Row
-from .memfleet import iso
-from .util import cache, downsample, json_response, public_row, table
+from .util import cache, downsample, iso, json_response, public_row, table
 
 bp = Blueprint("asset", __name__)
 MAX_POINTS = 1200

@@ -1,8 +1,8 @@
 """What the pages need from the gateway, as one interface (`FleetData`).
 
-The blueprints only talk to this protocol. `create_app` wraps the gateway store + forecaster in
-an adapter implementing it (`fleet_web.adapter.StoreFleet`); tests, the benchmark and the demo
-use the in-memory implementation (`fleet_web.memfleet.MemoryFleet`).
+The blueprints only talk to this protocol. `create_app` wraps the gateway store and its outlook
+in the one implementation (`fleet_web.adapter.StoreFleet`); tests and the benchmark use it over
+a real store too.
 
 Rows are plain JSON-able dicts; times are epoch seconds (UTC) inside, ISO 8601 in the API.
 """
@@ -37,6 +37,13 @@ ASSET_COLUMNS = (
     "rul_p50_date",
     "rul_p90_date",
     "forecast_status",
+    "status_text",
+    "life_text",
+    "action",
+    "action_text",
+    "fault",
+    "need_by",
+    "order_by",
     "window_start",
     "window_end",
     "plan",
@@ -51,7 +58,8 @@ ASSET_COLUMNS = (
 @runtime_checkable
 class FleetData(Protocol):
     def version(self) -> int:
-        """Changes whenever anything shown may have changed (used for caching)."""
+        """Changes whenever anything shown may have changed (used for caching); follows the
+        store's commits within a second."""
 
     def overview(self) -> list[Row]:
         """One row per asset, keys ASSET_COLUMNS (+ `zones`: {A,B,C} upper limits, `readings`)."""

@@ -12,8 +12,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, request
 
 from .auth import fleet, role_at_least
 from .data import ASSET_COLUMNS, Row
-from .memfleet import iso
-from .util import csv_response, json_response, table
+from .util import csv_response, iso, json_response, table
 
 bp = Blueprint("ops", __name__)
 _lock = threading.Lock()

@@ -6,7 +6,9 @@ import csv
 import io
 import itertools
 import json
+import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -15,7 +17,7 @@ from flask import Response, current_app, request
 
 from .data import ASSET_COLUMNS, Row
 
-INTERNAL = {"due_ts", "window_id", "replace_on", "_json"}
+INTERNAL = {"due_ts", "window_id", "replace_on"}  # and every key starting with "_"
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -51,8 +53,15 @@ def table(rows: list[Row], name: str, columns: Sequence[str] | None = None) -> R
     return json_response(rows)
 
 
+def iso(ts: float | None) -> str | None:
+    """ISO 8601 UTC with a Z, whole seconds (time.strftime: 4x faster than datetime)."""
+    if ts is None or not math.isfinite(ts):
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
 def public_row(r: Row) -> Row:
-    return {k: v for k, v in r.items() if k not in INTERNAL}
+    return {k: v for k, v in r.items() if k not in INTERNAL and not k.startswith("_")}
 
 
 def row_json(r: Row) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.analytics import FleetForecaster, HealthMonitor
+from gateway.analytics import HealthMonitor
 from gateway.demo_fleet import DEMO_SITES, demo_assets, demo_windows
 from gateway.ingest import IngestPipeline, PipelineConfig
 from gateway.links import LoopbackLink
@@ -217,7 +217,9 @@ def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _web_server(store: Store, opts: DemoOptions, secret: str, clock: Any) -> Any:
+def _web_server(
+    store: Store, opts: DemoOptions, secret: str, clock: Any, outlook: OutlookEngine
+) -> Any:
     from waitress.server import create_server
 
     from fleet_web import create_app
@@ -225,7 +227,7 @@ def _web_server(store: Store, opts: DemoOptions, secret: str, clock: Any) -> Any
 
     # The page and the forecasts live on the fleet's simulated clock, like the gateway.
     cfg = {"SECRET_KEY": secret, "METRICS_RENDER": render_metrics, "CLOCK": clock}
-    app = create_app(cfg, store, FleetForecaster(store, clock=clock))
+    app = create_app(cfg, store, outlook)
     return create_server(app, host=opts.host, port=opts.port, threads=4)
 
 
@@ -250,12 +252,16 @@ async def run_demo(opts: DemoOptions) -> int:
     )
     pipeline = IngestPipeline(store, clock=sim.now, config=clock_cfg)
     pipeline.add_link(link)
+    # The outlook on the fleet's simulated clock, on a store connection of its own.
+    outlook_store = open_store(str(opts.data_dir / "kizashi.db"), synchronous="NORMAL")
+    outlook = OutlookEngine(outlook_store, clock=sim.now)
     try:
-        server = _web_server(store, opts, secret, sim.now)
+        server = _web_server(store, opts, secret, sim.now, outlook)
     except OSError as e:  # port taken (another demo or gateway), or no such address
         print(f"kizashi demo: cannot serve on {opts.host}:{opts.port}: {e.strerror or e}; "
               "choose another with --port", file=sys.stderr)  # fmt: skip
         store.close()
+        outlook_store.close()
         return 2
 
     stop = asyncio.Event()
@@ -285,10 +291,6 @@ async def run_demo(opts: DemoOptions) -> int:
         while True:
             await asyncio.to_thread(monitor.step)
             await asyncio.sleep(5)
-
-    # The outlook on the fleet's simulated clock, on a store connection of its own.
-    outlook_store = open_store(str(opts.data_dir / "kizashi.db"), synchronous="NORMAL")
-    outlook = OutlookEngine(outlook_store, clock=sim.now)
 
     async def save_clock() -> None:
         while True:

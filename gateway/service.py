@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.analytics import FleetForecaster, HealthMonitor
+from gateway.analytics import HealthMonitor
 from gateway.config import GatewayConfig, load_config
 from gateway.healthcheck import GatewayHealth
 from gateway.ingest import IngestPipeline
@@ -53,6 +53,7 @@ class ServiceContext:
     metrics: Metrics
     pipeline: IngestPipeline
     render_metrics: Callable[[], str]
+    outlook: OutlookEngine  # the running engine: the page asks it to recompute after a write
     health: GatewayHealth | None = None  # what /healthz reports (None: the page's own check)
 
 
@@ -186,8 +187,9 @@ async def serve(
     )
     web_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
     outlook_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
+    outlook = OutlookEngine(outlook_store)
     health = GatewayHealth(pipeline, links, outlook_age=lambda: outlook_age_s(web_store))
-    ctx = ServiceContext(cfg, web_store, metrics, pipeline, metrics.render, health)
+    ctx = ServiceContext(cfg, web_store, metrics, pipeline, metrics.render, outlook, health)
     http: HttpServer | None = None
     if app_factory is not None and cfg.http.enabled:
         http = HttpServer(app_factory(ctx), cfg.http.host, cfg.http.port, cfg.http.threads).start()
@@ -222,7 +224,6 @@ async def serve(
                     name="health",
                 )
             )
-            outlook = OutlookEngine(outlook_store)
             side.append(tg.create_task(supervise("outlook", outlook.run, metrics), name="outlook"))
             if cfg.notify.webhook_url:
                 notifier = WebhookNotifier(
@@ -264,8 +265,7 @@ def default_app_factory(ctx: ServiceContext) -> Callable[..., Any]:
     cfg: dict[str, Any] = {"METRICS_RENDER": render_metrics, **ctx.config.web}
     if ctx.health is not None:
         cfg["HEALTH_CHECK"] = ctx.health.check
-    forecaster = FleetForecaster(ctx.store)
-    app: Callable[..., Any] = web.create_app(cfg, store=ctx.store, forecaster=forecaster)
+    app: Callable[..., Any] = web.create_app(cfg, store=ctx.store, outlook=ctx.outlook)
     return app
 
 

@@ -83,6 +83,7 @@ class OutlookEngine:
         self._next_sweep = 0.0
         self._checked = -math.inf
         self.computed = 0  # outlooks written (metrics, tests)
+        self._last_at = -math.inf
         self.last_batch_s = 0.0
 
     # -- the task --------------------------------------------------------------------------
@@ -202,7 +203,10 @@ class OutlookEngine:
 
     def compute(self, assets: Sequence[Asset]) -> list[Outlook]:
         """The outlooks of `assets` (one batch) from the store's current data."""
-        now = self.clock()
+        # computed_at grows with every batch even on a clock that stands still (tests, a
+        # paused simulation): readers fetch what was written after their last look.
+        now = max(self.clock(), self._last_at + 1e-3)
+        self._last_at = now
         service = self._service if self._service is not None else {}
         windows: dict[str, list[MaintenanceWindow]] = {}
         for w in self.store.windows():
@@ -325,7 +329,11 @@ class OutlookEngine:
         else:
             source = ""
         need = self.params.block * self.params.min_blocks
-        detail: dict[str, object] = {"kurtosis": None if level is None else round(level[3], 2)}
+        detail: dict[str, object] = {
+            "kurtosis": None if level is None else round(level[3], 2),
+            # The forecast as computed, before the judgement hid what it must not show.
+            "forecast_rul_h": [None if v is None else round(v, 1) for v in (p10, p50, p90)],
+        }
         if util is not None:
             detail["utilisation"] = {
                 "h_per_week": round(util.hours_per_week, 1),
@@ -345,9 +353,9 @@ class OutlookEngine:
             trend=word, trend_pct_week=pct, status=status, method=method,
             status_text=status_text(status, n_run, need, source, util is None and p10 is not None),
             health_index=round(hi, 4),
-            rul_p10_h=None if zone == "D" or p10 is None else round(p10, 1),
-            rul_p50_h=None if zone == "D" or p50 is None else round(p50, 1),
-            rul_p90_h=None if zone == "D" or p90 is None else round(p90, 1),
+            rul_p10_h=_shown(p10, zone, j.within[0]),
+            rul_p50_h=_shown(p50, zone, j.within[1]),
+            rul_p90_h=_shown(p90, zone, j.within[2]),
             p10_ts=j.p10_ts, p50_ts=j.p50_ts, p90_ts=j.p90_ts, beyond_horizon=j.beyond_horizon,
             life_text=j.life_text, hours_per_week=None if hpw is None else round(hpw, 1),
             action=j.action, reason=j.reason, fault=j.fault,
@@ -358,6 +366,11 @@ class OutlookEngine:
             window_start=None if w is None else w.start, window_end=None if w is None else w.end,
             action_text=j.action_text, parts_needed=j.parts_needed, detail=detail,
         )  # fmt: skip
+
+
+def _shown(h: float | None, zone: str | None, within: bool) -> float | None:
+    """A remaining life as shown: none in zone D (stop now) or beyond the horizon."""
+    return None if h is None or zone == "D" or not within else round(h, 1)
 
 
 def outlook_age_s(store: Store, now: float | None = None) -> float | None:

@@ -87,6 +87,7 @@ class Judgement:
     p90_ts: float | None
     beyond_horizon: bool
     life_text: str
+    within: tuple[bool, bool, bool] = (True, True, True)  # P10/P50/P90 inside the horizon
 
 
 def horizon_h(f: Facts) -> float:
@@ -166,6 +167,7 @@ def judge(f: Facts) -> Judgement:
         return Judgement(
             action, reason, fault if action != NONE else "", need_by, order_by, window, text,
             needed if action in (PLAN, UNPLANNED, STOP_NOW) else (), *dates, beyond, life_text,
+            (p10_in, p50_in, p90_in),
         )  # fmt: skip
 
     if f.zone == "D":

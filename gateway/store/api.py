@@ -486,7 +486,11 @@ class Store(Protocol):
         site: str | None = None,
         machine_group: str | None = None,
         asset_ids: Sequence[str] | None = None,
-    ) -> list[LatestState]: ...
+        received_after: float | None = None,
+    ) -> list[LatestState]:
+        """Newest report per asset; `received_after` keeps those received after that time
+        (what changed since a page's last look)."""
+
     def hourly_history(self, asset_id: str, start: float, end: float) -> list[HourlyPoint]: ...
     def recent_frames(
         self, node_id: str | None = None, limit: int = 100, since: float | None = None
@@ -561,6 +565,14 @@ class Store(Protocol):
         self, asset_ids: Sequence[str], start: float, end: float
     ) -> dict[str, list[HourlyPoint]]:
         """`hourly_history` of many assets in one read (assets without data are left out)."""
+
+    def hourly_series(
+        self, asset_id: str, start: float, end: float
+    ) -> tuple[list[float], list[float], list[float], list[float]]:
+        """Chart columns of `hourly_history`: hour, worst-axis velocity max, runtime s, starts."""
+
+    def first_hour(self, asset_id: str) -> float | None:
+        """Start of the asset's first hour of data (hourly rows are kept for good)."""
 
     def change_stamp(self) -> tuple[float, ...]:
         """A cheap tuple that changes whenever a report, an outlook, a service entry, a

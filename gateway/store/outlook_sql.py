@@ -184,6 +184,33 @@ class OutlookSql:
                     out.setdefault(r[0], []).append(_hourly_point(r))
         return out
 
+    def hourly_series(
+        self, asset_id: str, start: float, end: float
+    ) -> tuple[list[float], list[float], list[float], list[float]]:
+        """(hour, worst-axis velocity max, runtime s, starts) columns of one asset's hourly
+        rows: what a chart needs, without building a record per hour."""
+        with self._lock:
+            rows = self._q(
+                "SELECT hour, max_vel, runtime_s, starts FROM hourly WHERE asset_id = ?"
+                " AND hour >= ? AND hour < ? ORDER BY hour",
+                (asset_id, int(start // 3600) * 3600, end),
+            )
+        if not rows:
+            return [], [], [], []
+        cols = list(zip(*rows, strict=True))
+        return (
+            [float(x) for x in cols[0]],
+            [float(x) for x in cols[1]],
+            [float(x) for x in cols[2]],
+            [float(x) for x in cols[3]],
+        )
+
+    def first_hour(self, asset_id: str) -> float | None:
+        """The start of the asset's first hour of data (None without data)."""
+        with self._lock:
+            rows = self._q("SELECT min(hour) FROM hourly WHERE asset_id = ?", (asset_id,))
+        return None if rows[0][0] is None else float(rows[0][0])
+
     def change_stamp(self) -> tuple[float, ...]:
         with self._lock:
             rows = self._q(

@@ -550,11 +550,16 @@ class SqlStore(OutlookSql):
         site: str | None = None,
         machine_group: str | None = None,
         asset_ids: Sequence[str] | None = None,
+        received_after: float | None = None,
     ) -> list[LatestState]:
         if asset_ids is not None and not asset_ids:
             return []
         where, params = _where(
-            [("COALESCE(a.site, '') = ?", site), ("a.machine_group = ?", machine_group)]
+            [
+                ("COALESCE(a.site, '') = ?", site),
+                ("a.machine_group = ?", machine_group),
+                ("l.recv_time > ?", received_after),
+            ]
         )
         if asset_ids is not None:
             marks = ", ".join("?" for _ in asset_ids)

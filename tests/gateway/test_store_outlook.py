@@ -83,3 +83,15 @@ def test_change_stamp_moves_with_every_kind_of_change(store: Store) -> None:
     store.write_outlooks([outlook("a", T0)])
     assert changed()
     assert not changed()
+
+
+def test_hourly_series_and_first_hour(store: Store) -> None:
+    frames = [report("n1", 1, HOUR + 10, vel=100), report("n1", 2, HOUR + 3610, vel=200)]
+    store.write_batch(WriteBatch(frames=frames))
+    t, vel, runtime, starts = store.hourly_series("n1", HOUR, HOUR + 7200)
+    hist = store.hourly_history("n1", HOUR, HOUR + 7200)
+    assert t == [float(h.hour) for h in hist] == [HOUR, HOUR + 3600]
+    assert vel == [h.vel_rms_max_mm_s for h in hist] and vel[1] == 6.0
+    assert runtime == [float(h.runtime_s) for h in hist] and starts == [3.0, 3.0]
+    assert store.hourly_series("n9", 0, 1e12) == ([], [], [], [])
+    assert store.first_hour("n1") == HOUR and store.first_hour("n9") is None

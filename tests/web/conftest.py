@@ -1,8 +1,10 @@
-"""Fixtures for the fleet page tests: an in-memory fleet app, a SQLite-store app, logins."""
+"""Fixtures for the fleet page tests: the app over a real SQLite gateway store filled through the
+store's API (fleet_web.synth), its outlook computed by the gateway's engine, and logins."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,32 +16,70 @@ from flask.testing import FlaskClient
 
 from fleet_web import create_app
 from fleet_web.auth import hash_password
-from fleet_web.memfleet import MemoryFleet
 
 PASSWORDS = {"viewer": "viewer-pass-123", "tech": "technician-pass-1", "admin": "admin-pass-1234"}
 ROLE_OF = {"viewer": "viewer", "tech": "technician", "admin": "admin"}
+SITES = ("Osaka Works", "Nagoya Plant", "Kobe Yard")
+FLEET = 60  # assets of the shared test fleet (AS-00001 ...), one in three degrading
 
 
 _HASHES: dict[str, str] = {}
 
 
-def add_users(fleet: Any) -> None:
+def add_users(store: Any) -> None:
+    from gateway.store.api import User
+
     for name, pw in PASSWORDS.items():
         if name not in _HASHES:  # scrypt is slow on purpose: hash once per test run
             _HASHES[name] = hash_password(pw)
-        fleet.add_user(name, ROLE_OF[name], _HASHES[name])
+        store.upsert_user(User(name, _HASHES[name], ROLE_OF[name]))
+
+
+def gateway_step(store: Any) -> int:
+    """What the gateway's outlook task does every few seconds: recompute changed assets."""
+    from gateway.outlook import OutlookEngine
+
+    return OutlookEngine(store).step()
+
+
+def make_store(path: Path, n: int, hours: int, sites: tuple[str, ...] = SITES[:2]) -> Any:
+    from fleet_web.synth import populate
+    from gateway.store import open_store
+
+    st = open_store(str(path))
+    populate(st, n, hours, time.time(), sites=sites)
+    add_users(st)
+    gateway_step(st)
+    return st
+
+
+@pytest.fixture(scope="session")
+def fleet_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared test fleet, built once; every test gets a copy of the file."""
+    path = tmp_path_factory.mktemp("fleet") / "kizashi.db"
+    make_store(path, FLEET, 24 * 60, SITES).close()
+    return path
 
 
 @pytest.fixture
-def fleet() -> MemoryFleet:
-    f = MemoryFleet(60, now=time.time())
-    add_users(f)
-    return f
+def store(fleet_db: Path, tmp_path: Path) -> Iterator[Any]:
+    from gateway.store import open_store
+
+    shutil.copy(fleet_db, tmp_path / "kizashi.db")
+    st = open_store(str(tmp_path / "kizashi.db"))
+    yield st
+    st.close()
 
 
 @pytest.fixture
-def app(fleet: MemoryFleet) -> Flask:
-    return create_app({"SECRET_KEY": "test-secret", "TESTING": True}, store=fleet)
+def app(store: Any) -> Flask:
+    return create_app({"SECRET_KEY": "test-secret", "TESTING": True}, store=store)
+
+
+@pytest.fixture
+def fleet(app: Flask) -> Any:
+    """The app's own data layer (writes through it are seen at once)."""
+    return app.extensions["fleet"]
 
 
 def csrf_of(html: str) -> str:
@@ -77,21 +117,7 @@ def as_role(app: Flask) -> Any:
 
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Any]:
-    from fleet_web.synth import populate
-    from gateway.store import open_store
-
-    st = open_store(str(tmp_path / "kizashi.db"))
-    populate(st, 12, 24 * 40, time.time())
-    add_users(_UserSink(st))
+    """A small fleet of its own (12 assets, 40 days, two sites)."""
+    st = make_store(tmp_path / "kizashi.db", 12, 24 * 40)
     yield st
     st.close()
-
-
-class _UserSink:
-    def __init__(self, store: Any) -> None:
-        self.store = store
-
-    def add_user(self, name: str, role: str, password_hash: str) -> None:
-        from gateway.store.api import User
-
-        self.store.upsert_user(User(name, password_hash, role))

@@ -15,7 +15,7 @@ from .conftest import PASSWORDS, csrf_of, login
 def test_pages_and_api_need_a_session(client: FlaskClient) -> None:
     r = client.get("/")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login")
-    assert client.get("/assets/A00001").status_code == 302
+    assert client.get("/assets/AS-00001").status_code == 302
     r = client.get("/api/assets")
     body = r.json
     assert r.status_code == 401 and body is not None and body["error"] == "Unauthorized"
@@ -31,8 +31,8 @@ def test_health_and_metrics_are_public(client: FlaskClient) -> None:
     assert "kizashi_web_requests_total" in r.get_data(as_text=True)
 
 
-def test_metrics_token(fleet: Any) -> None:
-    c = create_app({"SECRET_KEY": "k", "METRICS_TOKEN": "s3cret"}, store=fleet).test_client()
+def test_metrics_token(store: Any) -> None:
+    c = create_app({"SECRET_KEY": "k", "METRICS_TOKEN": "s3cret"}, store=store).test_client()
     assert c.get("/metrics").status_code == 401
     assert c.get("/metrics", headers={"Authorization": "Bearer s3cret"}).status_code == 200
 
@@ -72,9 +72,9 @@ def test_lockout_after_five_failures(client: FlaskClient) -> None:
     assert client.post("/login", data=other).status_code == 302
 
 
-def test_cookie_flags(fleet: Any) -> None:
+def test_cookie_flags(store: Any) -> None:
     for secure in (False, True):
-        app = create_app({"SECRET_KEY": "k", "SESSION_COOKIE_SECURE": secure}, store=fleet)
+        app = create_app({"SECRET_KEY": "k", "SESSION_COOKIE_SECURE": secure}, store=store)
         r = app.test_client().get("/login")
         cookie = r.headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -84,7 +84,7 @@ def test_cookie_flags(fleet: Any) -> None:
 
 def test_csrf_on_form_and_json_posts(as_role: Any) -> None:
     c, tok = as_role("tech")
-    url = "/api/assets/A00002/service"
+    url = "/api/assets/AS-00002/service"
     assert c.post(url, json={"kind": "inspection"}).status_code == 400
     assert (
         c.post(url, json={"kind": "inspection"}, headers={"X-CSRF-Token": "bad"}).status_code == 400
@@ -92,8 +92,8 @@ def test_csrf_on_form_and_json_posts(as_role: Any) -> None:
     assert (
         c.post(url, json={"kind": "inspection"}, headers={"X-CSRF-Token": tok}).status_code == 201
     )
-    assert c.post("/assets/A00002/service", data={"kind": "inspection"}).status_code == 400
-    r = c.post("/assets/A00002/service", data={"kind": "inspection", "csrf_token": tok})
+    assert c.post("/assets/AS-00002/service", data={"kind": "inspection"}).status_code == 400
+    r = c.post("/assets/AS-00002/service", data={"kind": "inspection", "csrf_token": tok})
     assert r.status_code == 302
 
 
@@ -101,15 +101,15 @@ def test_roles(as_role: Any) -> None:
     v, vt = as_role("viewer")
     body = {"kind": "inspection"}
     assert (
-        v.post("/api/assets/A00002/service", json=body, headers={"X-CSRF-Token": vt}).status_code
+        v.post("/api/assets/AS-00002/service", json=body, headers={"X-CSRF-Token": vt}).status_code
         == 403
     )
-    assert "Record service" not in v.get("/assets/A00002").get_data(as_text=True)
+    assert "Record service" not in v.get("/assets/AS-00002").get_data(as_text=True)
     assert v.get("/admin").status_code == 403
     assert v.get("/api/users").status_code == 403
     assert v.get("/export/users.csv").status_code == 403
     t, _ = as_role("tech")
-    assert "Record service" in t.get("/assets/A00002").get_data(as_text=True)
+    assert "Record service" in t.get("/assets/AS-00002").get_data(as_text=True)
     assert t.get("/admin").status_code == 403
     a, at = as_role("admin")
     assert a.get("/admin").status_code == 200

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,8 @@ from typing import Any
 import pytest
 
 from fleet_web import create_app
-from fleet_web.memfleet import MemoryFleet
 
-from .conftest import PASSWORDS, add_users
+from .conftest import PASSWORDS, SITES, make_store
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -33,12 +31,13 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    fleet = MemoryFleet(300, now=time.time())
-    add_users(fleet)
-    srv, url = _serve(create_app({"SECRET_KEY": "browser", "REFRESH_S": 2}, store=fleet))
+def server(tmp_path_factory: Any) -> Iterator[str]:
+    """120 assets on three sites in a real SQLite store, their outlook by the gateway's engine."""
+    st = make_store(tmp_path_factory.mktemp("db") / "kizashi.db", 120, 24 * 20, SITES)
+    srv, url = _serve(create_app({"SECRET_KEY": "browser", "REFRESH_S": 2}, store=st))
     yield url
     srv.close()
+    st.close()
 
 
 def _serve(app: Any) -> tuple[Any, str]:
@@ -51,15 +50,8 @@ def _serve(app: Any) -> tuple[Any, str]:
 
 @pytest.fixture(scope="module")
 def store_server(tmp_path_factory: Any) -> Iterator[str]:
-    """The app over the real SQLite gateway store, forecasts by gateway.forecast."""
-    from fleet_web.synth import populate
-    from gateway.store import open_store
-
-    from .conftest import _UserSink
-
-    st = open_store(str(tmp_path_factory.mktemp("db") / "kizashi.db"))
-    populate(st, 8, 24 * 40, time.time())
-    add_users(_UserSink(st))
+    """A small fleet with 40 days of history (the forecast has a trend to show)."""
+    st = make_store(tmp_path_factory.mktemp("db") / "kizashi.db", 8, 24 * 40)
     srv, url = _serve(create_app({"SECRET_KEY": "browser"}, store=st))
     yield url
     srv.close()

@@ -9,9 +9,11 @@ from fleet_web import create_app
 DOC = Path(__file__).resolve().parents[2] / "docs" / "API.md"
 
 
-def test_every_route_is_documented() -> None:
+def test_every_route_is_documented(tmp_path: Path) -> None:
+    from gateway.store import open_store
+
     text = DOC.read_text()
-    app = create_app({"SECRET_KEY": "docs"})
+    app = create_app({"SECRET_KEY": "docs"}, store=open_store(str(tmp_path / "k.db")))
     missing = [
         f"{m} {rule.rule}"
         for rule in app.url_map.iter_rules()
@@ -22,4 +24,11 @@ def test_every_route_is_documented() -> None:
 
 
 def test_create_app_signature_is_documented() -> None:
-    assert "create_app(config: dict | None = None, store=None, forecaster=None)" in DOC.read_text()
+    assert "create_app(config: dict | None = None, store=None, outlook=None)" in DOC.read_text()
+
+
+def test_create_app_without_a_store_is_an_error() -> None:
+    import pytest
+
+    with pytest.raises(TypeError, match="store"):
+        create_app({"SECRET_KEY": "docs"})
