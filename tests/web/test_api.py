@@ -218,11 +218,11 @@ def test_report_and_ledger_json(as_role: Any) -> None:
     assert all("due_ts" not in a for a in rep["assets"])
     body = {"kind": "inspection", "acted_on_warning": "on", "downtime_avoided_h": "4.5"}
     assert (
-        c.post("/api/assets/AS-00005/service", json=body, headers={"X-CSRF-Token": tok}).status_code
+        c.post("/api/assets/AS-00004/service", json=body, headers={"X-CSRF-Token": tok}).status_code
         == 201
     )
     led = c.get("/api/ledger").json
-    assert led[0]["asset_id"] == "AS-00005" and led[0]["downtime_avoided_h"] == 4.5
+    assert led[0]["asset_id"] == "AS-00004" and led[0]["downtime_avoided_h"] == 4.5
     assert led[0]["ts"].endswith("Z")
 
 
