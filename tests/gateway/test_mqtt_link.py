@@ -104,3 +104,42 @@ def test_mqtt_ingest_ack_state_session_and_reconnect(tmp_path: Path, impl: str) 
     finally:
         broker.stop()
         store.close()
+
+
+@pytest.mark.parametrize("impl", ["aiomqtt", "native"])
+def test_retained_node_messages_are_ignored(tmp_path: Path, impl: str) -> None:
+    """Issue 15 item 14: a node's retained message is replayed at every subscribe; the gateway
+    counts it as rejected `retained` and never ingests it (fresh frames still flow)."""
+    port = free_port()
+    broker = Broker(tmp_path, port).start()
+    store = SqliteStore(tmp_path / "gw.db")
+    metrics = Metrics()
+    pipe = IngestPipeline(store, metrics, CFG)
+    cfg = MqttConfig(port=port, client_id="gw-ret", backoff_min_s=0.1, backoff_max_s=0.5)
+    link = MqttLink(cfg, metrics) if impl == "aiomqtt" else NativeMqttLink(cfg, metrics)
+    pipe.add_link(link)
+    now = int(time.time())
+
+    async def body() -> None:
+        async with aiomqtt.Client("127.0.0.1", port, identifier="n1", timeout=5) as node:
+            await node.publish(
+                "kizashi/v1/node/n1/data", report("n1", 1, 1, now), qos=1, retain=True
+            )
+        ptask = asyncio.create_task(pipe.run())
+        ltask = asyncio.create_task(link.run(pipe))
+        await asyncio.wait_for(link.connected.wait(), 5)
+        await until(lambda: metrics.get("kizashi_frames_rejected_total", reason="retained") == 1)
+        async with aiomqtt.Client("127.0.0.1", port, identifier="n1", timeout=5) as node:
+            await node.publish("kizashi/v1/node/n1/data", report("n1", 1, 2, now + 2), qos=1)
+        await until(lambda: len(store.recent_frames("n1")) == 1)
+        assert store.recent_frames("n1")[0].seq == 2
+        pipe.stop()
+        await ptask
+        ltask.cancel()
+        await asyncio.gather(ltask, return_exceptions=True)
+
+    try:
+        asyncio.run(body())
+    finally:
+        broker.stop()
+        store.close()

@@ -1,0 +1,53 @@
+"""Issue 15 items 4 and 15 on the reading side: a node cannot raise the gateway's alarms on the
+page, and a frame stamped 2106 (stored before ingest bounded node time) does not freeze an
+asset's alarms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fleet_web.adapter import StoreFleet
+from gateway.analytics import HealthMonitor
+from gateway.store.api import Asset, EventRecord, WriteBatch
+from gateway.store.sqlite import SqliteStore
+from tests.analytics.test_analytics import REPORT_S, T0, report
+
+
+def test_node_event_with_a_gateway_alarm_code_is_shown_as_the_nodes(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "gw.db")
+    try:
+        store.upsert_asset(Asset("P-1", "Site", "Pump", "n1", "group2_rigid"))
+        store.write_batch(
+            WriteBatch(
+                events=[
+                    EventRecord(T0, "n1", "alarm_danger", {"from": "forged"}, 1, 5),  # the node
+                    EventRecord(T0 + 1, "n1", "alarm_danger", {"zone": "D"}, source="gateway"),
+                ]
+            )
+        )
+        rows = {r["source"]: r for r in StoreFleet(store).events("P-1")}
+        assert rows["gateway"]["kind"] == "alarm_danger"
+        assert rows["gateway"]["severity"] == "alarm"
+        assert rows["node"]["kind"] == "node:alarm_danger"
+        assert rows["node"]["severity"] == "info"
+    finally:
+        store.close()
+
+
+def test_far_future_watermark_does_not_freeze_alarms(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "gw.db")
+    try:
+        store.upsert_asset(Asset("P-1", "Site", "Pump", "n1", "group2_rigid"))
+        store.write_batch(WriteBatch(frames=[report("n1", 1, T0 + REPORT_S, 1.0, REPORT_S)]))
+        forged = report("n1", 2, T0 + 2 * REPORT_S, 1.0, 2 * REPORT_S)
+        forged = forged._replace(ts=4_294_967_295.0)  # stamped 2106, received at T0 + 600
+        store.write_batch(WriteBatch(frames=[forged]))
+        mon = HealthMonitor(store, tmp_path / "health.json")
+        mon.step()
+        danger = [report("n1", s, T0 + s * REPORT_S, 9.0, s * REPORT_S) for s in (3, 4, 5)]
+        store.write_batch(WriteBatch(frames=danger))
+        mon.step()
+        assert mon.alarm_state("P-1") == "danger"
+        assert any(e.code == "alarm_danger" for e in store.events(limit=100))
+    finally:
+        store.close()
