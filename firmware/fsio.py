@@ -42,6 +42,34 @@ class VfsFS:
         self.remove(new)
         os.rename(self._p(old), self._p(new))
 
+    def size(self, name):
+        """Bytes in the file, or -1 if it does not exist (without reading it)."""
+        try:
+            return os.stat(self._p(name))[6]
+        except OSError:
+            return -1
+
+    def read_at(self, name, offset, n):
+        """Up to n bytes from offset (streaming reads of large files; b"" at the end)."""
+        try:
+            with open(self._p(name), "rb") as f:
+                f.seek(offset)
+                return f.read(n)
+        except OSError:
+            return b""
+
+    def mkdir(self, path):
+        """Create a directory and its parents; existing ones are fine."""
+        cur = ""
+        for part in path.split("/"):
+            if not part:
+                continue
+            cur = cur + "/" + part if cur else part
+            try:
+                os.mkdir(self._p(cur))
+            except OSError:
+                pass
+
     def listdir(self):
         try:
             return os.listdir(self.root if self.root else "/")

@@ -1,0 +1,224 @@
+"""Over-the-air update slots (firmware/ota.py) and Ed25519 verification (firmware/ed25519.py):
+signed manifests, resumable staging, trial boot and rollback, and a power cut at every byte
+of every write leaving a node that boots the old or the new build, never a mix."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from firmware import ed25519, ota
+from firmware.host import MemFS, PowerCut
+from tests.firmware.ed25519_sign import public_key, sign
+from tests.support.micropython_vm import run_in_micropython
+
+RFC_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+RFC_PK = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+RFC_SIG = bytes.fromhex(
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701"
+    "cf9b46bd25bf5f0595bbe24655141438e7a100b"
+)
+SEED = bytes(range(32))
+KEY = public_key(SEED)
+FACTORY = {"firmware/node.py": b"factory node", "protocol/frames.py": b"factory frames"}
+
+
+def test_sha512_and_rfc8032_vector() -> None:
+    for n in (0, 1, 111, 112, 127, 128, 129, 300):
+        m = os.urandom(n)
+        assert ed25519.sha512(m) == hashlib.sha512(m).digest()
+    assert public_key(RFC_SEED) == RFC_PK and sign(RFC_SEED, b"") == RFC_SIG
+    assert ed25519.verify(RFC_PK, b"", RFC_SIG)
+    bad = bytearray(RFC_SIG)
+    bad[40] ^= 1
+    assert not ed25519.verify(RFC_PK, b"", bytes(bad))
+    assert not ed25519.verify(RFC_PK, b"x", RFC_SIG)
+    assert not ed25519.verify(KEY, b"", RFC_SIG)
+    assert not ed25519.verify(RFC_PK, b"", RFC_SIG[:32] + ed25519.L.to_bytes(32, "little"))
+    assert not ed25519.verify(b"\xff" * 32, b"", RFC_SIG)  # not a point
+    v = ed25519.Verify(KEY, b"m", sign(SEED, b"m"))
+    slices = 0
+    while v.step(8) is None:
+        slices += 1
+    assert v.result is True and slices == 31
+
+
+def test_ed25519_in_the_micropython_vm() -> None:
+    msg = b"manifest"
+    sig = sign(SEED, msg)
+    code = f"""
+import gc
+from firmware import ed25519 as e
+e._consts()
+gc.collect()
+v = e.Verify({KEY!r}, {msg!r}, {sig!r})
+gc.collect()
+while v.step(8) is None:
+    gc.collect()
+w = e.Verify({KEY!r}, b"other", {sig!r})
+gc.collect()
+while w.step(8) is None:
+    gc.collect()
+print(v.result, w.result)
+"""
+    assert run_in_micropython(code).stdout.split() == ["True", "False"]
+
+
+def build(version: str, n: int = 3, size: int = 150) -> tuple[dict[str, bytes], str, bytes]:
+    files = {
+        f"firmware/m{i}.mpy": (version.encode() + bytes([i])) * (size // (len(version) + 1))
+        for i in range(n)
+    }
+    manifest = json.dumps(
+        {
+            "version": version,
+            "files": [[p, len(d), hashlib.sha256(d).hexdigest()] for p, d in files.items()],
+        }
+    )
+    return files, manifest, sign(SEED, manifest.encode())
+
+
+def send(st: ota.Stager, files: dict[str, bytes], chunk: int = 64) -> None:
+    """What the gateway does: ask where to go on, send chunks from there."""
+    paths = list(files)
+    while True:
+        p = st.progress()
+        assert p is not None
+        i, off = p
+        if i >= len(paths):
+            return
+        data = files[paths[i]][off : off + chunk]
+        assert st.chunk(i, off, data) is None
+
+
+def booted_build(fs: MemFS) -> dict[str, bytes]:
+    """The files the node runs after booting from this flash."""
+    d, _ = ota.boot_select(fs)
+    names = FACTORY if d == "" else [p for p, _, _ in ota.parse_manifest(
+        fs.read(d + "/" + ota.MANIFEST))[1]]  # fmt: skip
+    return {p: fs.read(d + "/" + p if d else p) for p in names}  # type: ignore[misc]
+
+
+def test_update_trial_confirm_and_rollback() -> None:
+    fs = MemFS(dict(FACTORY))
+    table = ota.Table(fs)
+    files, manifest, sig = build("0.2.0")
+    st = ota.Stager(fs, table, KEY)
+    assert st.begin(manifest, sig) is None
+    assert st.commit() == "incomplete"
+    send(st, files)
+    assert st.chunk(0, 0, b"x") == "offset:150"
+    assert st.commit() is None
+    assert (table.active, table.state, table.updates) == (1, ota.TRIAL, 1)
+    assert booted_build(fs) == files  # trial boot 1
+    t = ota.Table(fs)
+    assert t.tries == 1 and ota.Stager(fs, t, KEY).begin(manifest, sig) == "busy_trial"
+    t.confirm()
+    for _ in range(5):
+        assert booted_build(fs) == files  # confirmed: stays
+    # The next update goes to the other slot; three boots without confirmation roll it back.
+    files2, manifest2, sig2 = build("0.3.0")
+    st = ota.Stager(fs, ota.Table(fs), KEY)
+    assert st.begin(manifest2, sig2) is None and st.slot == 2
+    send(st, files2)
+    assert st.commit() is None
+    for _ in range(ota.MAX_TRIES):
+        assert booted_build(fs) == files2
+    assert booted_build(fs) == files  # rolled back to 0.2.0
+    t = ota.Table(fs)
+    assert (t.active, t.state, t.rollbacks, t.updates) == (1, ota.CONFIRMED, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "why"),
+    [
+        (lambda m, s: (m, s[:10] + bytes([s[10] ^ 1]) + s[11:]), "bad_signature"),
+        (lambda m, s: (m.replace("0.2.0", "0.2.1"), s), "bad_signature"),
+        (lambda m, s: (m.replace("firmware/m0", "../boot/m0"), s), "manifest_path"),
+        (lambda m, s: ("{", s), "manifest_json"),
+    ],
+)
+def test_tampered_builds_are_refused(mutate, why: str) -> None:  # type: ignore[no-untyped-def]
+    fs = MemFS(dict(FACTORY))
+    files, manifest, sig = build("0.2.0")
+    manifest, sig = mutate(manifest, sig)
+    st = ota.Stager(fs, ota.Table(fs), KEY)
+    r = st.begin(manifest, sig)
+    if r is None:
+        send(st, files)
+        r = st.commit()
+    assert r == why
+    assert booted_build(fs) == FACTORY
+
+
+def test_a_corrupted_file_is_refused_and_sent_again() -> None:
+    fs = MemFS(dict(FACTORY))
+    files, manifest, sig = build("0.2.0")
+    st = ota.Stager(fs, ota.Table(fs), KEY)
+    st.begin(manifest, sig)
+    bad = dict(files)
+    bad["firmware/m1.mpy"] = b"X" + files["firmware/m1.mpy"][1:]
+    send(st, bad)
+    assert st.commit() == "sha256:firmware/m1.mpy"
+    assert st.progress() == (1, 0) and booted_build(fs) == FACTORY
+    send(st, files)
+    assert st.commit() is None and booted_build(fs) == files
+
+
+def _full_update(fs: MemFS, files: dict[str, bytes], manifest: str, sig: bytes) -> None:
+    st = ota.Stager(fs, ota.Table(fs), KEY)
+    assert st.begin(manifest, sig) is None
+    send(st, files)
+    assert st.commit() is None
+
+
+def test_power_cut_at_every_byte_of_an_update() -> None:
+    files, manifest, sig = build("0.2.0", n=2, size=60)
+    probe = MemFS(dict(FACTORY))
+    _full_update(probe, files, manifest, sig)
+    total = probe.written
+    outcomes = set()
+    for cut in range(total + 1):
+        fs = MemFS(dict(FACTORY), cut_at=cut)
+        try:
+            _full_update(fs, files, manifest, sig)
+        except PowerCut:
+            pass
+        after = fs.survivor()
+        running = booted_build(after)
+        assert running in (FACTORY, files), cut  # old or new, never a mix
+        outcomes.add("new" if running == files else "old")
+        if running == FACTORY:  # the gateway resumes the same build after the reboot
+            st = ota.Stager(after, ota.Table(after), KEY)
+            assert st.begin(manifest, sig) is None
+            send(st, files)
+            assert st.commit() is None, cut
+            assert booted_build(after) == files
+    assert outcomes == {"old", "new"}
+
+
+def test_power_cut_at_every_byte_of_trial_boots_and_rollback() -> None:
+    fs = MemFS(dict(FACTORY))
+    files, manifest, sig = build("0.2.0", n=1, size=30)
+    _full_update(fs, files, manifest, sig)
+    base = dict(fs.files)
+
+    def boots(f: MemFS) -> None:
+        for _ in range(ota.MAX_TRIES + 2):
+            ota.boot_select(f)
+
+    probe = MemFS(dict(base))
+    boots(probe)
+    for cut in range(probe.written + 1):
+        f = MemFS(dict(base), cut_at=cut)
+        try:
+            boots(f)
+        except PowerCut:
+            pass
+        after = f.survivor()
+        assert booted_build(after) in (FACTORY, files), cut
+        t = ota.Table(after)
+        assert t.rollbacks <= 1 and t.tries <= ota.MAX_TRIES
