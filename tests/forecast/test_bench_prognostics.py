@@ -96,3 +96,15 @@ def test_ims_survivors_are_censored_and_pronostia_history_does_not_fit() -> None
     cross = sets["ims_with_pronostia_history"].cases
     quiet = [c for c in cross if c.status != "degrading"]
     assert quiet and all(c.status == "history_does_not_fit" and c.p50_s is None for c in quiet)
+
+
+@needs_data
+def test_plots_draw_one_png_per_bearing(tmp_path: Path) -> None:
+    runs = {r.name: r for r in bench.read_dir(DATA / "learning")[:1]}
+    name = next(iter(runs))
+    case = bench.Case(name, 0.5, 3600.0, 1800.0, True, 600.0, 1200.0, 2400.0, 900.0, "x")
+    ds = bench.DataSet("demo", {}, {"warned_at": {name: 1000.0}, "reasons": {name: "why"}},
+                       [case])  # fmt: skip
+    assert bench.draw(runs, [ds], tmp_path) == 1
+    png = tmp_path / f"demo_{name}.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
