@@ -29,6 +29,7 @@ CHECKS: list[tuple[str, str, str]] = [
     ("flood", "bench.faults.mqtt_faults", "flood"),
     ("mqtt_security", "bench.faults.security", "mqtt_security"),
     ("web_security", "bench.faults.security", "web_security"),
+    ("ingest_attacks", "bench.faults.ingest_attacks", "ingest_attacks"),
 ]
 
 
