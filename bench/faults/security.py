@@ -245,6 +245,7 @@ def web_security(quick: bool) -> Result:
             "site": MARKUP,
             "name": "viewer",
             "node_id": a0.node_id or "n",
+            "entry_id": 1,  # /ledger/<int:entry_id>
         }
         rules = [r for r in app.url_map.iter_rules() if r.endpoint not in PUBLIC]
         routes: list[tuple[str, str, str]] = []
