@@ -34,10 +34,22 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": False,
     "SESSION_COOKIE_NAME": "kizashi_session",
     "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+    # Login throttle (fleet_web.auth.Throttle): failures per (user, address) and window,
+    # per address across users, and per user across addresses before one try per interval.
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_WINDOW_S": 900,
+    "LOGIN_IP_MAX_FAILURES": 30,
+    "LOGIN_USER_SLOW_AFTER": 20,
+    "LOGIN_USER_INTERVAL_S": 10,
+    "LOGIN_THROTTLE_KEYS": 10000,  # entries per throttle table (LRU): bounds its memory
+    # Reverse proxies in front of the page that set X-Forwarded-For / -Proto (0 = none: the
+    # headers are ignored, so nobody can claim another address).
+    "TRUSTED_PROXIES": 0,
     "REFRESH_S": 5,
-    "METRICS_TOKEN": None,  # if set, /metrics needs "Authorization: Bearer <token>"
+    # /metrics: with a token, "Authorization: Bearer <token>" from anywhere; without one,
+    # from this machine (loopback) only, unless METRICS_PUBLIC is true.
+    "METRICS_TOKEN": None,
+    "METRICS_PUBLIC": False,
     # Callable returning Prometheus text; default gateway.metrics.render if importable.
     "METRICS_RENDER": None,
     "CLOCK": None,  # callable -> unix s used as "now" (a simulated clock); default time.time
@@ -63,6 +75,14 @@ def create_app(
 
     fleet: FleetData = StoreFleet(store, outlook, clock=app.config.get("CLOCK") or time.time)
     app.extensions["fleet"] = fleet
+    proxies = int(app.config["TRUSTED_PROXIES"])
+    if proxies > 0:  # only then is X-Forwarded-For believed (the last `proxies` hops)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    from .util import LimitedJSONProvider
+
+    app.json = LimitedJSONProvider(app)
 
     from . import admin, asset, auth, ledger, nodes, ops, overview, planner, report
     from .util import Cache

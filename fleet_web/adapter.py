@@ -585,7 +585,7 @@ class StoreFleet:
         if u is None:
             return None
         return {"name": u.name, "role": u.role, "password_hash": u.password_hash,
-                "disabled": u.disabled}  # fmt: skip
+                "disabled": u.disabled, "session_version": u.session_version}  # fmt: skip
 
     def list_users(self) -> list[Row]:
         return [
@@ -596,6 +596,9 @@ class StoreFleet:
         from gateway.store.api import User
 
         self.store.upsert_user(User(name, password_hash, role))
+
+    def end_sessions(self, name: str) -> None:
+        self.store.end_sessions(name)
 
     def set_user(self, name: str, role: str | None = None, disabled: bool | None = None) -> None:
         u = self.store.user(name)

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from .auth import fleet, hash_password, requires
 from .data import ROLES, Row
+from .users import MIN_PASSWORD, USER_NAME_RULE, check_user_name
 from .util import json_response, table
 
 bp = Blueprint("admin", __name__)
-NAME_RE = re.compile(r"^[\w.@-]{1,64}$")
-MIN_PASSWORD = 10
 
 
 def add_user(data: dict[str, Any]) -> Row:
-    name, role, pw = (
-        str(data.get("name", "")),
-        str(data.get("role", "")),
-        str(data.get("password", "")),
-    )
-    if not NAME_RE.match(name):
-        abort(400, "user name: 1-64 letters, digits, . @ _ -")
+    name, role, pw = data.get("name", ""), data.get("role", ""), data.get("password", "")
+    if not all(isinstance(v, str) for v in (name, role, pw)):
+        abort(400, "name, role and password must be strings")
+    try:
+        check_user_name(name)
+    except ValueError:
+        abort(400, USER_NAME_RULE)
     if role not in ROLES:
         abort(400, f"role must be one of {', '.join(ROLES)}")
     if len(pw) < MIN_PASSWORD:

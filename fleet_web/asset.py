@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 
 from .auth import fleet, requires
 from .data import SERVICE_KINDS, Row
-from .util import cache, downsample, iso, json_response, public_row, table
+from .util import cache, downsample, int_arg, iso, json_response, public_row, table
 
 bp = Blueprint("asset", __name__)
 MAX_POINTS = 1200
@@ -56,8 +56,7 @@ def chart_data(asset_id: str, days: int) -> Row:
 
 
 def _days() -> int:
-    d = request.args.get("days", "90")
-    return min(730, max(1, int(d))) if d.isdigit() else 90
+    return int_arg("days", 90, 1, 730)
 
 
 @bp.get("/assets/<asset_id>")

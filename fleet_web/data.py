@@ -113,7 +113,12 @@ class FleetData(Protocol):
 
     def site_report(self, site: str, days: int) -> Row: ...
 
-    def get_user(self, name: str) -> Row | None: ...
+    def get_user(self, name: str) -> Row | None:
+        """name, role, password_hash, disabled, session_version (see end_sessions)."""
+
+    def end_sessions(self, name: str) -> None:
+        """End every page session of the user (logout); a new password or a change of
+        `disabled` does the same by itself."""
 
     def list_users(self) -> list[Row]: ...
 

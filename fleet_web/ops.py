@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import importlib
+import ipaddress
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, request
 
 from .auth import fleet, role_at_least
 from .data import ASSET_COLUMNS, Row
-from .util import csv_response, iso, json_response, table
+from .util import csv_response, int_arg, iso, json_response, table
 
 bp = Blueprint("ops", __name__)
 _lock = threading.Lock()
@@ -77,13 +78,22 @@ def healthz() -> Response:
     return json_response(body, 503 if body["down"] else 200)
 
 
+def _loopback(addr: str | None) -> bool:
+    try:
+        return addr is not None and ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
     token = current_app.config.get("METRICS_TOKEN")
     if token:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(sent, str(token)):
+        if not hmac.compare_digest(sent.encode(), str(token).encode()):
             abort(401)
+    elif not current_app.config.get("METRICS_PUBLIC") and not _loopback(request.remote_addr):
+        abort(403, "/metrics answers this machine only; set METRICS_TOKEN to scrape it remotely")
     render: Callable[[], str] | None = current_app.config.get("METRICS_RENDER")
     body = (render() if render else "") + _web_metrics()
     return Response(body, mimetype="text/plain; version=0.0.4")
@@ -138,8 +148,7 @@ def export(name: str) -> Response:
 
 
 def _limit() -> int:
-    v = request.args.get("limit", "")
-    return min(100000, int(v)) if v.isdigit() else 500
+    return int_arg("limit", 500, 0, 100000)
 
 
 @bp.get("/api/events")

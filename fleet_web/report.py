@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template
 
 from .auth import fleet
 from .data import Row
-from .util import json_response, public_row
+from .util import int_arg, json_response, public_row
 
 bp = Blueprint("report", __name__)
 
@@ -14,8 +14,7 @@ bp = Blueprint("report", __name__)
 def _report(site: str) -> Row:
     if site not in fleet().sites():
         abort(404)
-    d = request.args.get("days", "30")
-    days = min(366, max(1, int(d))) if d.isdigit() else 30
+    days = int_arg("days", 30, 1, 366)
     rep = fleet().site_report(site, days)
     recs = [
         r for r in rep["assets"] if r["health"] in ("C", "D") or r["forecast_status"] == "degrading"

@@ -10,14 +10,30 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import secrets
 import sys
+import unicodedata
 from typing import Any
 
 from .auth import hash_password
 from .data import ROLES
 
 MIN_PASSWORD = 10
+USER_NAME = re.compile(r"[a-z0-9._-]{1,64}")
+USER_NAME_RULE = "user name: 1-64 of a-z 0-9 . _ - (lower case ASCII)"
+
+
+def check_user_name(name: object) -> str:
+    """The name if it follows USER_NAME exactly (fullmatch: no trailing newline) and is its own
+    NFKC form (no look-alike letters); ValueError otherwise."""
+    if (
+        not isinstance(name, str)
+        or not USER_NAME.fullmatch(name)
+        or unicodedata.normalize("NFKC", name) != name
+    ):
+        raise ValueError(USER_NAME_RULE)
+    return name
 
 
 def _password(given: str | None) -> tuple[str, bool]:
@@ -60,6 +76,7 @@ def main(argv: list[str], store: Any = None) -> int:
         from gateway.store.api import User
 
         try:
+            check_user_name(args.name)
             pw, generated = _password(args.password)
         except ValueError as exc:
             print(f"kizashi user: {exc}", file=sys.stderr)

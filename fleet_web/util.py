@@ -7,15 +7,58 @@ import io
 import itertools
 import json
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, abort, current_app, request
+from flask.json.provider import DefaultJSONProvider
 
 from .data import ASSET_COLUMNS, Row
+
+MAX_JSON_DEPTH = 16  # request bodies are flat objects; nesting beyond this is refused (400)
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def int_arg(name: str, default: int, lo: int = 0, hi: int = 10**9) -> int:
+    """A whole-number query parameter: ASCII digits only (not `²` or `٣`), at most 9 of them,
+    clamped to [lo, hi]; absent or empty gives `default`, anything else a 400."""
+    raw = request.args.get(name, "")
+    if raw == "":
+        return default
+    if not _DIGITS.fullmatch(raw):
+        abort(400, f"{name}: expected a whole number from {lo} to {hi}")
+    return min(hi, max(lo, int(raw)))
+
+
+def _depth_ok(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict | list):
+            if d > limit:
+                return False
+            items = v.values() if isinstance(v, dict) else v
+            stack.extend((x, d + 1) for x in items)
+    return True
+
+
+class LimitedJSONProvider(DefaultJSONProvider):
+    """Request JSON with a nesting limit: a deep document is a ValueError (so `get_json`
+    answers 400 / returns None when silent) instead of a RecursionError (500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        if not _depth_ok(value, MAX_JSON_DEPTH):
+            raise ValueError("JSON nested too deeply")
+        return value
+
 
 INTERNAL = {"due_ts", "window_id", "replace_on"}  # and every key starting with "_"
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -90,7 +133,9 @@ def filter_assets(rows: list[Row], args: Mapping[str, str], now: float) -> list[
         out = [r for r in out if r["health"] in zones]
     if node:
         out = [r for r in out if r["node_health"] == node]
-    if due.isdigit():
+    if due:
+        if not _DIGITS.fullmatch(due):
+            abort(400, "due_weeks: expected a whole number of weeks")
         lim = now + int(due) * 7 * 86400
         out = [r for r in out if r.get("due_ts") is not None and r["due_ts"] <= lim]
     if args.get("at_risk"):
@@ -116,9 +161,11 @@ def is_at_risk(r: Row) -> bool:
 
 
 def page_args(args: Mapping[str, str], default: int | None) -> tuple[int, int | None]:
-    off = int(args["offset"]) if args.get("offset", "").isdigit() else 0
-    lim = int(args["limit"]) if args.get("limit", "").isdigit() else default
-    return off, lim
+    off, lim = args.get("offset", ""), args.get("limit", "")
+    for name, raw in (("offset", off), ("limit", lim)):
+        if raw and not _DIGITS.fullmatch(raw):
+            abort(400, f"{name}: expected a whole number (at most 9 digits)")
+    return (int(off) if off else 0), (int(lim) if lim else default)
 
 
 class Cache:

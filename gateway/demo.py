@@ -211,10 +211,10 @@ def _load_state(data_dir: Path) -> dict[str, Any]:
 
 
 def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
-    path = data_dir / "demo.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
-    tmp.replace(path)
+    """demo.json holds the session signing key: owner-only (0600) from its creation on."""
+    from gateway.provision import write_private
+
+    write_private(data_dir / "demo.json", json.dumps(state))
 
 
 def _web_server(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -39,6 +40,7 @@ __all__ = [
     "remove_node",
     "render_acl",
     "write_broker_files",
+    "write_private",
 ]
 
 GATEWAY_USER = "kizashi-gateway"
@@ -60,9 +62,11 @@ def _secure_dir(path: Path) -> Path:
     return path
 
 
-def _write(path: Path, text: str, mode: int = 0o600) -> None:
-    _secure_dir(path.parent)
+def write_private(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write atomically, the file created with `mode` (never briefly world-readable)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # an old tmp file would keep its old mode
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as f:
         f.write(text)
@@ -70,6 +74,11 @@ def _write(path: Path, text: str, mode: int = 0o600) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     os.chmod(path, mode)
+
+
+def _write(path: Path, text: str, mode: int = 0o600) -> None:
+    _secure_dir(path.parent)
+    write_private(path, text, mode)
 
 
 def _load_creds(sdir: Path) -> dict[str, str]:

@@ -296,6 +296,9 @@ class User:
     password_hash: str  # any hash string (the web uses werkzeug scrypt); never a clear password
     role: str = "viewer"  # one of ROLES
     disabled: bool = False
+    # Raised by the store whenever the hash or `disabled` changes, and by end_sessions (logout):
+    # the page accepts a session cookie only while its version equals this.
+    session_version: int = 0
 
 
 # ------------------------------------------------------------------ read models
@@ -521,6 +524,7 @@ class Store(Protocol):
 
     def add_window(self, window: MaintenanceWindow) -> int: ...
     def windows(self, site: str | None = None) -> list[MaintenanceWindow]: ...
+    def delete_window(self, window_id: int) -> bool: ...
 
     # --- sites (time zones)
     def set_site(self, site: Site) -> None:
@@ -539,6 +543,8 @@ class Store(Protocol):
     def upsert_user(self, user: User) -> None: ...
     def user(self, name: str) -> User | None: ...
     def users(self) -> list[User]: ...
+    def end_sessions(self, name: str) -> None:
+        """Raise the user's session_version: every page session of that user ends."""
 
     # --- the outlook (gateway/store/outlook_sql.py)
     def write_outlooks(self, rows: Sequence[Outlook]) -> None:

@@ -14,7 +14,9 @@ Schema versions (kept in `meta.schema_version`): 1 the original; 2 adds
 4 adds the `sites` table (a site's IANA time zone; a site without a row is in UTC); 5 adds
 the `outlook` table (one judgement per asset, written by gateway/outlook; new tables need no
 migration step: CREATE TABLE IF NOT EXISTS makes them on open); 6 adds `node_config` (the
-configuration the gateway wants each node to run and where the push stands).
+configuration the gateway wants each node to run and where the push stands); 7 adds
+`users.session_version` (a page session is valid only while it matches: logout, a password
+change and disabling or enabling a user raise it, which ends that user's old sessions).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -22,7 +24,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -212,7 +214,8 @@ CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,
     role TEXT NOT NULL CHECK (role IN ('viewer', 'technician', 'admin')),
-    disabled INTEGER NOT NULL DEFAULT 0
+    disabled INTEGER NOT NULL DEFAULT 0,
+    session_version BIGINT NOT NULL DEFAULT 0
 );
 """
 
@@ -225,6 +228,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("assets", "zone_ab", "{real}"),
     ("assets", "zone_bc", "{real}"),
     ("assets", "zone_cd", "{real}"),
+    ("users", "session_version", "BIGINT NOT NULL DEFAULT 0"),
 )
 
 SQLITE = {"real": "REAL", "blob": "BLOB", "serial": "INTEGER PRIMARY KEY"}

@@ -953,28 +953,55 @@ class SqlStore(OutlookSql):
             for r in rows
         ]
 
+    def delete_window(self, window_id: int) -> bool:
+        with self._lock, self._transaction():
+            rows = self._q("SELECT 1 FROM windows WHERE window_id = ?", (window_id,))
+            if rows:
+                self._q("DELETE FROM windows WHERE window_id = ?", (window_id,))
+        return bool(rows)
+
     def upsert_user(self, user: User) -> None:
+        """Insert or replace; a new hash or a change of `disabled` raises session_version
+        (here, not in every caller, so no path can forget to end the old sessions)."""
         if user.role not in ROLES:
             raise ValueError("role must be one of " + ", ".join(ROLES))
         with self._lock, self._transaction():
             self._q(
                 "INSERT INTO users (name, password_hash, role, disabled) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash,"
-                " role = excluded.role, disabled = excluded.disabled",
+                " role = excluded.role, disabled = excluded.disabled,"
+                " session_version = users.session_version + CASE WHEN"
+                " users.password_hash <> excluded.password_hash"
+                " OR users.disabled <> excluded.disabled THEN 1 ELSE 0 END",
                 (user.name, user.password_hash, user.role, 1 if user.disabled else 0),
+            )
+
+    def end_sessions(self, name: str) -> None:
+        with self._lock, self._transaction():
+            self._q(
+                "UPDATE users SET session_version = session_version + 1 WHERE name = ?", (name,)
             )
 
     def user(self, name: str) -> User | None:
         with self._lock:
             rows = self._q(
-                "SELECT name, password_hash, role, disabled FROM users WHERE name = ?", (name,)
+                "SELECT name, password_hash, role, disabled, session_version FROM users"
+                " WHERE name = ?",
+                (name,),
             )
-        return User(rows[0][0], rows[0][1], rows[0][2], bool(rows[0][3])) if rows else None
+        return _user(rows[0]) if rows else None
 
     def users(self) -> list[User]:
         with self._lock:
-            rows = self._q("SELECT name, password_hash, role, disabled FROM users ORDER BY name")
-        return [User(r[0], r[1], r[2], bool(r[3])) for r in rows]
+            rows = self._q(
+                "SELECT name, password_hash, role, disabled, session_version FROM users"
+                " ORDER BY name"
+            )
+        return [_user(r) for r in rows]
+
+
+def _user(r: Sequence[Any]) -> User:
+    return User(r[0], r[1], r[2], bool(r[3]), int(r[4]))
 
 
 def _zones(row: Sequence[Any]) -> tuple[float, float, float] | None:

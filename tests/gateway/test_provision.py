@@ -101,3 +101,19 @@ def test_acl_enforced_by_real_mosquitto(tmp_path: Path) -> None:
         asyncio.run(body())
     finally:
         broker.stop()
+
+
+def test_demo_state_with_the_session_key_is_owner_only(tmp_path: Path) -> None:
+    """demo.json holds the page's signing key (enough to forge an admin session): 0600 even
+    under a permissive umask and over an old world-readable file."""
+    from gateway.demo import _save_state
+
+    old = os.umask(0)
+    try:
+        (tmp_path / "demo.json").write_text("{}")
+        os.chmod(tmp_path / "demo.json", 0o644)
+        _save_state(tmp_path, {"web_secret": "k" * 64})
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "demo.json").st_mode & 0o777 == 0o600
+    assert json.loads((tmp_path / "demo.json").read_text())["web_secret"] == "k" * 64

@@ -228,7 +228,7 @@ def test_service_windows_users(store: Store) -> None:
         store.add_window(MaintenanceWindow("plant-a", T0, T0))
     store.upsert_user(User("ana", "scrypt$x", "admin"))
     store.upsert_user(User("ana", "scrypt$y", "technician"))
-    assert store.user("ana") == User("ana", "scrypt$y", "technician")
+    assert store.user("ana") == User("ana", "scrypt$y", "technician", session_version=1)
     assert store.user("bob") is None and len(store.users()) == 1
     with pytest.raises(ValueError):
         store.upsert_user(User("bob", "h", "root"))
@@ -270,7 +270,9 @@ def test_ledger_fields_and_disabled_users(store: Store) -> None:
     store.upsert_user(User("ana", "scrypt$x", "technician"))
     assert store.user("ana") == User("ana", "scrypt$x", "technician", disabled=False)
     store.upsert_user(User("ana", "scrypt$x", "technician", disabled=True))
-    assert store.user("ana") == User("ana", "scrypt$x", "technician", disabled=True)
+    assert store.user("ana") == User(
+        "ana", "scrypt$x", "technician", disabled=True, session_version=1
+    )
     store.upsert_user(User("bob", "scrypt$y", "viewer"))
     assert [(u.name, u.disabled) for u in store.users()] == [("ana", True), ("bob", False)]
     store.upsert_user(User("ana", "scrypt$z", "technician", disabled=False))
