@@ -285,6 +285,9 @@ def run_ims(data: Path, p: ModelParams, pronostia: Path | None) -> list[DataSet]
         res, machines[n] = machine_warnings(runs, wp, failed)
         warn.extend(res)
     out = [DataSet("ims_leave_one_test_out", forecast_metrics(cases), warning_metrics(warn), cases)]
+    # Ablation (diagnostic, no choice made on it): each bearing judged alone, no machine mates.
+    alone = [machine_warnings([r], wp, failed)[0][0] for runs in tests.values() for r in runs]
+    out.append(DataSet("ims_warnings_without_mates", {}, warning_metrics(alone)))
     # Second pass: the other test's records (its warnings, which of them were followed by a
     # failure, which were false) tune this test's thresholds and give the forecast its
     # warning-to-failure lead times.
@@ -370,7 +373,8 @@ def draw(ds_runs: dict[str, BearingRun], sets: Sequence[DataSet], plots: Path) -
 
 def print_set(ds: DataSet) -> None:
     print(f"\n== {ds.name}")
-    print("forecast:", json.dumps(ds.forecast))
+    if ds.forecast:
+        print("forecast:", json.dumps(ds.forecast))
     if ds.warnings:
         print("warnings:", json.dumps({k: v for k, v in ds.warnings.items() if k != "warned_at"}))
     for c in ds.cases:
