@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from typing import Any
 
@@ -222,8 +223,10 @@ def _flood_proc(port: int, user: str, password: str, seconds: float, out: Any) -
     end = time.monotonic() + seconds
     n = 0
     while time.monotonic() < end:
-        k = n % 4
-        if k == 0:
+        k = n % 5
+        if k == 4:  # a valid event of its own: stored within its event budget, then summarised
+            p = frames.encode_event(user, 2, n // 5 + 1, int(time.time()), "fault", {"i": n})
+        elif k == 0:
             p = os.urandom(rnd.randint(1, 600))
         elif k == 1:
             b = bytearray(good)
@@ -355,9 +358,11 @@ def flood(quick: bool) -> Result:
         False,
         "private mosquitto with provision.py passwd/ACL; node `fl-evil` floods its own data topic "
         "with garbage (random bytes, bit-flipped frames, frames naming another node, nesting "
-        f"bombs) for {phase_s:.0f} s while `fl-good` sends 10 reports/s: the gateway stays up, "
-        "every genuine frame is stored once, and the genuine ack latency p95 under flood "
-        "<= 2 x p95 without flood + 0.5 s",
+        "bombs) and valid events of its own (issue 15 item 8) for "
+        f"{phase_s:.0f} s while `fl-good` sends 10 reports/s: the gateway stays up, "
+        "every genuine frame is stored once, the genuine ack latency p95 under flood "
+        "<= 2 x p95 without flood + 0.5 s, and the evil node's stored events stay within its "
+        "event budget (30 + 0.2/s, plus its `events_suppressed` summaries)",
     )
     with workdir("flood") as wd:
         broker, pw, gwc = provisioned_broker(wd, ["fl-good", "fl-evil"])
@@ -405,6 +410,13 @@ def flood(quick: bool) -> Result:
             gw.stop()
             broker.stop()
         rows = [r for r in db_frames(gw.db) if r[0] == "fl-good"]
+        with sqlite3.connect(gw.db) as con:
+            evil_events = dict(
+                con.execute(
+                    "SELECT code, COUNT(*) FROM events WHERE node_id = 'fl-evil' GROUP BY code"
+                ).fetchall()
+            )
+        budget = 30 + 0.2 * (phase_s + 1) + 1
         expected = good.seq
         rejected = {
             k.split('reason="')[1].rstrip('"}'): int(v)
@@ -424,6 +436,9 @@ def flood(quick: bool) -> Result:
             "latency_p95_s_flood": round(p95f, 3),
             "gateway_alive": alive,
             "rejected_by_reason": rejected,
+            "evil_events_stored": evil_events.get("fault", 0),
+            "evil_events_suppressed": int(metric_sum(m, "kizashi_events_suppressed_total")),
+            "events_suppressed_summaries": evil_events.get("events_suppressed", 0),
         }
         res.notes = [
             "Ack latency is dominated by the pipeline's batch_interval_s (1 s): a batch commits "
@@ -437,5 +452,6 @@ def flood(quick: bool) -> Result:
             and len(rows) == len(set(rows))
             and p95f <= 2 * p95b + 0.5
             and flood_n > 0
+            and evil_events.get("fault", 0) <= budget
         )
     return res
