@@ -302,6 +302,8 @@ class IngestPipeline:
             if code in st.suppressed_codes or len(st.suppressed_codes) < 8:
                 st.suppressed_codes[code] = st.suppressed_codes.get(code, 0) + 1
             self.metrics.inc("kizashi_events_suppressed_total")
+            for observe in self.observers:  # command answers still reach their followers
+                observe(f, live)
             return True
         rec: FrameRecord
         if kind == "report":
