@@ -223,3 +223,16 @@ def load_replacement(fs):
         if not _u32(c.get(k)):
             return base, None
     return base, {k: c[k] for k in COUNTER_KEYS}
+
+
+def load_fleet_key(fs):
+    """node.json `fleet_key` (64 hex characters: the fleet's Ed25519 public key, written by
+    provisioning) -> 32 bytes, or None (then over-the-air updates are refused)."""
+    data = fs.read(NODE_FILE) if fs is not None else None
+    try:
+        k = json.loads(data).get("fleet_key") if data else None
+        if isinstance(k, str) and len(k) == 64:
+            return bytes(int(k[i : i + 2], 16) for i in range(0, 64, 2))
+    except (ValueError, AttributeError):
+        pass
+    return None

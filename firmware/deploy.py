@@ -3,7 +3,8 @@
     python -m firmware.deploy flash --port PORT --node ID [--config FILE] [--node-file FILE]
                                     [--build DIR] [--dry-run]
 
-The board gets /firmware/*.mpy, /protocol/*.mpy, main.py (a one-line `import firmware.main`),
+The board gets /firmware/*.mpy, /protocol/*.mpy, main.py (BOOT_STUB: the update slot, then
+`import firmware.main`),
 config.json (if --config) and node.json (if --node-file, as written by gateway tooling).
 Host-only code (firmware/host, firmware/deploy.py) is not compiled for the board.
 """
@@ -17,6 +18,21 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# main.py at the root: choose the application slot (firmware/ota.py: the USB-flashed build at
+# the root, or an over-the-air update in ota1/ or ota2/), count a trial boot or roll back,
+# then run the application from that slot. Only this stub and the factory build's
+# firmware.ota/fsio are read from the root before the choice.
+BOOT_STUB = """import sys
+from firmware import ota
+from firmware.fsio import VfsFS
+slot_dir = ota.boot_select(VfsFS(""))[0]
+if slot_dir:
+    for name in list(sys.modules):
+        if name.split(".")[0] in ("firmware", "protocol"):
+            del sys.modules[name]
+    sys.path.insert(0, slot_dir)  # relative to the root, the working directory at boot
+import firmware.main  # noqa: F401
+"""
 HOST_ONLY = ("firmware/host/", "firmware/deploy.py")
 # Native code (viper kernels) is compiled for the board's CPU.
 ARCH = {"esp32": "xtensawin", "picow": "armv6m", "pico": "armv6m"}
@@ -68,7 +84,7 @@ def copy_commands(
     for p in files:
         cmds.append(cmd + ["cp", str(p), ":" + p.relative_to(build).as_posix()])
     boot = build / "main.py"
-    boot.write_text("import firmware.main  # noqa: F401\n")
+    boot.write_text(BOOT_STUB)
     cmds.append(cmd + ["cp", str(build / "firmware" / "main.mpy"), ":firmware/main.mpy"])
     cmds.append(cmd + ["cp", str(boot), ":main.py"])
     if config is not None:

@@ -15,6 +15,7 @@ gateway's ack releases it.
 from array import array
 
 from firmware import config as cfgmod
+from firmware import ota
 from firmware import stimulus
 from firmware.clock import ticks_add, ticks_diff
 from firmware.features import Features
@@ -61,6 +62,8 @@ class Node:
         self.cfg, self.cfg_from_file = cfgmod.load(fs, sensor.RATES)
         self.rt = Runtime(Store(fs), self.cfg)
         self.rt.adopt(*cfgmod.load_replacement(fs))  # a replacement board (kizashi node replace)
+        self.updater = ota.NodeUpdater(fs, cfgmod.load_fleet_key(fs))  # over-the-air updates
+        self._first_report = None  # seq of this boot's first report (trial confirmation)
         self.boot_id = 0
         self.seq = 0
         self.ring = Ring(0, 1)  # replaced at boot, once boot_id is known
@@ -158,6 +161,7 @@ class Node:
             "ring_cap": c["ring_ram"] + c["ring_seg_frames"] * c["ring_segs"],
             "window": c["window"],
             "kernels": "viper" if self.features.k.__name__.endswith("viper") else "plain",
+            "slot": self.updater.table.active,
         }
 
     def _boot(self, now):
@@ -202,6 +206,9 @@ class Node:
             inbound = self.transport.inbound
             while inbound:
                 self.handle(inbound.pop(0), now)
+            if self.updater.poll(self._uptime_ms) and self.reset_fn is not None:
+                self.rt.save(now)  # the build on trial never reached the gateway: roll back
+                self.reset_fn()
             if ticks_diff(now, self._next_window) >= 0:
                 self._window(now)
             if ticks_diff(now, self._next_report) >= 0:
@@ -336,6 +343,8 @@ class Node:
         self.seq = seq
         self.ring.push(seq, frame)
         self.stats["reports"] += 1
+        if self._first_report is None:
+            self._first_report = seq
 
     def _send(self, now):
         t = self.transport
@@ -377,6 +386,10 @@ class Node:
         if kind == "ack":
             if self.ring.ack(f["boot"], f["seq"]):
                 self._last_progress = now
+            fr = self._first_report
+            if fr is not None and f["boot"] == self.boot_id and f["seq"] >= fr:
+                if self.updater.confirm():  # birth and a report acked: the new build works
+                    self.event("update_ok", {"slot": self.updater.table.active})
             return
         if kind != "command":
             self.event("cmd_refused", {"why": "not_a_command"})
@@ -392,6 +405,10 @@ class Node:
         why = getattr(self, "_cmd_" + name)(f["args"], now)
         if why:
             self._refuse(cid, name, why)
+        elif name == "update":
+            detail = {"cmd": cid, "name": name}
+            detail.update(self.updater.detail)
+            self.event("cmd_ok", detail)
         elif name == "config":  # the gateway records the configuration now in force
             self.event("cmd_ok", {"cmd": cid, "name": name, "cfg_hash": cfgmod.cfg_hash(self.cfg)})
         else:
@@ -508,6 +525,13 @@ class Node:
             self._alloc()
         else:
             sensor.configure(self.cfg["rate_hz"])
+
+    def _cmd_update(self, args, now):
+        # Over-the-air update steps (firmware/ota.py); a committed build boots 2 s later.
+        why = self.updater.command(args)
+        if why is None and args.get("op") == "commit":
+            self._reboot_at = ticks_add(now, 2000)
+        return why
 
     def _cmd_reboot(self, args, now):
         if args:

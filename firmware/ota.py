@@ -338,3 +338,116 @@ class Stager:
         self.fs.remove(self._p("pending.json"))
         self.slot = None
         return None
+
+
+TRIAL_S = 600  # a build on trial must reach the gateway within this long, else roll back
+MANIFEST_PART = "ota_manifest.part"
+MAX_MANIFEST = 4096
+
+
+def _u(args, key, hi=0xFFFFFFFF):
+    v = args.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= hi:
+        raise ValueError("bad_args:" + key)
+    return v
+
+
+def _b(args, key):
+    v = args.get(key)
+    if not isinstance(v, (bytes, bytearray)):
+        raise ValueError("bad_args:" + key)
+    return bytes(v)
+
+
+class NodeUpdater:
+    """The node's side of the `update` command (docs/FIRMWARE.md), trial confirmation and
+    the trial timer. `fleet_key`: the fleet's Ed25519 public key (node.json `fleet_key`, hex);
+    without it every update is refused (`no_fleet_key`)."""
+
+    def __init__(self, fs, fleet_key=None):
+        self.fs = fs
+        self.table = Table(fs)
+        self.key = fleet_key
+        self.stager = None
+        self.detail = {}
+        self.trial = self.table.state == TRIAL
+
+    def _stager(self):
+        if self.stager is None:
+            self.stager = Stager(self.fs, self.table, self.key)
+        return self.stager
+
+    def command(self, args):
+        """-> reason or None; `self.detail` holds what cmd_ok reports. `commit` returning
+        None means: reboot into the new build."""
+        self.detail = {}
+        try:
+            op = args.get("op")
+            if self.key is None:
+                return "no_fleet_key"
+            if op == "status":
+                self._status()
+                return None
+            if op == "man":
+                off = _u(args, "off", MAX_MANIFEST)
+                data = _b(args, "d")
+                have = self.fs.read(MANIFEST_PART) or b""
+                if off == 0:
+                    have = b""
+                    self.fs.write(MANIFEST_PART, b"")
+                if off != len(have):
+                    return "offset:" + str(len(have))
+                if off + len(data) > MAX_MANIFEST:
+                    return "manifest_too_big"
+                self.fs.append(MANIFEST_PART, data)
+                return None
+            st = self._stager()
+            if op == "begin":
+                why = st.begin(self.fs.read(MANIFEST_PART) or b"", _b(args, "sig"))
+                if why is None:
+                    self._status()
+                return why
+            if op == "put":
+                return st.chunk(_u(args, "i", MAX_FILES), _u(args, "off", MAX_TOTAL), _b(args, "d"))
+            if op == "commit":
+                while st.poll(256) is None:
+                    pass
+                why = st.commit()
+                if why is None:
+                    self.fs.remove(MANIFEST_PART)
+                return why
+            return "bad_args:op"
+        except ValueError as e:
+            return str(e.args[0]) if e.args else "bad_args"
+        except OSError:
+            return "flash_error"
+
+    def _status(self):
+        t = self.table
+        d = {"slot": t.active, "trial": t.state, "rollbacks": t.rollbacks}
+        st = self.stager
+        if st is not None and st.slot is not None:
+            p = st.progress()
+            d["ver"] = st.version[:16]
+            d["file"], d["off"] = p if p is not None else (0, 0)
+        self.detail = d
+
+    def poll(self, uptime_ms):
+        """Each loop step: a slice of a pending signature check; True when the trial time
+        ran out (the table now names the previous build: the caller resets the board)."""
+        st = self.stager
+        if st is not None and st.slot is not None:
+            st.poll(8)
+        if self.trial and uptime_ms >= TRIAL_S * 1000:
+            self.trial = False
+            self.table.rollback()
+            return True
+        return False
+
+    def confirm(self):
+        """The build on trial reached the gateway (birth and a report acked)."""
+        if self.trial:
+            self.trial = False
+            self.table.confirm()
+            return True
+        return False

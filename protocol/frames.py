@@ -64,7 +64,8 @@ MAX_U32 = 0xFFFFFFFF
 U16 = 0xFFFF
 
 RESET_CAUSES = ("power_on", "hard", "watchdog", "soft", "deep_sleep", "brownout", "unknown")
-COMMAND_NAMES = ("config", "time", "resend", "bench", "reboot")
+COMMAND_NAMES = ("config", "time", "resend", "bench", "reboot", "update")
+UPDATE_BINARY = {"d": 256, "sig": 64}  # update args that may be bytes, and their maximum sizes
 # Commands whose arguments are fixed: exactly these keys, each an unsigned integer.
 # (config and bench take a map of settings, checked by the node against its schema.)
 COMMAND_ARGS = {"time": ("t",), "resend": ("boot", "from", "to"), "reboot": ()}
@@ -86,6 +87,7 @@ BIRTH_FIELDS = {
     "life_s": (int, False),
     "window": (int, False),
     "kernels": (str, False),
+    "slot": (int, False),
 }
 
 
@@ -343,6 +345,17 @@ def _check_event(code: "Any", detail: "Any") -> None:
 def _check_command(name: "Any", args: "Any") -> None:
     if name not in COMMAND_NAMES:
         raise ProtocolError("unknown_command", str(name))
+    if name == "update" and isinstance(args, dict):
+        # The one command with binary values: a build chunk `d` and the signature `sig`.
+        scalars = {}
+        for key in args:
+            v = args[key]
+            if key in UPDATE_BINARY and isinstance(v, (bytes, bytearray)):
+                if len(v) > UPDATE_BINARY[key]:
+                    raise ProtocolError("oversize", "update." + key)
+            else:
+                scalars[key] = v
+        args = scalars
     _check_small_map(args, "command args")
     if name in COMMAND_ARGS:
         keys = COMMAND_ARGS[name]
@@ -431,7 +444,8 @@ def decode(data: bytes) -> "dict[str, Any]":
     """Bytes -> validated frame dict, with the pure-Python decoder (node side, vectors)."""
     if len(data) > MAX_FRAME_BYTES:
         raise ProtocolError("oversize", f"frame over {MAX_FRAME_BYTES} bytes")
-    return parse(msgpack_lite.unpack(data, max_len=64, max_depth=3))
+    # binary values up to the largest update chunk; parse allows them only there
+    return parse(msgpack_lite.unpack(data, max_len=64, max_depth=3, max_bin=256))
 
 
 def encode(frame: "dict[str, Any]") -> bytes:

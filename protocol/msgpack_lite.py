@@ -107,11 +107,12 @@ def _key_order(key: "Any") -> "tuple[int, int, str]":
 
 
 class _Reader:
-    def __init__(self, data: bytes, max_len: int, max_depth: int) -> None:
+    def __init__(self, data: bytes, max_len: int, max_depth: int, max_bin: int = -1) -> None:
         self.data = data
         self.pos = 0
         self.max_len = max_len
         self.max_depth = max_depth
+        self.max_bin = max_len if max_bin < 0 else max_bin
 
     def take(self, n: int) -> bytes:
         end = self.pos + n
@@ -130,6 +131,11 @@ class _Reader:
     def length(self, n: int) -> int:
         if n > self.max_len:
             raise ProtocolError("oversize", "container or string too long")
+        return n
+
+    def bin_length(self, n: int) -> int:
+        if n > self.max_bin:
+            raise ProtocolError("oversize", "binary too long")
         return n
 
     def str_(self, n: int) -> str:
@@ -185,11 +191,11 @@ class _Reader:
         if b == 0xDB:
             return self.str_(self.unpack_fmt(">I", 4))
         if b == 0xC4:
-            return bytes(self.take(self.length(self.byte())))
+            return bytes(self.take(self.bin_length(self.byte())))
         if b == 0xC5:
-            return bytes(self.take(self.length(self.unpack_fmt(">H", 2))))
+            return bytes(self.take(self.bin_length(self.unpack_fmt(">H", 2))))
         if b == 0xC6:
-            return bytes(self.take(self.length(self.unpack_fmt(">I", 4))))
+            return bytes(self.take(self.bin_length(self.unpack_fmt(">I", 4))))
         if b == 0xDC:
             return self.array(self.unpack_fmt(">H", 2), depth)
         if b == 0xDD:
@@ -215,9 +221,10 @@ class _Reader:
         return out
 
 
-def unpack(data: bytes, max_len: int = 64, max_depth: int = 4) -> "Any":
-    """Decode exactly one object; trailing bytes, oversize or deep input raise ProtocolError."""
-    reader = _Reader(data, max_len, max_depth)
+def unpack(data: bytes, max_len: int = 64, max_depth: int = 4, max_bin: int = -1) -> "Any":
+    """Decode exactly one object; trailing bytes, oversize or deep input raise ProtocolError.
+    `max_bin` limits binary values (default: max_len)."""
+    reader = _Reader(data, max_len, max_depth, max_bin)
     obj = reader.obj(0)
     if reader.pos != len(data):
         raise ProtocolError("malformed", "trailing bytes after frame")

@@ -219,3 +219,155 @@ def test_power_cut_at_every_byte_of_trial_boots_and_rollback() -> None:
         assert booted_build(after) in (FACTORY, files), cut
         t = ota.Table(after)
         assert t.rollbacks <= 1 and t.tries <= ota.MAX_TRIES
+
+
+# ---------------------------------------------------------------- the node's update command
+
+NODE_FAST = {"window": 256, "window_s": 5, "report_s": 5, "alarm_report_s": 5}
+
+
+def _node(fs: MemFS, tr: object, clock: object, resets: list[int]) -> object:
+    from firmware.host import make_node
+
+    return make_node(
+        "pump-1", "healthy", tr, clock, fs, config=NODE_FAST, reset=lambda: resets.append(1)
+    )
+
+
+def _answers(tr: object) -> list[dict]:  # type: ignore[type-arg]
+    from protocol import frames
+
+    out = []
+    for _, p in tr.outbox:  # type: ignore[attr-defined]
+        f = frames.decode(p)
+        if f["kind"] == "event" and f["code"] in ("cmd_ok", "cmd_refused", "update_ok"):
+            out.append(f)
+    return out
+
+
+def test_update_over_the_command_then_confirm_and_a_rollback() -> None:
+    from firmware.host import FakeClock, QueueTransport
+    from protocol import frames
+
+    node_json = {"node_id": "pump-1", "transport": "serial", "fleet_key": KEY.hex()}
+    fs = MemFS({**FACTORY, "node.json": json.dumps(node_json).encode()})
+    clock, tr, resets = FakeClock(), QueueTransport(), []
+    node = _node(fs, tr, clock, resets)
+    cid = [100]
+
+    def cmd(**args: object) -> dict:  # type: ignore[type-arg]
+        cid[0] += 1
+        tr.inbound.append(frames.encode_command("pump-1", 0, cid[0], 0, "update", args))
+        n = len(_answers(tr))
+        for _ in range(3):
+            node.poll(clock.ticks_ms())  # type: ignore[attr-defined]
+            clock.advance(10)
+        got = _answers(tr)[n:]
+        assert got and got[0]["detail"].get("cmd") == cid[0], got[0]["detail"]
+        return got[0]
+
+    files, manifest, sig = build("0.2.0", n=2, size=300)
+    m = manifest.encode()
+    for off in range(0, len(m), 200):
+        assert cmd(op="man", off=off, d=m[off : off + 200])["code"] == "cmd_ok"
+    assert cmd(op="begin", sig=sig)["detail"]["file"] == 0
+    assert cmd(op="commit")["detail"]["why"] == "incomplete"
+    for i, data in enumerate(files.values()):
+        for off in range(0, len(data), 256):
+            assert cmd(op="put", i=i, off=off, d=data[off : off + 256])["code"] == "cmd_ok"
+    r = cmd(op="put", i=0, off=0, d=b"x")
+    assert r["detail"]["why"] == "offset:300"  # where to resume
+    st = cmd(op="status")["detail"]
+    assert (st["file"], st["ver"], st["slot"]) == (2, "0.2.0", 0)
+    assert cmd(op="commit")["code"] == "cmd_ok"
+    clock.advance(2500)
+    node.poll(clock.ticks_ms())  # type: ignore[attr-defined]
+    assert resets == [1]
+
+    # The board restarts into the new slot, on trial; birth and a report acked confirm it.
+    d, _ = ota.boot_select(fs)
+    assert d == "ota1"
+    tr2 = QueueTransport()
+    node = _node(fs, tr2, clock, resets)
+    for _ in range(40):
+        node.poll(clock.ticks_ms())  # type: ignore[attr-defined]
+        clock.advance(250)
+    birth = frames.decode(tr2.outbox[0][1])
+    assert birth["info"]["slot"] == 1
+    last = frames.decode(tr2.outbox[-1][1])
+    tr2.inbound.append(frames.encode_ack("pump-1", last["boot"], last["seq"], 0))
+    node.poll(clock.ticks_ms())  # type: ignore[attr-defined]
+    assert [f["code"] for f in _answers(tr2)] == ["update_ok"]
+    assert ota.Table(fs).state == ota.CONFIRMED
+
+    # A second build that never reaches the gateway rolls back after the trial time.
+    files2, manifest2, sig2 = build("0.3.0", n=1, size=100)
+    tr, node = tr2, node
+    m = manifest2.encode()
+    assert cmd(op="man", off=0, d=m[:200])["code"] == "cmd_ok"
+    for off in range(200, len(m), 200):
+        cmd(op="man", off=off, d=m[off : off + 200])
+    assert cmd(op="begin", sig=sig2)["code"] == "cmd_ok"
+    data = next(iter(files2.values()))
+    assert cmd(op="put", i=0, off=0, d=data)["code"] == "cmd_ok"
+    assert cmd(op="commit")["code"] == "cmd_ok"
+    assert ota.boot_select(fs)[0] == "ota2"
+    tr3, resets = QueueTransport(online=False), []
+    node = _node(fs, tr3, clock, resets)
+    for _ in range(ota.TRIAL_S + 5):
+        node.poll(clock.ticks_ms())  # type: ignore[attr-defined]
+        clock.advance(1000)
+        if resets:
+            break
+    assert resets == [1]
+    assert ota.boot_select(fs)[0] == "ota1"
+    t = ota.Table(fs)
+    assert (t.rollbacks, t.updates, t.state) == (1, 2, ota.CONFIRMED)
+
+
+def test_update_needs_the_fleet_key_and_a_good_signature() -> None:
+    up = ota.NodeUpdater(MemFS(dict(FACTORY)))
+    assert up.command({"op": "status"}) == "no_fleet_key"
+    up = ota.NodeUpdater(MemFS(dict(FACTORY)), KEY)
+    files, manifest, sig = build("0.2.0", n=1, size=40)
+    assert up.command({"op": "man", "off": 0, "d": manifest.encode()}) is None
+    assert up.command({"op": "begin", "sig": sign(bytes(32), manifest.encode())}) is None
+    assert up.command({"op": "put", "i": 0, "off": 0, "d": next(iter(files.values()))}) is None
+    assert up.command({"op": "commit"}) == "bad_signature"
+    assert up.command({"op": "put", "i": "0", "off": 0, "d": b""}) == "bad_args:i"
+    assert up.command({"op": "nope"}) == "bad_args:op"
+
+
+def test_boot_stub_runs_the_chosen_slot(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The root main.py that firmware.deploy writes, run in a fresh interpreter on a flash
+    directory whose table names slot 1: it imports the slot's firmware.main, not the root's."""
+    import shutil
+    import subprocess
+    import sys
+
+    from firmware.deploy import BOOT_STUB
+    from firmware.fsio import VfsFS
+    from firmware.host import stubs  # noqa: F401  (machine stand-ins for the host)
+
+    repo = os.path.dirname(os.path.dirname(ota.__file__))
+    flash = tmp_path / "flash"
+    for pkg in ("firmware", "protocol"):
+        shutil.copytree(os.path.join(repo, pkg), flash / pkg)
+    (flash / "firmware" / "main.py").write_text("print('root build')\n")
+    slot = flash / "ota1"
+    shutil.copytree(flash / "firmware", slot / "firmware")
+    shutil.copytree(flash / "protocol", slot / "protocol")
+    (slot / "firmware" / "main.py").write_text("print('slot 1 build')\n")
+    (slot / ota.MANIFEST).write_text("{}")
+    t = ota.Table(VfsFS(str(flash)))
+    t.switch(1)
+    (flash / "main.py").write_text(BOOT_STUB)
+    run = subprocess.run(
+        [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, '.'); import main"],
+        cwd=flash,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.stdout.strip() == "slot 1 build", run.stderr
+    assert ota.Table(VfsFS(str(flash))).tries == 1
