@@ -329,7 +329,7 @@ def test_update_needs_the_fleet_key_and_a_good_signature() -> None:
     up = ota.NodeUpdater(MemFS(dict(FACTORY)))
     assert up.command({"op": "status"}) == "no_fleet_key"
     up = ota.NodeUpdater(MemFS(dict(FACTORY)), KEY)
-    files, manifest, sig = build("0.2.0", n=1, size=40)
+    files, manifest, _ = build("0.2.0", n=1, size=40)
     assert up.command({"op": "man", "off": 0, "d": manifest.encode()}) is None
     assert up.command({"op": "begin", "sig": sign(bytes(32), manifest.encode())}) is None
     assert up.command({"op": "put", "i": 0, "off": 0, "d": next(iter(files.values()))}) is None
