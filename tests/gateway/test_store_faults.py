@@ -120,3 +120,31 @@ def test_full_disk_reports_the_real_error_and_recovers(tmp_path: Path) -> None:
         assert len(st.recent_frames("n1", limit=500)) == 199
     finally:
         st.close()
+
+
+def test_retention_loop_prunes_old_events(tmp_path: Path) -> None:
+    """Issue 15 item 8: events do not grow the database for ever."""
+    import asyncio
+    import time
+
+    from gateway.service import retention_loop
+
+    st = SqliteStore(tmp_path / "gw.db")
+    now = time.time()
+    st.write_batch(
+        WriteBatch(
+            events=[EventRecord(now - 400 * 86400, "n1", "old"), EventRecord(now, "n1", "new")]
+        )
+    )
+
+    async def body() -> None:
+        task = asyncio.create_task(retention_loop(st, 30.0, every_s=3600, event_days=365.0))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    try:
+        asyncio.run(body())
+        assert [e.code for e in st.events()] == ["new"]
+    finally:
+        st.close()
