@@ -24,17 +24,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gateway.analytics import (
-    LIFE_EVENT_KINDS,
-    FleetForecaster,
-    asset_zone,
-    asset_zone_limits,
-    running_series,
-)
-from gateway.forecast import ModelParams, PartHistory, UsageModel, forecast_many
-from gateway.store.api import Asset, HourlyPoint, MaintenanceWindow, Outlook, ServiceEntry, Store
+from gateway.analytics import LIFE_EVENT_KINDS, FleetForecaster, asset_zone, asset_zone_limits
+from gateway.forecast import ModelParams
+from gateway.store.api import Asset, MaintenanceWindow, Outlook, ServiceEntry, Store
 
+from . import columns as cols
 from . import levels as lv
+from .columns import F64
 from .judgement import Facts, Slot, judge, status_text
 
 log = logging.getLogger(__name__)
@@ -223,15 +219,13 @@ class OutlookEngine:
             for a in assets
         }
         lo = min(since.values())
-        hist_all = self.store.hourly_histories([a.asset_id for a in assets], lo, now + HOUR)
-        hist = {
-            a.asset_id: [
-                h
-                for h in hist_all.get(a.asset_id, ())
-                if h.hour >= since[a.asset_id] // HOUR * HOUR
-            ]
-            for a in assets
-        }
+        cols_all = self.store.hourly_columns([a.asset_id for a in assets], lo, now + HOUR)
+        empty = np.zeros((0, cols.WIDTH))
+        hist: dict[str, F64] = {}
+        for a in assets:
+            m = cols_all.get(a.asset_id, empty)
+            first = int(np.searchsorted(m[:, cols.HOUR], since[a.asset_id] // HOUR * HOUR))
+            hist[a.asset_id] = m[first:]
         stored = {
             o.asset_id: o
             for o in self.store.outlooks(
@@ -240,61 +234,42 @@ class OutlookEngine:
         }
         prior = self.forecaster.prior()
         n_lives = len(self.forecaster.completed_lives)
-        fc = self._forecasts(assets, hist, prior)
-        out = []
-        for a in assets:
-            out.append(
-                self._outlook(a, now, hist[a.asset_id], fc[a.asset_id], windows, stored, n_lives)
+        fc = cols.forecasts(
+            hist,
+            {a.asset_id: a.parts[0].rated_l10_h if a.parts else None for a in assets},
+            {a.asset_id: asset_zone_limits(a)[1] for a in assets},
+            prior,
+        )
+        by_site: dict[str, list[Slot]] = {}
+        for site, ws in windows.items():
+            by_site[site] = sorted(
+                (Slot(w.window_id, w.start, w.end) for w in ws if w.end > w.start and w.end > now),
+                key=lambda w: w.start,
             )
-        return out
-
-    def _forecasts(
-        self, assets: Sequence[Asset], hist: dict[str, list[HourlyPoint]], prior: object
-    ) -> dict[str, tuple[float | None, float | None, float | None, str, str, float, int]]:
-        """(p10, p50, p90 running hours, status, method, health index, running points) per
-        asset: one forecast_many call per rated life (the usage model is per part type)."""
-        groups: dict[float | None, list[tuple[str, PartHistory]]] = {}
-        for a in assets:
-            t, feats = running_series(hist[a.asset_id])
-            if "vel_rms" in feats:
-                # Severity as the load proxy of ISO 281's load-life law (as FleetForecaster).
-                feats["load"] = np.maximum(feats["vel_rms"] / asset_zone_limits(a)[1], 1.0)
-            part = a.parts[0] if a.parts else None
-            l10 = part.rated_l10_h if part else None
-            groups.setdefault(l10, []).append((a.asset_id, PartHistory(t, feats, a.asset_id)))
-        out = {}
-        for l10, items in groups.items():
-            usage = UsageModel(l10) if l10 else None
-            res = forecast_many([h for _, h in items], prior, usage)  # type: ignore[arg-type]
-            q = res.quantiles / HOUR
-            for i, (aid, h) in enumerate(items):
-                ok = bool(np.all(np.isfinite(res.quantiles[i])))
-                p10, p50, p90 = (
-                    (_num(q[i, 1]), _num(q[i, 9]), _num(q[i, 17])) if ok else (None, None, None)
-                )
-                hi = float(res.health_index[i]) if math.isfinite(res.health_index[i]) else 0.0
-                out[aid] = (p10, p50, p90, str(res.status[i]), str(res.method[i]), hi,
-                            len(h.t_running_s))  # fmt: skip
-        return out
+        return [
+            self._outlook(a, now, hist[a.asset_id], fc[a.asset_id], by_site, stored, n_lives)
+            for a in assets
+        ]
 
     def _outlook(
         self,
         a: Asset,
         now: float,
-        hist: list[HourlyPoint],
-        fc: tuple[float | None, float | None, float | None, str, str, float, int],
-        windows: dict[str, list[MaintenanceWindow]],
+        hist: F64,
+        fc: cols.Forecast,
+        windows: dict[str, list[Slot]],
         stored: dict[str, Outlook],
         n_lives: int,
     ) -> Outlook:
-        p10, p50, p90, status, method, hi, n_run = fc
+        p10, p50, p90, status, method = fc.p10_h, fc.p50_h, fc.p90_h, fc.status, fc.method
+        hi, n_run = fc.health_index, fc.running_points
         level = self.levels.level(a.asset_id)
         prev = stored.get(a.asset_id)
         if level is None and prev is not None and prev.level_mm_s is not None:
             kurt = float(prev.detail.get("kurtosis", 0.0) or 0.0)  # type: ignore[arg-type]
             level = (prev.level_mm_s, prev.level_n, prev.level_ts or now, kurt)
         if level is None:
-            level = lv.hourly_level(hist)
+            level = cols.running_level(hist, lv.LEVEL_READINGS)
         zone = None if level is None else asset_zone(a, level[0])
         util = lv.utilisation(hist)
         hpw = None if util is None else util.hours_per_week
@@ -306,14 +281,13 @@ class OutlookEngine:
                     d = util.to_calendar(datetime.fromtimestamp(now, UTC), v * HOUR)
                     dates[k] = None if d is None else d.timestamp()
         part = a.parts[0] if a.parts else None
-        word, pct = lv.trend(hist, now)
         if status == "degrading":
-            word = "rising"
-        slots = [
-            Slot(w.window_id, w.start, w.end)
-            for w in windows.get(a.site, ())
-            if w.end > w.start and w.end > now
-        ]
+            word, pct = "rising", None
+        else:
+            word, pct = (
+                lv.trend(hist, now) if n_run >= 2 * lv.TREND_MIN_HOURS else ("unknown", None)
+            )
+        slots = windows.get(a.site, [])
         j = judge(
             Facts(
                 now, zone, status, p10, p50, p90, dates["p10"], dates["p50"], dates["p90"], hpw,

@@ -67,7 +67,7 @@ class Facts:
     part_number: str = ""
     lead_time_days: float | None = None
     impulsive: bool = False  # recent readings show impulsive vibration (bearing damage signs)
-    windows: Sequence[Slot] = ()
+    windows: Sequence[Slot] = ()  # the site's planned stops, sorted by start
     horizon_years: float = 5.0
 
 
@@ -152,7 +152,7 @@ def judge(f: Facts) -> Judgement:
     needed = ((part, 1),) if part_is_remedy and part else ()
     # Without a part to fit, nothing waits for a delivery.
     earliest = f.now + (lead_s if needed else 0.0)
-    slots = sorted((w for w in f.windows if w.end > f.now), key=lambda w: w.start)
+    slots = [w for w in f.windows if w.end > f.now]  # sorted by start (Facts.windows)
 
     def result(
         action: str,

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import bisect
 import statistics
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
 
 from gateway.forecast import Utilisation
-from gateway.store.api import HourlyPoint
+
+from . import columns as cols
+from .columns import F64
 
 HOUR = 3600.0
 DAY = 86400.0
 FLAG_RUNNING = 1
 LEVEL_READINGS = 12  # the level is the median of this many newest running readings
-MIN_RUNNING_FRACTION = 0.5  # an hour counts as running when at least half its reports ran
 TREND_DAYS = 7.0
 TREND_MIN_HOURS = 12
 TREND_PCT = 25.0  # a weekly change beyond +-25 % of the level reads rising / falling
@@ -61,37 +61,15 @@ class RunningLevels:
         )
 
 
-def running_hours_of(hist: Sequence[HourlyPoint]) -> list[HourlyPoint]:
-    return [h for h in hist if h.running_fraction >= MIN_RUNNING_FRACTION]
-
-
-def hourly_level(hist: Sequence[HourlyPoint]) -> tuple[float, int, float, float] | None:
-    """The level from hourly aggregates when no recent readings are at hand (after a restart):
-    the median over the newest LEVEL_READINGS running hours of the worst axis's hourly mean."""
-    run = running_hours_of(hist)[-LEVEL_READINGS:]
-    if not run:
-        return None
-    return (
-        statistics.median(max(h.vel_rms_mm_s) for h in run),
-        len(run),
-        float(run[-1].hour + HOUR),
-        statistics.median(h.kurtosis for h in run),
-    )
-
-
-def trend(hist: Sequence[HourlyPoint], now: float) -> tuple[str, float | None]:
+def trend(m: F64, now: float) -> tuple[str, float | None]:
     """(rising | stable | falling | unknown, % change per week) of the running level: the
-    median of the last week's running hours against the week before."""
-    run = running_hours_of(hist)
-    last = [max(h.vel_rms_mm_s) for h in run if h.hour >= now - TREND_DAYS * DAY]
-    prev = [
-        max(h.vel_rms_mm_s)
-        for h in run
-        if now - 2 * TREND_DAYS * DAY <= h.hour < now - TREND_DAYS * DAY
-    ]
-    if len(last) < TREND_MIN_HOURS or len(prev) < TREND_MIN_HOURS:
+    median of the last week's running hours against the week before (an hourly array)."""
+    hours, vel = cols.hour_velocity(m)
+    last = vel[hours >= now - TREND_DAYS * DAY]
+    prev = vel[(hours >= now - 2 * TREND_DAYS * DAY) & (hours < now - TREND_DAYS * DAY)]
+    if last.size < TREND_MIN_HOURS or prev.size < TREND_MIN_HOURS:
         return "unknown", None
-    a, b = statistics.median(prev), statistics.median(last)
+    a, b = float(np.median(prev)), float(np.median(last))
     if a <= 0:
         return "unknown", None
     pct = 100.0 * (b - a) / a
@@ -99,17 +77,15 @@ def trend(hist: Sequence[HourlyPoint], now: float) -> tuple[str, float | None]:
     return word, round(pct, 1)
 
 
-def running_hours(hist: Sequence[HourlyPoint]) -> tuple[np.ndarray, np.ndarray]:
+def running_hours(hour: F64, runtime_s: F64) -> tuple[F64, F64]:
     """(hour starts, running hours in each) from the hourly runtime counter.
 
     A counter step across a gap in the data (node or gateway away) is spread evenly over the
     missing hours; a counter that went backwards (node replaced, counter reset) gives nothing.
     """
-    if len(hist) < 2:
+    if hour.size < 2:
         return np.zeros(0), np.zeros(0)
-    hour = np.array([float(h.hour) for h in hist])
-    rt = np.array([float(h.runtime_s) for h in hist])
-    d_rt, d_h = np.diff(rt), np.diff(hour)
+    d_rt, d_h = np.diff(runtime_s), np.diff(hour)
     ok = (d_rt >= 0) & (d_h > 0)
     n = np.maximum(1, np.round(d_h[ok] / HOUR)).astype(np.int64)
     share = np.minimum(d_rt[ok] / HOUR / n, 1.0)
@@ -119,13 +95,14 @@ def running_hours(hist: Sequence[HourlyPoint]) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(ends, n) - k * HOUR, np.repeat(share, n)
 
 
-def utilisation(hist: Sequence[HourlyPoint]) -> Utilisation | None:
-    """The asset's running fraction by hour of the week (gateway.forecast.Utilisation).
+def utilisation(m: F64) -> Utilisation | None:
+    """The asset's running fraction by hour of the week (gateway.forecast.Utilisation), from
+    an hourly array.
 
     The hours are averaged per hour-of-week slot here (numpy) and handed to
     `Utilisation.from_hours` as one record per slot: the same means, in a fraction of the time
     for a year of hours."""
-    starts, shares = running_hours(hist)
+    starts, shares = running_hours(m[:, cols.HOUR], m[:, cols.RUNTIME])
     if starts.size == 0:
         return None
     slot = ((starts // HOUR).astype(np.int64) + _EPOCH_SLOT) % 168

@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
+import numpy as np
+from numpy.typing import NDArray
+
 __all__ = [
     "CONFIG_STATES",
     "ROLES",
@@ -571,6 +574,11 @@ class Store(Protocol):
         self, asset_ids: Sequence[str], start: float, end: float
     ) -> dict[str, list[HourlyPoint]]:
         """`hourly_history` of many assets in one read (assets without data are left out)."""
+
+    def hourly_columns(
+        self, asset_ids: Sequence[str], start: float, end: float
+    ) -> dict[str, NDArray[np.float64]]:
+        """Many assets' hourly rows as one float array each (gateway/store/outlook_sql.py)."""
 
     def hourly_series(
         self, asset_id: str, start: float, end: float
