@@ -31,7 +31,9 @@ NODE_COLUMNS = (
 def page() -> str:
     rows = sorted(fleet().nodes(), key=lambda n: (n.get("site") or "", n["id"]))
     firmwares = sorted({str(n.get("firmware")) for n in rows})
-    return render_template("nodes.html", nodes=rows, firmwares=firmwares)
+    # Battery only where a node reports one (its birth); none of them: no column at all.
+    any_battery = any(n.get("battery_v") is not None for n in rows)
+    return render_template("nodes.html", nodes=rows, firmwares=firmwares, any_battery=any_battery)
 
 
 @bp.get("/api/nodes")

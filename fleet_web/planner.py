@@ -24,25 +24,22 @@ def demand() -> list[Row]:
     return sorted(by_part.values(), key=lambda r: (-r["weeks_12"], r["part"]))
 
 
-# Why a stop outside the plan is needed, by plan reason (gateway/forecast/planning.py).
-UNPLANNED_WHY = {
-    "forecast": "failure risk (P10) before any planned stop the part can make",
-    "zone_C": "zone C and no planned stop left the part can make",
-    "zone_D": "vibration in zone D: severe enough to cause damage",
-}
-
-
 def unplanned(site: str | None) -> list[Row]:
-    """Assets that need a stop outside the planned windows, most urgent first."""
+    """Assets the gateway's outlook says need a stop outside the planned windows (zone D: now;
+    else by a date never after the P10 risk date), most urgent first, with the suspected fault,
+    the part and when to order it."""
     rows = [
         {"asset_id": r["id"], "name": r["name"], "site": r["site"], "machine": r["machine"],
-         "health": r["health"], "reason": UNPLANNED_WHY.get(r.get("plan_reason") or "", ""),
-         "stop_by": r.get("service_due"), "part": r["part_number"],
+         "health": r["health"], "action": r["action"], "reason": r["action_text"],
+         "fault": r["fault"], "stop_by": r.get("service_due"), "need_by": r["need_by"],
+         "order_by": r["order_by"], "lead_time_days": r["lead_time_days"],
+         "part": r["part_number"] if r["parts_needed"] else "",
          "rul_p10_date": r.get("rul_p10_date")}
         for r in fleet().overview()
-        if r.get("plan") == "unplanned_stop_needed" and (site is None or r["site"] == site)
+        if r.get("action") in ("unplanned_stop", "stop_now")
+        and (site is None or r["site"] == site)
     ]  # fmt: skip
-    return sorted(rows, key=lambda r: (r["stop_by"] or "9999", r["asset_id"]))
+    return sorted(rows, key=lambda r: (r["need_by"] or "9999", r["asset_id"]))
 
 
 @bp.get("/planner")
