@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 HOUR = 3600.0
 DAY = 86400.0
 STAMP_EVERY_S = 0.5  # the store's change stamp is read at most this often
-FULL_EVERY_S = 30.0  # registry and nodes re-read, every row rebuilt (node ages move with time)
+FULL_EVERY_S = 30.0  # node health re-judged (it moves with time alone: ok, stale, offline)
 # Severity of an event by who raised it: a node's codes and the gateway's are separate name
 # spaces, so a node sending "alarm_danger" is shown as the node's `node:alarm_danger` (info),
 # never as the gateway's alarm (issue 15 item 15).
@@ -171,10 +171,16 @@ class StoreFleet:
             if stamp == old and now - self._full_at < FULL_EVERY_S and not force:
                 return
             self._stamp = stamp
-            if old is None or force or now - self._full_at >= FULL_EVERY_S or stamp[7:] != old[7:]:
-                self._full()  # registry, node count or online flags changed: read all
+            if old is None or stamp[8:] != old[8:]:
+                self._full()  # registry or node count changed: read all
             else:
-                self._patch()
+                if stamp[7] != old[7]:  # a node went on- or offline
+                    self._nodes = {n.node_id: n for n in self.store.nodes()}
+                    self._patch(set(self._rows))
+                else:
+                    self._patch(set())
+                if now - self._full_at >= FULL_EVERY_S:
+                    self._ages()
             self._ver += 1
 
     def _full(self) -> None:
@@ -190,10 +196,28 @@ class StoreFleet:
         self._rows = {aid: self._row(aid) for aid in self._assets}
         self._list = list(self._rows.values())
 
-    def _patch(self) -> None:
+    def _ages(self) -> None:
+        """Node health moves with time alone (ok -> stale -> offline): re-judge every row's,
+        rebuild only the rows whose answer changed."""
+        self._full_at = time.monotonic()
+        now = self.clock()
+        stale = []
+        for aid, row in self._rows.items():
+            a = self._assets[aid]
+            st = self._states.get(aid)
+            node = self._nodes.get(a.node_id or "")
+            seen = st.ts if st is not None else (node.last_seen if node else None)
+            if node_health(now, seen, None if node is None else node.online) != row["node_health"]:
+                stale.append(aid)
+        for aid in stale:
+            self._rows[aid] = self._row(aid)
+        if stale:
+            self._list = list(self._rows.values())
+
+    def _patch(self, changed: set[str]) -> None:
         """Re-read only what changed since the last look: latest readings received and
-        outlooks written after the marks."""
-        changed: set[str] = set()
+        outlooks written after the marks (and rebuild `changed` rows besides)."""
+        changed = set(changed)
         for s in self.store.latest_states(received_after=self._recv_mark):
             self._states[s.asset_id] = s
             self._recv_mark = max(self._recv_mark, s.recv_time)
@@ -432,12 +456,14 @@ class StoreFleet:
         `needs_review` when the stored hours exceed it (entries from before the bound)."""
         from gateway.service_entry import day_end, downtime_bound, first_warning
 
-        assets = {a.asset_id: a for a in self.store.assets()}
+        acted = [r for r in self.service_log() if r["acted_on_warning"]]
+        if not acted:
+            return []
+        self._sync()
+        assets = self._assets  # the registry as of the last look (re-read when it changes)
         zones = {x.name: x.tz for x in self.store.sites()}
         out = []
-        for r in self.service_log():
-            if not r["acted_on_warning"]:
-                continue
+        for r in acted:
             a = assets.get(r["asset_id"])
             tz = zones.get(a.site) if a else None
             warned = first_warning(self.store, a, r["date"], tz) if a else None

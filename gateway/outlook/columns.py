@@ -31,6 +31,8 @@ WIDTH = 16
 def running_rows(m: F64) -> F64:
     """The running hours of an hourly array whose runtime counter moved on (a running hour
     with a stuck or reset counter adds no running time: it is left out)."""
+    if m.shape[0] <= 1:  # the common case of a new asset, without numpy's per-call cost
+        return m if m.shape[0] == 0 or m[0, N_RUNNING] > 0 else m[:0]
     run = m[m[:, N_RUNNING] > 0]
     if run.shape[0] == 0:
         return run

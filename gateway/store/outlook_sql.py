@@ -199,8 +199,8 @@ class OutlookSql:
         select = f"SELECT {_HOURLY_COLUMNS} FROM hourly WHERE"
         order = " AND hour >= ? AND hour < ? ORDER BY asset_id, hour"
         chunks: list[tuple[str, list[Any]]]
-        if len(ids) > _CHUNK * 2:  # a large batch: one pass over the table, not many IN lists
-            chunks = [(select + " 1 = 1" + order, [lo, end])]
+        if len(ids) > _CHUNK * 2:  # a large batch: one range of the key, not many IN lists
+            chunks = [(select + " asset_id BETWEEN ? AND ?" + order, [min(ids), max(ids), lo, end])]
         else:
             chunks = [
                 (select + f" asset_id IN ({', '.join('?' * len(p))})" + order, [*p, lo, end])
