@@ -1,10 +1,12 @@
-"""MQTT transport (aiomqtt 2.x): QoS 1, persistent session, retained online/offline state.
+"""MQTT transport (aiomqtt 2.x): QoS 1, persistent session, online/offline state.
 
 The gateway connects with a fixed client id and clean_session=False, so the broker queues QoS 1
 frames for it while it is away (up to the broker's max_queued_messages: the end-to-end
 guarantee is the application ack after the commit, not the broker). It reconnects with
-exponential backoff and jitter. Its state topic carries a retained "online", and the will sets
-"offline" if the gateway vanishes; a clean stop publishes "offline" itself.
+exponential backoff and jitter. Its state topic carries "online", and the will sets "offline" if
+the gateway vanishes; a clean stop publishes "offline" itself. Not retained: the site broker
+refuses every retained message (`retain_available false`, gateway/provision.py) and would drop
+a client that sent one.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ class MqttLink:
             identifier=c.client_id,
             clean_session=False,
             keepalive=c.keepalive,
-            will=aiomqtt.Will(self.state_topic, b"offline", qos=1, retain=True),
+            will=aiomqtt.Will(self.state_topic, b"offline", qos=1, retain=False),
             max_inflight_messages=1000,
             timeout=10,
         )
@@ -105,7 +107,7 @@ class MqttLink:
 
     async def _session(self, client: aiomqtt.Client, sink: FrameSink) -> None:
         await client.subscribe([(node_wildcard(leaf), 1) for leaf in ("data", "birth", "death")])
-        await client.publish(self.state_topic, b"online", qos=1, retain=True)
+        await client.publish(self.state_topic, b"online", qos=1)
         self._client = client
         self.connected.set()
         self.metrics.set("kizashi_link_up", 1, link=self.name)
@@ -126,9 +128,7 @@ class MqttLink:
             # A clean stop: say so before the broker would send the will.
             self._client = None
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    client.publish(self.state_topic, b"offline", qos=1, retain=True), 2.0
-                )
+                await asyncio.wait_for(client.publish(self.state_topic, b"offline", qos=1), 2.0)
             raise
 
     async def send(self, node_id: str, leaf: str, payload: bytes) -> None:

@@ -2,7 +2,7 @@
 
 `NativeMqttLink` is a drop-in `Link` with the same `MqttConfig` and the same behaviour as
 `MqttLink` (aiomqtt): QoS 1 subscriptions to node data/birth/death, `clean_session=False` with
-a fixed client id, retained `online` state with an `offline` will, reconnect with exponential
+a fixed client id, `online` state with an `offline` will, reconnect with exponential
 backoff and jitter, QoS 1 acks/commands to the nodes.
 
 Why it exists: with aiomqtt/paho every message costs a paho packet parse in Python, a Message
@@ -16,7 +16,7 @@ after a reconnect until the broker acknowledges them.
 `connections > 1` opens several connections with an MQTT shared subscription
 (`$share/<group>/...`, Mosquitto >= 1.6) so that a broker with a small per-client in-flight
 window (Mosquitto's default `max_inflight_messages 20`) keeps more messages moving. Only the
-first connection carries the will and the retained state.
+first connection carries the will and the state.
 
 Only what the gateway needs is implemented: no QoS 2 publishing, no MQTT 5.
 """
@@ -390,7 +390,7 @@ class NativeMqttLink:
                     clean_session=False,
                     username=c.username,
                     password=c.password,
-                    will=(self.state_topic, b"offline", 1, True) if main else None,
+                    will=(self.state_topic, b"offline", 1, False) if main else None,
                 )
             )
             _present, rc = await asyncio.wait_for(conn.connack, 10)
@@ -401,9 +401,7 @@ class NativeMqttLink:
                 raise MqttProtocolError("subscription refused")
             if main:
                 state = self.state_topic.encode()
-                await self._request(
-                    conn, lambda pid: publish_packet(state, b"online", 1, pid, retain=True)
-                )
+                await self._request(conn, lambda pid: publish_packet(state, b"online", 1, pid))
             conn.on_puback = self._on_puback
             # Publishes the broker never acknowledged (acks, commands) go again, as DUP.
             for pkt in list(self._out.values()):

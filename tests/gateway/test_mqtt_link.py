@@ -23,14 +23,15 @@ pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(60)]
 CFG = PipelineConfig(batch_interval_s=0.05, housekeeping_s=0.05)
 
 
-async def retained_state(port: int, topic: str) -> bytes:
+async def watch_state(port: int, topic: str, seen: list[bytes], ready: asyncio.Event) -> None:
+    """Collect the gateway's state messages (not retained: the site broker refuses retained
+    messages, so the watcher subscribes before the gateway connects)."""
     async with aiomqtt.Client("127.0.0.1", port, identifier="probe", timeout=5) as c:
         await c.subscribe(topic, qos=1)
-        async with asyncio.timeout(3):
-            async for msg in c.messages:
-                assert isinstance(msg.payload, bytes)
-                return msg.payload
-    raise AssertionError("no retained state")
+        ready.set()
+        async for msg in c.messages:
+            assert isinstance(msg.payload, bytes) and not msg.retain
+            seen.append(msg.payload)
 
 
 @pytest.mark.parametrize("impl", ["aiomqtt", "native", "native-shared"])
@@ -51,6 +52,10 @@ def test_mqtt_ingest_ack_state_session_and_reconnect(tmp_path: Path, impl: str) 
 
     async def body() -> None:
         nonlocal broker
+        states: list[bytes] = []
+        ready = asyncio.Event()
+        watcher = asyncio.create_task(watch_state(port, link.state_topic, states, ready))
+        await asyncio.wait_for(ready.wait(), 5)
         ptask = asyncio.create_task(pipe.run())
         ltask = asyncio.create_task(link.run(pipe))
         await asyncio.wait_for(link.connected.wait(), 5)
@@ -72,12 +77,14 @@ def test_mqtt_ingest_ack_state_session_and_reconnect(tmp_path: Path, impl: str) 
             await node.publish("kizashi/v1/node/n1/data", report("n2", 1, 1, now), qos=1)
             await until(lambda: acks[-1:] == [(1, 10)])
             assert pipe.decoder.rejected.get("topic_mismatch") == 1
-            assert await retained_state(port, link.state_topic) == b"online"
+            await until(lambda: states[-1:] == [b"online"])
 
             # Persistent session: frames published while the gateway is away arrive later.
             ltask.cancel()
             await asyncio.gather(ltask, return_exceptions=True)
-            assert await retained_state(port, link.state_topic) == b"offline"
+            await until(lambda: states[-1:] == [b"offline"])
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
             for s in range(11, 16):
                 await node.publish("kizashi/v1/node/n1/data", report("n1", 1, s, now + s), qos=1)
             ltask = asyncio.create_task(link.run(pipe))

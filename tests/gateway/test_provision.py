@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -31,7 +32,9 @@ def test_node_add_writes_config_and_files(tmp_path: Path) -> None:
     passwd = (sdir / "mosquitto" / "passwd").read_text()
     assert "pump-7:$7$101$" in passwd and GATEWAY_USER + ":" in passwd
     assert str(cfg["mqtt_password"]) not in passwd
-    assert "listener 1999" in (sdir / "mosquitto" / "kizashi.conf").read_text()
+    assert node_main(["--secrets", str(sdir), "broker-config", "--node-port", "1999"]) == 0
+    assert "listener 1999 127.0.0.1" in (sdir / "mosquitto" / "kizashi.conf").read_text()
+    assert node_main(["--secrets", str(sdir), "add", "kizashi-gateway-gw1"]) == 2  # its id
     assert node_main(["--secrets", str(sdir), "add", "pump-7"]) == 2  # exists
     assert node_main(["--secrets", str(sdir), "add", "bad/id"]) == 2
     assert node_main(["--secrets", str(sdir), "add", "pump-7", "--rotate"]) == 0
@@ -117,3 +120,95 @@ def test_demo_state_with_the_session_key_is_owner_only(tmp_path: Path) -> None:
         os.umask(old)
     assert os.stat(tmp_path / "demo.json").st_mode & 0o777 == 0o600
     assert json.loads((tmp_path / "demo.json").read_text())["web_secret"] == "k" * 64
+
+
+def _mqtt(
+    port: int, user: str | None, pw: str | None, cid: str, ca: Path | None = None, tls: bool = True
+) -> aiomqtt.Client:
+    import ssl
+
+    ctx = None
+    if tls:
+        ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
+    return aiomqtt.Client(
+        "127.0.0.1", port, username=user, password=pw, identifier=cid, timeout=5, tls_context=ctx
+    )
+
+
+def test_debian_broker_tls_client_ids_retain_and_size(capsys: pytest.CaptureFixture[str]) -> None:
+    """The generated config on a broker started like Debian's (root, dropping to `mosquitto`):
+    it starts (it can read its files); a node connects over TLS with the site CA, a client
+    that does not trust the CA and plain MQTT on the TLS port are refused; credentials work
+    only on their own listener; a node cannot take the gateway's or another node's client id
+    (issue 15 item 3); a retained publish (14) and a 100 kB publish (9) drop the sender and
+    reach nobody."""
+    from tests.gateway.site import debian_site
+
+    with debian_site() as site:
+        assert "warning" not in capsys.readouterr().err
+        a = add_node(site.secrets, "node-a")
+        b = add_node(site.secrets, "node-b")
+        assert a["mqtt_host"] == "127.0.0.1" and a["mqtt_port"] == site.node_port
+        assert a["mqtt_tls_port"] == site.tls_port and "BEGIN CERTIFICATE" in str(a["mqtt_ca"])
+        gw = json.loads((site.secrets / "gateway.json").read_text())
+        conf = (site.broker_dir / "kizashi.conf").read_text()
+        assert "use_username_as_clientid true" in conf and "retain_available false" in conf
+        site.start_broker()
+        tls, ca = site.tls_port, site.ca
+        pa, pb = str(a["mqtt_password"]), str(b["mqtt_password"])
+
+        async def refused(c: aiomqtt.Client) -> None:
+            with pytest.raises(aiomqtt.MqttError):
+                async with c:
+                    pass
+
+        async def body() -> None:
+            await refused(_mqtt(tls, "node-a", pa, "node-a"))  # does not trust the site CA
+            await refused(_mqtt(tls, "node-a", pa, "node-a", tls=False))  # plain on TLS port
+            await refused(_mqtt(tls, GATEWAY_USER, gw["password"], "x", ca))  # gateway creds
+            await refused(_mqtt(site.gateway_port, "node-a", pa, "x", tls=False))  # node creds
+            got: list[str] = []
+            async with (
+                _mqtt(
+                    site.gateway_port,
+                    GATEWAY_USER,
+                    gw["password"],
+                    "kizashi-gateway-gw1",
+                    tls=False,
+                ) as g,  # fmt: skip
+                _mqtt(tls, "node-b", pb, "node-b", ca) as nb,
+            ):
+                await g.subscribe("kizashi/v1/node/+/data", qos=1)
+
+                async def collect() -> None:
+                    async for m in g.messages:
+                        got.append(f"{m.topic.value}={m.payload!r}")
+
+                task = asyncio.create_task(collect())
+                # node-a tries to be the gateway, then node-b: it only ever gets its own id.
+                for cid in ("kizashi-gateway-gw1", "node-b"):
+                    async with _mqtt(tls, "node-a", pa, cid, ca) as na:
+                        await na.publish("kizashi/v1/node/node-a/data", cid.encode(), qos=1)
+                # A retained publish and a 100 kB one: the broker drops node-a, stores nothing.
+                for payload, retain in ((b"retained", True), (b"x" * 100_000, False)):
+                    with contextlib.suppress(aiomqtt.MqttError):
+                        async with _mqtt(tls, "node-a", pa, "node-a", ca) as na:
+                            await na.publish(
+                                "kizashi/v1/node/node-a/data", payload, qos=1, retain=retain
+                            )
+                            await asyncio.sleep(0.5)
+                # The gateway and node-b were never kicked off: both still work.
+                await nb.publish("kizashi/v1/node/node-b/data", b"still-here", qos=1)
+                await asyncio.sleep(1.0)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            assert got == [
+                "kizashi/v1/node/node-a/data=b'kizashi-gateway-gw1'",
+                "kizashi/v1/node/node-a/data=b'node-b'",
+                "kizashi/v1/node/node-b/data=b'still-here'",
+            ], got
+
+        asyncio.run(body())
+        log = site.log_text()
+        assert "already connected" not in log, log[-3000:]
+        assert "as node-a" in log and "as kizashi-gateway-gw1 " not in log.split("node-a")[-1]
