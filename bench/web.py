@@ -63,13 +63,15 @@ def _pct(xs: list[float], q: float) -> float:
 
 def _time(c: Any, url: str, runs: int, before: Callable[[], None] | None = None) -> dict[str, Any]:
     ms: list[float] = []
+    cpu: list[float] = []
     size = 0
     for _ in range(runs):
         if before:
             before()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = c.get(url)
         ms.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
         assert r.status_code == 200, (url, r.status_code)
         size = len(r.data)
     return {
@@ -77,6 +79,9 @@ def _time(c: Any, url: str, runs: int, before: Callable[[], None] | None = None)
         "p50_ms": round(statistics.median(ms), 1),
         "p95_ms": round(_pct(ms, 0.95), 1),
         "max_ms": round(max(ms), 1),
+        # process CPU per request: the cost when other processes share the machine
+        "cpu_p50_ms": round(statistics.median(cpu), 1),
+        "cpu_p95_ms": round(_pct(cpu, 0.95), 1),
         "bytes": size,
     }
 

@@ -15,7 +15,10 @@ whole history.
     codes = ["alarm_alert", "alarm_danger", "alarm_normal", "baseline_change"]
 
 Body: {"gateway": ID, "events": [{"event_id", "ts" (ISO 8601 UTC), "code", "asset_id",
-"site", "machine", "node_id", "detail"}, ...]} (at most `batch` events per POST).
+"site", "machine", "node_id", "detail", "outlook"}, ...]} (at most `batch` events per POST).
+`outlook` is the asset's stored judgement when the batch is sent (gateway/outlook: "zone",
+"action", "action_text", "fault", "need_by", "order_by" (ISO 8601 UTC), "parts_needed",
+"life_text"), null before the engine computed one: the same advice the fleet page shows.
 """
 
 from __future__ import annotations
@@ -54,6 +57,10 @@ class NotifyConfig:
             raise ValueError(f"notify webhook_url must be http(s)://..., got {self.webhook_url!r}")
         if self.batch < 1 or self.timeout_s <= 0 or self.poll_s <= 0:
             raise ValueError("notify batch, timeout_s and poll_s must be positive")
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 class DeliveryError(Exception):
@@ -119,9 +126,12 @@ class WebhookNotifier:
 
     def _body(self, events: Sequence[StoredEvent]) -> bytes:
         by_node = {a.node_id: a for a in self.store.assets() if a.node_id}
+        ids = sorted({a.asset_id for e in events if (a := by_node.get(e.node_id)) is not None})
+        outlooks = {o.asset_id: o for o in self.store.outlooks(ids)} if ids else {}
         out: list[dict[str, Any]] = []
         for e in events:
             a = by_node.get(e.node_id)
+            o = outlooks.get(a.asset_id) if a else None
             out.append({
                 "event_id": e.event_id,
                 "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e.ts)),
@@ -131,6 +141,13 @@ class WebhookNotifier:
                 "machine": a.machine if a else None,
                 "node_id": e.node_id,
                 "detail": e.detail,
+                "outlook": None if o is None else {
+                    "zone": o.zone, "action": o.action, "action_text": o.action_text,
+                    "fault": o.fault, "need_by": _iso(o.need_by_ts),
+                    "order_by": _iso(o.order_by_ts),
+                    "parts_needed": [{"part": p, "quantity": q} for p, q in o.parts_needed],
+                    "life_text": o.life_text,
+                },
             })  # fmt: skip
         return json.dumps({"gateway": self.gateway_id, "events": out}, default=str).encode()
 

@@ -163,3 +163,27 @@ def test_run_goes_through_a_backlog_without_waiting(
 
     asyncio.run(body())
     assert hook.codes == ["alarm_danger"]
+
+
+def test_events_carry_the_assets_outlook(store: Store, hook: Hook, tmp_path: Path) -> None:
+    """The page's advice travels with the alarm: the asset's stored outlook (gateway/outlook)."""
+    from gateway.outlook import OutlookEngine
+    from gateway.store.api import FrameRecord
+
+    n = WebhookNotifier(store, NotifyConfig(hook.url), tmp_path / "notify.json")
+    emit(store, "alarm_alert")
+    n.deliver_once()
+    assert hook.bodies[0]["events"][0]["outlook"] is None  # not computed yet
+    t = 1_760_000_100.0
+    store.write_batch(WriteBatch(frames=[FrameRecord(
+        node_id="n1", boot_id=1, seq=k, kind="report", node_time=int(t + k), recv_time=t + k,
+        ts=t + k, payload=b"", flags=1, dropped=0, runtime_s=1000 + k, starts=1,
+        acc_rms_mg=(900,) * 3, vel_rms_mm_s_x100=(600,) * 3, peak_mg=900, kurtosis_x100=10,
+        temp_c_x10=400,
+    ) for k in range(12)]))  # fmt: skip
+    OutlookEngine(store, clock=lambda: t + 60).step()
+    emit(store, "alarm_danger")
+    n.deliver_once()
+    o = hook.bodies[1]["events"][0]["outlook"]
+    assert o["zone"] == "D" and o["action"] == "stop_now" and "Stop now" in o["action_text"]
+    assert o["need_by"] == "2025-10-09T08:56:00Z"
