@@ -429,6 +429,7 @@ class NodeUpdater:
         if st is not None and st.slot is not None:
             p = st.progress()
             d["ver"] = st.version[:16]
+            d["to"] = st.slot
             d["file"], d["off"] = p if p is not None else (0, 0)
         self.detail = d
 

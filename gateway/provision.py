@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.updates import fleet_public_key
 from protocol import topics
 
 __all__ = [
@@ -353,6 +354,8 @@ def add_node(
         "mqtt_client_id": node_id,
         "wifi_ssid": "CHANGE-ME",
         "wifi_password": "CHANGE-ME",
+        # the fleet's Ed25519 public key: the node accepts only updates signed with its pair
+        "fleet_key": fleet_public_key(sdir).hex(),
     }
     if site.tls_port:
         cfg["mqtt_tls_port"] = site.tls_port

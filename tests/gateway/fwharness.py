@@ -79,6 +79,8 @@ class Board:
         self.clock = FakeClock(start_ms=0, epoch_s=int(time.time()))
         self.port = link.port(node_id)
         self.node: Any = None
+        self.reset_requested = False
+        self.online = True  # False: the node is not polled (a broken link, a power cut)
         self._config = dict(SMALL if config is None else config)
         self.boot()
 
@@ -91,16 +93,28 @@ class Board:
             str(self.flash_dir),
             config=self._config,
             reset_cause=reset_cause,
+            reset=self._reset,
         )
         self._config = {}  # config.json is on the flash now: a reboot keeps what it holds
 
+    def _reset(self) -> None:  # machine.reset(): the board restarts at the next poll
+        self.reset_requested = True
+
     def reboot(self) -> None:
+        """A restart: main.py's slot choice (firmware/ota.py), then a new Node on the flash."""
+        from firmware import ota
+        from firmware.fsio import VfsFS
+
+        self.reset_requested = False
+        ota.boot_select(VfsFS(str(self.flash_dir)))
         self.boot("soft")
 
     async def run(self, seconds: float, step_ms: int = 500) -> None:
         """Poll the node for `seconds` of its clock, yielding to the gateway between polls."""
         end = self.clock.ms + int(seconds * 1000)
         while self.clock.ms < end:
+            if self.reset_requested:
+                self.reboot()
             self.node.poll(self.clock.ticks_ms())
             self.clock.advance(step_ms)
             await asyncio.sleep(0.002)

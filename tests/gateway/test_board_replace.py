@@ -125,6 +125,7 @@ def test_replace_keeps_wifi_rotates_password(store: Store, tmp_path: Path) -> No
     }
     assert ident["wifi_ssid"] == "plant-iot" and ident["mqtt_host"] == "10.0.0.5"
     assert ident["mqtt_port"] == 1884 and ident["mqtt_password"] != cfg["mqtt_password"]
+    assert ident["fleet_key"] == cfg["fleet_key"] and len(cfg["fleet_key"]) == 64
     assert json.loads(path.read_text()) == ident
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     kept = board_replace.replace_board(store, sdir, NODE, rotate=False)
