@@ -97,6 +97,13 @@ class UpdateFailed(Exception):
     pass
 
 
+def _put(index: int) -> Callable[[int, bytes], dict[str, Any]]:
+    def make(off: int, data: bytes) -> dict[str, Any]:
+        return {"op": "put", "i": index, "off": off, "d": data}
+
+    return make
+
+
 class UpdateSender:
     """See the module docstring. Runs on the pipeline's event loop."""
 
@@ -199,10 +206,7 @@ class UpdateSender:
             self.target_slot = detail.get("to")
             first = int(detail.get("file", 0))
             for i in range(first, len(b.files)):
-                data = b.files[i][1]
-                await self._send_bytes(
-                    data, lambda off, d, i=i: {"op": "put", "i": i, "off": off, "d": d}
-                )
+                await self._send_bytes(b.files[i][1], _put(i))
             while not self._births.empty():  # births before the commit say nothing of it
                 self._births.get_nowait()
             self._confirmed.clear()
