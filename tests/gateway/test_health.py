@@ -190,3 +190,39 @@ def test_systemd_unit_uses_the_watchdog() -> None:
     }
     assert lines["Type"] == "notify" and int(lines["WatchdogSec"]) > 0
     assert lines["Restart"] in ("on-failure", "always", "on-watchdog")
+
+
+def test_gateway_process_notifies_systemd(tmp_path: Path) -> None:
+    """`kizashi gateway run` under a (fake) systemd: READY=1, then watchdog pings while it is
+    healthy, through a real unix datagram socket."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    sock, env = _socket(tmp_path)
+    sock.setblocking(True)
+    sock.settimeout(1.0)
+    conf = tmp_path / "gw.toml"
+    conf.write_text(
+        f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n[mqtt]\nenabled = false\n'
+        "[http]\nenabled = false\n"
+    )
+    env = {**os.environ, **env, "WATCHDOG_USEC": "400000"}
+    cmd = [sys.executable, "-m", "gateway.cli", "gateway", "run", "--config", str(conf)]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
+    got: list[str] = []
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end and got.count("WATCHDOG=1") < 3:
+            try:
+                got.append(sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+        assert got and got[0].startswith("READY=1")
+        assert got.count("WATCHDOG=1") >= 3
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        sock.close()
+    assert proc.returncode == 0
