@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gateway.healthcheck import HealthSettings
 from gateway.ingest import PipelineConfig
 from gateway.mqtt_link import MqttConfig
 from gateway.node_config import NodeConfigSettings, desired_config
@@ -51,6 +52,7 @@ class GatewayConfig:
     web: dict[str, Any] = field(default_factory=dict)  # passed to the web app factory
     notify: NotifyConfig = field(default_factory=NotifyConfig)  # alarm webhook, off by default
     node_config: NodeConfigSettings = field(default_factory=NodeConfigSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)  # /healthz and watchdog
 
     @property
     def database_url(self) -> str:
@@ -88,6 +90,7 @@ KNOWN = {
     "pipeline": {f.name for f in fields(PipelineConfig)},
     "notify": {"webhook_url", "token", "codes", "timeout_s", "batch", "poll_s", "backoff_max_s"},
     "node_config": {f.name for f in fields(NodeConfigSettings)},
+    "health": {f.name for f in fields(HealthSettings)},
     "web": None,  # free-form
 }
 
@@ -168,7 +171,13 @@ def parse_config(data: dict[str, Any], base: Path = Path(".")) -> GatewayConfig:
         web=dict(data.get("web", {})),
         notify=NotifyConfig(**nt),
         node_config=_node_config(data.get("node_config", {})),
+        health=_health(data.get("health", {})),
     )
+
+
+def _health(table: dict[str, Any]) -> HealthSettings:
+    _check("health", table)
+    return HealthSettings(**{k: float(v) for k, v in table.items()})
 
 
 def _node_config(table: dict[str, Any]) -> NodeConfigSettings:

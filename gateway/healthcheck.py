@@ -17,12 +17,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from gateway.ingest import IngestPipeline
 from gateway.links import Link
 
 Component = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """`[health]` in the gateway config: when a component counts as down."""
+
+    link_grace_s: float = 30.0  # a link may be away this long (a reconnect) before it is down
+    outlook_max_age_s: float = 600.0  # the outlook heartbeat may be this old
+    startup_grace_s: float = 120.0  # an outlook that never ran is down only after this
+    store_stale_s: float = 60.0  # no commit for this long: a probe transaction answers
 
 
 def link_up(link: Link) -> bool:
@@ -52,6 +63,16 @@ class GatewayHealth:
         self.store_stale_s = store_stale_s
         self.started = time.monotonic()
         self._down_since: dict[str, float] = {}
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: HealthSettings,
+        pipeline: IngestPipeline,
+        links: Sequence[Link],
+        outlook_age: Callable[[], float | None] | None = None,
+    ) -> GatewayHealth:
+        return cls(pipeline, links, outlook_age, **asdict(settings))
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         """(all up?, JSON body): {"status": "ok"|"down", "down": [...], "components": {...}}."""

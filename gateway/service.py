@@ -188,7 +188,9 @@ async def serve(
     web_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
     outlook_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
     outlook = OutlookEngine(outlook_store)
-    health = GatewayHealth(pipeline, links, outlook_age=lambda: outlook_age_s(web_store))
+    health = GatewayHealth.from_settings(
+        cfg.health, pipeline, links, outlook_age=lambda: outlook_age_s(web_store)
+    )
     ctx = ServiceContext(cfg, web_store, metrics, pipeline, metrics.render, outlook, health)
     http: HttpServer | None = None
     if app_factory is not None and cfg.http.enabled:

@@ -226,3 +226,41 @@ def test_gateway_process_notifies_systemd(tmp_path: Path) -> None:
         proc.wait(30)
         sock.close()
     assert proc.returncode == 0
+
+
+def test_gateway_process_with_a_missing_serial_port_stops_pinging(tmp_path: Path) -> None:
+    """A configured serial port that is not there: /healthz would answer 503, and the
+    watchdog pings stop, so systemd restarts the gateway."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    sock, env = _socket(tmp_path)
+    sock.setblocking(True)
+    sock.settimeout(1.0)
+    conf = tmp_path / "gw.toml"
+    conf.write_text(
+        f'[gateway]\ndata_dir = "{tmp_path / "data"}"\n[mqtt]\nenabled = false\n'
+        f"[http]\nenabled = false\n[health]\nlink_grace_s = 0.5\n"
+        f'[[serial]]\nport = "{tmp_path / "no-such-tty"}"\nnodes = ["n1"]\n'
+    )
+    env = {**os.environ, **env, "WATCHDOG_USEC": "400000"}
+    cmd = [sys.executable, "-m", "gateway.cli", "gateway", "run", "--config", str(conf)]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
+    got: list[str] = []
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end and sum(m.startswith("STATUS=unhealthy") for m in got) < 5:
+            try:
+                got.append(sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+        assert got and got[0].startswith("READY=1")
+        first_down = next(i for i, m in enumerate(got) if m.startswith("STATUS=unhealthy"))
+        assert "link:serial:" in got[first_down]
+        assert "WATCHDOG=1" not in got[first_down:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        sock.close()
