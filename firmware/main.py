@@ -1,6 +1,11 @@
 """Board entry point (copied to the board as main.py): build the node from boards.py,
 node.json and config.json, then run the cooperative loop under a global exception handler.
-A crash saves nothing and resets: the counters on flash are at most one save interval old."""
+A crash saves nothing and resets: the counters on flash are at most one save interval old.
+
+No accelerometer found at boot gives NoSensor: the node runs and reports `sensor_fault`; it
+never falls back to the simulation. The simulated sensor runs only when node.json says
+`"bench": true`. A DS18B20 on the pin node.json names (`temp_probe_pin`) is the temperature
+source; without one, the MPU-6050's die or the board's own."""
 
 import machine
 
@@ -25,7 +30,12 @@ def reset_cause():
         return "unknown"
 
 
-def make_sensor(b, clock):
+def make_sensor(b, clock, bench):
+    """The accelerometer on the board's bus, the simulation in bench mode, else NoSensor."""
+    if bench:
+        from firmware.sensors.sim import SimSensor
+
+        return SimSensor("healthy", now_s=lambda: clock.ticks_ms() / 1000)
     from machine import I2C, SPI, Pin
 
     from firmware.clock import ticks_diff
@@ -53,19 +63,43 @@ def make_sensor(b, clock):
         except OSError:
             pass
     c = b["i2c"]
-    i2c = I2C(c["id"], scl=Pin(c["scl"]), sda=Pin(c["sda"]), freq=c["freq"])
-    found = i2c.scan()
-    if 0x53 in found:
-        from firmware.sensors.adxl345 import ADXL345
+    try:
+        i2c = I2C(c["id"], scl=Pin(c["scl"]), sda=Pin(c["sda"]), freq=c["freq"])
+        found = i2c.scan()
+        if 0x53 in found:
+            from firmware.sensors.adxl345 import ADXL345
 
-        return ADXL345(i2c=i2c, ticks_ms=clock.ticks_ms, ticks_diff=ticks_diff)
-    if 0x68 in found:
-        from firmware.sensors.mpu6050 import MPU6050
+            return ADXL345(i2c=i2c, ticks_ms=clock.ticks_ms, ticks_diff=ticks_diff)
+        if 0x68 in found:
+            from firmware.sensors.mpu6050 import MPU6050
 
-        return MPU6050(i2c, ticks_ms=clock.ticks_ms, ticks_diff=ticks_diff)
-    from firmware.sensors.sim import SimSensor  # bench mode: no sensor fitted
+            return MPU6050(i2c, ticks_ms=clock.ticks_ms, ticks_diff=ticks_diff)
+    except OSError:  # a bus that fails outright: no sensor either
+        pass
+    from firmware.sensors.none import NoSensor  # never invent a signal
 
-    return SimSensor("healthy", now_s=lambda: clock.ticks_ms() / 1000)
+    return NoSensor()
+
+
+def make_temp(b, ident, sensor, clock):
+    """The temperature source: a DS18B20 probe if node.json names its pin, else the
+    accelerometer's die (MPU-6050, or the simulation in bench mode), else the board's die."""
+    from firmware.sensors import temp
+
+    pin = ident.get("temp_probe_pin")
+    if pin is not None:
+        import ds18x20
+        import onewire
+        from machine import Pin
+
+        from firmware.clock import ticks_diff
+
+        return temp.DS18B20Temp(ds18x20.DS18X20(onewire.OneWire(Pin(pin))), ticks_diff)
+    if sensor.name in ("mpu6050", "sim"):
+        return temp.SensorTemp(sensor)
+    if b["temp"] in ("rp2040_adc4", "esp32_mcu"):
+        return temp.BoardTemp(b["temp"])
+    return temp.NoTemp()
 
 
 def make_transport(b, ident):
@@ -107,8 +141,7 @@ def make_transport(b, ident):
 
 
 def main():
-    from firmware import config
-    from firmware.sensors.temp import BoardTemp
+    from firmware import config, heap
 
     b = boards.get()
     fs = VfsFS("")
@@ -116,9 +149,9 @@ def main():
     clock = BoardClock()
     cause = reset_cause()
     wdt = machine.WDT(timeout=min(b["wdt_ms"], boards.RP2040_WDT_MAX_MS))
-    sensor = make_sensor(b, clock)
+    bench = ident.get("bench") is True
+    sensor = make_sensor(b, clock, bench)
     transport, tname = make_transport(b, ident)
-    temp = BoardTemp(b["temp"])
     node = Node(
         ident["node_id"],
         sensor,
@@ -128,19 +161,28 @@ def main():
         board=boards.detect(),
         wdt=wdt,
         reset_cause=cause,
-        temp=(sensor.temperature if sensor.name == "mpu6050" else temp.read),
+        temp=make_temp(b, ident, sensor, clock),
         reset=machine.reset,
         transport_name=tname,
         wdt_ms=b["wdt_ms"],
+        bench=bench,
+        heap=heap.measure,
     )
     while True:
         clock.sleep_ms(node.poll(clock.ticks_ms()))
 
 
-try:
-    main()
-except Exception as e:  # global handler: log, then let the watchdog-safe reset happen
-    import sys
+def run():
+    try:
+        main()
+    except Exception as e:  # global handler: log, then let the watchdog-safe reset happen
+        import sys
 
-    sys.print_exception(e)
-    machine.reset()
+        sys.print_exception(e)
+        machine.reset()
+
+
+# On a board, importing this module (the board's main.py does) runs the node. On the host,
+# tests import it for make_sensor/make_temp with the host stand-ins, and nothing runs.
+if boards.detect() != "host":
+    run()

@@ -10,6 +10,11 @@ than a sensor window (n / rate, 0.32 s at 1024 / 3200 Hz) or a socket timeout.
 Seq semantics: one counter per boot; the birth is seq 0; reports and events take the next
 seq when they are created. Every frame goes through the ring and stays there until the
 gateway's ack releases it.
+
+Sensor honesty: a window the sensor did not deliver (absent, timeout, bus error) or that is
+no vibration signal (flat, saturated: sensors/check.py) is a sensor fault: a `sensor_fault`
+event, the `sensor_fault` flag on reports and no vibration values in them (zeros the
+protocol marks invalid). The simulated sensor runs only in bench mode (node.json `bench`).
 """
 
 from array import array
@@ -22,10 +27,11 @@ from firmware.features import Features
 from firmware.persist import Store
 from firmware.ring import Ring
 from firmware.runtime import Runtime
+from firmware.sensors.check import WindowCheck
 from protocol import frames
 from protocol.errors import ProtocolError
 
-FW_VERSION = "0.1.0"
+FW_VERSION = "0.2.0"
 MAX_TIME = 0xFFFFFFFF
 MAX_SEQ = 0xFFFFFFFF  # seq is a u32 on the wire
 
@@ -45,7 +51,12 @@ class Node:
         reset=None,
         transport_name="mqtt",
         wdt_ms=8000,
+        bench=False,
+        heap=None,
     ):
+        """temp: a temperature source (sensors/temp.py) or a callable -> degC or None;
+        default the sensor's own. bench: node.json asks for bench mode (the simulated sensor
+        may run). heap: callable -> (free, largest block) for the birth frame (firmware.heap)."""
         self.node_id = node_id
         self.sensor = sensor  # the active sensor: hw_sensor, or the bench-mode simulation
         self.hw_sensor = sensor
@@ -56,7 +67,12 @@ class Node:
         self.wdt = wdt
         self.wdt_ms = wdt_ms
         self.reset_cause = reset_cause
-        self.temp = temp  # callable -> degC or None; default: the sensor's
+        self.temp = _temp_source(temp, sensor)
+        self.bench = bench
+        self.heap = heap
+        self.temp_c = None  # the temperature source's latest reading
+        self._temp_fault = None
+        self.fault_why = None  # why the last window was a sensor fault (None: it was not)
         self.reset_fn = reset
         self.transport_name = transport_name
         self.cfg, self.cfg_from_file = cfgmod.load(fs, sensor.RATES)
@@ -103,6 +119,7 @@ class Node:
             self.sensor.lsb_g,
             (self.cfg["band_lo_hz"], self.cfg["band_hi_hz"]),
         )
+        self.check = WindowCheck(self.features.k)
         self.sensor.configure(self.cfg["rate_hz"])
 
     # ------------------------------------------------------------ time and frames
@@ -146,7 +163,7 @@ class Node:
 
     def birth_info(self):
         c = self.cfg
-        return {
+        info = {
             "fw": FW_VERSION,
             "board": self.board,
             "sensor": self.sensor.name,
@@ -162,7 +179,14 @@ class Node:
             "window": c["window"],
             "kernels": "viper" if self.features.k.__name__.endswith("viper") else "plain",
             "slot": self.updater.table.active,
+            "temp_source": self.temp.name,
+            "bench": self.bench,
         }
+        if self.heap is not None:
+            free, block = self.heap()
+            info["heap_free"] = free
+            info["heap_max_block"] = block
+        return info
 
     def _boot(self, now):
         self._prev_now = now
@@ -269,17 +293,20 @@ class Node:
         self._last_window = now
         self._next_window = ticks_add(now, self._period() * 1000)
         c = self.cfg
-        ok = self.sensor.read_window(self.bx, self.by, self.bz, c["window"])
-        if not ok:
-            if not self.fault:
+        self._temperature(now)
+        why = self._read(c["window"])
+        if why is not None:
+            if why != self.fault_why:
                 self.fault = True
-                self.event("sensor_fault", {})
+                self.fault_why = why
+                self.event("sensor_fault", {"why": why, "sensor": self.sensor.name})
             self.rt.advance(elapsed)
             self.last = None
             self._last_good = now
             return
         if self.fault:
             self.fault = False
+            self.fault_why = None
             self.event("sensor_ok", {})
         ax = self.features.compute(self.bx, self.by, self.bz)
         self._last_good = now
@@ -295,11 +322,35 @@ class Node:
             self.rt.save(now)
         if not self.alarm and vel >= c["vel_alarm_mm_s"]:
             self.alarm = True
-            self.event("alarm", {"vel_mm_s": round(vel, 2)})
+            self.event("alarm", {"vel_mm_s_x100": int(vel * 100.0 + 0.5)})
             self._next_report = now  # report at once
         elif self.alarm and vel < c["vel_clear_mm_s"]:
             self.alarm = False
-            self.event("alarm_clear", {"vel_mm_s": round(vel, 2)})
+            self.event("alarm_clear", {"vel_mm_s_x100": int(vel * 100.0 + 0.5)})
+
+    def _read(self, n):
+        """Fill the window buffers. None if they hold a vibration signal, else why not."""
+        s = self.sensor
+        try:
+            ok = s.read_window(self.bx, self.by, self.bz, n)
+        except OSError:  # the bus itself failed (I2C/SPI error)
+            return "bus_error"
+        if not ok:
+            return "absent" if s.name == "none" else "no_data"
+        return self.check.fault(self.bx, self.by, self.bz, n, s.full_scale)
+
+    def _temperature(self, now):
+        src = self.temp
+        src.step(now)
+        self.temp_c = src.value()
+        why = src.fault
+        was = self._temp_fault
+        self._temp_fault = why
+        if (why is None) != (was is None):  # one event per fault, whatever its reasons
+            if why is None:
+                self.event("temp_ok", {"source": src.name})
+            else:
+                self.event("temp_fault", {"source": src.name, "why": why})
 
     def _report(self, now):
         c = self.cfg
@@ -311,7 +362,7 @@ class Node:
                 p = 1
         self._next_report = ticks_add(now, p * 1000)
         ax = self.last
-        if ax is None:
+        if ax is None:  # no window yet, or a sensor fault: zeros, which the flag marks invalid
             acc = (0.0, 0.0, 0.0)
             vel = (0.0, 0.0, 0.0)
             kurt = 0.0
@@ -322,7 +373,7 @@ class Node:
         flags = self._flags()
         if ax is not None and (ax[0].saturated or ax[1].saturated or ax[2].saturated):
             flags |= frames.FLAG_SATURATED
-        t = self.temp() if self.temp is not None else self.sensor.temperature()
+        t = self.temp_c
         seq = self._next_seq()
         frame = frames.encode_report(
             self.node_id,
@@ -470,6 +521,8 @@ class Node:
         stim, why = stimulus.check(args, temp_c)
         if why:
             return why
+        if ("hang_s" in args or stim is not None) and not self.bench:
+            return "not_bench_mode"  # node.json did not ask for bench mode: no simulation
         if "hang_s" in args and stim is None and self.sensor.name != "sim":
             return "not_bench_mode"  # never hang a node that watches a real machine
         if stim is not None:
@@ -538,3 +591,27 @@ class Node:
             return "bad_args"
         self._reboot_at = ticks_add(now, 2000)  # time to send cmd_ok first
         return None
+
+
+class _CallableTemp:
+    """A plain callable -> degC or None as a temperature source (host tests, old callers)."""
+
+    fault = None
+
+    def __init__(self, fn, name):
+        self.fn = fn
+        self.name = name
+
+    def step(self, now_ms):
+        pass
+
+    def value(self):
+        return self.fn()
+
+
+def _temp_source(temp, sensor):
+    if temp is None:
+        return _CallableTemp(sensor.temperature, "sensor")
+    if hasattr(temp, "step"):
+        return temp
+    return _CallableTemp(temp, "board")

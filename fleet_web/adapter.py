@@ -27,12 +27,15 @@ import numpy as np
 from gateway.analytics import asset_zone_limits
 from gateway.outlook import OutlookEngine
 from gateway.store.api import Asset, LatestState, NodeInfo, Outlook
+from gateway.forecast.health import is_sensor_fault
 
 from .data import Row
 from .util import iso, row_json
 
 log = logging.getLogger(__name__)
 HOUR = 3600.0
+# An asset's health when its node's latest report is a sensor fault: never a zone.
+SENSOR_FAULT = "sensor_fault"
 DAY = 86400.0
 STAMP_EVERY_S = 0.5  # the store's change stamp is read at most this often
 FULL_EVERY_S = 30.0  # node health re-judged (it moves with time alone: ok, stale, offline)
@@ -40,13 +43,23 @@ FULL_EVERY_S = 30.0  # node health re-judged (it moves with time alone: ok, stal
 # spaces, so a node sending "alarm_danger" is shown as the node's `node:alarm_danger` (info),
 # never as the gateway's alarm (issue 15 item 15).
 SEVERITY: dict[tuple[str, str], str] = {
-    **{("gateway", c): "alarm" for c in ("alarm_alert", "alarm_danger")},
+    **{("gateway", c): "alarm" for c in ("alarm_alert", "alarm_danger", "sensor_fault_alarm")},
     **{
         ("gateway", c): "warning"
-        for c in ("baseline_change", "death", "lost", "seq_jump", "events_suppressed")
+        for c in (
+            "baseline_change",
+            "death",
+            "lost",
+            "seq_jump",
+            "events_suppressed",
+            "simulated_sensor",
+        )
     },
     **{("node", c): "alarm" for c in ("alarm_on", "alarm")},
-    **{("node", c): "warning" for c in ("fault", "sensor_fault", "ring_overflow", "error")},
+    **{
+        ("node", c): "warning"
+        for c in ("fault", "sensor_fault", "ring_overflow", "error", "temp_fault")
+    },
 }
 
 
@@ -248,7 +261,9 @@ class StoreFleet:
         st = self._states.get(aid)
         node = self._nodes.get(a.node_id or "")
         lim = asset_zone_limits(a)
-        v = max(st.vel_rms_mm_s) if st is not None and st.vel_rms_mm_s else None
+        fault = st is not None and is_sensor_fault(st.flags)
+        st_vib = None if fault else st  # a fault report measured nothing: never show its zeros
+        v = max(st_vib.vel_rms_mm_s) if st_vib is not None and st_vib.vel_rms_mm_s else None
         now = self.clock()
         seen = st.ts if st is not None else (node.last_seen if node else None)
         part = a.parts[0] if a.parts else None
@@ -260,18 +275,18 @@ class StoreFleet:
             "machine": a.machine,
             "component": part.name if part else "",
             "machine_group": a.machine_group,
-            "health": o.zone if o is not None else None,
+            "health": SENSOR_FAULT if fault else (o.zone if o is not None else None),
             "vel_rms": None if v is None else round(v, 3),
             "temp_c": st.temp_c if st is not None else None,
             "readings": None
-            if st is None
+            if st_vib is None
             else {
-                "vel_rms_mm_s": list(st.vel_rms_mm_s),
-                "acc_rms_g": list(st.acc_rms_g),
-                "peak_g": st.peak_g,
-                "kurtosis": st.kurtosis,
-                "temp_c": st.temp_c,
-                "running": bool(st.flags & 1),
+                "vel_rms_mm_s": list(st_vib.vel_rms_mm_s),
+                "acc_rms_g": list(st_vib.acc_rms_g),
+                "peak_g": st_vib.peak_g,
+                "kurtosis": st_vib.kurtosis,
+                "temp_c": st_vib.temp_c,
+                "running": bool(st_vib.flags & 1),
             },
             "runtime_h": round(st.runtime_s / HOUR, 1) if st is not None else None,
             "starts": st.starts if st is not None else None,
@@ -551,6 +566,7 @@ class StoreFleet:
             info = n.birth_info or {}
             bat = info.get("battery_v", info.get("vbat"))
             rssi = info.get("rssi_dbm")
+            heap = info.get("heap_free"), info.get("heap_max_block")
             out.append({
                 "id": n.node_id, "asset_id": a.asset_id if a else None,
                 "site": a.site if a else None, "firmware": n.fw, "board": n.board,
@@ -564,6 +580,11 @@ class StoreFleet:
                 # gateway.node_config: applied / pending / refused (+ the node's reason)
                 "config_state": conf.state if conf else None,
                 "config_reason": conf.reason if conf else "",
+                "heap_free": heap[0] if isinstance(heap[0], int) else None,
+                "heap_max_block": heap[1] if isinstance(heap[1], int) else None,
+                "temp_source": info.get("temp_source"),
+                # The simulated sensor: invented data (bench mode, or firmware before 0.2).
+                "simulated_sensor": n.sensor == "sim",
             })  # fmt: skip
         return out
 

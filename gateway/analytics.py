@@ -40,7 +40,7 @@ from gateway.forecast.early_warning import (
     WarningRecords,
     readings_from_features,
 )
-from gateway.forecast.health import ZONES
+from gateway.forecast.health import ZONES, SensorFaultWatch, is_sensor_fault
 from gateway.store.api import Asset, EventRecord, HourlyPoint, Store, WriteBatch
 from gateway.store.sql import FUTURE_SLACK_S
 from protocol import frames
@@ -73,6 +73,7 @@ class AssetHealth:
     # bearing signs, latched with a reason. They raise `baseline_change`; the CUSUM above only
     # counts spikes now (its z-scores on a steady baseline alarmed on every bearing, issue 14).
     early: MachineWarnings = field(default_factory=lambda: MachineWarnings([POSITION]))
+    sensor: SensorFaultWatch = field(default_factory=SensorFaultWatch)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,7 @@ class AssetHealth:
             "changed": self.changed,
             "spikes": self.spikes,
             "early": self.early.to_state(),
+            "sensor": self.sensor.to_state(),
         }
 
     @classmethod
@@ -97,6 +99,7 @@ class AssetHealth:
             bool(d["changed"]),
             int(d["spikes"]),
             MachineWarnings.from_state(d["early"]) if "early" in d else MachineWarnings([POSITION]),
+            SensorFaultWatch.from_state(d.get("sensor")),  # absent in older state files
         )
 
 
@@ -173,12 +176,32 @@ class HealthMonitor:
                 rep = frames.decode(f.payload)
             except ProtocolError:
                 continue  # it was validated at ingest; a stored frame cannot be bad
+            faulted = is_sensor_fault(rep["flags"])
+            out.extend(self._sensor_watch(asset, h, f.ts, faulted))
+            if faulted:
+                continue  # no measurement in it: zeros must never read as a quiet machine
             if not rep["flags"] & frames.FLAG_RUNNING:
                 continue  # a stopped machine's vibration says nothing about its health
             v = max(rep["vel_rms_mm_s_x100"]) / 100.0
             out.extend(self._judge(asset, h, f.ts, v))
             out.extend(self._warn(asset, h, f.ts, rep))
         return out
+
+    def _sensor_watch(
+        self, asset: Asset, h: AssetHealth, ts: float, faulted: bool
+    ) -> list[EventRecord]:
+        """`sensor_fault_alarm` when the node's sensor fault persists, `sensor_fault_clear`
+        when measurements return after one (gateway events: the page's alarm history)."""
+        assert asset.node_id is not None
+        since = h.sensor.since
+        verdict = h.sensor.update(ts, faulted)
+        if verdict is None:
+            return []
+        detail: dict[str, object] = {"asset": asset.asset_id}
+        if since is not None:
+            detail["fault_s"] = round(ts - since)
+        code = "sensor_fault_alarm" if verdict == "alarm" else "sensor_fault_clear"
+        return [EventRecord(ts, asset.node_id, code, detail, source="gateway")]
 
     def _judge(self, asset: Asset, h: AssetHealth, ts: float, v: float) -> list[EventRecord]:
         assert asset.node_id is not None

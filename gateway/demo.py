@@ -248,7 +248,9 @@ async def run_demo(opts: DemoOptions) -> int:
     # like `speed` ms of clock offset: scale the clock limits, or the gateway would send a time
     # command (and log it) to every node every few simulated minutes.
     clock_cfg = PipelineConfig(
-        clock_tolerance_s=max(5.0, 2.0 * opts.speed), clock_step_s=max(300.0, 4.0 * opts.speed)
+        clock_tolerance_s=max(5.0, 2.0 * opts.speed),
+        clock_step_s=max(300.0, 4.0 * opts.speed),
+        bench=True,  # every demo node runs the simulated sensor, on purpose
     )
     pipeline = IngestPipeline(store, clock=sim.now, config=clock_cfg)
     pipeline.add_link(link)

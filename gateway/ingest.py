@@ -61,6 +61,9 @@ class PipelineConfig:
     event_burst: int = 30  # ... and size; excess events are acked, counted and summarised
     event_summary_s: float = 60.0  # at most one `events_suppressed` event per node this often
     max_seq_jump: int = 1_000_000  # a missing seq range larger than this is a discontinuity
+    # A bench or demo gateway: nodes on the simulated sensor are expected. Otherwise a birth
+    # naming sensor `sim` raises the gateway event `simulated_sensor` (its data are invented).
+    bench: bool = False
 
 
 @dataclass
@@ -337,6 +340,10 @@ class IngestPipeline:
             rec = FrameRecord(node, boot, seq, kind, node_time, now, ts, raw, backfilled=not live)
             if kind == "birth":
                 b.births.append(BirthRecord(node, boot, ts, dict(f["info"])))
+                if f["info"]["sensor"] == "sim" and not self.config.bench and live:
+                    self._gateway_event(
+                        now, node, boot, "simulated_sensor", {"bench": f["info"].get("bench")}
+                    )
             else:
                 b.events.append(EventRecord(ts, node, f["code"], dict(f["detail"]), boot, seq))
             for observe in self.observers:

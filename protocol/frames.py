@@ -88,6 +88,10 @@ BIRTH_FIELDS = {
     "window": (int, False),
     "kernels": (str, False),
     "slot": (int, False),
+    "temp_source": (str, False),
+    "bench": (bool, False),
+    "heap_free": (int, False),
+    "heap_max_block": (int, False),
 }
 
 
@@ -326,7 +330,7 @@ def _check_birth(info: "Any") -> None:
                 raise ProtocolError("missing_field", "birth." + key)
             continue
         value = info[key]
-        if not isinstance(value, want) or isinstance(value, bool):
+        if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
             raise ProtocolError("bad_type", "birth." + key)
     for key in ("rate_hz", "cfg_hash", "runtime_s", "starts", "report_s"):
         _u(info[key], MAX_U32, "birth." + key)

@@ -2,8 +2,12 @@
 
 It covers the subset the protocol uses: nil, bool, int (to 64 bits), float, str, bin,
 array and map. Encoding picks the smallest form, as the reference implementation does,
-and writes map keys sorted, so every VM produces the same bytes. The decoder enforces
-size and depth limits because commands arrive from the network.
+and writes map keys sorted, so every VM produces the same bytes. Floats are always written
+as float32 (`ca`): a double-precision VM rounds to float32 and a single-precision board
+already holds a float32, so both produce the same four bytes (a float64 of a float32 value
+would differ from the double's). The decoder reads float32 and float64 (frames of nodes
+before this rule). It enforces size and depth limits because commands arrive from the
+network.
 """
 
 try:  # annotations only; MicroPython has no typing module and never evaluates them
@@ -48,6 +52,17 @@ def _pack_int(out: bytearray, n: int) -> None:
         raise ProtocolError("out_of_range", "integer beyond 64 bits")
 
 
+def _pack_float(out: bytearray, x: float) -> None:
+    """float32 on every VM (see the module doc). NaN and infinities have no portable bytes
+    (their sign and payload bits differ between VMs) and no protocol field needs them."""
+    if x - x != 0.0:  # NaN or +-inf, written so that a single-precision VM agrees
+        raise ProtocolError("out_of_range", "float not finite")
+    try:
+        out.extend(struct.pack(">Bf", 0xCA, x))
+    except OverflowError:  # CPython: a double beyond float32's range
+        raise ProtocolError("out_of_range", "float beyond float32") from None
+
+
 def _pack_len(
     out: bytearray, n: int, fix_base: int, fix_max: int, codes: "tuple[int | None, int, int]"
 ) -> None:
@@ -72,7 +87,7 @@ def _pack_into(out: bytearray, obj: "Any") -> None:
     elif isinstance(obj, int):
         _pack_int(out, obj)
     elif isinstance(obj, float):
-        out.extend(struct.pack(">Bd", 0xCB, obj))
+        _pack_float(out, obj)
     elif isinstance(obj, str):
         data = obj.encode("utf-8")
         _pack_len(out, len(data), 0xA0, 31, (0xD9, 0xDA, 0xDB))

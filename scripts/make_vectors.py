@@ -2,7 +2,8 @@
 
 Run once when the protocol changes on purpose (`python scripts/make_vectors.py`); the tests
 then hold both VMs to these exact bytes. Invalid vectors name the reason they must be
-rejected with.
+rejected with. Legacy vectors are frames older encoders wrote (floats as float64): decoders
+must still read them; encoders no longer produce them.
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ VALID = [
     ("birth", common("birth", info=BIRTH_INFO)),
     ("event-alarm", common("event", seq=1235, code="alarm_on", detail={"zone": "C", "vel": 5.2})),
     (
+        "event-alarm-integer-units",
+        common("event", seq=1236, code="alarm", detail={"vel_mm_s_x100": 712}),
+    ),
+    (
         "event-command-refused",
         common("event", seq=9, code="cmd_refused", detail={"cmd": 4, "why": "report_s"}),
     ),
@@ -101,11 +106,29 @@ VALID = [
         common("command", boot=3, seq=7, name="resend", args={"boot": 3, "from": 100, "to": 120}),
     ),
     ("death", common("death", time=0)),
+    (
+        "command-config-float",
+        common("command", boot=0, seq=8, name="config", args={"vel_alarm_mm_s": 7.1}),
+    ),
+]
+
+# Floats as float64 (`cb`): what encoders wrote before every float became float32. The
+# decoded value is the float64 read back.
+LEGACY = [
+    (
+        "legacy-event-alarm-float64",
+        [0x13, "n0007", 3, 1235, T, "alarm_on", {"vel": 5.2, "zone": "C"}],
+    ),
 ]
 
 
 def raw(obj: object) -> bytes:
     return msgpack_lite.pack(obj)
+
+
+def raw_foreign(obj: object) -> bytes:
+    """What another encoder may send: NaN and infinities (float64), which ours refuses."""
+    return msgpack.packb(obj, use_bin_type=True)
 
 
 H = 0x11  # version 1, report
@@ -136,8 +159,8 @@ INVALID = [
     ("event-code-nul", raw([0x13, "n1", 1, 1, T, "fault\x00x", {}]), "bad_text"),
     ("event-code-upper", raw([0x13, "n1", 1, 1, T, "Alarm_danger", {}]), "bad_text"),
     ("event-detail-nul", raw([0x13, "n1", 1, 1, T, "fault", {"why": "a\x00b"}]), "bad_text"),
-    ("event-detail-nan", raw([0x13, "n1", 1, 1, T, "fault", {"v": float("nan")}]), "out_of_range"),
-    ("birth-inf", raw([0x12, "n1", 1, 0, T, {**BIRTH_INFO, "x": float("inf")}]), "out_of_range"),
+    ("event-detail-nan", raw_foreign([0x13, "n1", 1, 1, T, "fault", {"v": float("nan")}]), "out_of_range"),
+    ("birth-inf", raw_foreign([0x12, "n1", 1, 0, T, {**BIRTH_INFO, "x": float("inf")}]), "out_of_range"),
 ]
 
 SERIAL = [
@@ -148,11 +171,23 @@ SERIAL = [
 
 
 def main() -> None:
-    out: dict[str, list[dict[str, object]]] = {"frames": [], "invalid": [], "serial": []}
+    out: dict[str, list[dict[str, object]]] = {
+        "frames": [],
+        "legacy": [],
+        "invalid": [],
+        "serial": [],
+    }
     for name, frame in VALID:
         data = frames.encode(frame)
-        assert data == msgpack.packb(msgpack.unpackb(data), use_bin_type=True), name
-        out["frames"].append({"name": name, "hex": data.hex(), "decoded": frame, "size": len(data)})
+        ref = msgpack.packb(msgpack.unpackb(data), use_bin_type=True, use_single_float=True)
+        assert data == ref, name
+        # What a receiver reads: floats come back as their float32 value (5.2 -> 5.19999981).
+        dec = frames.decode(data)
+        assert frames.encode(dec) == data, name
+        out["frames"].append({"name": name, "hex": data.hex(), "decoded": dec, "size": len(data)})
+    for name, obj in LEGACY:
+        data = msgpack.packb(obj, use_bin_type=True)  # msgpack's default: float64
+        out["legacy"].append({"name": name, "hex": data.hex(), "decoded": frames.decode(data)})
     for name, data, reason in INVALID:
         out["invalid"].append({"name": name, "hex": data.hex(), "reason": reason})
     for name, payload in SERIAL:

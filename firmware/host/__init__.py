@@ -1,5 +1,7 @@
-"""Host (CPython) runs of the unchanged firmware: stand-ins, a fake clock, an in-memory
-transport and the `make_node` factory used by the demo and the HIL virtual board.
+"""Host runs of the unchanged firmware: stand-ins, a fake clock, an in-memory transport and
+the `make_node` factory used by the demo, the HIL virtual board and the tests. Importable by
+CPython and by MicroPython (tests/firmware/test_micropython_vm.py drives the real Node through
+it in the VM); only vboard.py (pty, threads) is CPython-only.
 
     from firmware.host import FakeClock, QueueTransport, make_node
     clock = FakeClock()
@@ -56,6 +58,23 @@ class QueueTransport:
         return True
 
 
+def _makedirs(path):
+    """os.makedirs(path, exist_ok=True), also where os has only mkdir (MicroPython)."""
+    import os
+
+    if hasattr(os, "makedirs"):
+        os.makedirs(path, exist_ok=True)
+        return
+    part = ""
+    for name in path.split("/"):
+        part = part + "/" + name if part or path.startswith("/") else name
+        if name:
+            try:
+                os.mkdir(part)
+            except OSError:
+                pass  # exists
+
+
 def _seed(node_id):
     h = 2166136261
     for ch in node_id.encode():
@@ -99,11 +118,11 @@ def make_node(
     phase_s     schedule offset (default: derived from node_id)
     """
     import json
-    import os
 
-    if isinstance(flash_dir, (str, os.PathLike)):
-        os.makedirs(flash_dir, exist_ok=True)
-        fs = VfsFS(str(flash_dir))
+    if isinstance(flash_dir, str) or hasattr(flash_dir, "__fspath__"):  # str or a Path
+        flash_dir = str(flash_dir)
+        _makedirs(flash_dir)
+        fs = VfsFS(flash_dir)
     else:
         fs = flash_dir
     if config:
@@ -126,5 +145,6 @@ def make_node(
         reset_cause=reset_cause,
         reset=reset,
         wdt_ms=wdt_ms,
+        bench=True,  # a simulated machine: the host is a bench by definition
         transport_name=getattr(transport, "name", "host"),
     )

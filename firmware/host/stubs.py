@@ -1,8 +1,25 @@
 """CPython stand-ins for MicroPython's `micropython`, `machine` and `network` modules, so the
-board modules import unchanged on the host. Installed into sys.modules only when missing."""
+board modules import unchanged on the host. Installed into sys.modules only when missing.
+Importable by MicroPython too (no `types` there): the VM tests drive the node through
+firmware.host, and a VM without `machine` gets these stand-ins."""
 
 import sys
-import types
+
+
+class _Module:
+    """A module object where `types` is missing: MicroPython's import returns whatever
+    sys.modules holds, and `from m import x` is an attribute read."""
+
+    def __init__(self, name):
+        self.__name__ = name
+
+
+def _module(name):
+    try:
+        import types
+    except ImportError:
+        return _Module(name)
+    return types.ModuleType(name)
 
 
 class Pin:
@@ -127,18 +144,18 @@ def install():
         try:
             import micropython  # noqa: F401  (a real one, e.g. inside the VM)
         except ImportError:
-            m = types.ModuleType("micropython")
+            m = _module("micropython")
             m.const = _const
             sys.modules["micropython"] = m
     if "machine" not in sys.modules:
-        m = types.ModuleType("machine")
+        m = _module("machine")
         for name in ("Pin", "I2C", "SPI", "WDT", "reset_cause", "unique_id", "reset"):
             setattr(m, name, globals()[name])
         for name in ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET"):
             setattr(m, name, globals()[name])
         sys.modules["machine"] = m
     if "network" not in sys.modules:
-        n = types.ModuleType("network")
+        n = _module("network")
         n.WLAN = WLAN
         n.STA_IF = 0
         sys.modules["network"] = n

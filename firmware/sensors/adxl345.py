@@ -21,6 +21,7 @@ _RATE_CODES = {3200: 0x0F, 1600: 0x0E, 800: 0x0D, 400: 0x0C, 200: 0x0B, 100: 0x0
 class ADXL345:
     name = "adxl345"
     lsb_g = 0.0039
+    full_scale = 4095  # full resolution at +-16 g: 13-bit samples, -4096..4095
     RATES = (3200, 1600, 800, 400, 200, 100)
 
     def __init__(self, i2c=None, spi=None, cs=None, addr=0x53, ticks_ms=None, ticks_diff=None):

@@ -20,6 +20,7 @@ _TIMEOUT_MS = const(200)
 class MPU6050:
     name = "mpu6050"
     lsb_g = 1.0 / 16384
+    full_scale = 32767  # +-2 g
     RATES = (1000, 500, 250, 200, 125, 100)
 
     def __init__(self, i2c, addr=0x68, ticks_ms=None, ticks_diff=None):

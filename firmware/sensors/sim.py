@@ -14,6 +14,7 @@ machine accordingly. Stopped machines show gravity and sensor noise only.
 import math
 
 LSB_G = 0.0039
+STOPPED_NOISE_G = 0.004
 
 PROFILES: dict = {
     "healthy": {
@@ -62,6 +63,7 @@ PROFILES: dict = {
 class SimSensor:
     name = "sim"
     lsb_g = LSB_G
+    full_scale = 32767
     RATES = (3200, 1600, 800, 400, 200, 100)
 
     def __init__(self, profile="healthy", seed=1, now_s=None, age_days=0.0, phase_s=0):
@@ -109,7 +111,8 @@ class SimSensor:
         g = self.growth(t0)
         dt = 1.0 / self.rate
         k = 1.0 / LSB_G
-        noise = p["noise_g"] * k if run else 0.002 * k
+        # Stopped: the sensor's own noise, about 1 LSB as on a real part (never a flat line).
+        noise = p["noise_g"] * k if run else STOPPED_NOISE_G * k
         tones = p["tones"] if run else []
         imp = p["impulses"] if run else None
         two_pi = 2.0 * math.pi

@@ -193,3 +193,49 @@ class AlarmMachine:
         hist = [(float(h[0]), str(h[1]), str(h[2]), str(h[3])) for h in d.get("history", [])]
         return cls(tuple(d["enter"]), tuple(d["clear"]), tuple(d["states"]),
                    int(d["clear_after"]), str(d["state"]), int(d["below"]), hist)  # fmt: skip
+
+
+# A node's `sensor_fault` reports carry no vibration (protocol/README.md, Sensor fault): they
+# are never judged as vibration. A fault that lasts this long raises an alarm (gateway event
+# `sensor_fault_alarm`): the asset is unwatched. Ten minutes rides out a loose connector that
+# recovers, and is still well within one report interval of a shift.
+SENSOR_FAULT_ALARM_S = 600.0
+
+
+def is_sensor_fault(flags: int | None) -> bool:
+    """The report says its vibration values are no measurement (zeros, not a quiet machine)."""
+    return bool((flags or 0) & 16)  # protocol.frames.FLAG_SENSOR_FAULT
+
+
+@dataclass
+class SensorFaultWatch:
+    """Follows one asset's reports: when did the current sensor fault start, and is it old
+    enough to alarm. `update(ts, faulted)` returns 'alarm' once when the fault has lasted
+    SENSOR_FAULT_ALARM_S, 'clear' once when a good report follows an alarmed fault, else None."""
+
+    since: float | None = None  # node time of the first report of the current fault
+    alarmed: bool = False
+    limit_s: float = SENSOR_FAULT_ALARM_S
+
+    def update(self, ts: float, faulted: bool) -> str | None:
+        if not faulted:
+            was = self.alarmed
+            self.since = None
+            self.alarmed = False
+            return "clear" if was else None
+        if self.since is None:
+            self.since = ts
+        if not self.alarmed and ts - self.since >= self.limit_s:
+            self.alarmed = True
+            return "alarm"
+        return None
+
+    def to_state(self) -> dict[str, Any]:
+        return {"since": self.since, "alarmed": self.alarmed}
+
+    @classmethod
+    def from_state(cls, d: Mapping[str, Any] | None) -> SensorFaultWatch:
+        if not d:
+            return cls()
+        since = d.get("since")
+        return cls(None if since is None else float(since), bool(d.get("alarmed")))

@@ -26,6 +26,7 @@ import numpy as np
 
 from gateway.analytics import LIFE_EVENT_KINDS, FleetForecaster, asset_zone, asset_zone_limits
 from gateway.forecast import ModelParams
+from gateway.forecast.health import is_sensor_fault
 from gateway.store.api import Asset, MaintenanceWindow, Outlook, ServiceEntry, Store
 
 from . import columns as cols
@@ -173,7 +174,8 @@ class OutlookEngine:
             for r in rows:
                 aid = self._node_asset.get(r.node_id, r.node_id)
                 changed.add(aid)
-                if r.flags & lv.FLAG_RUNNING:
+                # A sensor-fault report's zeros are no measurement: never a running level.
+                if r.flags & lv.FLAG_RUNNING and not is_sensor_fault(r.flags):
                     self.levels.add(aid, r.ts, max(r.vel_rms_mm_s), r.kurtosis)
             if not rows:
                 return changed

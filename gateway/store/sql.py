@@ -12,7 +12,7 @@ import operator
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -47,6 +47,13 @@ FLAG_RUNNING = 1
 # much tighter, see PipelineConfig.max_future_s): such rows never hold the latest state.
 FUTURE_SLACK_S = 3600
 log = logging.getLogger(__name__)
+FLAG_SENSOR_FAULT = 16  # protocol.frames: the report's vibration values are no measurement
+
+
+def is_sensor_fault(flags: int | None) -> bool:
+    return bool((flags or 0) & FLAG_SENSOR_FAULT)
+
+
 RESET_HISTORY = 20
 # Schema version 1 stand-ins of the fleet page, converted once by `SqlStore._migrate`: a
 # ledger entry carried this tag at the end of its finding, a disabled user a "!" before its
@@ -184,16 +191,33 @@ def _hourly_and_latest(
     or max() call). Frames other than reports with values are skipped; among reports with the
     same ts the later one is the newest. Optional values that are None count as 0 (flags,
     runtime, starts, peak, kurtosis); a None temperature is left out of the temperature mean.
+    A `sensor_fault` report carries no vibration (its zeros are no measurement): it can be the
+    asset's latest state (the page shows the fault) but never enters the hourly history.
     """
     reports = [
         f
         for f in frames
         if f.kind == "report" and f.acc_rms_mg is not None and f.vel_rms_mm_s_x100 is not None
     ]
+    get = node_asset.get
+    faulted = [f for f in reports if is_sensor_fault(f.flags)]
+    if faulted:
+        reports = [f for f in reports if not is_sensor_fault(f.flags)]
+    hourly, latest = _hourly_and_latest_of(reports, get)
+    for f in faulted:
+        asset = get(f.node_id, f.node_id)
+        cur = latest.get(asset)
+        if cur is None or f.ts >= cur.ts:
+            latest[asset] = f
+    return hourly, latest
+
+
+def _hourly_and_latest_of(
+    reports: list[FrameRecord], get: Callable[[str, str], str]
+) -> tuple[list[Row], dict[str, FrameRecord]]:
     if not reports:
         return [], {}
     nodes = [f.node_id for f in reports]
-    get = node_asset.get
     groups: dict[tuple[str, float], list[FrameRecord]] = {}
     keys = zip(map(get, nodes, nodes), map(_HOUR_OF, map(_TS, reports)), strict=True)
     for key, f in zip(keys, reports, strict=True):

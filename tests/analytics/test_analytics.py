@@ -242,3 +242,53 @@ def test_asset_limits_override_the_group_and_can_change(store: Store, tmp_path: 
     mon = HealthMonitor(store, tmp_path / "health.json")  # also across a restart
     mon.step()
     assert mon.alarm_state("P-1") == "normal" and codes(store) == ["alarm_alert", "alarm_normal"]
+
+
+def fault_report(node: str, seq: int, ts: float, runtime_s: int) -> FrameRecord:
+    """What a node sends while its sensor is faulted: the flag, zeros, running still set."""
+    flags = frames.FLAG_RUNNING | frames.FLAG_SENSOR_FAULT
+    payload = frames.encode_report(
+        node, 1, seq, int(ts), flags, 0, runtime_s, 1, [0.0] * 3, [0.0] * 3, 0.0, 0.0, 30.0
+    )
+    return FrameRecord(
+        node, 1, seq, "report", int(ts), ts, ts, payload, flags, 0, runtime_s, 1,
+        (0, 0, 0), (0, 0, 0), 0, 0, 300,
+    )  # fmt: skip
+
+
+def test_sensor_fault_is_never_read_as_healthy_and_alarms_when_it_persists(
+    store: Store, tmp_path: Path
+) -> None:
+    """Zone D vibration, then the sensor faults: the zeros must not clear the alarm, enter the
+    hourly history or show as a zone; a fault past SENSOR_FAULT_ALARM_S raises an alarm, and
+    measurements returning clear it."""
+    from gateway.forecast.health import SENSOR_FAULT_ALARM_S
+
+    write_series(store, "n1", [5.0] * 3)
+    mon = HealthMonitor(store, tmp_path / "health.json")
+    mon.step()
+    assert codes(store) == ["alarm_danger"]
+    n_fault = int(SENSOR_FAULT_ALARM_S // REPORT_S) + 2
+    recs = [
+        fault_report("n1", 4 + i, T0 + (4 + i) * REPORT_S, (4 + i) * 300) for i in range(n_fault)
+    ]
+    store.write_batch(WriteBatch(frames=recs))
+    mon.step()
+    assert mon.alarm_state("P-1") == "danger"  # the zeros did not look like a quiet machine
+    assert codes(store) == ["alarm_danger", "sensor_fault_alarm"]
+    latest = store.latest_states()[0]
+    assert latest.flags & frames.FLAG_SENSOR_FAULT  # the page sees the fault ...
+    hours = store.hourly_history("P-1", T0, T0 + 10 * 86400)
+    assert min(h.vel_rms_max_mm_s for h in hours) >= 5.0  # ... the history never sees zeros
+    mon2 = HealthMonitor(store, tmp_path / "health.json")  # restart: the watch resumes
+    write_series(store, "n1", [5.0], start_seq=4 + n_fault)
+    mon2.step()
+    assert codes(store) == ["alarm_danger", "sensor_fault_alarm", "sensor_fault_clear"]
+
+
+def test_short_sensor_fault_raises_no_alarm(store: Store, tmp_path: Path) -> None:
+    write_series(store, "n1", [1.0] * 3)
+    store.write_batch(WriteBatch(frames=[fault_report("n1", 4, T0 + 4 * REPORT_S, 1200)]))
+    write_series(store, "n1", [1.0], start_seq=5)
+    HealthMonitor(store, tmp_path / "health.json").step()
+    assert codes(store) == []

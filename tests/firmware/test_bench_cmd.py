@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from array import array
 
+import msgpack
 import pytest
 
 from firmware.host import FakeClock, MemFS, QueueTransport, make_node
@@ -30,6 +31,10 @@ def decoded(tr: QueueTransport) -> list[dict]:
 
 
 def command(node, args: dict, cid: int) -> bytes:
+    if any(isinstance(v, float) and v != v for v in args.values()):
+        # NaN has no portable float32 bytes, so our encoder refuses it; a hostile or buggy
+        # sender can still put one on the wire (msgpack's reference packer does).
+        return msgpack.packb([0x15, node.node_id, 0, cid, 0, "bench", args])
     return frames.encode_command(node.node_id, 0, cid, 0, "bench", args)
 
 
@@ -49,10 +54,12 @@ def last_report(tr: QueueTransport) -> dict:
 
 
 class Accel:
-    """An accelerometer stand-in: gravity on z, nothing else."""
+    """An accelerometer stand-in: gravity on z, nothing else (a flat signal: the node
+    reports it as a sensor fault, with no vibration values)."""
 
     name = "adxl345"
     lsb_g = 0.0039
+    full_scale = 4095
     RATES = (3200, 1600, 800)
 
     def configure(self, rate_hz: int) -> None:
@@ -72,7 +79,7 @@ class Accel:
 def accel_node(tr: QueueTransport, clock: FakeClock) -> Node:
     fs = MemFS()
     fs.write("config.json", b'{"window": 256, "window_s": 2, "report_s": 2, "alarm_report_s": 2}')
-    return Node("acc", Accel(), tr, clock, fs, board="host")
+    return Node("acc", Accel(), tr, clock, fs, board="host", bench=True)
 
 
 def test_stimulus_applies_to_the_sim_and_ends() -> None:
@@ -104,6 +111,7 @@ def test_stimulus_replaces_an_accelerometer_while_bench_mode_lasts() -> None:
     accel = node.sensor
     run(node, clock, 5)
     assert max(last_report(tr)["acc_rms_mg"]) == 0
+    assert last_report(tr)["flags"] & frames.FLAG_SENSOR_FAULT
     # hang_s is bench mode only: never on a node watching a real machine
     tr.inbound.append(command(node, {"hang_s": 5}, 1))
     run(node, clock, 1)
@@ -118,6 +126,7 @@ def test_stimulus_replaces_an_accelerometer_while_bench_mode_lasts() -> None:
     assert answer(tr, 3)["code"] == "cmd_ok"
     assert node.sensor is accel
     assert max(last_report(tr)["acc_rms_mg"]) == 0
+    assert last_report(tr)["flags"] & frames.FLAG_SENSOR_FAULT
 
 
 @pytest.mark.parametrize(
@@ -182,9 +191,16 @@ def test_every_bench_stimulus_is_accepted(stim: hil.Stimulus) -> None:
     run(node, clock, 1)
     assert answer(tr, 4)["code"] == "cmd_ok"
     p = node.sensor.profile
-    assert p["tones"] == [list(stim.tones[0])] if stim.tones else p["tones"] == []
-    assert p["noise_g"] == stim.noise_g
-    assert p["impulses"] == (list(stim.impulses) if stim.impulses else None)
+    f32 = pytest.approx  # floats travel as float32 (protocol/README.md): 7 digits
+    if stim.tones:
+        assert p["tones"] == [f32(list(stim.tones[0]), rel=1e-7)]
+    else:
+        assert p["tones"] == []
+    assert p["noise_g"] == f32(stim.noise_g, rel=1e-7)
+    if stim.impulses:
+        assert p["impulses"] == f32(list(stim.impulses), rel=1e-7)
+    else:
+        assert p["impulses"] is None
     if not stim.running:
         assert not node.sensor.running(0) and not node.sensor.running(1234.5)
     elif stim.schedule:

@@ -172,6 +172,7 @@ class TableSensor:
     # step): two tones from a fixed table, running for the first 5 minutes.
     name = "table"
     lsb_g = 0.0039
+    full_scale = 32767
     RATES = (3200,)
 
     def __init__(self, clock):
@@ -189,7 +190,7 @@ class TableSensor:
         for i in range(n):
             v = tab[(i + k) & 63] if run else 0
             bx[i] = v + (i * 37) % 11
-            by[i] = (v >> 1) + 256
+            by[i] = (v >> 1) + 256 + (i * 7) % 5
             bz[i] = 256 - (i * 13) % 7
         return True
 

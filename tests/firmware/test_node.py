@@ -364,3 +364,145 @@ def test_exhausted_sequence_reboots_into_a_new_boot() -> None:
     sent = decoded(tr)
     assert max(f["seq"] for f in sent) == 0xFFFFFFFF  # the last seq is used, never wrapped
     assert resets  # then the board reboots into a new boot id with seq 0
+
+
+# ---------------------------------------------------------------- sensor honesty
+
+
+class ScriptedSensor:
+    """An accelerometer stand-in whose windows a test scripts: 'ok' (noise around gravity),
+    'flat', 'rail' (stuck at full scale on x), 'impact' (one clipped sample), 'timeout'
+    (read_window False) or 'bus' (OSError from the bus)."""
+
+    name = "adxl345"
+    lsb_g = 0.0039
+    full_scale = 4095
+    RATES = (3200, 1600, 800)
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.k = 0
+
+    def configure(self, rate_hz: int) -> None:
+        pass
+
+    def read_window(self, bx, by, bz, n: int) -> bool:  # type: ignore[no-untyped-def]
+        if self.mode == "timeout":
+            return False
+        if self.mode == "bus":
+            raise OSError(5, "EIO")
+        for i in range(n):
+            self.k = (self.k * 1103515245 + 12345) & 0x7FFFFFFF
+            e = (self.k >> 16) % 9 - 4
+            bx[i] = 40 * ((i // 4) % 2) + e
+            by[i] = e
+            bz[i] = 256 + e
+        if self.mode == "flat":
+            for i in range(n):
+                by[i] = 3
+        elif self.mode == "rail":
+            for i in range(n // 4):
+                bx[i] = 4095 if i % 2 else -4096
+        elif self.mode == "impact":
+            bx[n // 2] = 4095
+        return True
+
+    def temperature(self) -> None:
+        return None
+
+
+def scripted_node(tr: QueueTransport, clock: FakeClock):  # type: ignore[no-untyped-def]
+    from firmware.node import Node
+
+    fs = MemFS()
+    fs.write("config.json", json.dumps(FAST).encode())
+    sensor = ScriptedSensor()
+    return Node("f1", sensor, tr, clock, fs, board="host"), sensor
+
+
+def reports(tr: QueueTransport) -> list[dict]:
+    return [f for f in decoded(tr) if f["kind"] == "report"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "why"),
+    [("flat", "flat"), ("rail", "saturated"), ("timeout", "no_data"), ("bus", "bus_error")],
+)
+def test_sensor_faults_are_flagged_with_no_invented_features(mode: str, why: str) -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    node, sensor = scripted_node(tr, clock)
+    run(node, clock, 65)
+    good = reports(tr)[-1]
+    assert not good["flags"] & frames.FLAG_SENSOR_FAULT and max(good["acc_rms_mg"]) > 0
+    sensor.mode = mode
+    n = len(tr.outbox)
+    run(node, clock, 65)
+    ev = [f for f in decoded(tr)[n:] if f["kind"] == "event"]
+    assert [e["code"] for e in ev] == ["sensor_fault"]  # once, not per window
+    assert ev[0]["detail"] == {"why": why, "sensor": "adxl345"}
+    bad = [f for f in decoded(tr)[n:] if f["kind"] == "report"]
+    assert len(bad) >= 2
+    for f in bad:
+        assert f["flags"] & frames.FLAG_SENSOR_FAULT
+        assert f["acc_rms_mg"] == [0, 0, 0] and f["vel_rms_mm_s_x100"] == [0, 0, 0]
+        assert f["peak_mg"] == 0 and f["kurtosis_x100"] == 0
+    sensor.mode = "ok"
+    n = len(tr.outbox)
+    run(node, clock, 65)
+    assert [e["code"] for e in events(tr) if e["seq"] >= n] == ["sensor_ok"]
+    assert not reports(tr)[-1]["flags"] & frames.FLAG_SENSOR_FAULT
+
+
+def test_one_clipped_impact_is_saturation_not_a_fault() -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    node, sensor = scripted_node(tr, clock)
+    sensor.mode = "impact"
+    run(node, clock, 65)
+    assert not any(e["code"] == "sensor_fault" for e in events(tr))
+    assert not reports(tr)[-1]["flags"] & frames.FLAG_SENSOR_FAULT
+
+
+def test_no_accelerometer_at_boot_reports_a_fault_never_a_simulation() -> None:
+    """main.make_sensor on a board whose bus answers nobody: NoSensor, not SimSensor."""
+    from firmware import main
+    from firmware.host import stubs
+
+    board = {"spi": None, "i2c": {"id": 0, "scl": 5, "sda": 4, "freq": 400000}}
+    orig = stubs.I2C.scan
+    stubs.I2C.scan = lambda self: []  # type: ignore[method-assign]
+    try:
+        sensor = main.make_sensor(board, FakeClock(), bench=False)
+        bench = main.make_sensor(board, FakeClock(), bench=True)
+    finally:
+        stubs.I2C.scan = orig  # type: ignore[method-assign]
+    assert sensor.name == "none"
+    assert bench.name == "sim"  # node.json asked for bench mode
+    from firmware.node import Node
+
+    clock = FakeClock()
+    tr = QueueTransport()
+    fs = MemFS()
+    fs.write("config.json", json.dumps(FAST).encode())
+    node = Node("z1", sensor, tr, clock, fs, board="host")
+    run(node, clock, 65)
+    fs_ = decoded(tr)
+    assert fs_[0]["info"]["sensor"] == "none" and fs_[0]["info"]["bench"] is False
+    assert [e["detail"]["why"] for e in events(tr) if e["code"] == "sensor_fault"] == ["absent"]
+    rep = reports(tr)
+    assert rep and all(f["flags"] & frames.FLAG_SENSOR_FAULT for f in rep)
+    assert all(max(f["acc_rms_mg"]) == 0 for f in rep)
+
+
+def test_simulation_refused_outside_bench_mode() -> None:
+    clock = FakeClock()
+    tr = QueueTransport()
+    node, _ = scripted_node(tr, clock)
+    run(node, clock, 5)
+    args = {"seconds": 0, "tone_hz": 80.0, "tone_g": [0.5, 0.25, 0.125]}
+    tr.inbound.append(command(node, "bench", args, cid=3))
+    run(node, clock, 2)
+    ans = [e for e in events(tr) if e["detail"].get("cmd") == 3]
+    assert ans[-1]["code"] == "cmd_refused" and ans[-1]["detail"]["why"] == "not_bench_mode"
+    assert node.sensor.name == "adxl345"

@@ -1,14 +1,21 @@
-"""The shared vectors under CPython, under the msgpack C extension, and under MicroPython."""
+"""The shared vectors under CPython, under the msgpack C extension, and under MicroPython.
+
+A frame's bytes must not depend on the float precision of the VM that encodes it: the
+vectors are also encoded with every float first rounded to float32, which is all a
+single-precision board (RP2040, ESP32) can hold.
+"""
 
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
 
+from gateway.decode import decode_frame
 from protocol import frames, serial_framing
 from protocol.errors import ProtocolError
 from tests.support.micropython_vm import json_lines, run_in_micropython
@@ -32,13 +39,43 @@ def test_pure_decoder_gives_vector_value(vector: dict[str, Any]) -> None:
     assert frames.decode(bytes.fromhex(vector["hex"])) == vector["decoded"]
 
 
+def as_float32(obj: Any) -> Any:
+    """`obj` with every float replaced by its float32 value (a single-precision VM's float)."""
+    if isinstance(obj, float):
+        return struct.unpack("<f", struct.pack("<f", obj))[0]
+    if isinstance(obj, dict):
+        return {k: as_float32(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [as_float32(v) for v in obj]
+    return obj
+
+
+@pytest.mark.parametrize("vector", VECTORS["frames"], ids=names("frames"))
+def test_encoder_with_single_precision_floats_gives_same_bytes(vector: dict[str, Any]) -> None:
+    assert frames.encode(as_float32(vector["decoded"])).hex() == vector["hex"]
+
+
+def test_vectors_carry_floats() -> None:
+    """The float32 test above must have floats to work on (it cannot pass vacuously)."""
+    with_floats = [v["name"] for v in VECTORS["frames"] if "ca" in v["hex"] and "." in str(v)]
+    assert {"event-alarm", "command-config-float"} <= set(with_floats)
+
+
 @pytest.mark.parametrize("vector", VECTORS["frames"], ids=names("frames"))
 def test_c_extension_agrees(vector: dict[str, Any]) -> None:
     data = bytes.fromhex(vector["hex"])
     obj = msgpack.unpackb(data, raw=False)
     assert frames.parse(obj) == vector["decoded"]
-    # Our encoder picks the same smallest forms as the reference packer.
-    assert msgpack.packb(obj, use_bin_type=True) == data
+    # Our encoder picks the same smallest forms as the reference packer (floats as float32).
+    assert msgpack.packb(obj, use_bin_type=True, use_single_float=True) == data
+
+
+@pytest.mark.parametrize("vector", VECTORS["legacy"], ids=names("legacy"))
+def test_legacy_float64_frames_still_decode(vector: dict[str, Any]) -> None:
+    """Frames of nodes from before the float32 rule (floats as float64) stay readable."""
+    data = bytes.fromhex(vector["hex"])
+    assert frames.decode(data) == vector["decoded"]
+    assert decode_frame(data) == vector["decoded"]  # the gateway's decoder
 
 
 @pytest.mark.parametrize("vector", VECTORS["invalid"], ids=names("invalid"))
@@ -68,11 +105,22 @@ from protocol import frames, serial_framing
 from protocol.errors import ProtocolError
 with open('/input/protocol/vectors.json') as f:
     v = json.load(f)
-for vec in v['frames']:
+import struct
+def f32(o):
+    if isinstance(o, float):
+        return struct.unpack('<f', struct.pack('<f', o))[0]
+    if isinstance(o, dict):
+        return {k: f32(o[k]) for k in o}
+    if isinstance(o, list):
+        return [f32(x) for x in o]
+    return o
+for vec in v['frames'] + v['legacy']:
     data = bytes.fromhex(vec['hex'])
     enc = frames.encode(vec['decoded'])
+    enc32 = frames.encode(f32(vec['decoded']))
     dec = frames.decode(data)
-    print(json.dumps({'name': vec['name'], 'enc_ok': enc == data, 'decoded': dec}))
+    print(json.dumps({'name': vec['name'], 'enc_ok': enc == data, 'enc32_ok': enc32 == data,
+                      'decoded': dec}))
 for vec in v['invalid']:
     try:
         frames.decode(bytes.fromhex(vec['hex']))
@@ -95,7 +143,10 @@ def test_vectors_under_real_micropython_vm() -> None:
     for vec in VECTORS["frames"]:
         got = results[vec["name"]]
         assert got["enc_ok"] is True, vec["name"]
+        assert got["enc32_ok"] is True, vec["name"]
         assert got["decoded"] == vec["decoded"], vec["name"]
+    for vec in VECTORS["legacy"]:
+        assert results[vec["name"]]["decoded"] == vec["decoded"], vec["name"]
     for vec in VECTORS["invalid"]:
         assert results[vec["name"]]["reason"] == vec["reason"], vec["name"]
     for vec in VECTORS["serial"]:

@@ -335,3 +335,32 @@ def test_nodes_page_shows_configuration_state(sqlite_store: Any) -> None:
     assert "refused: rate_not_supported" in c.get("/nodes").get_data(as_text=True)
     csv = c.get("/api/nodes?format=csv").get_data(as_text=True)
     assert "config_state" in csv.splitlines()[0] and "rate_not_supported" in csv
+
+
+def test_sensor_fault_shows_as_sensor_fault_never_healthy(sqlite_store: Any) -> None:
+    """A zone D asset whose node then reports a sensor fault (zeros + flag): the page shows
+    "sensor fault", no zone and no reading, never the zeros as a healthy machine."""
+    from gateway.store.api import BirthRecord, FrameRecord, WriteBatch
+
+    _report(sqlite_store, "nd-00009", 24 * 40 + 1, 6.0)
+    now = time.time() + 1
+    sqlite_store.write_batch(WriteBatch(frames=[FrameRecord(
+        node_id="nd-00009", boot_id=1, seq=24 * 40 + 2, kind="report", node_time=int(now),
+        recv_time=now, ts=now, payload=b"", flags=1 | 16, dropped=0,
+        runtime_s=3_600_000 + 900 * 3600, starts=1100, acc_rms_mg=(0, 0, 0),
+        vel_rms_mm_s_x100=(0, 0, 0), peak_mg=0, kurtosis_x100=0, temp_c_x10=450,
+    )], births=[BirthRecord("nd-00009", 2, now, {
+        "fw": "0.2.0", "board": "esp32", "sensor": "sim", "reset": "power_on",
+        "heap_free": 41234, "heap_max_block": 30208, "temp_source": "ds18b20",
+    })]))  # fmt: skip
+    c, _ = _client(sqlite_store)
+    a = c.get("/api/assets/AS-00009").json
+    assert a["health"] == "sensor_fault" and a["vel_rms"] is None and a["readings"] is None
+    page = c.get("/assets/AS-00009").get_data(as_text=True)
+    assert "sensor fault" in page
+    nodes = {n["id"]: n for n in c.get("/api/nodes").json}
+    n = nodes["nd-00009"]
+    assert (n["heap_free"], n["heap_max_block"], n["temp_source"]) == (41234, 30208, "ds18b20")
+    assert n["simulated_sensor"] is True
+    html = c.get("/nodes").get_data(as_text=True)
+    assert "simulated" in html and "40 KB" in html
