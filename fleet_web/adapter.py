@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from gateway.analytics import asset_zone_limits
+from gateway.forecast.health import is_sensor_fault
 from gateway.outlook import OutlookEngine
 from gateway.store.api import Asset, LatestState, NodeInfo, Outlook
-from gateway.forecast.health import is_sensor_fault
 
 from .data import Row
 from .util import iso, row_json
