@@ -17,6 +17,10 @@ DEFAULT_SECRETS = Path("data") / "secrets"
 
 def main(argv: Sequence[str]) -> int:
     args = list(argv)
+    if args[:1] == ["update"]:  # staged over-the-air rollout: gateway.rollout
+        from gateway.rollout import main as update_main
+
+        return update_main(args[1:])
     if "replace" in args[:3]:  # `node [--secrets DIR] replace ID ...`: gateway.board_replace
         from gateway.board_replace import main as replace_main
 

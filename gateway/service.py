@@ -33,6 +33,7 @@ from gateway.mqtt_link import MqttLink
 from gateway.mqtt_native import NativeMqttLink
 from gateway.node_config import NodeConfigManager
 from gateway.notify import WebhookNotifier
+from gateway.rollout import RolloutRunner
 from gateway.outlook import OutlookEngine, outlook_age_s
 from gateway.sdnotify import watchdog_loop
 from gateway.serial_link import SerialLink
@@ -234,6 +235,8 @@ async def serve(
                 side.append(
                     tg.create_task(supervise("notify", notifier.run, metrics), name="notify")
                 )
+            rollouts = RolloutRunner(pipeline, store, cfg.data_dir)  # kizashi node update
+            side.append(tg.create_task(supervise("rollout", rollouts.run, metrics), name="rollout"))
             if node_configs is not None:
                 side.append(
                     tg.create_task(
