@@ -129,9 +129,9 @@ class RolloutRunner:
 
     async def _run(self, path: Path, doc: dict[str, Any]) -> None:
         build = load_build(self.data_dir, doc["version"])
+        sem = asyncio.Semaphore(self.parallel)
         for stage in ("canaries", "rest"):
             todo = [n for n in doc[stage] if n not in doc["results"]]
-            sem = asyncio.Semaphore(self.parallel)
 
             async def one(node: str) -> None:
                 async with sem:

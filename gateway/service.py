@@ -33,8 +33,8 @@ from gateway.mqtt_link import MqttLink
 from gateway.mqtt_native import NativeMqttLink
 from gateway.node_config import NodeConfigManager
 from gateway.notify import WebhookNotifier
-from gateway.rollout import RolloutRunner
 from gateway.outlook import OutlookEngine, outlook_age_s
+from gateway.rollout import RolloutRunner
 from gateway.sdnotify import watchdog_loop
 from gateway.serial_link import SerialLink
 from gateway.store import open_store
