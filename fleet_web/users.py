@@ -1,8 +1,9 @@
 """`kizashi user add NAME --role ROLE [--password P]`: create or update a fleet-page user.
 
 The password comes from --password, else $KIZASHI_PASSWORD, else a prompt (twice) on a
-terminal, else a generated one that is printed once. The store is opened from --db, else
-$KIZASHI_DB, else data/kizashi.db (see gateway.store.open_store for URL forms).
+terminal, else a generated one that is printed once. The store: --db, else the database of
+--config (the gateway's TOML), else $KIZASHI_DB, else that of $KIZASHI_CONFIG, else
+data/kizashi.db (gateway.config.store_url; URL forms: gateway.store.open_store).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def _password(given: str | None) -> tuple[str, bool]:
 
 def main(argv: list[str], store: Any = None) -> int:
     ap = argparse.ArgumentParser(prog="kizashi user", description="fleet page users")
-    ap.add_argument("--db", default=os.environ.get("KIZASHI_DB", "data/kizashi.db"))
+    from gateway.config import add_store_options, store_url
+
+    add_store_options(ap)
     sub = ap.add_subparsers(dest="cmd", required=True)
     add = sub.add_parser("add", help="add a user, or replace the role/password of one")
     add.add_argument("name")
@@ -67,7 +70,7 @@ def main(argv: list[str], store: Any = None) -> int:
     if own:
         from gateway.store import open_store
 
-        store = open_store(args.db)
+        store = open_store(store_url(args))
     try:
         if args.cmd == "list":
             for u in store.users():

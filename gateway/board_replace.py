@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import provision
+from gateway.config import add_store_options, secrets_path, store_url
 from gateway.store import open_store
 from gateway.store.api import EventRecord, Store, WriteBatch
 
@@ -118,8 +119,8 @@ def main(argv: Sequence[str]) -> int:
         description="move a node id (and its asset) to a new or wiped board",
     )
     ap.add_argument("node_id")
-    ap.add_argument("--secrets", default=os.environ.get("KIZASHI_SECRETS", "data/secrets"))
-    ap.add_argument("--db", default=os.environ.get("KIZASHI_DB", "data/kizashi.db"))
+    ap.add_argument("--secrets", help="as `kizashi node` (default: from --config or environment)")
+    add_store_options(ap)  # --db / --config: the gateway's own database (gateway.config)
     ap.add_argument("--by", default=os.environ.get("USER", ""), help="who replaced the board")
     ap.add_argument(
         "--keep-password",
@@ -130,8 +131,8 @@ def main(argv: Sequence[str]) -> int:
     if not provision.NODE_ID.match(args.node_id):
         print(f"kizashi node replace: bad node id {args.node_id!r}", file=sys.stderr)
         return 2
-    sdir = Path(args.secrets)
-    store = open_store(args.db)
+    sdir = secrets_path(args)
+    store = open_store(store_url(args))
     try:
         if store.node(args.node_id) is None and store.asset_for_node(args.node_id) is None:
             print(

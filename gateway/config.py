@@ -198,3 +198,66 @@ def _client(name: object) -> str:
     if name not in ("aiomqtt", "native"):
         raise ValueError(f"mqtt.client must be 'aiomqtt' or 'native', not {name!r}")
     return str(name)
+
+
+class ConfigError(ValueError):
+    """A configuration problem, said in one line (the command exits 2, no traceback)."""
+
+
+def load_config_or_exit(path: str | Path) -> GatewayConfig:
+    """load_config, with any problem as one line on stderr and exit code 2."""
+    import sys
+
+    try:
+        return load_config(path)
+    except FileNotFoundError:
+        msg = "file not found"
+    except tomllib.TOMLDecodeError as e:
+        msg = f"not valid TOML: {e}"
+    except (ValueError, TypeError, KeyError) as e:
+        msg = str(e) or type(e).__name__
+    except OSError as e:
+        msg = e.strerror or str(e)
+    print(f"kizashi: config {path}: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def add_store_options(ap: Any) -> None:
+    """--db and --config for the commands that edit the gateway's database."""
+    ap.add_argument(
+        "--db",
+        help="store URL or SQLite file (default: the database of --config, else $KIZASHI_DB, "
+        "else the database of $KIZASHI_CONFIG, else data/kizashi.db)",
+    )
+    ap.add_argument("--config", help="the gateway's TOML config: use its database and secrets")
+
+
+def store_url(args: Any) -> str:
+    """The database the command edits: the same one `kizashi gateway run --config` uses."""
+    import os
+
+    if getattr(args, "db", None):
+        return str(args.db)
+    if getattr(args, "config", None):
+        return load_config_or_exit(args.config).database_url
+    if os.environ.get("KIZASHI_DB"):
+        return os.environ["KIZASHI_DB"]
+    if os.environ.get("KIZASHI_CONFIG"):
+        return load_config_or_exit(os.environ["KIZASHI_CONFIG"]).database_url
+    return "data/kizashi.db"
+
+
+def secrets_path(args: Any) -> Path:
+    """The secrets directory, by the same rules as store_url (--secrets, --config,
+    $KIZASHI_SECRETS, $KIZASHI_CONFIG, data/secrets)."""
+    import os
+
+    if getattr(args, "secrets", None):
+        return Path(args.secrets)
+    if getattr(args, "config", None):
+        return load_config_or_exit(args.config).secrets
+    if os.environ.get("KIZASHI_SECRETS"):
+        return Path(os.environ["KIZASHI_SECRETS"])
+    if os.environ.get("KIZASHI_CONFIG"):
+        return load_config_or_exit(os.environ["KIZASHI_CONFIG"]).secrets
+    return Path("data/secrets")

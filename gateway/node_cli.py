@@ -7,12 +7,11 @@ board with mpremote.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
-from pathlib import Path
 
+from gateway.config import secrets_path
 from gateway.provision import node_main
-
-DEFAULT_SECRETS = Path("data") / "secrets"
 
 
 def main(argv: Sequence[str]) -> int:
@@ -29,9 +28,14 @@ def main(argv: Sequence[str]) -> int:
     if args[:1] == ["flash"]:
         from firmware.deploy import main as deploy_main
 
+        where = argparse.ArgumentParser(add_help=False)
+        where.add_argument("--secrets")
+        where.add_argument("--config")
+        found, args = where.parse_known_args(args)
         if "--node-file" not in args and "--node" in args:
             node_id = args[args.index("--node") + 1] if args.index("--node") + 1 < len(args) else ""
-            provisioned = DEFAULT_SECRETS / "nodes" / node_id / "node.json"
+            # the same secrets directory as `node add` (--secrets, --config, environment)
+            provisioned = secrets_path(found) / "nodes" / node_id / "node.json"
             if node_id and provisioned.exists():
                 args += ["--node-file", str(provisioned)]
         result: int = deploy_main(args)

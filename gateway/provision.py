@@ -383,22 +383,21 @@ def list_nodes(sdir: Path) -> list[str]:
 
 
 def secrets_dir(args: argparse.Namespace) -> Path:
-    """--secrets, else the gateway config's (--config), else $KIZASHI_SECRETS, else
-    data/secrets: the same directory `kizashi gateway run` reads."""
-    if args.secrets:
-        return Path(args.secrets)
-    if args.config:
-        from gateway.config import load_config
+    """--secrets, else the gateway config's (--config), else $KIZASHI_SECRETS, else that of
+    $KIZASHI_CONFIG, else data/secrets: the same directory `kizashi gateway run` reads."""
+    from gateway.config import secrets_path
 
-        return load_config(args.config).secrets
-    return Path(os.environ.get("KIZASHI_SECRETS", "data/secrets"))
+    return secrets_path(args)
 
 
 def node_main(argv: Sequence[str]) -> int:
     """`kizashi node add ID | list | remove ID | broker-config` (see docs/GATEWAY.md)."""
     ap = argparse.ArgumentParser(prog="kizashi node")
-    ap.add_argument("--secrets", help="secrets directory (default: from --config, else "
-                    "$KIZASHI_SECRETS, else data/secrets)")  # fmt: skip
+    ap.add_argument(
+        "--secrets",
+        help="secrets directory (default: that of --config, else $KIZASHI_SECRETS, else that "
+        "of $KIZASHI_CONFIG, else data/secrets)",
+    )
     ap.add_argument("--config", help="the gateway's TOML config: use its secrets directory")
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("add", help="create a node's MQTT credentials and node.json")

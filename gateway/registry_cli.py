@@ -9,18 +9,22 @@
     kizashi asset unbind ASSET
     kizashi asset part ASSET PART_ID --name N [--number PN] [--l10-h H] [--lead-days D]
     kizashi asset rm ASSET
-All take --db URL (default $KIZASHI_DB or data/kizashi.db).
+All take --db URL or --config FILE (gateway.config.store_url: the gateway's own database).
+A site not in the registry yet is refused (a typo) unless --new-site; a node must be
+provisioned (`kizashi node add`) or already seen by the gateway.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
-import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from gateway.config import add_store_options, secrets_path, store_url
 from gateway.forecast.health import ZONE_LIMITS
 from gateway.store import open_store
 from gateway.store.api import Asset, Part, Store, parse_zone_limits
@@ -66,11 +70,13 @@ ZONES_HELP = (
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="kizashi asset")
-    ap.add_argument("--db", default=os.environ.get("KIZASHI_DB", "data/kizashi.db"))
+    add_store_options(ap)
+    ap.add_argument("--secrets", help="secrets directory, to check node ids (as `kizashi node`)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("add")
     a.add_argument("asset_id")
     a.add_argument("--site", required=True)
+    a.add_argument("--new-site", action="store_true", help="the site is new (not a typo)")
     a.add_argument("--machine", required=True)
     a.add_argument("--node", help="node id bound to this asset")
     a.add_argument("--group", default="group2_rigid", help=GROUP_HELP)
@@ -83,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("asset_id")
     for opt in ("--site", "--machine", "--description"):
         s.add_argument(opt)
+    s.add_argument("--new-site", action="store_true", help="the site is new (not a typo)")
     s.add_argument("--group", help=GROUP_HELP)
     s.add_argument("--zones", help=ZONES_HELP)
     b = sub.add_parser("bind")
@@ -102,10 +109,40 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def check_site_name(site: str, known: Sequence[str], new_site: bool) -> None:
+    """ValueError for a site the registry does not know, unless it is declared new (or there
+    is no site yet to misspell), with the nearest known names."""
+    if not site.strip():
+        raise ValueError("site: empty")
+    if new_site or site in known or not known:
+        return
+    near = difflib.get_close_matches(site, known, n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(near)}?)" if near else ""
+    raise ValueError(f"unknown site {site!r}{hint}; --new-site if it really is a new one")
+
+
+def check_node_known(store: Store, node_id: str, secrets: Path) -> None:
+    """ValueError unless the node is provisioned (secrets) or the gateway has heard it."""
+    from gateway.provision import list_nodes
+
+    if node_id in list_nodes(secrets) or store.node(node_id) is not None:
+        return
+    raise ValueError(
+        f"node {node_id!r} is not provisioned in {secrets} and never seen: "
+        "`kizashi node add` it first (or give --secrets / --config)"
+    )
+
+
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
-    store = open_store(args.db)
+    store = open_store(store_url(args))
+    known = sorted({a.site for a in store.assets()} | {s.name for s in store.sites()})
     try:
+        if args.cmd in ("add", "set") and args.site is not None:
+            check_site_name(args.site, known, args.new_site)
+        node = args.node if args.cmd == "add" else args.node_id if args.cmd == "bind" else None
+        if node:
+            check_node_known(store, node, secrets_path(args))
         if args.cmd == "add":
             add_asset(
                 store,

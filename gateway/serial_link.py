@@ -15,10 +15,12 @@ from typing import Any
 import serial
 
 from gateway.links import FrameSink
+from gateway.logs import RateLimitedLog
 from gateway.metrics import REGISTRY, Metrics
 from gateway.wire import Deframer, encode_serial
 
 log = logging.getLogger(__name__)
+_open_log = RateLimitedLog(log, interval=60.0)
 
 __all__ = ["SerialLink"]
 
@@ -55,7 +57,13 @@ class SerialLink:
             try:
                 ser = self._open()
             except (serial.SerialException, OSError) as e:
-                log.debug("serial open failed", extra={"port": self.port, "error": str(e)})
+                # A missing or unreadable port must be seen: WARNING (once a minute per
+                # port), a counter, and kizashi_link_up 0 (the health check reads the link).
+                self.metrics.set("kizashi_link_up", 0, link=self.name)
+                self.metrics.inc("kizashi_serial_open_failures_total", link=self.name)
+                _open_log.warning(
+                    self.port, "serial port cannot be opened", port=self.port, error=str(e)
+                )
                 self._stop.wait(self.reopen_s)
                 continue
             self.opens += 1

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.analytics import HealthMonitor
-from gateway.config import GatewayConfig, load_config
+from gateway.config import GatewayConfig, load_config_or_exit
 from gateway.healthcheck import GatewayHealth
 from gateway.ingest import IngestPipeline
 from gateway.links import Link
@@ -268,6 +268,11 @@ def default_app_factory(ctx: ServiceContext) -> Callable[..., Any]:
     """The fleet page (fleet_web.create_app) over the gateway store, /metrics included."""
     web = importlib.import_module("fleet_web")
     cfg: dict[str, Any] = {"METRICS_RENDER": render_metrics, **ctx.config.web}
+    if not ctx.store.users():  # a fresh site: nobody could sign in, say how to fix it
+        log.warning(
+            "no fleet page user yet: create the first one with "
+            "`kizashi user add NAME --role admin --config <this config file>`"
+        )
     if ctx.health is not None:
         cfg["HEALTH_CHECK"] = ctx.health.check
     app: Callable[..., Any] = web.create_app(cfg, store=ctx.store, outlook=ctx.outlook)
@@ -279,7 +284,7 @@ def run_main(argv: Sequence[str]) -> int:
     ap.add_argument("--config", required=True, help="gateway TOML file")
     ap.add_argument("--no-http", action="store_true", help="do not serve the web page")
     args = ap.parse_args(list(argv))
-    cfg = load_config(args.config)
+    cfg = load_config_or_exit(args.config)  # a bad config: one line, exit code 2
     setup_logging(cfg.log_level)
     factory = None if args.no_http else default_app_factory
     asyncio.run(serve(cfg, factory))

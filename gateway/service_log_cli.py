@@ -7,25 +7,30 @@
     kizashi window add SITE --start ISO --end ISO [--note TEXT]
                         (times without an offset are the site's local time: `kizashi site`)
     kizashi window list [SITE]      (in each site's local time, with its UTC offset)
-All take --db URL (default $KIZASHI_DB or data/kizashi.db).
+    kizashi window rm WINDOW_ID
+All take --db URL or --config FILE (gateway.config.store_url: the gateway's own database).
+A window's site must exist (a misspelt site is refused; --new-site for a site without assets
+yet), a window that already ended needs --past, and windows of one site may not overlap.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
+import time
 from collections.abc import Sequence
 
 from gateway import service_entry as rules
+from gateway.config import add_store_options, store_url
+from gateway.registry_cli import check_site_name
 from gateway.sitetime import iso_at, parse_local, zone
 from gateway.store import open_store
 from gateway.store.api import SERVICE_KINDS, MaintenanceWindow
 
 
 def _db(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--db", default=os.environ.get("KIZASHI_DB", "data/kizashi.db"))
+    add_store_options(ap)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -53,7 +58,7 @@ def main(argv: Sequence[str]) -> int:
     ls = sub.add_parser("list")
     ls.add_argument("asset_id", nargs="?")
     args = ap.parse_args(list(argv))
-    store = open_store(args.db)
+    store = open_store(store_url(args))
     try:
         if args.cmd == "add":
             asset = store.asset(args.asset_id)
@@ -102,17 +107,34 @@ def window_main(argv: Sequence[str]) -> int:
     )
     a.add_argument("--end", required=True, help="as --start")
     a.add_argument("--note", default="")
+    a.add_argument("--new-site", action="store_true", help="the site has no asset yet")
+    a.add_argument("--past", action="store_true", help="record a stop that already ended")
     ls = sub.add_parser("list")
     ls.add_argument("site", nargs="?")
+    rm = sub.add_parser("rm", help="delete a window (its id from `window list`)")
+    rm.add_argument("window_id", type=int)
     args = ap.parse_args(list(argv))
 
-    store = open_store(args.db)
+    store = open_store(store_url(args))
     try:
         zones = {s.name: s.tz for s in store.sites()}
         if args.cmd == "add":
+            check_site_name(args.site, list(zones), args.new_site)
             tz = zones.get(args.site, "UTC")
             start, end = parse_local(args.start, tz), parse_local(args.end, tz)
+            if end <= time.time() and not args.past:
+                raise ValueError("the window has already ended (--past to record it anyway)")
+            for w in store.windows(args.site):
+                if w.start < end and start < w.end:
+                    raise ValueError(
+                        f"overlaps window {w.window_id} ({iso_at(w.start, tz)} .. "
+                        f"{iso_at(w.end, tz)}); change or `window rm` that one first"
+                    )
             print(store.add_window(MaintenanceWindow(args.site, start, end, args.note)))
+        elif args.cmd == "rm":
+            if not store.delete_window(args.window_id):
+                print(f"kizashi window: no window {args.window_id}", file=sys.stderr)
+                return 1
         else:
             for w in store.windows(args.site):
                 tz = zones.get(w.site, "UTC")

@@ -2,24 +2,24 @@
 
     kizashi site set NAME --tz Asia/Tokyo      (an IANA zone name; default of every site: UTC)
     kizashi site list [--json]
-All take --db URL (default $KIZASHI_DB or data/kizashi.db).
+All take --db URL or --config FILE (gateway.config.store_url: the gateway's own database).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
+from gateway.config import add_store_options, store_url
 from gateway.store import open_store
 from gateway.store.api import Site
 
 
 def main(argv: Sequence[str]) -> int:
     ap = argparse.ArgumentParser(prog="kizashi site")
-    ap.add_argument("--db", default=os.environ.get("KIZASHI_DB", "data/kizashi.db"))
+    add_store_options(ap)
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("set", help="set a site's time zone")
     s.add_argument("name")
@@ -27,7 +27,7 @@ def main(argv: Sequence[str]) -> int:
     ls = sub.add_parser("list")
     ls.add_argument("--json", action="store_true")
     args = ap.parse_args(list(argv))
-    store = open_store(args.db)
+    store = open_store(store_url(args))
     try:
         if args.cmd == "set":
             store.set_site(Site(args.name, args.tz))
