@@ -177,7 +177,7 @@ class Node:
             "transport": self.transport_name,
             "ring_cap": c["ring_ram"] + c["ring_seg_frames"] * c["ring_segs"],
             "window": c["window"],
-            "kernels": "viper" if self.features.k.__name__.endswith("viper") else "plain",
+            "kernels": self.features.kernels_in_use,
             "slot": self.updater.table.active,
             "temp_source": self.temp.name,
             "bench": self.bench,
