@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from gateway.analytics import asset_zone_limits
+from gateway.domain import part_install_dates
 from gateway.forecast.health import is_sensor_fault
 from gateway.outlook import OutlookEngine
 from gateway.store.api import Asset, LatestState, NodeInfo, Outlook
@@ -387,29 +388,9 @@ class StoreFleet:
         return sorted(rows, key=lambda r: (-r["ts"], -(r["id"] or 0)))
 
     def install_dates(self, asset: Asset) -> dict[str, tuple[float | None, str | None]]:
-        """part_id -> (install time, source): the date of the part's latest replacement in
-        the service log ("replacement"), else the first hour of data of the asset
-        ("first_data"), else (None, None). A replacement entry names its part by part id or
-        part number; one with no part counts for the asset's only part."""
-        latest: dict[str, float] = {}
-        only = asset.parts[0].part_id if len(asset.parts) == 1 else None
-        by_ref = {p.part_number: p.part_id for p in asset.parts if p.part_number}
-        by_ref.update({p.part_id: p.part_id for p in asset.parts})
-        for s in self.store.service_log(asset.asset_id):
-            pid = by_ref.get(s.part_id) if s.part_id else only
-            ts = _date_ts(s.date)
-            if s.kind == "replacement" and pid is not None and ts > 0:
-                latest[pid] = max(latest.get(pid, ts), ts)
-        first: float | None = None
-        if len(latest) < len(asset.parts):
-            first = self.store.first_hour(asset.asset_id)
-        out: dict[str, tuple[float | None, str | None]] = {}
-        for p in asset.parts:
-            if p.part_id in latest:
-                out[p.part_id] = (latest[p.part_id], "replacement")
-            else:
-                out[p.part_id] = (first, "first_data" if first is not None else None)
-        return out
+        """part_id -> (install time, source), by the shared rule (gateway.domain)."""
+        entries = self.store.service_log(asset.asset_id)
+        return part_install_dates(asset, entries, self.store.first_hour(asset.asset_id))
 
     def parts(self, asset_id: str) -> list[Row]:
         a = self.store.asset(asset_id)

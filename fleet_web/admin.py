@@ -6,8 +6,10 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
+from gateway.domain import ROLES
+
 from .auth import fleet, hash_password, requires
-from .data import ROLES, Row
+from .data import Row
 from .users import MIN_PASSWORD, USER_NAME_RULE, check_user_name
 from .util import json_response, table
 

@@ -7,8 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
+from gateway.domain import SERVICE_KINDS
+
 from .auth import fleet, requires
-from .data import SERVICE_KINDS, Row
+from .data import Row
 from .util import cache, downsample, int_arg, iso, json_response, public_row, table
 
 bp = Blueprint("asset", __name__)

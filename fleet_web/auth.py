@@ -39,7 +39,9 @@ from flask import (
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
-from .data import ROLES, FleetData
+from gateway.domain import ROLES
+
+from .data import FleetData
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])

@@ -13,9 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 Row = dict[str, Any]
 
-ROLES = ("viewer", "technician", "admin")
 ZONES = ("A", "B", "C", "D")
-SERVICE_KINDS = ("inspection", "replacement", "failure")  # as gateway.store.api
 
 # Columns of the overview row (the /api/assets objects), in CSV order.
 ASSET_COLUMNS = (

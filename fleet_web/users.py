@@ -17,8 +17,9 @@ import sys
 import unicodedata
 from typing import Any
 
+from gateway.domain import ROLES
+
 from .auth import hash_password
-from .data import ROLES
 
 MIN_PASSWORD = 10
 USER_NAME = re.compile(r"[a-z0-9._-]{1,64}")

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from gateway.domain import LIFE_ENDING_KINDS
 from gateway.forecast import (
     AlarmMachine,
     Baseline,
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 DAY = 86400.0
 # A baseline is learned from the first day of running reports (288 at 5-minute reports).
 BASELINE_POINTS = 288
-LIFE_EVENT_KINDS = ("replacement", "failure")
+LIFE_EVENT_KINDS = LIFE_ENDING_KINDS  # (gateway/domain.py)
 POSITION = "bearing"  # one monitored position per asset (one node)
 MONITOR_KEY = "__monitor__"  # the monitor's own entry in the state file (not an asset id)
 

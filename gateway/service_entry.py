@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from gateway.domain import LIFE_ENDING_KINDS, SERVICE_KINDS
 from gateway.sitetime import zone
-from gateway.store.api import SERVICE_KINDS, Asset, ServiceEntry, Store
+from gateway.store.api import Asset, ServiceEntry, Store
 
 # Kinds that end a part's life: they must say which part when the asset has several.
-LIFE_ENDING_KINDS = ("replacement", "failure")
 
 # The downtime-avoided ledger is the product's headline figure, so its inputs are bounded:
 # hours avoided can be no more than the time from Kizashi's warning to the repair (the stop

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gateway.analytics import LIFE_EVENT_KINDS, FleetForecaster, asset_zone, asset_zone_limits
+from gateway.analytics import FleetForecaster, asset_zone, asset_zone_limits
+from gateway.domain import life_start
 from gateway.forecast import ModelParams
 from gateway.forecast.health import is_sensor_fault
 from gateway.store.api import Asset, MaintenanceWindow, Outlook, ServiceEntry, Store
@@ -210,14 +211,7 @@ class OutlookEngine:
         for w in self.store.windows():
             windows.setdefault(w.site, []).append(w)
         since = {
-            a.asset_id: max(
-                [
-                    _date_ts(s.date)
-                    for s in service.get(a.asset_id, ())
-                    if s.kind in LIFE_EVENT_KINDS
-                ]
-                + [now - HISTORY_DAYS * DAY]
-            )
+            a.asset_id: life_start(service.get(a.asset_id, ()), now - HISTORY_DAYS * DAY)
             for a in assets
         }
         lo = min(since.values())

@@ -18,6 +18,8 @@ from typing import Literal, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.domain import ROLES, SERVICE_KINDS
+
 __all__ = [
     "CONFIG_STATES",
     "ROLES",
@@ -46,9 +48,8 @@ __all__ = [
 ]
 
 ServiceKind = Literal["inspection", "replacement", "failure"]
-SERVICE_KINDS: tuple[str, ...] = ("inspection", "replacement", "failure")
 Role = Literal["viewer", "technician", "admin"]
-ROLES: tuple[str, ...] = ("viewer", "technician", "admin")
+# SERVICE_KINDS and ROLES are the shared rules of gateway/domain.py, re-exported here.
 
 
 # ------------------------------------------------------------------ write-side records
