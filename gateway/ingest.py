@@ -300,11 +300,7 @@ class IngestPipeline:
         if kind == "event" and not self._take_event_token(st, now):
             # Over the node's event budget: acked like any stored frame (it is accounted for),
             # not stored; counted and summarised in one `events_suppressed` event.
-            st.events_suppressed += 1
-            code = f["code"]
-            if code in st.suppressed_codes or len(st.suppressed_codes) < 8:
-                st.suppressed_codes[code] = st.suppressed_codes.get(code, 0) + 1
-            self.metrics.inc("kizashi_events_suppressed_total")
+            self._suppress(st, f["code"])
             for observe in self.observers:  # command answers still reach their followers
                 observe(f, live)
             return True
@@ -396,6 +392,12 @@ class IngestPipeline:
             return True
         return False
 
+    def _suppress(self, st: NodeState, code: str) -> None:
+        st.events_suppressed += 1
+        if code in st.suppressed_codes or len(st.suppressed_codes) < 8:
+            st.suppressed_codes[code] = st.suppressed_codes.get(code, 0) + 1
+        self.metrics.inc("kizashi_events_suppressed_total")
+
     def _summarise_suppressed(self, now: float) -> None:
         for st in self.nodes.values():
             if st.events_suppressed and now - st.last_summary >= self.config.event_summary_s:
@@ -424,6 +426,11 @@ class IngestPipeline:
             return False
         st.online = False
         self._batch.nodes.add(st.node_id)
+        if not self._take_event_token(st, now):
+            # A node alternating death and report frames would raise a `death` event each time:
+            # they share its event budget (the online state still follows).
+            self._suppress(st, "death")
+            return True
         self._gateway_event(now, st.node_id, f["boot"], "death", {})
         return True
 

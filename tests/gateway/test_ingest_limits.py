@@ -226,3 +226,28 @@ def test_full_disk_holds_one_batch_and_recovers(tmp_path: Path) -> None:
             assert len(store.recent_frames("n1", limit=500)) == 200
 
     run(body)
+
+
+def test_death_flapping_shares_the_event_budget(tmp_path: Path) -> None:
+    """A node alternating death and report frames cannot raise unbounded `death` events."""
+    cfg = PipelineConfig(
+        **{**FAST.__dict__, "event_burst": 3, "event_rate_per_s": 0.001, "event_summary_s": 0.1}
+    )
+
+    async def body() -> None:
+        async with running(tmp_path, cfg) as (pipe, link, _m):
+            node = SimNode(link.port("n1"))
+            t = int(time.time())
+            for s in range(50):
+                node.send(report("n1", 1, s, t + s))
+                node.send(frames.encode_death("n1", 1))
+            await until(lambda: acked_upto(node) == 49)
+            await until(lambda: any(e.code == "events_suppressed" for e in pipe.store.events()))
+            evs = pipe.store.events("n1", limit=1000)
+            assert sum(e.code == "death" for e in evs) == 3
+            summary = next(e for e in evs if e.code == "events_suppressed")
+            assert summary.detail == {"count": 47, "death": 47}
+            info = pipe.store.node("n1")
+            assert info is not None and not info.online
+
+    run(body)
