@@ -51,3 +51,36 @@ def test_far_future_watermark_does_not_freeze_alarms(tmp_path: Path) -> None:
         assert any(e.code == "alarm_danger" for e in store.events(limit=100))
     finally:
         store.close()
+
+
+def test_api_nodes_stays_valid_json_with_stored_nan(tmp_path: Path) -> None:
+    """Issue 15 item 12, API path: a birth stored with NaN/Infinity before the protocol refused
+    them (written straight to the store here) still gives valid JSON on /api/nodes and
+    /api/events."""
+    import json
+    import math
+
+    from fleet_web import create_app
+    from gateway.store.api import BirthRecord
+    from tests.web.conftest import add_users, login
+
+    store = SqliteStore(tmp_path / "gw.db")
+    try:
+        add_users(store)
+        store.write_batch(
+            WriteBatch(
+                births=[BirthRecord("n1", 1, T0, {"fw": "1", "x": math.nan, "y": math.inf})],
+                events=[EventRecord(T0, "n1", "fault", {"v": -math.inf})],
+            )
+        )
+        app = create_app({"SECRET_KEY": "x", "TESTING": True}, store=store)
+        client = app.test_client()
+        login(client, "viewer")
+        for url in ("/api/nodes", "/api/events"):
+            r = client.get(url)
+            assert r.status_code == 200, url
+            text = r.get_data(as_text=True)
+            json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+            assert "NaN" not in text and "Infinity" not in text
+    finally:
+        store.close()
