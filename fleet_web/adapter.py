@@ -40,32 +40,12 @@ SENSOR_FAULT = "sensor_fault"
 DAY = 86400.0
 STAMP_EVERY_S = 0.5  # the store's change stamp is read at most this often
 FULL_EVERY_S = 30.0  # node health re-judged (it moves with time alone: ok, stale, offline)
-# Severity of an event by who raised it: a node's codes and the gateway's are separate name
-# spaces, so a node sending "alarm_danger" is shown as the node's `node:alarm_danger` (info),
-# never as the gateway's alarm (issue 15 item 15).
-SEVERITY: dict[tuple[str, str], str] = {
-    **{("gateway", c): "alarm" for c in ("alarm_alert", "alarm_danger", "sensor_fault_alarm")},
-    **{
-        ("gateway", c): "warning"
-        for c in (
-            "baseline_change",
-            "death",
-            "lost",
-            "seq_jump",
-            "events_suppressed",
-            "simulated_sensor",
-        )
-    },
-    **{("node", c): "alarm" for c in ("alarm_on", "alarm")},
-    **{
-        ("node", c): "warning"
-        for c in ("fault", "sensor_fault", "ring_overflow", "error", "temp_fault")
-    },
-}
 
 
 def event_kind(source: str, code: str) -> str:
-    """What the page shows as an event's kind: a node's codes carry a `node:` prefix."""
+    """What the page shows as an event's kind: a node's codes carry a `node:` prefix (a node
+    and the gateway are separate name spaces, issue 15 item 15; severities and words for each
+    are in fleet_web/events.py)."""
     return code if source == "gateway" else "node:" + code
 
 
@@ -358,14 +338,16 @@ class StoreFleet:
             if asset_id is not None and node is not None
             else {a.node_id: a.asset_id for a in self.store.assets() if a.node_id}
         )
+        from .events import describe
+
         out = []
         for e in self.store.events(node_id=node, limit=limit):
-            sev = SEVERITY.get((e.source, e.code), "info")
-            detail = ", ".join(f"{k}={v}" for k, v in sorted(e.detail.items()))
+            w = describe(e.code, e.detail, e.source)  # in words, never "zone=C"
             out.append({
                 "ts": e.ts, "asset_id": by_node.get(e.node_id, ""), "node_id": e.node_id,
-                "kind": event_kind(e.source, e.code), "source": e.source, "severity": sev,
-                "message": detail or e.code, "detail": e.detail,
+                "kind": event_kind(e.source, e.code), "source": e.source,
+                "severity": w.severity, "message": w.text, "housekeeping": w.housekeeping,
+                "detail": e.detail,
             })  # fmt: skip
         return out
 
@@ -441,10 +423,26 @@ class StoreFleet:
 
     def site_tz(self, site: str) -> str:
         """The site's IANA time zone (registry; UTC when never set)."""
-        for x in self.store.sites():
-            if x.name == site:
-                return str(x.tz)
-        return "UTC"
+        return self.site_zones().get(site, "UTC")
+
+    def add_window(self, site: str, start: float, end: float, note: str = "") -> int:
+        from gateway.store.api import MaintenanceWindow
+
+        wid = int(self.store.add_window(MaintenanceWindow(site, start, end, note)))
+        self._after_write(*self._site_assets(site))  # a new stop can change every plan there
+        return wid
+
+    def _site_assets(self, site: str) -> list[str]:
+        return [a.asset_id for a in self.store.assets(site)]
+
+    def site_zones(self) -> dict[str, str]:
+        return {x.name: x.tz for x in self.store.sites()}
+
+    def set_site_zone(self, site: str, tz: str) -> None:
+        from gateway.store.api import Site
+
+        self.store.set_site(Site(site, tz))  # refuses an unknown zone (ValueError)
+        self._after_write(*self._site_assets(site))  # its rows' dates are read in the new zone
 
     def ledger(self) -> list[Row]:
         """Acted-on warnings, each with the bound its hours must respect (the time from the

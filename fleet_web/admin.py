@@ -10,6 +10,7 @@ from gateway.domain import ROLES
 
 from .auth import fleet, hash_password, requires
 from .data import Row
+from .exports import USER_COLUMNS
 from .users import MIN_PASSWORD, USER_NAME_RULE, check_user_name
 from .util import json_response, table
 
@@ -39,10 +40,14 @@ def add_user(data: dict[str, Any]) -> Row:
 def page() -> str:
     f = fleet()
     assets = sorted(f.overview(), key=lambda r: r["id"])[:500]
+    from zoneinfo import available_timezones
+
     from gateway.forecast.health import ZONE_LIMITS
 
     return render_template(
         "admin.html",
+        site_zones=sorted(f.site_zones().items()),
+        all_zones=sorted(available_timezones()),
         users=f.list_users(),
         roles=ROLES,
         assets=assets,
@@ -54,7 +59,7 @@ def page() -> str:
 @bp.get("/api/users")
 @requires("admin")
 def api_users() -> Response:
-    return table(fleet().list_users(), "users", ["name", "role", "disabled"])
+    return table(fleet().list_users(), "users", USER_COLUMNS)
 
 
 @bp.post("/api/users")
@@ -103,6 +108,20 @@ def form_asset(asset_id: str) -> Any:
     except ValueError as e:
         abort(400, str(e))
     flash(f"Asset {asset_id} updated.")
+    return redirect(url_for("admin.page"))
+
+
+@bp.post("/admin/sites/<site>")
+@requires("admin")
+def form_site(site: str) -> Any:
+    if site not in fleet().site_zones():
+        abort(404)
+    tz = request.form.get("tz", "").strip()
+    try:
+        fleet().set_site_zone(site, tz)
+    except ValueError as e:
+        abort(400, str(e))
+    flash(f"Site {site}: times are shown and typed in {tz}.")
     return redirect(url_for("admin.page"))
 
 

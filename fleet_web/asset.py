@@ -8,13 +8,17 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from gateway.domain import SERVICE_KINDS
+from gateway.sitetime import abbrev, date_at
 
 from .auth import fleet, requires
 from .data import Row
+from .exports import EVENT_COLUMNS, PART_COLUMNS, SERVICE_COLUMNS
+from .sitefmt import tz_of
 from .util import cache, downsample, int_arg, iso, json_response, public_row, table
 
 bp = Blueprint("asset", __name__)
 MAX_POINTS = 1200
+EVENT_SCAN = 500  # recent events read for the asset page (housekeeping filtered out of them)
 DAY = 86400.0
 
 
@@ -51,10 +55,19 @@ def chart_data(asset_id: str, days: int) -> Row:
             "cone": cone,
             "points": len(h["t"]),
             "now": end,
+            # The charts' time axis is the site's local time; its label the zone's
+            # abbreviation(s) over the range (CET/CEST across a daylight-saving change).
+            "tz": tz_of(a["site"]),
+            "tz_label": _zone_label(end - days * DAY, end, tz_of(a["site"])),
         }
 
     out: Row = cache().get((f.version(), "chart", asset_id, days), make)
     return out
+
+
+def _zone_label(start: float, end: float, tz: str) -> str:
+    a, b = abbrev(start, tz), abbrev(end, tz)
+    return a if a == b else f"{a}/{b}"
 
 
 def _days() -> int:
@@ -65,16 +78,22 @@ def _days() -> int:
 def page(asset_id: str) -> str:
     f = fleet()
     a = _asset(asset_id)
+    # Node housekeeping (commands acknowledged, clock set, resends) is hidden unless asked.
+    all_events = request.args.get("events") == "all"
+    recent = f.events(asset_id, EVENT_SCAN)
+    shown = [e for e in recent if all_events or not e.get("housekeeping")]
     return render_template(
         "asset.html",
         a=a,
-        events=f.events(asset_id, 50),
+        events=shown[:50],
+        all_events=all_events,
+        hidden_events=len(recent) - len(shown),
         service=f.service_log(asset_id),
         parts=f.parts(asset_id),
         kinds=SERVICE_KINDS,
         days=_days(),
         iso=iso,
-        today=time.strftime("%Y-%m-%d", time.gmtime(_now())),
+        today=date_at(_now(), tz_of(a["site"])),  # the site's calendar day
     )
 
 
@@ -92,20 +111,22 @@ def api_history(asset_id: str) -> Response:
 def api_events(asset_id: str) -> Response:
     _asset(asset_id)
     rows = [{**e, "ts": iso(e["ts"])} for e in fleet().events(asset_id)]
-    return table(rows, f"events-{asset_id}")
+    if request.args.get("housekeeping") == "0":
+        rows = [e for e in rows if not e.get("housekeeping")]
+    return table(rows, f"events-{asset_id}", EVENT_COLUMNS)
 
 
 @bp.get("/api/assets/<asset_id>/parts")
 def api_parts(asset_id: str) -> Response:
     _asset(asset_id)
-    return table(fleet().parts(asset_id), f"parts-{asset_id}")
+    return table(fleet().parts(asset_id), f"parts-{asset_id}", PART_COLUMNS)
 
 
 @bp.get("/api/assets/<asset_id>/service")
 def api_service(asset_id: str) -> Response:
     _asset(asset_id)
     rows = [{**e, "ts": iso(e["ts"])} for e in fleet().service_log(asset_id)]
-    return table(rows, f"service-{asset_id}")
+    return table(rows, f"service-{asset_id}", SERVICE_COLUMNS)
 
 
 def _record(asset_id: str, data: dict[str, Any]) -> Row:

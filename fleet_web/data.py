@@ -103,11 +103,21 @@ class FleetData(Protocol):
     def windows(self, site: str | None = None) -> list[Row]:
         """Maintenance windows (id, site, start, end) each with `jobs` (proposed services)."""
 
+    def add_window(self, site: str, start: float, end: float, note: str = "") -> int:
+        """Add a planned maintenance stop (instants; the page reads typed times in the site's
+        zone); ValueError when the end is not after the start."""
+
     def parts_demand(self, weeks: int) -> list[Row]: ...
 
     def nodes(self) -> list[Row]: ...
 
     def sites(self) -> list[str]: ...
+
+    def site_zones(self) -> dict[str, str]:
+        """site -> IANA time zone (UTC when never set): how the site's times are shown."""
+
+    def set_site_zone(self, site: str, tz: str) -> None:
+        """Set a site's time zone; ValueError for a zone the IANA database does not know."""
 
     def site_report(self, site: str, days: int) -> Row: ...
 

@@ -13,6 +13,15 @@ from flask import Blueprint, Flask, Response, abort, current_app, request
 
 from .auth import fleet, role_at_least
 from .data import ASSET_COLUMNS, Row
+from .exports import (
+    EVENT_COLUMNS,
+    JOB_COLUMNS,
+    LEDGER_COLUMNS,
+    SERVICE_COLUMNS,
+    UNPLANNED_COLUMNS,
+    USER_COLUMNS,
+    WINDOW_COLUMNS,
+)
 from .util import csv_response, int_arg, iso, json_response, table
 
 bp = Blueprint("ops", __name__)
@@ -105,10 +114,10 @@ def _stamp(rows: list[Row], *keys: str) -> list[Row]:
     ]
 
 
-def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str] | None, str]]:
+def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str], str]]:
     f = fleet()
     from .nodes import NODE_COLUMNS
-    from .planner import demand, unplanned
+    from .planner import HORIZONS, demand, unplanned
 
     def jobs() -> list[Row]:
         return [
@@ -120,18 +129,14 @@ def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str] | None, str]
     return {
         "assets": (f.overview, list(ASSET_COLUMNS), "viewer"),
         "nodes": (f.nodes, list(NODE_COLUMNS), "viewer"),
-        "events": (lambda: _stamp(f.events(None, 100000), "ts"), None, "viewer"),
-        "service": (lambda: _stamp(f.service_log(None), "ts"), None, "viewer"),
-        "ledger": (lambda: _stamp(f.ledger(), "ts"), None, "viewer"),
-        "windows": (
-            lambda: [{k: v for k, v in w.items() if k != "jobs"} for w in f.windows()],
-            None,
-            "viewer",
-        ),
-        "jobs": (jobs, None, "viewer"),
-        "parts-demand": (demand, None, "viewer"),
-        "unplanned": (lambda: unplanned(None), None, "viewer"),
-        "users": (f.list_users, ["name", "role", "disabled"], "admin"),
+        "events": (lambda: _stamp(f.events(None, 100000), "ts"), list(EVENT_COLUMNS), "viewer"),
+        "service": (lambda: _stamp(f.service_log(None), "ts"), list(SERVICE_COLUMNS), "viewer"),
+        "ledger": (lambda: _stamp(f.ledger(), "ts"), list(LEDGER_COLUMNS), "viewer"),
+        "windows": (f.windows, list(WINDOW_COLUMNS), "viewer"),
+        "jobs": (jobs, list(JOB_COLUMNS), "viewer"),
+        "parts-demand": (demand, ["part", *(f"weeks_{h}" for h in HORIZONS)], "viewer"),
+        "unplanned": (lambda: unplanned(None), list(UNPLANNED_COLUMNS), "viewer"),
+        "users": (f.list_users, list(USER_COLUMNS), "admin"),
     }
 
 
@@ -144,7 +149,7 @@ def export(name: str) -> Response:
     if not role_at_least(role):
         abort(403)
     rows = make()
-    return csv_response(rows, cols or (list(rows[0].keys()) if rows else []), name)
+    return csv_response(rows, cols, name)
 
 
 def _limit() -> int:
@@ -153,14 +158,14 @@ def _limit() -> int:
 
 @bp.get("/api/events")
 def api_events() -> Response:
-    return table(_stamp(fleet().events(None, _limit()), "ts"), "events")
+    return table(_stamp(fleet().events(None, _limit()), "ts"), "events", EVENT_COLUMNS)
 
 
 @bp.get("/api/service")
 def api_service() -> Response:
-    return table(_stamp(fleet().service_log(None), "ts"), "service")
+    return table(_stamp(fleet().service_log(None), "ts"), "service", SERVICE_COLUMNS)
 
 
 @bp.get("/api/ledger")
 def api_ledger() -> Response:
-    return table(_stamp(fleet().ledger(), "ts"), "ledger")
+    return table(_stamp(fleet().ledger(), "ts"), "ledger", LEDGER_COLUMNS)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, request
+from typing import Any
 
-from .auth import fleet
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+
+from gateway.sitetime import parse_local
+
+from .auth import fleet, requires
 from .data import Row
+from .exports import JOB_COLUMNS, UNPLANNED_COLUMNS, WINDOW_COLUMNS
+from .sitefmt import span, tz_of
 from .util import table
 
 bp = Blueprint("planner", __name__)
@@ -56,6 +62,31 @@ def page() -> str:
     )
 
 
+@bp.post("/planner/windows")
+@requires("technician")
+def form_add_window() -> Any:
+    """A planned stop typed in the site's wall clock: day, from, to (to <= from: next day)."""
+    f = request.form
+    site = f.get("site", "")
+    if site not in fleet().site_zones():
+        abort(400, "unknown site")
+    tz = tz_of(site)
+    day, t_from, t_to = f.get("day", ""), f.get("from", ""), f.get("to", "")
+    try:
+        start = parse_local(f"{day}T{t_from}", tz)
+        end = parse_local(f"{day}T{t_to}", tz)
+        if end <= start:  # a night shift stop: ends the next morning
+            from datetime import date, timedelta
+
+            nxt = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+            end = parse_local(f"{nxt}T{t_to}", tz)
+        fleet().add_window(site, start, end, f.get("note", "")[:200])
+    except ValueError as e:
+        abort(400, str(e))
+    flash(f"Planned stop added at {site}: {span(start, end, site)}.")
+    return redirect(url_for("planner.page", site=site))
+
+
 @bp.get("/api/windows")
 def api_windows() -> Response:
     rows = fleet().windows(request.args.get("site") or None)
@@ -65,13 +96,15 @@ def api_windows() -> Response:
             for w in rows
             for j in w["jobs"]
         ]
-        return table(jobs, "jobs")
-    return table(rows, "windows")
+        return table(jobs, "jobs", JOB_COLUMNS)
+    if request.args.get("format") == "csv":
+        return table(rows, "windows", WINDOW_COLUMNS)
+    return table(rows, "windows")  # JSON: each window with its jobs
 
 
 @bp.get("/api/unplanned")
 def api_unplanned() -> Response:
-    return table(unplanned(request.args.get("site") or None), "unplanned")
+    return table(unplanned(request.args.get("site") or None), "unplanned", UNPLANNED_COLUMNS)
 
 
 @bp.get("/api/parts-demand")

@@ -28,6 +28,18 @@ window.Kz = (function () {
     if (h === null || h === undefined) return "–";
     return h >= 1000 ? (h / 1000).toFixed(1) + "k h" : Math.round(h) + " h";
   }
-  function when(iso) { return iso ? iso.slice(0, 16).replace("T", " ") : "–"; }
-  return { api, el, hours, when, csrf };
+  // An instant as the site's wall clock with its zone: "2026-12-05 08:00 JST".
+  const fmts = {};
+  function when(iso, tz, label) {
+    if (!iso) return "–";
+    const key = tz || "UTC";
+    const f = fmts[key] || (fmts[key] = new Intl.DateTimeFormat("en-CA", {
+      timeZone: key, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+      minute: "2-digit", hourCycle: "h23", timeZoneName: "short" }));
+    const p = {};
+    for (const x of f.formatToParts(new Date(iso))) p[x.type] = x.value;
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + " " + (label || p.timeZoneName);
+  }
+  function localDate(iso, tz) { return iso ? when(iso, tz).slice(0, 10) : "–"; }
+  return { api, el, hours, when, localDate, csrf };
 })();

@@ -6,14 +6,18 @@
   const tbody = document.getElementById("asset-rows");
   const live = document.getElementById("live");
   const every = Math.max(2, Number(table.dataset.refresh) || 5) * 1000;
-  const { el, hours, when, api } = window.Kz;
+  const { el, hours, when, localDate, api } = window.Kz;
+  // site -> [IANA zone, its abbreviation now] (the server's names: JST, CET, not GMT+9)
+  const zones = JSON.parse(table.dataset.zones || "{}");
+  const tzOf = (site) => (zones[site] || ["UTC", "UTC"])[0];
+  const abbrOf = (site) => (zones[site] || ["UTC", "UTC"])[1];
   const arrows = { rising: "↗", falling: "↘", stable: "→" };
 
   // Same as the service_cell macro: the planned window, or an unplanned stop and its date.
   function serviceCell(r) {
     const why = { zone_C: "zone C", zone_D: "zone D" }[r.plan_reason];
     const out = [];
-    if (r.window_start) out.push(r.window_start.slice(0, 10));
+    if (r.window_start) out.push(localDate(r.window_start, tzOf(r.site)));
     else if (r.plan === "unplanned_stop_needed")
       out.push(el("span", { class: "tag warn", text: "unplanned stop by " + (r.service_due || "–") }));
     else out.push("–");
@@ -36,7 +40,7 @@
       el("td", {}, el("span", { class: "rul", text: hours(r.rul_p10_h) + " – " + hours(r.rul_p90_h) }),
         el("small", { class: "sub", text: "P50 " + (r.rul_p50_date || "–") })),
       el("td", { class: "hide-s" }, ...serviceCell(r)),
-      el("td", { class: "hide-m" }, el("time", { datetime: r.last_seen, text: when(r.last_seen) })),
+      el("td", { class: "hide-m" }, el("time", { datetime: r.last_seen, text: when(r.last_seen, tzOf(r.site), abbrOf(r.site)) })),
       el("td", { class: "hide-m" }, el("span", { class: "dot n-" + r.node_health }), r.node_health),
     );
     return tr;

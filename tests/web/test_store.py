@@ -171,7 +171,8 @@ def test_part_since_is_latest_replacement_or_first_data(sqlite_store: Any) -> No
     (p,) = c.get("/api/assets/AS-00005/parts").json
     assert p["since"] == r.json["date"] + "T00:00:00Z" and p["since_source"] == "replacement"
     page = c.get("/assets/AS-00005").get_data(as_text=True)
-    assert f'<td>installed</td><td><time datetime="{p["since"]}">' in page
+    # Shown in the site's zone (UTC here), with its offset in the machine-readable attribute.
+    assert f'<td>installed</td><td><time datetime="{p["since"][:10]}T00:00:00+00:00">' in page
 
 
 def test_service_entry_rules(sqlite_store: Any) -> None:
