@@ -25,15 +25,9 @@ from .util import csv_response, int_arg, json_response, public_row
 bp = Blueprint("report", __name__)
 HOUR = 3600.0
 
-# What the customer is asked to do, by the overview row's plan (gateway/forecast/planning.py
-# statuses and reasons); the date beside it is the row's own `service_due`.
-ACTIONS = {
-    ("unplanned_stop_needed", "zone_D"): "Stop the machine now: vibration in zone D",
-    ("unplanned_stop_needed", "zone_C"): "Unplanned stop: zone C, no planned stop in time",
-    ("unplanned_stop_needed", "forecast"): "Unplanned stop: wear risk before the next planned stop",
-    ("planned", "zone_C"): "Remedial work at the planned stop: vibration in zone C",
-    ("planned", "forecast"): "Replace the part at the planned stop",
-}
+# The outlook's actions that ask the customer for work (gateway/outlook/judgement.py); the
+# words are the outlook's own `action_text`, the date its `service_due` (need-by).
+TO_DO = ("plan", "unplanned_stop", "stop_now")
 
 
 def _now() -> float:
@@ -47,10 +41,9 @@ def _days() -> int:
 
 def action_of(r: Row) -> str | None:
     """The overview row's recommendation in words; None when nothing is to be done."""
-    text = r.get("action_text")
-    if isinstance(text, str) and text:
-        return text
-    return ACTIONS.get((r.get("plan") or "", r.get("plan_reason") or ""))
+    if r.get("action") not in TO_DO:
+        return None
+    return str(r.get("action_text") or r["action"].replace("_", " "))
 
 
 def _runtime(site: str, rows: list[Row], days: int, tz: str) -> tuple[list[Row], float, float]:
