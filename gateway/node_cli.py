@@ -15,23 +15,24 @@ from gateway.provision import node_main
 
 
 def main(argv: Sequence[str]) -> int:
-    args = list(argv)
-    if args[:1] == ["update"]:  # staged over-the-air rollout: gateway.rollout
+    # `--secrets DIR` / `--config FILE` may come before or after the sub-command.
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--secrets")
+    where.add_argument("--config")
+    found, rest = where.parse_known_args(list(argv))
+    place = [f"--{k}={v}" for k, v in vars(found).items() if v]
+    if rest[:1] == ["update"]:  # staged over-the-air rollout: gateway.rollout
         from gateway.rollout import main as update_main
 
-        return update_main(args[1:])
-    if "replace" in args[:3]:  # `node [--secrets DIR] replace ID ...`: gateway.board_replace
+        return update_main(rest[1:] + (["--secrets", found.secrets] if found.secrets else []))
+    if rest[:1] == ["replace"]:  # `node replace ID ...`: gateway.board_replace
         from gateway.board_replace import main as replace_main
 
-        i = args.index("replace")
-        return replace_main(args[i + 1 :] + args[:i])
-    if args[:1] == ["flash"]:
+        return replace_main(rest[1:] + place)
+    if rest[:1] == ["flash"]:
         from firmware.deploy import main as deploy_main
 
-        where = argparse.ArgumentParser(add_help=False)
-        where.add_argument("--secrets")
-        where.add_argument("--config")
-        found, args = where.parse_known_args(args)
+        args = rest
         if "--node-file" not in args and "--node" in args:
             node_id = args[args.index("--node") + 1] if args.index("--node") + 1 < len(args) else ""
             # the same secrets directory as `node add` (--secrets, --config, environment)
@@ -40,4 +41,4 @@ def main(argv: Sequence[str]) -> int:
                 args += ["--node-file", str(provisioned)]
         result: int = deploy_main(args)
         return result
-    return node_main(args)
+    return node_main(list(argv))

@@ -329,6 +329,7 @@ def add_node(
     mqtt_host: str | None = None,
     mqtt_port: int | None = None,
     rotate: bool = False,
+    wifi: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """Create (or, with rotate, replace) a node's credentials; returns its node.json content.
     Host and ports default to the site's broker.json (the broker's address and listeners)."""
@@ -352,8 +353,8 @@ def add_node(
         "mqtt_user": node_id,
         "mqtt_password": password,
         "mqtt_client_id": node_id,
-        "wifi_ssid": "CHANGE-ME",
-        "wifi_password": "CHANGE-ME",
+        "wifi_ssid": wifi[0] if wifi else "CHANGE-ME",
+        "wifi_password": wifi[1] if wifi else "CHANGE-ME",
         # the fleet's Ed25519 public key: the node accepts only updates signed with its pair
         "fleet_key": fleet_public_key(sdir).hex(),
     }
@@ -405,6 +406,8 @@ def node_main(argv: Sequence[str]) -> int:
     a.add_argument("--mqtt-host", help="default: the broker address of `broker-config`")
     a.add_argument("--mqtt-port", type=int, help="default: the node listener's port")
     a.add_argument("--rotate", action="store_true", help="replace an existing password")
+    a.add_argument("--wifi-ssid", help="the site's Wi-Fi for the node (password from "
+                   "$KIZASHI_WIFI_PASSWORD, never on the command line)")  # fmt: skip
     sub.add_parser("list", help="provisioned node ids")
     r = sub.add_parser("remove", help="revoke a node's credentials")
     r.add_argument("node_id")
@@ -420,7 +423,12 @@ def node_main(argv: Sequence[str]) -> int:
     try:
         sdir = secrets_dir(args)
         if args.cmd == "add":
-            cfg = add_node(sdir, args.node_id, args.mqtt_host, args.mqtt_port, args.rotate)
+            wifi = None
+            if args.wifi_ssid:
+                wifi = (args.wifi_ssid, os.environ.get("KIZASHI_WIFI_PASSWORD", ""))
+            cfg = add_node(
+                sdir, args.node_id, args.mqtt_host, args.mqtt_port, args.rotate, wifi=wifi
+            )
             path = sdir / "nodes" / args.node_id / "node.json"
             print(f"node {args.node_id}: {path} (broker {cfg['mqtt_host']}:{cfg['mqtt_port']})")
             m = load_site(sdir).directory(sdir)

@@ -5,7 +5,7 @@ kizashi/v1/node/<node_id>/birth   node -> gateway  birth frame on connect   QoS 
 kizashi/v1/node/<node_id>/death   broker -> gateway  last will (death frame) QoS 1
 kizashi/v1/node/<node_id>/cmd     gateway -> node  commands                 QoS 1
 kizashi/v1/node/<node_id>/ack     gateway -> node  acks releasing stored frames QoS 1
-kizashi/v1/gateway/<gw_id>/state  gateway state, retained: "online" / "offline"
+kizashi/v1/gateway/<gw_id>/state  gateway state (not retained): "online" / "offline"
 """
 
 PREFIX = "kizashi/v1"
