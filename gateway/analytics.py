@@ -42,10 +42,9 @@ from gateway.forecast.early_warning import (
     readings_from_features,
 )
 from gateway.forecast.health import ZONES, SensorFaultWatch, is_sensor_fault
-from gateway.store.api import Asset, EventRecord, HourlyPoint, Store, WriteBatch
+from gateway.store.api import Asset, EventRecord, HourlyPoint, ReportRow, Store, WriteBatch
 from gateway.store.sql import FUTURE_SLACK_S
 from protocol import frames
-from protocol.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +64,8 @@ class AssetHealth:
     baseline: Baseline = field(default_factory=lambda: Baseline(BASELINE_POINTS))
     change: ChangeDetector = field(default_factory=ChangeDetector)
     last_ts: float = 0.0  # node time of the newest report judged
-    # Watermark of the last frame read, in the store's receive order: (recv_time, boot, seq).
-    # Receive time, not node time, because that is what `recent_frames(since=...)` filters on.
+    # The last frame judged, (recv_time, boot, seq): kept so a state file written before the
+    # monitor followed the store's frame ids (HealthMonitor.frame_mark) re-judges nothing.
     last_key: tuple[float, int, int] = (0.0, -1, -1)
     changed: bool = False  # a persistent change is being reported (re-armed when CUSUM resets)
     spikes: int = 0
@@ -120,12 +119,15 @@ class HealthMonitor:
         # newest service entry applied (-1: none yet; the log before the monitor is not replayed).
         self.records = WarningRecords()
         self.service_seen = -1
+        # Newest frame judged (the store's frame id, commit order); 0 = from the oldest kept.
+        self.frame_mark = 0
         if state_path is not None and state_path.exists():
             try:
                 raw = json.loads(state_path.read_text())
                 own = raw.pop(MONITOR_KEY, {})
                 self.records = WarningRecords.from_state(own.get("records", {}))
                 self.service_seen = int(own.get("service_seen", -1))
+                self.frame_mark = int(own.get("frame_mark", 0))
                 self.assets = {k: AssetHealth.from_state(v) for k, v in raw.items()}
             except (ValueError, KeyError, TypeError) as e:
                 log.warning("health state %s unreadable (%s): starting fresh", state_path, e)
@@ -143,49 +145,51 @@ class HealthMonitor:
         return h
 
     def step(self, batch_limit: int = 5000) -> list[EventRecord]:
+        """Judge the report frames committed since the last step: their stored columns, read
+        in commit order after a frame-id watermark (one read for the fleet, no payload
+        decoding)."""
         events: list[EventRecord] = []
         assets = self.store.assets()
         self._service_step({a.asset_id: a for a in assets})
-        for asset in assets:
-            if asset.node_id is None:
-                continue
-            events.extend(self._asset_step(asset, batch_limit))
+        by_node = {a.node_id: a for a in assets if a.node_id is not None}
+        while True:
+            rows = self.store.reports_after(self.frame_mark, batch_limit)
+            for r in rows:
+                asset = by_node.get(r.node_id)
+                if asset is not None:
+                    events.extend(self._report(asset, r))
+            if rows:
+                self.frame_mark = rows[-1].frame_id
+            if len(rows) < batch_limit:
+                break
         if events:
             self.store.write_batch(WriteBatch(events=events))
             self.transitions += len(events)
         self.save()
         return events
 
-    def _asset_step(self, asset: Asset, limit: int) -> list[EventRecord]:
+    def _report(self, asset: Asset, f: ReportRow) -> list[EventRecord]:
         assert asset.node_id is not None
         h = self._health(asset)
-        stored = self.store.recent_frames(asset.node_id, limit=limit, since=h.last_key[0])
-        out: list[EventRecord] = []
-        for f in sorted(stored, key=lambda s: (s.recv_time, s.boot_id, s.seq)):
-            key = (f.recv_time, f.boot_id, f.seq)
-            if key <= h.last_key:
-                continue  # judged in an earlier step
-            h.last_key = key
-            if h.last_ts > f.recv_time + FUTURE_SLACK_S:
-                # The watermark came from a frame stamped far ahead (a bad node clock, before
-                # ingest bounded node time): it would freeze this asset's alarms for good.
-                h.last_ts = 0.0
-            if f.kind != "report" or f.ts < h.last_ts:
-                continue  # backfilled history arrives late: it does not move today's alarms
-            h.last_ts = f.ts
-            try:
-                rep = frames.decode(f.payload)
-            except ProtocolError:
-                continue  # it was validated at ingest; a stored frame cannot be bad
-            faulted = is_sensor_fault(rep["flags"])
-            out.extend(self._sensor_watch(asset, h, f.ts, faulted))
-            if faulted:
-                continue  # no measurement in it: zeros must never read as a quiet machine
-            if not rep["flags"] & frames.FLAG_RUNNING:
-                continue  # a stopped machine's vibration says nothing about its health
-            v = max(rep["vel_rms_mm_s_x100"]) / 100.0
-            out.extend(self._judge(asset, h, f.ts, v))
-            out.extend(self._warn(asset, h, f.ts, rep))
+        key = (f.recv_time, f.boot_id, f.seq)
+        if key <= h.last_key:
+            return []  # judged in an earlier step (state written before the frame watermark)
+        h.last_key = key
+        if h.last_ts > f.recv_time + FUTURE_SLACK_S:
+            # The watermark came from a frame stamped far ahead (a bad node clock, before
+            # ingest bounded node time): it would freeze this asset's alarms for good.
+            h.last_ts = 0.0
+        if f.ts < h.last_ts:
+            return []  # backfilled history arrives late: it does not move today's alarms
+        h.last_ts = f.ts
+        faulted = is_sensor_fault(f.flags)
+        out = self._sensor_watch(asset, h, f.ts, faulted)
+        if faulted or f.vel_rms_mm_s is None:
+            return out  # no measurement in it: zeros must never read as a quiet machine
+        if not f.flags & frames.FLAG_RUNNING:
+            return out  # a stopped machine's vibration says nothing about its health
+        out.extend(self._judge(asset, h, f.ts, max(f.vel_rms_mm_s)))
+        out.extend(self._warn(asset, h, f.ts, f))
         return out
 
     def _sensor_watch(
@@ -227,19 +231,16 @@ class HealthMonitor:
             h.changed = verdict == "persistent"
         return out
 
-    def _warn(
-        self, asset: Asset, h: AssetHealth, ts: float, rep: dict[str, Any]
-    ) -> list[EventRecord]:
+    def _warn(self, asset: Asset, h: AssetHealth, ts: float, f: ReportRow) -> list[EventRecord]:
         """Feed one running report to the bearing-warning rule; an event when it warns."""
-        assert asset.node_id is not None
-        feats = {f"rms_{a}": g / 1000.0 for a, g in zip("xyz", rep["acc_rms_mg"], strict=True)}
-        feats.update({f"vel_rms_{a}": x / 100.0
-                      for a, x in zip("xyz", rep["vel_rms_mm_s_x100"], strict=True)})  # fmt: skip
-        feats["peak_g"] = rep["peak_mg"] / 1000.0
-        feats["kurt"] = rep["kurtosis_x100"] / 100.0
-        if rep.get("temp_c_x10") is not None:
-            feats["temp_c"] = rep["temp_c_x10"] / 10.0
-        raised = h.early.update(float(rep["runtime_s"]), {POSITION: readings_from_features(feats)})
+        assert asset.node_id is not None and f.vel_rms_mm_s is not None
+        feats = {f"rms_{a}": g for a, g in zip("xyz", f.acc_rms_g or (0.0,) * 3, strict=True)}
+        feats.update({f"vel_rms_{a}": x for a, x in zip("xyz", f.vel_rms_mm_s, strict=True)})
+        feats["peak_g"] = f.peak_g or 0.0
+        feats["kurt"] = f.kurtosis or 0.0
+        if f.temp_c is not None:
+            feats["temp_c"] = f.temp_c
+        raised = h.early.update(float(f.runtime_s or 0), {POSITION: readings_from_features(feats)})
         return [
             EventRecord(
                 ts,
@@ -288,7 +289,11 @@ class HealthMonitor:
             return
         tmp = self.state_path.with_suffix(".tmp")
         state: dict[str, Any] = {k: v.to_state() for k, v in self.assets.items()}
-        state[MONITOR_KEY] = {"records": self.records.to_state(), "service_seen": self.service_seen}
+        state[MONITOR_KEY] = {
+            "records": self.records.to_state(),
+            "service_seen": self.service_seen,
+            "frame_mark": self.frame_mark,
+        }
         tmp.write_text(json.dumps(state))
         tmp.replace(self.state_path)
 

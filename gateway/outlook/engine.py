@@ -176,8 +176,9 @@ class OutlookEngine:
                 aid = self._node_asset.get(r.node_id, r.node_id)
                 changed.add(aid)
                 # A sensor-fault report's zeros are no measurement: never a running level.
-                if r.flags & lv.FLAG_RUNNING and not is_sensor_fault(r.flags):
-                    self.levels.add(aid, r.ts, max(r.vel_rms_mm_s), r.kurtosis)
+                v = r.vel_rms_mm_s
+                if r.flags & lv.FLAG_RUNNING and not is_sensor_fault(r.flags) and v is not None:
+                    self.levels.add(aid, r.ts, max(v), r.kurtosis or 0.0)
             if not rows:
                 return changed
             self._frame_mark = rows[-1].frame_id

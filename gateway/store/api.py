@@ -413,9 +413,13 @@ class ReportRow:
     ts: float
     recv_time: float
     flags: int
-    vel_rms_mm_s: tuple[float, float, float]
-    kurtosis: float
+    vel_rms_mm_s: tuple[float, float, float] | None  # None: the report carried no values
+    kurtosis: float | None
     backfilled: bool
+    acc_rms_g: tuple[float, float, float] | None = None
+    peak_g: float | None = None
+    temp_c: float | None = None
+    runtime_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

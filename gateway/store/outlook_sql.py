@@ -72,9 +72,15 @@ def _outlook(r: Sequence[Any]) -> Outlook:
 
 
 def _report(r: Sequence[Any]) -> ReportRow:
+    has = r[7] is not None and r[8] is not None and r[9] is not None
+    acc = r[12] is not None and r[13] is not None and r[14] is not None
     return ReportRow(
         int(r[0]), r[1], int(r[2]), int(r[3]), float(r[4]), float(r[5]), int(r[6] or 0),
-        (r[7] / 100.0, r[8] / 100.0, r[9] / 100.0), (r[10] or 0) / 100.0, bool(r[11]),
+        (r[7] / 100.0, r[8] / 100.0, r[9] / 100.0) if has else None,
+        None if r[10] is None else r[10] / 100.0, bool(r[11]),
+        (r[12] / 1000.0, r[13] / 1000.0, r[14] / 1000.0) if acc else None,
+        None if r[15] is None else r[15] / 1000.0, None if r[16] is None else r[16] / 10.0,
+        None if r[17] is None else int(r[17]),
     )  # fmt: skip
 
 
@@ -157,8 +163,9 @@ class OutlookSql:
         with self._lock:
             rows = self._q(
                 "SELECT frame_id, node_id, boot_id, seq, ts, recv_time, flags, vel_x, vel_y,"
-                " vel_z, kurt_x100, backfilled FROM frames WHERE frame_id > ? AND kind = 'report'"
-                " AND vel_x IS NOT NULL ORDER BY frame_id LIMIT ?",
+                " vel_z, kurt_x100, backfilled, acc_x, acc_y, acc_z, peak_mg, temp_c_x10,"
+                " runtime_s FROM frames WHERE frame_id > ? AND kind = 'report'"
+                " ORDER BY frame_id LIMIT ?",
                 (int(frame_id), int(limit)),
             )
         return [_report(r) for r in rows]
