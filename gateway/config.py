@@ -13,6 +13,8 @@ from gateway.ingest import PipelineConfig
 from gateway.mqtt_link import MqttConfig
 from gateway.node_config import NodeConfigSettings, desired_config
 from gateway.notify import NotifyConfig
+from gateway.uplink.config import KEYS as UPLINK_KEYS
+from gateway.uplink.config import UplinkConfig, parse_uplink
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class GatewayConfig:
     notify: NotifyConfig = field(default_factory=NotifyConfig)  # alarm webhook, off by default
     node_config: NodeConfigSettings = field(default_factory=NodeConfigSettings)
     health: HealthSettings = field(default_factory=HealthSettings)  # /healthz and watchdog
+    uplink: UplinkConfig = field(default_factory=UplinkConfig)  # to the fleet server (FLEET.md)
 
     @property
     def database_url(self) -> str:
@@ -92,6 +95,7 @@ KNOWN = {
     "node_config": {f.name for f in fields(NodeConfigSettings)},
     "health": {f.name for f in fields(HealthSettings)},
     "web": None,  # free-form
+    "uplink": UPLINK_KEYS,
 }
 
 
@@ -172,6 +176,7 @@ def parse_config(data: dict[str, Any], base: Path = Path(".")) -> GatewayConfig:
         notify=NotifyConfig(**nt),
         node_config=_node_config(data.get("node_config", {})),
         health=_health(data.get("health", {})),
+        uplink=parse_uplink(data.get("uplink", {})),
     )
 
 

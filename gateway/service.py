@@ -39,6 +39,8 @@ from gateway.sdnotify import watchdog_loop
 from gateway.serial_link import SerialLink
 from gateway.store import open_store
 from gateway.store.api import Store
+from gateway.store.sql import SqlStore
+from gateway.uplink.forwarder import Forwarder
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +196,7 @@ async def serve(
     )
     ctx = ServiceContext(cfg, web_store, metrics, pipeline, metrics.render, outlook, health)
     http: HttpServer | None = None
+    closers: list[Store] = []
     if app_factory is not None and cfg.http.enabled:
         http = HttpServer(app_factory(ctx), cfg.http.host, cfg.http.port, cfg.http.threads).start()
         log.info("http serving", extra={"host": cfg.http.host, "port": http.port})
@@ -243,6 +246,16 @@ async def serve(
                         supervise("node_config", node_configs.run, metrics), name="node_config"
                     )
                 )
+            if cfg.uplink.enabled and isinstance(store, SqlStore):
+                # forwards to the fleet server on a store connection of its own (FLEET.md)
+                uplink_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
+                closers.append(uplink_store)
+                if not isinstance(uplink_store, SqlStore):
+                    raise TypeError("the uplink needs an SQL store")
+                forwarder = Forwarder(uplink_store, cfg.gateway_id, cfg.uplink, metrics)
+                side.append(
+                    tg.create_task(supervise("uplink", forwarder.run, metrics), name="uplink")
+                )
             side.append(tg.create_task(watchdog_loop(health.check), name="watchdog"))
             if on_ready is not None:
                 on_ready(ctx)
@@ -261,6 +274,8 @@ async def serve(
         await asyncio.to_thread(store.close)
         await asyncio.to_thread(web_store.close)
         await asyncio.to_thread(outlook_store.close)
+        for extra in closers:
+            await asyncio.to_thread(extra.close)
         log.info("gateway stopped", extra={"stored": pipeline.stored})
 
 

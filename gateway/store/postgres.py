@@ -30,6 +30,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 class PostgresStore(SqlStore):
     greatest = "GREATEST"
     placeholder = "%s"
+    _for_update = " FOR UPDATE"  # the fleet applier locks its origin's mark row
     add_column_if_missing = "IF NOT EXISTS "  # two processes may open an old schema at once
     # psycopg refuses a NUL in text itself (DataError), PostgreSQL a value out of range.
     data_errors = (psycopg.DataError, psycopg.IntegrityError, *SqlStore.data_errors)

@@ -16,7 +16,12 @@ the `outlook` table (one judgement per asset, written by gateway/outlook; new ta
 migration step: CREATE TABLE IF NOT EXISTS makes them on open); 6 adds `node_config` (the
 configuration the gateway wants each node to run and where the push stands); 7 adds
 `users.session_version` (a page session is valid only while it matches: logout, a password
-change and disabling or enabling a user raise it, which ends that user's old sessions).
+change and disabling or enabling a user raise it, which ends that user's old sessions); 8 adds
+the fleet tables (gateway/uplink, docs/FLEET.md): `uplink_marks` (per origin and stream, how far
+the rows are forwarded: on a site the centre's acknowledged watermark, on the centre what it
+applied), `fleet_keys` (which site gateway owns a node, asset, site, service entry or window at
+the centre, and the centre's id of a forwarded entry) and `fleet_origins` (each site gateway's
+customer, set by the centre's config).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -24,7 +29,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -216,6 +221,25 @@ CREATE TABLE IF NOT EXISTS users (
     role TEXT NOT NULL CHECK (role IN ('viewer', 'technician', 'admin')),
     disabled INTEGER NOT NULL DEFAULT 0,
     session_version BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS uplink_marks (
+    origin TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    upto BIGINT NOT NULL,
+    updated {real} NOT NULL,
+    PRIMARY KEY (origin, stream)
+);
+CREATE TABLE IF NOT EXISTS fleet_keys (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    local_id BIGINT,
+    PRIMARY KEY (kind, key)
+);
+CREATE TABLE IF NOT EXISTS fleet_origins (
+    origin TEXT PRIMARY KEY,
+    customer TEXT NOT NULL,
+    last_seen {real}
 );
 """
 

@@ -40,6 +40,7 @@ from gateway.store.api import (
     check_site,
 )
 from gateway.store.outlook_sql import OutlookSql
+from gateway.store.uplink_sql import UplinkSql
 
 Row = tuple[Any, ...]
 FLAG_RUNNING = 1
@@ -268,9 +269,10 @@ def _where(conditions: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
     return sql, [value for _, value in used]
 
 
-class SqlStore(OutlookSql):
+class SqlStore(OutlookSql, UplinkSql):
     """Shared implementation of gateway.store.api.Store over a DB-API connection (the
-    outlook's table and reads in gateway/store/outlook_sql.py)."""
+    outlook's table and reads in gateway/store/outlook_sql.py; fleet forwarding in
+    gateway/store/uplink_sql.py)."""
 
     greatest = "max"
     placeholder = "?"

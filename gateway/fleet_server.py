@@ -1,0 +1,161 @@
+"""`kizashi fleet run --config FILE`: the central fleet server (docs/FLEET.md).
+
+The same software in its fleet role: no node links and no outlook engine of its own; it applies
+what the site gateways forward (gateway/uplink/central.py) into its store (PostgreSQL) and serves
+one fleet page over every site. Config (TOML):
+
+    [fleet]            database (URL, required), data_dir, log_level
+    [fleet.mqtt]       the central broker: keys of gateway/uplink/config.py (host, port, tls...)
+    [fleet.origins]    site gateway id = "customer": the only origins applied, and their customer
+    [http]             enabled, host, port, threads (as the site gateway)
+    [web]              passed to the page (as the site gateway)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import signal
+import threading
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.config import HttpConfig
+from gateway.logs import setup_logging
+from gateway.metrics import REGISTRY, Metrics, render_metrics
+from gateway.service import HttpServer, supervise
+from gateway.store import open_store
+from gateway.store.sql import SqlStore
+from gateway.uplink.central import CentralApplier
+from gateway.uplink.config import UplinkConfig, parse_uplink
+from gateway.uplink.wire import ORIGIN_RE
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FleetConfig", "fleet_main", "load_fleet_config", "serve_fleet"]
+
+FLEET_KEYS = {"database", "data_dir", "log_level", "mqtt", "origins"}
+HTTP_KEYS = {"enabled", "host", "port", "threads"}
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    database: str
+    origins: dict[str, str]  # site gateway id -> customer
+    mqtt: UplinkConfig = field(default_factory=UplinkConfig)
+    data_dir: Path = Path("fleet-data")
+    log_level: str = "INFO"
+    http: HttpConfig = field(default_factory=HttpConfig)
+    web: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_fleet_config(data: dict[str, Any], base: Path = Path(".")) -> FleetConfig:
+    unknown = set(data) - {"fleet", "http", "web"}
+    if unknown:
+        raise ValueError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    fleet = data.get("fleet", {})
+    sections = (("fleet", fleet, FLEET_KEYS), ("http", data.get("http", {}), HTTP_KEYS))
+    for section, table, keys in sections:
+        bad = set(table) - keys
+        if bad:
+            raise ValueError(f"unknown key(s) in [{section}]: {', '.join(sorted(bad))}")
+    if not fleet.get("database"):
+        raise ValueError("[fleet] database is required (postgresql://...)")
+    origins = {str(k): str(v) for k, v in dict(fleet.get("origins", {})).items()}
+    for origin, customer in origins.items():
+        if not ORIGIN_RE.match(origin) or not customer.strip():
+            raise ValueError(f"[fleet.origins] {origin!r}: an id [A-Za-z0-9_.-] and a customer")
+    http = data.get("http", {})
+    return FleetConfig(
+        database=str(fleet["database"]),
+        origins=origins,
+        mqtt=parse_uplink(dict(fleet.get("mqtt", {})), "fleet.mqtt"),
+        data_dir=base / str(fleet.get("data_dir", "fleet-data")),
+        log_level=str(fleet.get("log_level", "INFO")),
+        http=HttpConfig(
+            enabled=bool(http.get("enabled", True)),
+            host=str(http.get("host", "127.0.0.1")),
+            port=int(http.get("port", 8080)),
+            threads=int(http.get("threads", 4)),
+        ),
+        web=dict(data.get("web", {})),
+    )
+
+
+def load_fleet_config(path: str | Path) -> FleetConfig:
+    p = Path(path)
+    with p.open("rb") as f:
+        return parse_fleet_config(tomllib.load(f), p.parent)
+
+
+def _open(url: str) -> SqlStore:
+    store = open_store(url)
+    if not isinstance(store, SqlStore):  # both backends are; a future one must say so
+        raise TypeError("the fleet server needs an SQL store")
+    return store
+
+
+async def serve_fleet(
+    cfg: FleetConfig,
+    app_factory: Callable[[SqlStore, FleetConfig], Callable[..., Any]] | None = None,
+    stop: asyncio.Event | None = None,
+    metrics: Metrics | None = None,
+    on_ready: Callable[[CentralApplier, int | None], None] | None = None,
+) -> None:
+    """Run the fleet server until `stop` (or SIGINT/SIGTERM)."""
+    metrics = metrics or REGISTRY
+    stop = stop or asyncio.Event()
+    if threading.current_thread() is threading.main_thread():
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await asyncio.to_thread(_open, cfg.database)
+    web_store = await asyncio.to_thread(_open, cfg.database)
+    applier = CentralApplier(store, cfg.origins, cfg.mqtt, metrics)
+    http: HttpServer | None = None
+    if app_factory is not None and cfg.http.enabled:
+        app = app_factory(web_store, cfg)
+        http = HttpServer(app, cfg.http.host, cfg.http.port, cfg.http.threads).start()
+        log.info("fleet page serving", extra={"host": cfg.http.host, "port": http.port})
+    try:
+        task = asyncio.create_task(supervise("fleet_uplink", applier.run, metrics))
+        if on_ready is not None:
+            on_ready(applier, None if http is None else http.port)
+        await stop.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        if http is not None:
+            http.close()
+        await asyncio.to_thread(store.close)
+        await asyncio.to_thread(web_store.close)
+
+
+def default_fleet_app(store: SqlStore, cfg: FleetConfig) -> Callable[..., Any]:
+    """The fleet page over the central store, with the fleet role's tenancy on."""
+    web = importlib.import_module("fleet_web")
+    conf: dict[str, Any] = {"METRICS_RENDER": render_metrics, "FLEET_ROLE": True, **cfg.web}
+    app: Callable[..., Any] = web.create_app(conf, store=store)
+    return app
+
+
+def fleet_main(argv: Sequence[str]) -> int:
+    """`kizashi fleet run --config FILE [--no-http]`."""
+    args = list(argv)
+    if args[:1] != ["run"]:
+        print("usage: kizashi fleet run --config FILE [--no-http]")
+        return 2
+    ap = argparse.ArgumentParser(prog="kizashi fleet run")
+    ap.add_argument("--config", required=True, help="fleet server TOML file")
+    ap.add_argument("--no-http", action="store_true", help="do not serve the fleet page")
+    ns = ap.parse_args(args[1:])
+    cfg = load_fleet_config(ns.config)
+    setup_logging(cfg.log_level)
+    asyncio.run(serve_fleet(cfg, None if ns.no_http else default_fleet_app))
+    return 0

@@ -1,0 +1,499 @@
+"""The store's fleet side (gateway/uplink, docs/FLEET.md): what a site gateway reads to forward,
+and what the central fleet server writes when it applies a site's rows.
+
+A mixin of `SqlStore` like outlook_sql.py. Two kinds of data travel:
+
+- the append-only streams `frames` and `events`, read after a watermark in commit order (their
+  ids) and applied at the centre together with the new watermark in ONE transaction, so a
+  replayed message adds nothing (frames are also checked by (node, boot, seq));
+- the site's state (sites, registry, service log, windows, nodes, outlook), sent as a whole
+  snapshot and applied idempotently: entries by the site's id (`fleet_keys` maps it to the
+  centre's id), the rest by its natural key.
+
+Every forwarded key is owned by one site gateway (the origin): a row whose node, asset or site
+belongs to another origin is refused, logged and counted, never merged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.store.api import EventRecord, FrameRecord, WriteBatch
+from gateway.store.outlook_sql import _COLUMNS as _OUTLOOK_COLUMNS
+from gateway.store.outlook_sql import _UPSERT as _OUTLOOK_UPSERT
+from gateway.store.outlook_sql import REGISTRY_KEY
+
+log = logging.getLogger(__name__)
+
+STREAMS = ("frames", "events")
+_FRAME_SELECT = (
+    "SELECT frame_id, node_id, boot_id, seq, kind, node_time, recv_time, ts, payload, flags,"
+    " dropped, runtime_s, starts, acc_x, acc_y, acc_z, vel_x, vel_y, vel_z, peak_mg, kurt_x100,"
+    " temp_c_x10, backfilled FROM frames WHERE frame_id > ? ORDER BY frame_id LIMIT ?"
+)
+_NODE_COLUMNS = (
+    "node_id, boot_id, fw, board, sensor, birth_info, last_birth, last_seen, online, dropped,"
+    " frames_received, frames_lost, gaps, clock_offset_s, resets"
+)
+_NODE_UPSERT = (
+    f"INSERT INTO nodes ({_NODE_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+    " ON CONFLICT (node_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _NODE_COLUMNS.replace(" ", "").split(",")[1:])
+)
+_ASSET_UPSERT = (
+    "INSERT INTO assets (asset_id, site, machine, node_id, machine_group, description,"
+    " zone_ab, zone_bc, zone_cd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (asset_id) DO UPDATE SET site = excluded.site, machine = excluded.machine,"
+    " node_id = excluded.node_id, machine_group = excluded.machine_group,"
+    " description = excluded.description, zone_ab = excluded.zone_ab,"
+    " zone_bc = excluded.zone_bc, zone_cd = excluded.zone_cd"
+)
+_OUTLOOK_WINDOW = _OUTLOOK_COLUMNS.replace(" ", "").split(",").index("window_id")
+
+
+def _none3(row: Sequence[Any]) -> tuple[int, int, int] | None:
+    return None if row[0] is None else (int(row[0]), int(row[1]), int(row[2]))
+
+
+def frame_record(r: Sequence[Any]) -> FrameRecord:
+    """A FrameRecord from the columns of _FRAME_SELECT after frame_id."""
+    return FrameRecord(
+        r[0], int(r[1]), int(r[2]), r[3], int(r[4]), float(r[5]), float(r[6]), bytes(r[7]),
+        r[8], r[9], r[10], r[11], _none3(r[12:15]), _none3(r[15:18]), r[18], r[19], r[20],
+        bool(r[21]),
+    )  # fmt: skip
+
+
+def frame_from_wire(r: Sequence[Any]) -> FrameRecord:
+    """A FrameRecord from its fields in order, as msgpack carries them (lists for tuples)."""
+    acc, vel = r[12], r[13]
+    return FrameRecord(
+        str(r[0]), int(r[1]), int(r[2]), str(r[3]), int(r[4]), float(r[5]), float(r[6]),
+        bytes(r[7]), r[8], r[9], r[10], r[11], None if acc is None else tuple(acc),
+        None if vel is None else tuple(vel), r[14], r[15], r[16], bool(r[17]),
+    )  # fmt: skip
+
+
+@dataclass
+class ApplyResult:
+    """What one apply did at the centre: the watermark after it, rows stored and refused."""
+
+    upto: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def refuse(self, reason: str, what: str, origin: str) -> None:
+        self.refused += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        log.warning(
+            "forwarded row refused", extra={"origin": origin, "reason": reason, "row": what}
+        )
+
+
+class UplinkSql:
+    """Forwarding reads (site) and idempotent applies (centre) over SqlStore's hooks."""
+
+    _lock: Any
+
+    def _q(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _write_batch(self, batch: WriteBatch, isolate: bool = False) -> int:
+        raise NotImplementedError
+
+    def _registry_changed(self, ts: float) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ watermarks (both sides)
+    def uplink_mark(self, origin: str, stream: str) -> int:
+        """How far `stream` of `origin` is forwarded (site: acknowledged by the centre;
+        centre: applied); 0 when never."""
+        with self._lock:
+            rows = self._q(
+                "SELECT upto FROM uplink_marks WHERE origin = ? AND stream = ?", (origin, stream)
+            )
+        return int(rows[0][0]) if rows else 0
+
+    def set_uplink_mark(self, origin: str, stream: str, upto: int) -> None:
+        with self._lock, self._transaction():
+            self._set_mark(origin, stream, upto)
+
+    def _set_mark(self, origin: str, stream: str, upto: int) -> None:
+        self._q(
+            "INSERT INTO uplink_marks (origin, stream, upto, updated) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (origin, stream) DO UPDATE SET upto = excluded.upto,"
+            " updated = excluded.updated",
+            (origin, stream, int(upto), time.time()),
+        )
+
+    # ------------------------------------------------------------ site side: what to send
+    def frames_after(self, frame_id: int, limit: int = 1000) -> list[tuple[int, FrameRecord]]:
+        """Stored frames after `frame_id` in commit order, with their ids."""
+        with self._lock:
+            rows = self._q(_FRAME_SELECT, (int(frame_id), int(limit)))
+        return [(int(r[0]), frame_record(r[1:])) for r in rows]
+
+    def registry_stamp(self) -> str:
+        """Changes whenever the registry or the windows change (the forwarder then sends the
+        state before more frames, so the centre files them under the same assets)."""
+        with self._lock:
+            rows = self._q("SELECT value FROM meta WHERE key = ?", (REGISTRY_KEY,))
+        return str(rows[0][0]) if rows else ""
+
+    def event_rows_after(self, event_id: int, limit: int = 1000) -> list[list[Any]]:
+        """Events after `event_id` as wire rows [id, ts, node, source, code, detail, boot, seq]."""
+        with self._lock:
+            rows = self._q(
+                "SELECT event_id, ts, node_id, source, code, detail, boot_id, seq FROM events"
+                " WHERE event_id > ? ORDER BY event_id LIMIT ?",
+                (int(event_id), int(limit)),
+            )
+        return [[int(r[0]), float(r[1]), *r[2:5], r[5], r[6], r[7]] for r in rows]
+
+    def state_snapshot(self) -> dict[str, list[list[Any]]]:
+        """The site's state as plain rows (msgpack-able), read in one transaction."""
+        with self._lock, self._transaction():
+            parts: dict[str, list[list[Any]]] = {}
+            for p in self._q(
+                "SELECT asset_id, part_id, name, part_number, rated_l10_h, lead_time_days"
+                " FROM parts ORDER BY asset_id, part_id"
+            ):
+                parts.setdefault(p[0], []).append(list(p[1:]))
+            return {
+                "sites": [list(r) for r in self._q("SELECT site, tz FROM sites ORDER BY site")],
+                "assets": [
+                    [*r, parts.get(r[0], [])]
+                    for r in self._q(
+                        "SELECT asset_id, site, machine, node_id, machine_group, description,"
+                        " zone_ab, zone_bc, zone_cd FROM assets ORDER BY asset_id"
+                    )
+                ],
+                "service": [
+                    list(r)
+                    for r in self._q(
+                        "SELECT entry_id, asset_id, part_id, date, kind, finding, by_user,"
+                        " acted_on_warning, downtime_avoided_h FROM service_log"
+                        " ORDER BY entry_id"
+                    )
+                ],
+                "windows": [
+                    list(r)
+                    for r in self._q(
+                        "SELECT window_id, site, start_ts, end_ts, note FROM windows"
+                        " ORDER BY window_id"
+                    )
+                ],
+                "nodes": [
+                    list(r) for r in self._q(f"SELECT {_NODE_COLUMNS} FROM nodes ORDER BY node_id")
+                ],
+                "outlooks": [
+                    list(r)
+                    for r in self._q(f"SELECT {_OUTLOOK_COLUMNS} FROM outlook ORDER BY asset_id")
+                ],
+            }
+
+    # ------------------------------------------------------------ centre side: apply
+    def set_origin(self, origin: str, customer: str) -> None:
+        """Register a site gateway and its customer (from the centre's config)."""
+        with self._lock, self._transaction():
+            self._q(
+                "INSERT INTO fleet_origins (origin, customer, last_seen) VALUES (?, ?, NULL)"
+                " ON CONFLICT (origin) DO UPDATE SET customer = excluded.customer",
+                (origin, customer),
+            )
+
+    def fleet_origins(self) -> dict[str, str]:
+        """origin -> customer of every registered site gateway."""
+        with self._lock:
+            rows = self._q("SELECT origin, customer FROM fleet_origins ORDER BY origin")
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def site_customers(self) -> dict[str, str]:
+        """site -> customer of every site a site gateway forwarded (its origin's customer)."""
+        with self._lock:
+            rows = self._q(
+                "SELECT k.key, o.customer FROM fleet_keys k JOIN fleet_origins o"
+                " ON o.origin = k.origin WHERE k.kind = 'site' ORDER BY k.key"
+            )
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def _owner(self, kind: str, key: str) -> str | None:
+        rows = self._q("SELECT origin FROM fleet_keys WHERE kind = ? AND key = ?", (kind, key))
+        return str(rows[0][0]) if rows else None
+
+    def _claim(self, kind: str, key: str, origin: str, local_id: int | None = None) -> bool:
+        """True when `key` is (now) owned by `origin`; False when another origin owns it."""
+        owner = self._owner(kind, key)
+        if owner is None:
+            self._q(
+                "INSERT INTO fleet_keys (kind, key, origin, local_id) VALUES (?, ?, ?, ?)",
+                (kind, key, origin, local_id),
+            )
+            return True
+        return owner == origin
+
+    def _owned(self, kind: str, origin: str) -> dict[str, int | None]:
+        rows = self._q(
+            "SELECT key, local_id FROM fleet_keys WHERE kind = ? AND origin = ?", (kind, origin)
+        )
+        return {str(r[0]): None if r[1] is None else int(r[1]) for r in rows}
+
+    def apply_frames(
+        self, origin: str, after: int, upto: int, rows: Sequence[tuple[int, FrameRecord]]
+    ) -> ApplyResult:
+        """Store the frames of `origin` with ids in (after, upto] once; returns the new mark.
+
+        A message that starts beyond the applied mark (a gap: something was lost on the way)
+        applies nothing and answers the old mark, so the site resends from there."""
+        res = ApplyResult()
+        with self._lock, self._transaction():
+            mark = self._mark_for_update(origin, "frames")
+            res.upto = mark
+            if after > mark or upto <= mark:
+                res.duplicates = len(rows) if upto <= mark else 0
+                return res
+            fresh: list[FrameRecord] = []
+            nodes_ok: dict[str, bool] = {}
+            for fid, f in rows:
+                if fid <= mark:
+                    res.duplicates += 1
+                    continue
+                ok = nodes_ok.get(f.node_id)
+                if ok is None:
+                    ok = nodes_ok[f.node_id] = self._claim("node", f.node_id, origin)
+                if not ok:
+                    res.refuse("node_of_other_site", f.node_id, origin)
+                    continue
+                fresh.append(f)
+            stored = self._existing_frames(fresh)
+            new = [f for f in fresh if (f.node_id, f.boot_id, f.seq) not in stored]
+            res.duplicates += len(fresh) - len(new)
+            if new:
+                self._write_batch(WriteBatch(frames=new))
+            res.stored = len(new)
+            self._set_mark(origin, "frames", upto)
+            self._touch_origin(origin)
+            res.upto = upto
+        return res
+
+    def _existing_frames(self, frames: Sequence[FrameRecord]) -> set[tuple[str, int, int]]:
+        """The (node, boot, seq) keys among `frames` the store holds already."""
+        spans: dict[tuple[str, int], list[int]] = {}
+        for f in frames:
+            spans.setdefault((f.node_id, f.boot_id), []).append(f.seq)
+        have: set[tuple[str, int, int]] = set()
+        for (node, boot), seqs in spans.items():
+            for r in self._q(
+                "SELECT seq FROM frames WHERE node_id = ? AND boot_id = ? AND seq BETWEEN ? AND ?",
+                (node, boot, min(seqs), max(seqs)),
+            ):
+                have.add((node, boot, int(r[0])))
+        return have
+
+    def apply_events(
+        self, origin: str, after: int, upto: int, rows: Sequence[Sequence[Any]]
+    ) -> ApplyResult:
+        """Store the events of `origin` with ids in (after, upto] once (see apply_frames)."""
+        res = ApplyResult()
+        with self._lock, self._transaction():
+            mark = self._mark_for_update(origin, "events")
+            res.upto = mark
+            if after > mark or upto <= mark:
+                res.duplicates = len(rows) if upto <= mark else 0
+                return res
+            events: list[EventRecord] = []
+            for r in rows:
+                if int(r[0]) <= mark:
+                    res.duplicates += 1
+                    continue
+                node = str(r[2])
+                owner = self._owner("node", node)
+                if owner is not None and owner != origin:
+                    res.refuse("node_of_other_site", node, origin)
+                    continue
+                detail = json.loads(r[5]) if isinstance(r[5], str) else dict(r[5])
+                events.append(
+                    EventRecord(
+                        float(r[1]), node, str(r[4]), detail, r[6], r[7],
+                        "gateway" if r[3] == "gateway" else "node",
+                    )
+                )  # fmt: skip
+            if events:
+                self._write_batch(WriteBatch(events=events))
+            res.stored = len(events)
+            self._set_mark(origin, "events", upto)
+            self._touch_origin(origin)
+            res.upto = upto
+        return res
+
+    def _mark_for_update(self, origin: str, stream: str) -> int:
+        # Two appliers of one origin serialise on this row (PostgreSQL), SQLite on the file.
+        rows = self._q(
+            "SELECT upto FROM uplink_marks WHERE origin = ? AND stream = ?" + self._for_update,
+            (origin, stream),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    _for_update = ""  # " FOR UPDATE" on PostgreSQL
+
+    def _touch_origin(self, origin: str) -> None:
+        self._q("UPDATE fleet_origins SET last_seen = ? WHERE origin = ?", (time.time(), origin))
+
+    def apply_state(self, origin: str, state: dict[str, Any]) -> ApplyResult:
+        """Make the centre's copy of `origin`'s state equal to `state` (a state_snapshot)."""
+        res = ApplyResult()
+        with self._lock, self._transaction():
+            sites_ok = {str(s): self._claim("site", str(s), origin) for s, _ in state["sites"]}
+            for a in state["assets"]:
+                if str(a[1]) not in sites_ok:
+                    sites_ok[str(a[1])] = self._claim("site", str(a[1]), origin)
+            for s, tz in state["sites"]:
+                if sites_ok[str(s)]:
+                    self._q(
+                        "INSERT INTO sites (site, tz) VALUES (?, ?)"
+                        " ON CONFLICT (site) DO UPDATE SET tz = excluded.tz",
+                        (s, tz),
+                    )
+                else:
+                    res.refuse("site_of_other_site_gateway", str(s), origin)
+            assets = list(self._assets_ok(origin, state["assets"], sites_ok, res))
+            self._apply_assets(origin, assets)
+            self._apply_nodes(origin, state["nodes"], res)
+            self._apply_service(origin, state["service"], {a[0] for a in assets}, res)
+            windows = self._apply_windows(origin, state["windows"], sites_ok, res)
+            self._apply_outlooks(state["outlooks"], {a[0] for a in assets}, windows)
+            self._touch_origin(origin)
+            self._registry_changed(time.time())
+        return res
+
+    def _assets_ok(
+        self, origin: str, assets: Sequence[Sequence[Any]], sites_ok: dict[str, bool],
+        res: ApplyResult,
+    ) -> Iterator[Sequence[Any]]:  # fmt: skip
+        for a in assets:
+            asset_id, site, node = str(a[0]), str(a[1]), a[3]
+            if not sites_ok.get(site, False):
+                res.refuse("site_of_other_site_gateway", asset_id, origin)
+            elif not self._claim("asset", asset_id, origin):
+                res.refuse("asset_of_other_site", asset_id, origin)
+            elif node is not None and not self._claim("node", str(node), origin):
+                res.refuse("node_of_other_site", asset_id, origin)
+            else:
+                yield a
+
+    def _apply_assets(self, origin: str, assets: Sequence[Sequence[Any]]) -> None:
+        present = {str(a[0]) for a in assets}
+        for gone in set(self._owned("asset", origin)) - present:
+            self._q("DELETE FROM parts WHERE asset_id = ?", (gone,))
+            self._q("DELETE FROM outlook WHERE asset_id = ?", (gone,))
+            self._q("DELETE FROM assets WHERE asset_id = ?", (gone,))
+            self._q("DELETE FROM fleet_keys WHERE kind = 'asset' AND key = ?", (gone,))
+        for a in assets:
+            if a[3] is not None:  # a node belongs to one asset (as upsert_asset)
+                self._q(
+                    "UPDATE assets SET node_id = NULL WHERE node_id = ? AND asset_id <> ?",
+                    (a[3], a[0]),
+                )
+            self._q(_ASSET_UPSERT, tuple(a[:9]))
+            self._q("DELETE FROM parts WHERE asset_id = ?", (a[0],))
+            self._many(
+                "INSERT INTO parts (asset_id, part_id, name, part_number, rated_l10_h,"
+                " lead_time_days) VALUES (?, ?, ?, ?, ?, ?)",
+                [(a[0], *p) for p in a[9]],
+            )
+
+    def _apply_nodes(self, origin: str, nodes: Sequence[Sequence[Any]], res: ApplyResult) -> None:
+        for n in nodes:
+            if self._claim("node", str(n[0]), origin):
+                self._q(_NODE_UPSERT, tuple(n))
+            else:
+                res.refuse("node_of_other_site", str(n[0]), origin)
+
+    def _apply_service(
+        self, origin: str, entries: Sequence[Sequence[Any]], assets: set[str], res: ApplyResult
+    ) -> None:
+        mapped = self._owned("service", origin)
+        for e in entries:
+            key = f"{origin}:{int(e[0])}"
+            if e[1] not in assets:
+                res.refuse("entry_for_unknown_asset", key, origin)
+                continue
+            local = mapped.get(key)
+            if local is None:
+                rows = self._q(
+                    "INSERT INTO service_log (asset_id, part_id, date, kind, finding, by_user,"
+                    " acted_on_warning, downtime_avoided_h) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    " RETURNING entry_id",
+                    tuple(e[1:]),
+                )
+                self._claim("service", key, origin, int(rows[0][0]))
+            else:  # the ledger fields can be corrected at the site
+                self._q(
+                    "UPDATE service_log SET asset_id = ?, part_id = ?, date = ?, kind = ?,"
+                    " finding = ?, by_user = ?, acted_on_warning = ?, downtime_avoided_h = ?"
+                    " WHERE entry_id = ?",
+                    (*e[1:], local),
+                )
+
+    def _apply_windows(
+        self, origin: str, windows: Sequence[Sequence[Any]], sites_ok: dict[str, bool],
+        res: ApplyResult,
+    ) -> dict[int, int]:  # fmt: skip
+        """Windows by the site's id; returns site window id -> centre window id."""
+        mapped = self._owned("window", origin)
+        out: dict[int, int] = {}
+        for w in windows:
+            key = f"{origin}:{int(w[0])}"
+            ok = sites_ok.get(str(w[1]))
+            if ok is None:
+                ok = sites_ok[str(w[1])] = self._claim("site", str(w[1]), origin)
+            if not ok:
+                res.refuse("site_of_other_site_gateway", key, origin)
+                continue
+            local = mapped.pop(key, None)
+            if local is None:
+                rows = self._q(
+                    "INSERT INTO windows (site, start_ts, end_ts, note) VALUES (?, ?, ?, ?)"
+                    " RETURNING window_id",
+                    tuple(w[1:]),
+                )
+                local = int(rows[0][0])
+                self._claim("window", key, origin, local)
+            else:
+                self._q(
+                    "UPDATE windows SET site = ?, start_ts = ?, end_ts = ?, note = ?"
+                    " WHERE window_id = ?",
+                    (*w[1:], local),
+                )
+            out[int(w[0])] = local
+        for key, local in mapped.items():  # deleted at the site
+            self._q("DELETE FROM windows WHERE window_id = ?", (local,))
+            self._q("DELETE FROM fleet_keys WHERE kind = 'window' AND key = ?", (key,))
+        return out
+
+    def _apply_outlooks(
+        self, rows: Sequence[Sequence[Any]], assets: set[str], windows: dict[int, int]
+    ) -> None:
+        out = []
+        for r in rows:
+            if r[0] not in assets:
+                continue
+            row = list(r)
+            w = row[_OUTLOOK_WINDOW]
+            row[_OUTLOOK_WINDOW] = None if w is None else windows.get(int(w))
+            out.append(row)
+        self._many(_OUTLOOK_UPSERT, out)

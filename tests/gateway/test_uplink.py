@@ -1,0 +1,164 @@
+"""Forwarding to the fleet server, at the store level (no broker): what a site sends, and that
+the centre applies it once, tagged with its origin and customer, whatever arrives twice.
+
+The same messages through real Mosquitto brokers are in test_uplink_broker.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from gateway.store.api import Asset, Store
+from gateway.store.sql import SqlStore
+from gateway.store.sqlite import SqliteStore
+from gateway.uplink.central import CentralApplier
+from gateway.uplink.config import UplinkConfig, parse_uplink
+from gateway.uplink.forwarder import Forwarder
+from gateway.uplink.wire import decode, origin_of
+
+from .test_store import T0
+from .test_store_outlook import outlook
+from .uplink_support import event_keys, frame_keys, hourly_totals, register_site, traffic
+
+NODES = ["a1", "a2"]
+
+
+def _drain(fwd: Forwarder, applier: CentralApplier, stream: str) -> int:
+    """Forward `stream` until nothing is left, as the MQTT loop does; returns messages."""
+    sent = 0
+    while (batch := fwd.next_batch(stream)) is not None:
+        upto, msg = batch
+        _, ref, result = applier.apply(fwd.origin, decode(msg))
+        assert ref == upto
+        fwd.acknowledged(stream, upto, result.upto)
+        sent += 1
+    return sent
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> SqliteStore:
+    s = SqliteStore(tmp_path / "site-a.db")
+    register_site(s, "site-a", NODES)
+    return s
+
+
+def test_frames_and_events_applied_once_in_commit_order(site: SqliteStore, store: Store) -> None:
+    central = cast(SqlStore, store)
+    applier = CentralApplier(central, {"gw-a": "acme"}, UplinkConfig())
+    fwd = Forwarder(site, "gw-a", UplinkConfig(batch=70))
+    applier.apply("gw-a", decode(fwd.state_message()[1]))  # the forwarder's first message
+    traffic(site, NODES, 0, 150)
+    first = fwd.next_batch("frames")
+    assert first is not None
+    assert _drain(fwd, applier, "frames") == 5  # 300 frames by 70
+    assert _drain(fwd, applier, "events") == 1
+    assert frame_keys(central) == frame_keys(site)
+    assert event_keys(central) == event_keys(site)
+    # the first message arrives again (a resend after a lost answer): nothing is added
+    _, _, again = applier.apply("gw-a", decode(first[1]))
+    assert (again.stored, again.duplicates, again.upto) == (0, 70, 300)
+    traffic(site, NODES, 150, 60)
+    _drain(fwd, applier, "frames")
+    assert fwd.backlog() == 2  # the events at seq 207 of both nodes: not sent yet
+    _drain(fwd, applier, "events")
+    totals = hourly_totals(site, NODES)
+    assert hourly_totals(central, NODES) == totals == {"a1-pump": 210, "a2-pump": 210}
+    assert site.uplink_mark("gw-a", "frames") == central.uplink_mark("gw-a", "frames") == 420
+    assert fwd.backlog() == 0
+
+
+def test_a_gap_applies_nothing_and_names_the_mark(site: SqliteStore, store: Store) -> None:
+    central = cast(SqlStore, store)
+    applier = CentralApplier(central, {"gw-a": "acme"}, UplinkConfig())
+    fwd = Forwarder(site, "gw-a", UplinkConfig(batch=40))
+    traffic(site, NODES, 0, 40)
+    site.set_uplink_mark("gw-a", "frames", 40)  # as if (0, 40] had been lost on the way
+    batch = fwd.next_batch("frames")
+    assert batch is not None
+    _, _, res = applier.apply("gw-a", decode(batch[1]))
+    assert (res.stored, res.upto) == (0, 0)
+    fwd.acknowledged("frames", batch[0], res.upto)  # the site goes back to the centre's mark
+    _drain(fwd, applier, "frames")
+    assert frame_keys(central) == frame_keys(site) and len(frame_keys(site)) == 80
+
+
+def test_state_applied_idempotently_and_tagged(site: SqliteStore, store: Store) -> None:
+    central = cast(SqlStore, store)
+    applier = CentralApplier(central, {"gw-a": "acme", "gw-b": "globex"}, UplinkConfig())
+    fwd = Forwarder(site, "gw-a", UplinkConfig())
+    traffic(site, NODES, 0, 10)
+    (window,) = site.windows()
+    site.write_outlooks([outlook("a1-pump", T0, window_id=window.window_id)])
+    for _ in range(2):  # the same state twice: one copy
+        _, _, res = applier.apply("gw-a", decode(fwd.state_message()[1]))
+        assert res.refused == 0
+    assert central.assets() == site.assets()
+    assert central.sites() == site.sites()
+    assert [(e.asset_id, e.kind, e.by) for e in central.service_log()] == [
+        (e.asset_id, e.kind, e.by) for e in site.service_log()
+    ]
+    (cwin,) = central.windows()
+    (o,) = central.outlooks()
+    assert o.window_id == cwin.window_id and o.action == "plan"
+    assert central.node("a1") is not None and central.node("a1").fw == "1.0"  # type: ignore[union-attr]
+    assert central.site_customers() == {"site-a": "acme"}
+    # a ledger correction and a deleted window at the site follow; nothing is duplicated
+    entry = site.service_log()[0]
+    assert entry.entry_id is not None
+    site.set_ledger(entry.entry_id, True, 6.0)
+    assert window.window_id is not None
+    site.delete_window(window.window_id)
+    site.upsert_asset(Asset("a3-fan", "site-a", "fan"))
+    applier.apply("gw-a", decode(fwd.state_message()[1]))
+    (c_entry,) = central.service_log()
+    assert (c_entry.acted_on_warning, c_entry.downtime_avoided_h) == (True, 6.0)
+    assert central.windows() == [] and central.asset("a3-fan") is not None
+    site.delete_asset("a3-fan")
+    applier.apply("gw-a", decode(fwd.state_message()[1]))
+    assert central.asset("a3-fan") is None
+
+
+def test_another_site_cannot_claim_or_overwrite(
+    site: SqliteStore, store: Store, tmp_path: Path
+) -> None:
+    central = cast(SqlStore, store)
+    applier = CentralApplier(central, {"gw-a": "acme", "gw-b": "globex"}, UplinkConfig())
+    a = Forwarder(site, "gw-a", UplinkConfig())
+    traffic(site, NODES, 0, 20)
+    applier.apply("gw-a", decode(a.state_message()[1]))
+    _drain(a, applier, "frames")
+    other = SqliteStore(tmp_path / "site-b.db")
+    register_site(other, "site-a", ["a1"])  # same site name, asset and node ids as gw-a's
+    traffic(other, ["a1"], 0, 20)
+    b = Forwarder(other, "gw-b", UplinkConfig())
+    _, _, state = applier.apply("gw-b", decode(b.state_message()[1]))
+    batch = b.next_batch("frames")
+    assert batch is not None
+    _, _, frames = applier.apply("gw-b", decode(batch[1]))
+    assert state.refused >= 2 and state.reasons["site_of_other_site_gateway"] >= 1
+    assert (frames.stored, frames.refused) == (0, 20)
+    assert frame_keys(central) == frame_keys(site)
+    assert central.site_customers() == {"site-a": "acme"}
+    assert [e.by for e in central.service_log()] == ["ken"]  # gw-b's entry: asset not its own
+    other.close()
+
+
+def test_unknown_origin_and_bad_messages_are_refused(store: Store) -> None:
+    applier = CentralApplier(cast(SqlStore, store), {"gw-a": "acme"}, UplinkConfig())
+    assert origin_of("kizashi/fleet/gw-a/up") == "gw-a"
+    assert origin_of("kizashi/fleet/gw a/up") is None and origin_of("kizashi/x/gw/up") is None
+    with pytest.raises(ValueError):
+        decode(b"\xc1")
+    with pytest.raises(ValueError):
+        applier.apply("gw-a", {"v": 1, "stream": "nope", "after": 0, "upto": 1, "rows": []})
+
+
+def test_uplink_config_keys() -> None:
+    cfg = parse_uplink({"enabled": True, "host": "fleet.example", "port": 8883, "tls": True})
+    assert (cfg.enabled, cfg.port, cfg.tls) == (True, 8883, True)
+    with pytest.raises(ValueError, match="unknown key"):
+        parse_uplink({"hots": "x"})
+    with pytest.raises(ValueError):
+        parse_uplink({"batch": 0})
