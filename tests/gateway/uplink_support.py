@@ -29,9 +29,12 @@ def register_site(store: SqlStore, site: str, nodes: list[str]) -> None:
     store.add_window(MaintenanceWindow(site, T0 + 86400, T0 + 90000, "shutdown"))
 
 
-def traffic(store: SqlStore, nodes: list[str], start_seq: int, n: int, per_batch: int = 50) -> int:
-    """`n` reports per node from `start_seq`, committed in batches like the pipeline, plus a
-    birth at the start and an event every 100 reports; returns the frames written."""
+def traffic(
+    store: SqlStore, nodes: list[str], start_seq: int, n: int, per_batch: int = 50, t0: float = T0
+) -> int:
+    """`n` reports per node from `start_seq` (one per 30 s from `t0`), committed in batches
+    like the pipeline, plus a birth at the start and an event every 100 reports; returns the
+    frames written."""
     written = 0
     frames: list[Any] = []
     events: list[EventRecord] = []
@@ -39,7 +42,7 @@ def traffic(store: SqlStore, nodes: list[str], start_seq: int, n: int, per_batch
     for i in range(n):
         seq = start_seq + i
         for k, node in enumerate(nodes):
-            ts = T0 + seq * 30 + k
+            ts = t0 + seq * 30 + k
             frames.append(report(node, seq, ts, vel=100 + seq % 50))
             if seq == 0:
                 births.append(BirthRecord(node, 1, ts, {"fw": "1.0", "reset": "power"}))
@@ -53,7 +56,8 @@ def traffic(store: SqlStore, nodes: list[str], start_seq: int, n: int, per_batch
 
 
 def frame_keys(store: SqlStore) -> list[tuple[str, int, int]]:
-    rows = store._q("SELECT node_id, boot_id, seq FROM frames ORDER BY node_id, boot_id, seq")
+    with store._lock:  # the store's own lock, as its methods take it
+        rows = store._q("SELECT node_id, boot_id, seq FROM frames ORDER BY node_id, boot_id, seq")
     return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
 
 
