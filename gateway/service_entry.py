@@ -25,6 +25,12 @@ MAX_DOWNTIME_AVOIDED_H = 90 * 24.0
 # Events that are a Kizashi warning about an asset: the gateway's vibration alarms and
 # baseline change, and the node's own vibration alarm.
 WARNING_EVENT_CODES = ("alarm_alert", "alarm_danger", "baseline_change", "alarm")
+# Who may raise each warning: the gateway's health events, the node's own alarm. A node sending
+# "alarm_danger" is not a Kizashi warning (issue 15: node and gateway codes are separate).
+WARNING_EVENTS = frozenset(
+    {("gateway", "alarm_alert"), ("gateway", "alarm_danger"), ("gateway", "baseline_change"),
+     ("node", "alarm")}
+)  # fmt: skip
 
 
 def check_kind(kind: str) -> str:
@@ -123,8 +129,8 @@ def check_downtime(
 
 def first_warning(store: Store, asset: Asset, day: str, tz: str | None = None) -> float | None:
     """When Kizashi first warned about `asset` before the repair dated `day`: the earliest
-    warning event (WARNING_EVENT_CODES) of its node since the last replacement or failure
-    before that day. None when there is none (or the asset has no node)."""
+    warning event (WARNING_EVENTS: code and who raised it) of its node since the last
+    replacement or failure before that day. None when there is none (or the asset has no node)."""
     if not asset.node_id:
         return None
     before = [
@@ -136,7 +142,7 @@ def first_warning(store: Store, asset: Asset, day: str, tz: str | None = None) -
     times = [
         e.ts
         for e in store.events(node_id=asset.node_id, since=since, limit=100_000)
-        if e.code in WARNING_EVENT_CODES and e.ts < end
+        if (e.source, e.code) in WARNING_EVENTS and e.ts < end
     ]
     return min(times) if times else None
 

@@ -84,3 +84,24 @@ def test_api_nodes_stays_valid_json_with_stored_nan(tmp_path: Path) -> None:
             assert "NaN" not in text and "Infinity" not in text
     finally:
         store.close()
+
+
+def test_node_sent_gateway_codes_are_no_kizashi_warning_for_the_ledger(tmp_path: Path) -> None:
+    """The downtime-avoided ledger credits a repair to a Kizashi warning: a node sending the
+    gateway's own codes must not earn that credit."""
+    from gateway.service_entry import first_warning
+
+    store = SqliteStore(tmp_path / "gw.db")
+    try:
+        asset = Asset("P-1", "Site", "Pump", "n1", "group2_rigid")
+        store.upsert_asset(asset)
+        forged = [EventRecord(T0, "n1", c, {}, 1, i) for i, c in enumerate(("alarm_danger",
+                  "alarm_alert", "baseline_change"))]  # fmt: skip
+        store.write_batch(WriteBatch(events=forged))
+        assert first_warning(store, asset, "2025-12-31") is None
+        store.write_batch(
+            WriteBatch(events=[EventRecord(T0 + 60, "n1", "alarm_danger", {}, source="gateway")])
+        )
+        assert first_warning(store, asset, "2025-12-31") == T0 + 60
+    finally:
+        store.close()
