@@ -3,9 +3,10 @@
     create_app(config: dict | None = None, store=None, outlook=None) -> Flask
 
 `store` is the gateway storage (gateway.store.api), required: the page shows what the gateway
-stored and judged, and nothing else. `outlook` is the gateway's running outlook engine
-(gateway.outlook.OutlookEngine); the page only asks it to recompute an asset after a write of
-its own (one is made over `store` when not given). Both are wrapped by
+stored and judged, and nothing else. `outlook` is a gateway outlook engine
+(gateway.outlook.OutlookEngine) the page asks to recompute an asset after a write of its own;
+by default one over `store` on the CLOCK (the gateway's engine task runs apart from it, so a
+page write never waits for the task's sweep of the fleet). Both are wrapped by
 `fleet_web.adapter.StoreFleet`. Serve with waitress:
 `waitress.serve(create_app(cfg, store, outlook), host=..., port=...)`.
 """

@@ -217,9 +217,7 @@ def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
     write_private(data_dir / "demo.json", json.dumps(state))
 
 
-def _web_server(
-    store: Store, opts: DemoOptions, secret: str, clock: Any, outlook: OutlookEngine
-) -> Any:
+def _web_server(store: Store, opts: DemoOptions, secret: str, clock: Any) -> Any:
     from waitress.server import create_server
 
     from fleet_web import create_app
@@ -227,7 +225,7 @@ def _web_server(
 
     # The page and the forecasts live on the fleet's simulated clock, like the gateway.
     cfg = {"SECRET_KEY": secret, "METRICS_RENDER": render_metrics, "CLOCK": clock}
-    app = create_app(cfg, store, outlook)
+    app = create_app(cfg, store)  # its outlook refreshes on the CLOCK above
     return create_server(app, host=opts.host, port=opts.port, threads=4)
 
 
@@ -258,7 +256,7 @@ async def run_demo(opts: DemoOptions) -> int:
     outlook_store = open_store(str(opts.data_dir / "kizashi.db"), synchronous="NORMAL")
     outlook = OutlookEngine(outlook_store, clock=sim.now)
     try:
-        server = _web_server(store, opts, secret, sim.now, outlook)
+        server = _web_server(store, opts, secret, sim.now)
     except OSError as e:  # port taken (another demo or gateway), or no such address
         print(f"kizashi demo: cannot serve on {opts.host}:{opts.port}: {e.strerror or e}; "
               "choose another with --port", file=sys.stderr)  # fmt: skip

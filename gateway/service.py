@@ -56,7 +56,7 @@ class ServiceContext:
     metrics: Metrics
     pipeline: IngestPipeline
     render_metrics: Callable[[], str]
-    outlook: OutlookEngine  # the running engine: the page asks it to recompute after a write
+    outlook: OutlookEngine  # the running engine task (the page refreshes with its own instance)
     health: GatewayHealth | None = None  # what /healthz reports (None: the page's own check)
 
 
@@ -290,7 +290,9 @@ def default_app_factory(ctx: ServiceContext) -> Callable[..., Any]:
         )
     if ctx.health is not None:
         cfg["HEALTH_CHECK"] = ctx.health.check
-    app: Callable[..., Any] = web.create_app(cfg, store=ctx.store, outlook=ctx.outlook)
+    # The page gets an engine instance of its own over its store (create_app makes it) for the
+    # refreshes after its writes: they never wait for the task's hourly sweep of the fleet.
+    app: Callable[..., Any] = web.create_app(cfg, store=ctx.store)
     return app
 
 
