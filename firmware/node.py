@@ -179,6 +179,7 @@ class Node:
             "window": c["window"],
             "kernels": self.features.kernels_in_use,
             "slot": self.updater.table.active,
+            "rollbacks": self.updater.table.rollbacks,
             "temp_source": self.temp.name,
             "bench": self.bench,
         }

@@ -33,6 +33,12 @@ from gateway.store.api import Asset, LatestState, NodeInfo, Outlook
 from .data import Row
 from .util import iso, row_json
 
+UPDATE_CODES = {  # gateway.rollout's per-node results
+    "update_confirmed": "confirmed",
+    "update_rolled_back": "rolled_back",
+    "update_failed": "failed",
+}
+
 log = logging.getLogger(__name__)
 HOUR = 3600.0
 # An asset's health when its node's latest report is a sensor fault: never a zone.
@@ -535,6 +541,7 @@ class StoreFleet:
         """One row per node; battery and RSSI only where the node sends them (its birth)."""
         by_node = {a.node_id: a for a in self.store.assets() if a.node_id}
         configs = {c.node_id: c for c in self.store.node_configs()}
+        updates = self._last_updates()
         out = []
         for n in self.store.nodes():
             a = by_node.get(n.node_id)
@@ -564,7 +571,22 @@ class StoreFleet:
                 "temp_source": info.get("temp_source"),
                 # The simulated sensor: invented data (bench mode, or firmware before 0.2).
                 "simulated_sensor": n.sensor == "sim",
+                # firmware/ota.py: the application slot running and the node's rollbacks
+                "slot": info.get("slot"), "rollbacks": info.get("rollbacks"),
+                "last_update": updates.get(n.node_id),
             })  # fmt: skip
+        return out
+
+    def _last_updates(self) -> dict[str, Row]:
+        """Each node's newest over-the-air update result (gateway.rollout events), among the
+        newest 5000 events of the site."""
+        out: dict[str, Row] = {}
+        for e in self.store.events(limit=5000):
+            if e.code in UPDATE_CODES and e.node_id not in out:
+                out[e.node_id] = {
+                    "result": UPDATE_CODES[e.code], "version": e.detail.get("version"),
+                    "reason": e.detail.get("reason", ""), "ts": iso(e.ts),
+                }  # fmt: skip
         return out
 
     def sites(self) -> list[str]:

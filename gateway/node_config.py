@@ -187,6 +187,9 @@ class NodeConfigManager:
                 st = self._compare(node, cfg)
                 if st is not None:
                     changed.append(st)
+        for state in ("applied", "pending", "refused"):  # nodes per state, for alerting
+            n = sum(1 for st in self.states.values() if st.state == state)
+            self.metrics.set("kizashi_nodes_config", n, state=state)
         if changed:
             await asyncio.to_thread(self._save, changed)
 

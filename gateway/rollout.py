@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway.metrics import REGISTRY
 from gateway.store.api import EventRecord, Store, WriteBatch
 from gateway.updates import Build, CommandQueue, UpdateSender, fleet_key, make_build
 
@@ -159,6 +160,7 @@ class RolloutRunner:
 
     def _record(self, node: str, doc: dict[str, Any], state: str, reason: str) -> None:
         code = RESULT_EVENTS.get(state, "update_failed")
+        REGISTRY.inc("kizashi_updates_total", result=code.removeprefix("update_"))
         detail: dict[str, object] = {"version": doc["version"], "rollout": doc["id"]}
         if reason:
             detail["reason"] = reason[:64]

@@ -88,6 +88,7 @@ BIRTH_FIELDS = {
     "window": (int, False),
     "kernels": (str, False),
     "slot": (int, False),
+    "rollbacks": (int, False),
     "temp_source": (str, False),
     "bench": (bool, False),
     "heap_free": (int, False),

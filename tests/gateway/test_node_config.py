@@ -116,6 +116,8 @@ async def _push(store: Store, tmp_path: Path) -> None:
             assert st2.reason == "needs_reboot:ring_ram"
             assert other.node.cfg["ring_ram"] == 16 and other.node.cfg["report_s"] == 60
             assert metrics.get("kizashi_config_refused_total") >= 1
+            assert metrics.get("kizashi_nodes_config", state="refused") == 1
+            assert metrics.get("kizashi_nodes_config", state="applied") == 1
             pushes = st2.pushes
             await other.run(1)
             await asyncio.sleep(0.5)

@@ -365,3 +365,24 @@ def test_sensor_fault_shows_as_sensor_fault_never_healthy(sqlite_store: Any) -> 
     assert n["simulated_sensor"] is True
     html = c.get("/nodes").get_data(as_text=True)
     assert "simulated" in html and "40 KB" in html
+
+
+def test_nodes_page_shows_slot_and_last_update(sqlite_store: Any) -> None:
+    from gateway.store.api import BirthRecord, EventRecord, WriteBatch
+
+    c, _ = _client(sqlite_store)
+    node = c.get("/api/nodes").json[0]["id"]
+    info = {"fw": "0.2.0", "board": "rp2", "sensor": "adxl345", "slot": 2, "rollbacks": 1}
+    ev = EventRecord(
+        time.time(), node, "update_rolled_back", {"version": "0.3.0"}, None, None, "gateway"
+    )
+    sqlite_store.write_batch(
+        WriteBatch(events=[ev], births=[BirthRecord(node, 99, time.time(), info)])
+    )
+    row = next(n for n in c.get("/api/nodes").json if n["id"] == node)
+    assert (row["slot"], row["rollbacks"]) == (2, 1)
+    assert (
+        row["last_update"]["result"] == "rolled_back" and row["last_update"]["version"] == "0.3.0"
+    )
+    html = c.get("/nodes").get_data(as_text=True)
+    assert "slot 2, 1 rollback" in html and "0.3.0 rolled back" in html
