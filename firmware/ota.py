@@ -425,8 +425,8 @@ class NodeUpdater:
     def _status(self):
         t = self.table
         d = {"slot": t.active, "trial": t.state, "rollbacks": t.rollbacks}
-        st = self.stager
-        if st is not None and st.slot is not None:
+        st = self._stager()  # after a reset: the build noted on flash, if any (resume)
+        if st.slot is not None:
             p = st.progress()
             d["ver"] = st.version[:16]
             d["to"] = st.slot

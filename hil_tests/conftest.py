@@ -7,6 +7,7 @@ so `pytest tests hil_tests`, `pytest hil_tests --board PORT` and
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -145,12 +146,18 @@ def board_factory(
         speed: float = 20.0,
         wdt_ms: int = 0,
         module: str = "hil_tests.vboard_ext",
+        node_json: dict[str, Any] | None = None,
     ) -> Board:
         b: Board
         if real_board is None:
             b = VirtualBoard(tmp_path / f"board{len(made)}", speed=speed, wdt_ms=wdt_ms)
             b.module = module
+            if node_json is not None:  # as flashed: fleet key, replacement boot base
+                b.flash.mkdir(parents=True, exist_ok=True)
+                (b.flash / "node.json").write_text(json.dumps(node_json))
         else:
+            if node_json is not None:
+                pytest.skip("real board: node.json is the one flashed (kizashi node flash)")
             b = real_board
         made.append(b)
         try:

@@ -33,6 +33,8 @@ import sys
 import threading
 import time
 
+from firmware import ota
+from firmware.fsio import VfsFS
 from firmware.host import make_node
 from firmware.host.clock import RealClock
 from firmware.sensors.sim import PROFILES
@@ -226,6 +228,9 @@ def run_vboard(
         while t_end is None or time.monotonic() < t_end:
             clock = RealClock(speed)  # the board's uptime restarts at every boot
             wdt = VirtualWDT(wdt_ms, speed) if wdt_ms else None
+            # main.py's slot choice (firmware/ota.py): count a trial boot, roll back after
+            # too many (the host runs its own code whatever the slot; the table is real)
+            ota.boot_select(VfsFS(str(flash_dir)))
             node = make_node(
                 node_id,
                 stim.profile,
