@@ -151,7 +151,8 @@ def cfg_hash(cfg):
 
 
 FLAT_MQTT = (("host", "mqtt_host"), ("port", "mqtt_port"), ("user", "mqtt_user"),
-             ("password", "mqtt_password"), ("client_id", "mqtt_client_id"))
+             ("password", "mqtt_password"), ("client_id", "mqtt_client_id"),
+             ("tls", "mqtt_tls"), ("tls_port", "mqtt_tls_port"), ("ca", "mqtt_ca"))
 
 
 def _migrate_nested(ident):

@@ -124,16 +124,24 @@ def make_transport(b, ident):
     w = ident.get("wifi") or {}
     wlan.connect(w.get("ssid"), w.get("password"))  # returns at once; the transport waits
     m = ident["mqtt"]
+    tls = None
+    port = m["port"]
+    if m.get("tls") and m.get("ca") and m.get("tls_port"):  # opt-in: `node add --tls`
+        from firmware.transports.tls import tls_wrapper
+
+        tls = tls_wrapper(m["ca"])
+        port = m["tls_port"]
 
     def factory():
         return MQTTClient(
             m.get("client_id") or ident["node_id"],
             m["host"],
-            m["port"],
+            port,
             m.get("user"),
             m.get("password"),
             keepalive=60,
             socket_timeout=3,
+            tls=tls,
         )
 
     seed = int.from_bytes(machine.unique_id(), "little")

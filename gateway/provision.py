@@ -330,6 +330,7 @@ def add_node(
     mqtt_port: int | None = None,
     rotate: bool = False,
     wifi: tuple[str, str] | None = None,
+    tls: bool = False,
 ) -> dict[str, Any]:
     """Create (or, with rotate, replace) a node's credentials; returns its node.json content.
     Host and ports default to the site's broker.json (the broker's address and listeners)."""
@@ -358,7 +359,10 @@ def add_node(
         # the fleet's Ed25519 public key: the node accepts only updates signed with its pair
         "fleet_key": fleet_public_key(sdir).hex(),
     }
+    if tls and not site.tls_port:
+        raise ValueError("--tls needs the broker's TLS listener (broker-config --tls-port)")
     if site.tls_port:
+        cfg["mqtt_tls"] = tls  # the firmware uses TLS (and checks the broker) only when asked
         cfg["mqtt_tls_port"] = site.tls_port
         cfg["mqtt_ca"] = _ca(sdir)[1].decode()  # the site CA: a TLS node checks the broker
     _write(path, json.dumps(cfg, indent=1) + "\n")
@@ -406,6 +410,11 @@ def node_main(argv: Sequence[str]) -> int:
     a.add_argument("--mqtt-host", help="default: the broker address of `broker-config`")
     a.add_argument("--mqtt-port", type=int, help="default: the node listener's port")
     a.add_argument("--rotate", action="store_true", help="replace an existing password")
+    a.add_argument(
+        "--tls",
+        action="store_true",
+        help="the board connects over TLS and verifies the broker against the site CA",
+    )
     a.add_argument("--wifi-ssid", help="the site's Wi-Fi for the node (password from "
                    "$KIZASHI_WIFI_PASSWORD, never on the command line)")  # fmt: skip
     sub.add_parser("list", help="provisioned node ids")
@@ -427,7 +436,7 @@ def node_main(argv: Sequence[str]) -> int:
             if args.wifi_ssid:
                 wifi = (args.wifi_ssid, os.environ.get("KIZASHI_WIFI_PASSWORD", ""))
             cfg = add_node(
-                sdir, args.node_id, args.mqtt_host, args.mqtt_port, args.rotate, wifi=wifi
+                sdir, args.node_id, args.mqtt_host, args.mqtt_port, args.rotate, wifi, args.tls
             )
             path = sdir / "nodes" / args.node_id / "node.json"
             print(f"node {args.node_id}: {path} (broker {cfg['mqtt_host']}:{cfg['mqtt_port']})")

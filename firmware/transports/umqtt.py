@@ -23,6 +23,7 @@ class MQTTClient:
         keepalive=60,
         socket_timeout=5,
         socket_mod=None,
+        tls=None,
     ):
         if socket_mod is None:
             import socket as socket_mod
@@ -34,6 +35,9 @@ class MQTTClient:
         self.pswd = password
         self.keepalive = keepalive
         self.timeout = socket_timeout
+        # tls(sock, server) -> sock: wraps the connected socket (firmware.main.tls_wrapper
+        # verifies the broker against the site CA); None = plain MQTT
+        self.tls = tls
         self.sock = None
         self.cb = None
         self.pid = 0
@@ -81,6 +85,8 @@ class MQTTClient:
         self.sock.settimeout(self.timeout)
         try:
             self.sock.connect(addr)
+            if self.tls is not None:
+                self.sock = self.tls(self.sock, self.server)
         except OSError:
             self.sock.close()
             self.sock = None

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -212,3 +213,87 @@ def test_debian_broker_tls_client_ids_retain_and_size(capsys: pytest.CaptureFixt
         log = site.log_text()
         assert "already connected" not in log, log[-3000:]
         assert "as node-a" in log and "as kizashi-gateway-gw1 " not in log.split("node-a")[-1]
+
+
+def test_firmware_client_verifies_the_broker_over_tls() -> None:
+    """The firmware's own MQTT client (firmware/transports/umqtt.py) with the TLS wrapper
+    firmware/main.py builds from node.json: it connects to the site broker and its frame
+    arrives; with another site's CA it refuses the broker. The TLS here is CPython's ssl on
+    the host (the board's mbedTLS and its heap cost are not measured: docs/FIRMWARE.md)."""
+    import ssl
+
+    from bench.faults.common import MpSocket, MpSocketModule
+    from firmware.transports.tls import tls_wrapper
+    from firmware.transports.umqtt import MQTTClient
+    from gateway import site_ca
+    from tests.gateway.site import debian_site
+
+    class TlsSocket(MpSocket):
+        def read(self, n: int) -> bytes | None:
+            try:
+                return super().read(n)
+            except ssl.SSLWantReadError:
+                return None
+
+    class TlsModule(MpSocketModule):
+        @staticmethod
+        def socket() -> TlsSocket:
+            return TlsSocket()
+
+    def wrapper(ca_pem: str) -> Any:
+        """The firmware's own tls_wrapper (CPython's ssl has MicroPython's API for it), applied
+        to the CPython socket inside the MicroPython-style shim."""
+        fw_wrap = tls_wrapper(ca_pem)
+
+        def wrap(sock: TlsSocket, host: str) -> TlsSocket:
+            sock.s = fw_wrap(sock.s, host)
+            return sock
+
+        return wrap
+
+    with debian_site() as site:
+        assert node_main(["--secrets", str(site.secrets), "add", "pump-9", "--tls"]) == 0
+        ident = node_cfg(site.secrets, "pump-9")
+        assert ident["mqtt_tls"] is True
+        gw = json.loads((site.secrets / "gateway.json").read_text())
+        site.start_broker()
+
+        def board(ca_pem: str) -> MQTTClient:
+            return MQTTClient(
+                "pump-9",
+                str(ident["mqtt_host"]),
+                int(str(ident["mqtt_tls_port"])),
+                "pump-9",
+                str(ident["mqtt_password"]),
+                socket_timeout=5,
+                socket_mod=TlsModule,
+                tls=wrapper(ca_pem),
+            )
+
+        async def body() -> list[bytes]:
+            got: list[bytes] = []
+            async with aiomqtt.Client(
+                "127.0.0.1", site.gateway_port, username=GATEWAY_USER,
+                password=gw["password"], identifier="gw", timeout=5,
+            ) as g:  # fmt: skip
+                await g.subscribe("kizashi/v1/node/pump-9/data", qos=1)
+
+                async def collect() -> None:
+                    async for m in g.messages:
+                        assert isinstance(m.payload, bytes)
+                        got.append(m.payload)
+
+                task = asyncio.create_task(collect())
+                c = board(str(ident["mqtt_ca"]))
+                await asyncio.to_thread(c.connect)
+                await asyncio.to_thread(c.publish, b"kizashi/v1/node/pump-9/data", b"tls-frame")
+                await asyncio.sleep(1.0)
+                c.disconnect()
+                other_ca = site_ca.create_ca("another site")[1].decode()
+                with pytest.raises(ssl.SSLCertVerificationError):
+                    await asyncio.to_thread(board(other_ca).connect)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            return got
+
+        assert asyncio.run(body()) == [b"tls-frame"]
