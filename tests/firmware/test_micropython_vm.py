@@ -146,26 +146,10 @@ NODE_SCRIPT = (
     PRELUDE
     + r"""
 gc.disable()
+# The host package (FakeClock, MemFS, QueueTransport) imports under MicroPython too: the VM
+# drives the real Node through the same stand-ins as the CPython tests.
+from firmware.host import FakeClock as Clock, MemFS, QueueTransport as T
 from firmware.node import Node
-
-class Clock:
-    ms = 0
-    def ticks_ms(self):
-        return self.ms & 0x3FFFFFFF
-    def seconds(self):
-        return self.ms / 1000
-
-class T:
-    def __init__(self):
-        self.inbound = []
-        self.out = []
-    def poll(self, now):
-        pass
-    def connected(self):
-        return True
-    def send(self, leaf, p):
-        self.out.append(p)
-        return True
 
 class TableSensor:
     # Integer-only stand-in (the sim sensor's float garbage does not fit the VM heap in one
@@ -207,7 +191,7 @@ while c.ms < 600000:
     gc.collect()
     d = n.poll(c.ticks_ms())
     c.ms += max(d, 500)
-print(json.dumps([list(p) for p in t.out]))
+print(json.dumps([[leaf, list(p)] for leaf, p in t.outbox]))
 """
 )
 
