@@ -519,14 +519,14 @@ class StoreFleet:
                         "end": iso(w.end), "note": w.note, "jobs": jobs})  # fmt: skip
         return out
 
-    def parts_demand(self, weeks: int) -> list[Row]:
+    def parts_demand(self, weeks: int, rows: list[Row] | None = None) -> list[Row]:
         """Parts the outlook asks for (its parts needed, at their need-by dates) within
-        `weeks`; overdue needs count too."""
+        `weeks`; overdue needs count too. `rows`: of these overview rows only (a tenant's)."""
         from gateway.forecast import Need, parts_demand
 
         needs = [
             Need(p["part"], _dt(r["due_ts"]), int(p["quantity"]))
-            for r in self.overview()
+            for r in (self.overview() if rows is None else rows)
             if r.get("due_ts") is not None
             for p in r["parts_needed"]
         ]
@@ -628,12 +628,19 @@ class StoreFleet:
             "zones": {z: sum(1 for r in rows if r["health"] == z) for z in "ABCD"},
         }
 
+    def site_customers(self) -> dict[str, str]:
+        """site -> customer, on the fleet server (its site gateways' customers); empty on a
+        site gateway, where only the service team's users see anything."""
+        get = getattr(self.store, "site_customers", None)
+        return dict(get()) if get is not None else {}
+
     def get_user(self, name: str) -> Row | None:
         u = self.store.user(name)
         if u is None:
             return None
         return {"name": u.name, "role": u.role, "password_hash": u.password_hash,
-                "disabled": u.disabled, "session_version": u.session_version}  # fmt: skip
+                "disabled": u.disabled, "session_version": u.session_version,
+                "customer": u.customer}  # fmt: skip
 
     def list_users(self) -> list[Row]:
         return [

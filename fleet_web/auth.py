@@ -191,7 +191,17 @@ def verify_password(stored: str, password: str) -> bool:
 
 
 def fleet() -> FleetData:
-    return cast(FleetData, current_app.extensions["fleet"])
+    """The page's data; for a customer's user only that customer's sites (fleet_web/tenancy)."""
+    base = cast(FleetData, current_app.extensions["fleet"])
+    user = g.get("user")
+    if user and user.get("customer"):
+        view = g.get("tenant_fleet")
+        if view is None:  # one per request: the allowed sites are read once
+            from .tenancy import TenantFleet
+
+            view = g.tenant_fleet = TenantFleet(base, str(user["customer"]))
+        return cast(FleetData, view)
+    return base
 
 
 def csrf_token() -> str:
@@ -204,6 +214,8 @@ def csrf_token() -> str:
 
 def role_at_least(role: str) -> bool:
     user = g.get("user")
+    if user and user.get("customer") and role != "viewer":
+        return False  # a customer's user views, whatever role it was given
     return bool(user) and ROLES.index(user["role"]) >= ROLES.index(role)
 
 

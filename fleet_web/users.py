@@ -62,6 +62,9 @@ def main(argv: list[str], store: Any = None) -> int:
     add.add_argument("name")
     add.add_argument("--role", choices=ROLES, default="viewer")
     add.add_argument("--password")
+    add.add_argument(
+        "--customer", default="", help="a customer's user: only its sites, view only (FLEET.md)"
+    )
     sub.add_parser("list", help="list users and roles")
     try:
         args = ap.parse_args(argv)
@@ -75,7 +78,10 @@ def main(argv: list[str], store: Any = None) -> int:
     try:
         if args.cmd == "list":
             for u in store.users():
-                print(f"{u.name}\t{u.role}" + ("\tdisabled" if u.disabled else ""))
+                extra = ("\tdisabled" if u.disabled else "") + (
+                    f"\tcustomer={u.customer}" if u.customer else ""
+                )
+                print(f"{u.name}\t{u.role}{extra}")
             return 0
         from gateway.store.api import User
 
@@ -94,8 +100,11 @@ def main(argv: list[str], store: Any = None) -> int:
         existed = old is not None
         # A new password does not re-enable a disabled user (that is the admin page's call).
         disabled = bool(old is not None and old.disabled)
+        if args.customer and args.role != "viewer":
+            print("kizashi user: a customer's user can only be a viewer", file=sys.stderr)
+            return 2
         store.upsert_user(
-            User(args.name, password_hash=hash_password(pw), role=args.role, disabled=disabled)
+            User(args.name, hash_password(pw), args.role, disabled, customer=args.customer)
         )
         state = ", disabled" if disabled else ""
         print(f"{'updated' if existed else 'added'} user {args.name} ({args.role}{state})")

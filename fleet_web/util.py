@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from flask import Response, abort, current_app, request
+from flask import Response, abort, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
 
 from .data import ASSET_COLUMNS, Row
@@ -190,6 +190,11 @@ class Cache:
 
 
 def cache() -> Cache:
+    user = g.get("user")
+    customer = user.get("customer") if user else None
+    if customer:  # a customer's answers never share a cache with anyone else's
+        tenants: dict[str, Cache] = current_app.extensions.setdefault("kz_cache_tenants", {})
+        return tenants.setdefault(str(customer), Cache())
     c: Cache = current_app.extensions["kz_cache"]
     return c
 

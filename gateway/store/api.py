@@ -303,6 +303,9 @@ class User:
     # Raised by the store whenever the hash or `disabled` changes, and by end_sessions (logout):
     # the page accepts a session cookie only while its version equals this.
     session_version: int = 0
+    # "" = the service team (every site, its role); else a customer's user: only the sites of
+    # that customer (the fleet server's site gateways, docs/FLEET.md), and only as a viewer.
+    customer: str = ""
 
 
 # ------------------------------------------------------------------ read models

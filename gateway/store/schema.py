@@ -21,7 +21,8 @@ the fleet tables (gateway/uplink, docs/FLEET.md): `uplink_marks` (per origin and
 the rows are forwarded: on a site the centre's acknowledged watermark, on the centre what it
 applied), `fleet_keys` (which site gateway owns a node, asset, site, service entry or window at
 the centre, and the centre's id of a forwarded entry) and `fleet_origins` (each site gateway's
-customer, set by the centre's config).
+customer, set by the centre's config); 9 adds `users.customer` ('' = the service team, every
+site; else the customer whose sites alone the user sees, view only: docs/FLEET.md).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -29,7 +30,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -220,7 +221,8 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash TEXT NOT NULL,
     role TEXT NOT NULL CHECK (role IN ('viewer', 'technician', 'admin')),
     disabled INTEGER NOT NULL DEFAULT 0,
-    session_version BIGINT NOT NULL DEFAULT 0
+    session_version BIGINT NOT NULL DEFAULT 0,
+    customer TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS uplink_marks (
     origin TEXT NOT NULL,
@@ -253,6 +255,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("assets", "zone_bc", "{real}"),
     ("assets", "zone_cd", "{real}"),
     ("users", "session_version", "BIGINT NOT NULL DEFAULT 0"),
+    ("users", "customer", "TEXT NOT NULL DEFAULT ''"),
 )
 
 SQLITE = {"real": "REAL", "blob": "BLOB", "serial": "INTEGER PRIMARY KEY"}

@@ -991,15 +991,25 @@ class SqlStore(OutlookSql, UplinkSql):
         (here, not in every caller, so no path can forget to end the old sessions)."""
         if user.role not in ROLES:
             raise ValueError("role must be one of " + ", ".join(ROLES))
+        if user.customer and user.role != "viewer":
+            raise ValueError("a customer's user can only be a viewer")
         with self._lock, self._transaction():
             self._q(
-                "INSERT INTO users (name, password_hash, role, disabled) VALUES (?, ?, ?, ?)"
+                "INSERT INTO users (name, password_hash, role, disabled, customer)"
+                " VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash,"
                 " role = excluded.role, disabled = excluded.disabled,"
+                " customer = excluded.customer,"
                 " session_version = users.session_version + CASE WHEN"
                 " users.password_hash <> excluded.password_hash"
                 " OR users.disabled <> excluded.disabled THEN 1 ELSE 0 END",
-                (user.name, user.password_hash, user.role, 1 if user.disabled else 0),
+                (
+                    user.name,
+                    user.password_hash,
+                    user.role,
+                    1 if user.disabled else 0,
+                    user.customer,
+                ),
             )
 
     def end_sessions(self, name: str) -> None:
@@ -1011,7 +1021,7 @@ class SqlStore(OutlookSql, UplinkSql):
     def user(self, name: str) -> User | None:
         with self._lock:
             rows = self._q(
-                "SELECT name, password_hash, role, disabled, session_version FROM users"
+                "SELECT name, password_hash, role, disabled, session_version, customer FROM users"
                 " WHERE name = ?",
                 (name,),
             )
@@ -1020,14 +1030,14 @@ class SqlStore(OutlookSql, UplinkSql):
     def users(self) -> list[User]:
         with self._lock:
             rows = self._q(
-                "SELECT name, password_hash, role, disabled, session_version FROM users"
+                "SELECT name, password_hash, role, disabled, session_version, customer FROM users"
                 " ORDER BY name"
             )
         return [_user(r) for r in rows]
 
 
 def _user(r: Sequence[Any]) -> User:
-    return User(r[0], r[1], r[2], bool(r[3]), int(r[4]))
+    return User(r[0], r[1], r[2], bool(r[3]), int(r[4]), str(r[5]))
 
 
 def _zones(row: Sequence[Any]) -> tuple[float, float, float] | None:

@@ -1,0 +1,109 @@
+"""Tenancy: what a customer's user may see (docs/FLEET.md).
+
+A user with a `customer` sees only the sites of that customer (the fleet server's site
+gateways are each tagged with a customer) and only as a viewer. Every blueprint reads through
+`auth.fleet()`, which wraps the page's FleetData in `TenantFleet` for such a user, so every
+route, API answer, export and the live refresh is filtered in this one place; the response
+cache is per tenant too (util.cache). Anything outside the customer's sites reads as absent
+(None, empty), and every write is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .data import FleetData, Row
+
+
+class TenantFleet:
+    """FleetData restricted to the sites of one customer (view only)."""
+
+    def __init__(self, inner: FleetData, customer: str) -> None:
+        self.inner = inner
+        self.customer = customer
+        customers: dict[str, str] = getattr(inner, "site_customers", dict)()
+        self.allowed = frozenset(s for s, c in customers.items() if c == customer)
+
+    # ---- reads, filtered
+    def version(self) -> int:
+        return self.inner.version()
+
+    def overview(self) -> list[Row]:
+        return [r for r in self.inner.overview() if r.get("site") in self.allowed]
+
+    def _asset_ids(self) -> set[str]:
+        return {str(r["id"]) for r in self.overview()}
+
+    def _mine(self, asset_id: str | None) -> bool:
+        return asset_id is not None and asset_id in self._asset_ids()
+
+    def asset(self, asset_id: str) -> Row | None:
+        row = self.inner.asset(asset_id)
+        return row if row is not None and row.get("site") in self.allowed else None
+
+    def history(self, asset_id: str, start: float, end: float) -> dict[str, list[float]]:
+        if not self._mine(asset_id):
+            return {"t": [], "vel_rms": [], "runtime_h": [], "starts": []}
+        return self.inner.history(asset_id, start, end)
+
+    def cone(self, asset_id: str) -> Row:
+        if not self._mine(asset_id):
+            return {"t": [], "p10": [], "p50": [], "p90": [], "fail_level": None}
+        return self.inner.cone(asset_id)
+
+    def events(self, asset_id: str | None = None, limit: int = 200) -> list[Row]:
+        if asset_id is not None and not self._mine(asset_id):
+            return []
+        mine = self._asset_ids()
+        return [e for e in self.inner.events(asset_id, limit) if e.get("asset_id") in mine]
+
+    def service_log(self, asset_id: str | None = None) -> list[Row]:
+        if asset_id is not None and not self._mine(asset_id):
+            return []
+        mine = self._asset_ids()
+        return [r for r in self.inner.service_log(asset_id) if r.get("asset_id") in mine]
+
+    def parts(self, asset_id: str) -> list[Row]:
+        return self.inner.parts(asset_id) if self._mine(asset_id) else []
+
+    def ledger(self) -> list[Row]:
+        mine = self._asset_ids()
+        return [r for r in self.inner.ledger() if r.get("asset_id") in mine]
+
+    def windows(self, site: str | None = None) -> list[Row]:
+        if site is not None and site not in self.allowed:
+            return []
+        return [w for w in self.inner.windows(site) if w.get("site") in self.allowed]
+
+    def parts_demand(self, weeks: int) -> list[Row]:
+        demand: Any = getattr(self.inner, "parts_demand")  # noqa: B009  (takes rows)
+        out: list[Row] = demand(weeks, self.overview())
+        return out
+
+    def nodes(self) -> list[Row]:
+        return [n for n in self.inner.nodes() if n.get("site") in self.allowed]
+
+    def sites(self) -> list[str]:
+        return [s for s in self.inner.sites() if s in self.allowed]
+
+    def site_zones(self) -> dict[str, str]:
+        return {s: z for s, z in self.inner.site_zones().items() if s in self.allowed}
+
+    def site_report(self, site: str, days: int) -> Row:
+        if site not in self.allowed:
+            raise KeyError(site)  # the route checks sites() first: this is the backstop
+        return self.inner.site_report(site, days)
+
+    # ---- the session needs these as they are
+    def get_user(self, name: str) -> Row | None:
+        return self.inner.get_user(name)
+
+    def end_sessions(self, name: str) -> None:
+        self.inner.end_sessions(name)
+
+    # ---- writes: never for a customer's user (they are viewers; this is the backstop)
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError("a customer's user can only view")
+
+    record_service = correct_ledger = add_window = set_site_zone = _refuse
+    list_users = add_user = set_user = update_asset = assign_node = _refuse
