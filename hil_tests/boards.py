@@ -266,7 +266,9 @@ class RealBoard(Board):
 
     def _deploy(self) -> None:
         node_file = Path(tempfile.mkdtemp(prefix="kizashi-hil-")) / "node.json"
-        node_file.write_text(json.dumps({"node_id": self.node_id, "transport": "serial"}))
+        # A HIL board is a bench: its stimulus is the simulated sensor (firmware bench mode).
+        ident = {"node_id": self.node_id, "transport": "serial", "bench": True}
+        node_file.write_text(json.dumps(ident))
         cmd = [sys.executable, "-m", "firmware.deploy", "flash", "--port", self.port]
         cmd += ["--node", self.node_id, "--node-file", str(node_file)]
         r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
