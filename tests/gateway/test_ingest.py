@@ -319,3 +319,27 @@ def test_clock_tracker_steps_only_on_agreeing_frames() -> None:
         assert not c.agrees(1030.0 + i, 1_000_000_000 + i)
         c.add(1030.0 + i, 1_000_000_000 + i)
     assert c.steps == 1 and abs(c.offset + (1_000_000_000 - 1030)) < 1  # type: ignore[operator]
+
+
+def test_simulated_sensor_outside_a_bench_is_flagged(tmp_path: Path) -> None:
+    """A birth naming the simulated sensor raises the gateway event `simulated_sensor`,
+    unless the gateway is a bench (`[pipeline] bench`, as the demo sets it)."""
+    from dataclasses import replace
+
+    from tests.gateway.simnode import BIRTH_INFO
+
+    sim = {**BIRTH_INFO, "sensor": "sim", "bench": True}
+
+    def codes(pipe: IngestPipeline) -> list[str]:
+        return [e.code for e in pipe.store.events(limit=100) if e.source == "gateway"]
+
+    async def body(config: PipelineConfig, want: list[str]) -> None:
+        async with running(tmp_path, config, db=f"gw{len(want)}.db") as (pipe, link, _m):
+            node = SimNode(link.port("s1"))
+            node.send(frames.encode_birth("s1", 1, T, sim))
+            node.send(report("s1", 1, 1, T + 1))
+            await until(lambda: (node.poll(), node.acks)[1] != [] and node.acks[-1] == (1, 1))
+            assert [c for c in codes(pipe) if c == "simulated_sensor"] == want
+
+    asyncio.run(body(FAST, ["simulated_sensor"]))
+    asyncio.run(body(replace(FAST, bench=True), []))
