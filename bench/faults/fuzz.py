@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgpack
+
 from bench.faults import targets
 from bench.faults.common import ROOT, Result, workdir
 
@@ -203,10 +205,20 @@ def directed_cases() -> dict[str, str]:
         "config.json run_on_g NaN": ("firmware.config", b'{"run_on_g": NaN}'),
         'node.json "" (a JSON string)': ("firmware.config", b'""'),
         "node.json [] (a JSON list)": ("firmware.config", b"[]"),
+        # Built with the reference packer: the protocol's own encoder refuses NaN since issue
+        # 15, but the node must still refuse such bytes from anyone else.
         "config command vel_alarm_mm_s NaN": (
             "node.handle",
-            frames.encode_command(
-                targets.NODE_ID, 0, 99, 1, "config", {"vel_alarm_mm_s": float("nan")}
+            msgpack.packb(
+                [
+                    frames.VERSION * 16 + frames.COMMAND,
+                    targets.NODE_ID,
+                    0,
+                    99,
+                    1,
+                    "config",
+                    {"vel_alarm_mm_s": float("nan")},
+                ]
             ),
         ),
     }
