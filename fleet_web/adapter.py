@@ -33,6 +33,16 @@ from gateway.store.api import Asset, LatestState, NodeInfo, Outlook
 from .data import Row
 from .util import iso, row_json
 
+
+def _ack_lag(node_id: str) -> float | None:
+    """Seconds from receipt of the node's oldest frame of the last commit to its ack: the
+    pipeline's gauge, so only when the page runs in the gateway process (`gateway run`, demo)."""
+    from gateway.metrics import REGISTRY
+
+    v = REGISTRY.get("kizashi_node_ack_lag_seconds", node=node_id)
+    return round(v, 3) if v else None
+
+
 UPDATE_CODES = {  # gateway.rollout's per-node results
     "update_confirmed": "confirmed",
     "update_rolled_back": "rolled_back",
@@ -574,6 +584,7 @@ class StoreFleet:
                 # firmware/ota.py: the application slot running and the node's rollbacks
                 "slot": info.get("slot"), "rollbacks": info.get("rollbacks"),
                 "last_update": updates.get(n.node_id),
+                "ack_lag_s": _ack_lag(n.node_id),
             })  # fmt: skip
         return out
 

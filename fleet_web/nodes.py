@@ -27,6 +27,7 @@ NODE_COLUMNS = (
     "dropped_frames",
     "frames",
     "frames_lost",
+    "ack_lag_s",
     "config_state",
     "config_reason",
     "rssi_dbm",

@@ -91,7 +91,9 @@ class NodeState:
 
 
 class _Batch:
-    __slots__ = ("births", "events", "first_recv", "frames", "keys", "nodes", "per_node")
+    __slots__ = (
+        "births", "events", "first_by_node", "first_recv", "frames", "keys", "nodes", "per_node",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.frames: list[FrameRecord] = []
@@ -101,6 +103,7 @@ class _Batch:
         self.nodes: set[str] = set()
         self.per_node: dict[str, int] = {}  # frames pending per node (fair admission)
         self.first_recv: float | None = None
+        self.first_by_node: dict[str, float] = {}  # receive time of each node's oldest frame
 
     def empty(self) -> bool:
         return not (self.frames or self.events or self.births or self.keys or self.nodes)
@@ -268,7 +271,10 @@ class IngestPipeline:
         b = self._batch
         b.keys.add(key)
         b.nodes.add(node)
-        b.per_node[node] = b.per_node.get(node, 0) + 1
+        pending = b.per_node.get(node, 0)
+        b.per_node[node] = pending + 1
+        if not pending:
+            b.first_by_node[node] = now
         if b.first_recv is None:
             b.first_recv = now
         st.last_seen = now
@@ -649,6 +655,9 @@ class IngestPipeline:
                 self._queue_acks(acks)
                 if b.first_recv is not None:
                     self.metrics.set("kizashi_ack_lag_seconds", self.clock() - b.first_recv)
+                done = self.clock()
+                for node, first in b.first_by_node.items():  # receipt of its oldest frame -> ack
+                    self.metrics.set("kizashi_node_ack_lag_seconds", done - first, node=node)
             self._queue_reacks()
             if self._pending_cmds:
                 self._send_wake.set()

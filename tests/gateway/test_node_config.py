@@ -118,6 +118,9 @@ async def _push(store: Store, tmp_path: Path) -> None:
             assert metrics.get("kizashi_config_refused_total") >= 1
             assert metrics.get("kizashi_nodes_config", state="refused") == 1
             assert metrics.get("kizashi_nodes_config", state="applied") == 1
+            await other.settle()  # its frames committed and acked
+            lag = metrics.get("kizashi_node_ack_lag_seconds", node="pump-2")
+            assert 0 < lag < 5  # receipt of its oldest frame in the last commit -> ack
             pushes = st2.pushes
             await other.run(1)
             await asyncio.sleep(0.5)
