@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from gateway import sitetime
 from gateway.analytics import asset_zone_limits
 from gateway.domain import part_install_dates
 from gateway.forecast.health import is_sensor_fault
@@ -83,8 +84,16 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def _date(ts: float | None) -> str | None:
-    return None if ts is None or not math.isfinite(ts) else _dt(ts).date().isoformat()
+def _date(ts: float | None, tz: str = "UTC") -> str | None:
+    """The site's calendar day of an instant (YYYY-MM-DD)."""
+    return None if ts is None or not math.isfinite(ts) else sitetime.date_at(ts, tz)
+
+
+def _iso(ts: float | None, tz: str = "UTC") -> str | None:
+    """ISO 8601 with the site's UTC offset (a UTC site: the short `Z` form)."""
+    if ts is None or not math.isfinite(ts):
+        return None
+    return iso(ts) if tz == sitetime.UTC_NAME else sitetime.iso_at(ts, tz)
 
 
 def _date_ts(d: str) -> float:
@@ -102,8 +111,9 @@ def node_health(now: float, seen: float | None, online: bool | None) -> str:
     return "ok" if online and now - seen < 900 else "stale"
 
 
-def outlook_fields(o: Outlook | None) -> Row:
-    """The outlook's part of an overview row (the asset page, API and CSV show the same)."""
+def outlook_fields(o: Outlook | None, tz: str = "UTC") -> Row:
+    """The outlook's part of an overview row (the asset page, API and CSV show the same);
+    dates are the site's calendar days, times ISO 8601 with the site's offset (zone `tz`)."""
     if o is None:
         return {
             "forecast_status": "pending", "status_text": "Outlook not computed yet.",
@@ -121,18 +131,19 @@ def outlook_fields(o: Outlook | None) -> Row:
         "forecast_status": o.status, "status_text": o.status_text, "trend": o.trend,
         "trend_pct_week": o.trend_pct_week, "health_index": o.health_index, "method": o.method,
         "rul_p10_h": o.rul_p10_h, "rul_p50_h": o.rul_p50_h, "rul_p90_h": o.rul_p90_h,
-        "rul_p10_date": _date(o.p10_ts), "rul_p50_date": _date(o.p50_ts),
-        "rul_p90_date": _date(o.p90_ts), "life_text": o.life_text,
+        "rul_p10_date": _date(o.p10_ts, tz), "rul_p50_date": _date(o.p50_ts, tz),
+        "rul_p90_date": _date(o.p90_ts, tz), "life_text": o.life_text,
         "beyond_horizon": o.beyond_horizon, "level_mm_s": o.level_mm_s, "level_n": o.level_n,
         "action": o.action, "action_text": o.action_text, "fault": o.fault,
         "plan": PLAN_OF_ACTION.get(o.action, "no_risk_in_horizon"), "plan_reason": o.reason,
-        "service_due": _date(o.need_by_ts), "due_ts": o.need_by_ts, "replace_on": o.need_by_ts,
-        "need_by": iso(o.need_by_ts), "order_by": iso(o.order_by_ts),
-        "lead_time_days": o.lead_time_days, "window_id": o.window_id,
-        "window_start": iso(o.window_start), "window_end": iso(o.window_end),
+        "service_due": _date(o.need_by_ts, tz), "due_ts": o.need_by_ts,
+        "replace_on": o.need_by_ts, "need_by": _iso(o.need_by_ts, tz),
+        "order_by": _iso(o.order_by_ts, tz), "lead_time_days": o.lead_time_days,
+        "window_id": o.window_id, "window_start": _iso(o.window_start, tz),
+        "window_end": _iso(o.window_end, tz),
         "parts_needed": [{"part": p, "quantity": q} for p, q in o.parts_needed],
         "utilisation": util if isinstance(util, dict) else None,
-        "outlook_at": iso(o.computed_at), "_cone": o.detail.get("cone"),
+        "outlook_at": _iso(o.computed_at, tz), "_cone": o.detail.get("cone"),
         "_p_ts": (o.p10_ts, o.p50_ts, o.p90_ts),
     }  # fmt: skip
 
@@ -157,6 +168,7 @@ class StoreFleet:
         self._nodes: dict[str, NodeInfo] = {}
         self._states: dict[str, LatestState] = {}
         self._outlooks: dict[str, Outlook] = {}
+        self._zones: dict[str, str] = {}  # site -> IANA zone (registry; UTC when not set)
         self._rows: dict[str, Row] = {}
         self._list: list[Row] = []
         self._recv_mark = -math.inf  # newest latest.recv_time read
@@ -196,6 +208,7 @@ class StoreFleet:
     def _full(self) -> None:
         self._full_at = time.monotonic()
         self._assets = {a.asset_id: a for a in self.store.assets()}
+        self._zones = {s.name: s.tz for s in self.store.sites()}
         self._nodes = {n.node_id: n for n in self.store.nodes()}
         self._states = {s.asset_id: s for s in self.store.latest_states()}
         self._outlooks = {o.asset_id: o for o in self.store.outlooks()}
@@ -265,6 +278,7 @@ class StoreFleet:
         seen = st.ts if st is not None else (node.last_seen if node else None)
         part = a.parts[0] if a.parts else None
         o = self._outlooks.get(aid)
+        tz = self._zones.get(a.site, sitetime.UTC_NAME)
         row: Row = {
             "id": aid,
             "name": a.description or aid,
@@ -287,14 +301,15 @@ class StoreFleet:
             },
             "runtime_h": round(st.runtime_s / HOUR, 1) if st is not None else None,
             "starts": st.starts if st is not None else None,
-            "last_seen": iso(seen) if seen else None,
+            "last_seen": _iso(seen, tz) if seen else None,
+            "tz": tz,
             "node_id": a.node_id,
             "node_health": node_health(now, seen, None if node is None else node.online),
             "zones": {"A": lim[0], "B": lim[1], "C": lim[2]},
             "zone_source": "asset" if a.zone_limits is not None else a.machine_group,
             "part_number": (part.part_number or part.part_id) if part else "",
         }
-        row.update(outlook_fields(o))
+        row.update(outlook_fields(o, tz))
         row_json(row)  # serialise once, here, not in every request
         return row
 
@@ -478,7 +493,8 @@ class StoreFleet:
             tz = zones.get(a.site) if a else None
             warned = first_warning(self.store, a, r["date"], tz) if a else None
             bound = downtime_bound(warned, day_end(r["date"], tz))
-            out.append({**r, "site": a.site if a else "", "warned_at": iso(warned),
+            out.append({**r, "site": a.site if a else "",
+                        "warned_at": _iso(warned, tz or sitetime.UTC_NAME),
                         "bound_h": round(bound, 1),
                         "needs_review": r["downtime_avoided_h"] > bound + 1e-9})  # fmt: skip
         return out
@@ -525,8 +541,9 @@ class StoreFleet:
                  "health": r["health"], "rul_p10_date": r["rul_p10_date"]}
                 for r in rows if r["window_id"] is not None and r["window_id"] == w.window_id
             ]  # fmt: skip
-            out.append({"id": w.window_id, "site": w.site, "start": iso(w.start),
-                        "end": iso(w.end), "note": w.note, "jobs": jobs})  # fmt: skip
+            tz = self._zones.get(w.site, sitetime.UTC_NAME)
+            out.append({"id": w.window_id, "site": w.site, "start": _iso(w.start, tz),
+                        "end": _iso(w.end, tz), "note": w.note, "jobs": jobs})  # fmt: skip
         return out
 
     def parts_demand(self, weeks: int, rows: list[Row] | None = None) -> list[Row]:
@@ -555,6 +572,7 @@ class StoreFleet:
         out = []
         for n in self.store.nodes():
             a = by_node.get(n.node_id)
+            ntz = self._zones.get(a.site, sitetime.UTC_NAME) if a else sitetime.UTC_NAME
             conf = configs.get(n.node_id)
             causes: dict[str, int] = {}
             for _, _, cause in n.resets:
@@ -566,7 +584,8 @@ class StoreFleet:
             out.append({
                 "id": n.node_id, "asset_id": a.asset_id if a else None,
                 "site": a.site if a else None, "firmware": n.fw, "board": n.board,
-                "sensor": n.sensor, "last_birth": iso(n.last_birth), "last_seen": iso(n.last_seen),
+                "sensor": n.sensor, "last_birth": _iso(n.last_birth, ntz),
+                "last_seen": _iso(n.last_seen, ntz),
                 "online": n.online, "reset_causes": causes, "dropped_frames": n.dropped,
                 "frames": n.frames_received, "frames_lost": n.frames_lost, "gaps": n.gaps,
                 "link_quality": n.link_quality,

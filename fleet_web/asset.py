@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from gateway.domain import SERVICE_KINDS
-from gateway.sitetime import abbrev, date_at
+from gateway.sitetime import abbrev, date_at, iso_at
 
 from .auth import fleet, requires
 from .data import Row
@@ -110,7 +110,8 @@ def api_history(asset_id: str) -> Response:
 @bp.get("/api/assets/<asset_id>/events")
 def api_events(asset_id: str) -> Response:
     _asset(asset_id)
-    rows = [{**e, "ts": iso(e["ts"])} for e in fleet().events(asset_id)]
+    tz = tz_of(_asset(asset_id)["site"])
+    rows = [{**e, "ts": iso_at(e["ts"], tz)} for e in fleet().events(asset_id)]
     if request.args.get("housekeeping") == "0":
         rows = [e for e in rows if not e.get("housekeeping")]
     return table(rows, f"events-{asset_id}", EVENT_COLUMNS)

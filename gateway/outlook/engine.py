@@ -78,6 +78,7 @@ class OutlookEngine:
         self._registry: dict[str, Asset] | None = None
         self._node_asset: dict[str, str] = {}
         self._service: dict[str, list[ServiceEntry]] | None = None
+        self._zones: dict[str, str] = {}  # site -> IANA zone, read with each batch
         self._next_sweep = 0.0
         self._checked = -math.inf
         self.computed = 0  # outlooks written (metrics, tests)
@@ -211,6 +212,7 @@ class OutlookEngine:
         windows: dict[str, list[MaintenanceWindow]] = {}
         for w in self.store.windows():
             windows.setdefault(w.site, []).append(w)
+        self._zones = {s.name: s.tz for s in self.store.sites()}  # hours of the site's week
         since = {
             a.asset_id: life_start(service.get(a.asset_id, ()), now - HISTORY_DAYS * DAY)
             for a in assets
@@ -268,7 +270,7 @@ class OutlookEngine:
         if level is None:
             level = cols.running_level(hist, lv.LEVEL_READINGS)
         zone = None if level is None else asset_zone(a, level[0])
-        util = lv.utilisation(hist)
+        util = lv.utilisation(hist, self._zones.get(a.site))
         hpw = None if util is None else util.hours_per_week
         dates: dict[str, float | None] = {"p10": None, "p50": None, "p90": None}
         horizon_h = self.horizon_years * (8766.0 if hpw is None else hpw * 365.25 / 7)
@@ -309,7 +311,9 @@ class OutlookEngine:
             detail["utilisation"] = {
                 "h_per_week": round(util.hours_per_week, 1),
                 "h_by_weekday": [round(x, 1) for x in util.hours_by_weekday],
-                "h_by_shift_utc": {k: round(v, 1) for k, v in util.hours_by_shift.items()},
+                # 06-14, 14-22, 22-06 on the site's wall clock (its zone from the registry).
+                "h_by_shift": {k: round(v, 1) for k, v in util.hours_by_shift.items()},
+                "tz": self._zones.get(a.site, "UTC"),
             }
         if status == "degrading" and level is not None and j.p90_ts is not None:
             # The cone: from today's level to the failure level (HI fail_level over the quiet

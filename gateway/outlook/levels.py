@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import bisect
 import statistics
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from gateway import sitetime
 from gateway.forecast import Utilisation
 
 from . import columns as cols
@@ -95,9 +96,46 @@ def running_hours(hour: F64, runtime_s: F64) -> tuple[F64, F64]:
     return np.repeat(ends, n) - k * HOUR, np.repeat(share, n)
 
 
-def utilisation(m: F64) -> Utilisation | None:
+# tz -> (first hour, UTC offset in seconds of each hour from it): a site's offsets, built once
+# per zone over the hours asked for (a DST zone changes offset twice a year).
+_OFFSETS: dict[str, tuple[int, np.ndarray]] = {}
+
+
+def _offsets(tz: str, lo: int, hi: int) -> tuple[int, np.ndarray]:
+    """UTC offsets (s) of zone `tz` for every epoch hour in [lo, hi] (cached, with margin)."""
+    have = _OFFSETS.get(tz)
+    if have is not None and have[0] <= lo and hi < have[0] + len(have[1]):
+        return have
+    zone = sitetime.zone(tz)
+    lo, hi = lo - 24 * 200, hi + 24 * 200
+    if have is not None:
+        lo, hi = min(lo, have[0]), max(hi, have[0] + len(have[1]) - 1)
+    off = np.array(
+        [
+            (datetime.fromtimestamp(h * HOUR, zone).utcoffset() or timedelta(0)).total_seconds()
+            for h in range(lo, hi + 1)
+        ]
+    )
+    _OFFSETS[tz] = (lo, off)
+    return lo, off
+
+
+def week_slots(starts: F64, tz: str | None = None) -> np.ndarray:
+    """Hour of the week (0 = Monday 00:00) of each hour start, on the wall clock of the site's
+    zone `tz` (None or UTC: UTC hours)."""
+    hours = (starts // HOUR).astype(np.int64)
+    if not tz or tz == sitetime.UTC_NAME:
+        return (hours + _EPOCH_SLOT) % 168
+    lo, off = _offsets(tz, int(hours.min()), int(hours.max()))
+    local = ((starts + off[hours - lo]) // HOUR).astype(np.int64)
+    out: np.ndarray = (local + _EPOCH_SLOT) % 168
+    return out
+
+
+def utilisation(m: F64, tz: str | None = None) -> Utilisation | None:
     """The asset's running fraction by hour of the week (gateway.forecast.Utilisation), from
-    an hourly array.
+    an hourly array; hours of the site's local week with its zone `tz` (a Tokyo morning shift
+    is a morning shift, a Berlin one keeps its hours across the DST change).
 
     The hours are averaged per hour-of-week slot here (numpy) and handed to
     `Utilisation.from_hours` as one record per slot: the same means, in a fraction of the time
@@ -105,7 +143,7 @@ def utilisation(m: F64) -> Utilisation | None:
     starts, shares = running_hours(m[:, cols.HOUR], m[:, cols.RUNTIME])
     if starts.size == 0:
         return None
-    slot = ((starts // HOUR).astype(np.int64) + _EPOCH_SLOT) % 168
+    slot = week_slots(starts, tz)
     sums = np.bincount(slot, weights=shares, minlength=168)
     counts = np.bincount(slot, minlength=168)
     monday = datetime(2024, 1, 1, tzinfo=UTC).timestamp()  # a Monday 00:00 UTC
@@ -113,4 +151,7 @@ def utilisation(m: F64) -> Utilisation | None:
         (datetime.fromtimestamp(monday + s * HOUR, UTC), float(sums[s] / counts[s]))
         for s in np.flatnonzero(counts)
     ]
-    return Utilisation.from_hours(records)
+    u = Utilisation.from_hours(records)  # slots already local: the records stand for them
+    if not tz or tz == sitetime.UTC_NAME:
+        return u
+    return Utilisation(u.fraction_by_hour, sitetime.zone(tz))

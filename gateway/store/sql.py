@@ -924,6 +924,7 @@ class SqlStore(OutlookSql, UplinkSql):
                 " ON CONFLICT (site) DO UPDATE SET tz = excluded.tz",
                 (site.name, site.tz),
             )
+            self._registry_changed(time.time())  # dates and hours are read in the new zone
 
     def sites(self) -> list[Site]:
         with self._lock:

@@ -65,5 +65,15 @@ def test_site_zone_windows_and_labels(sqlite_store: Any) -> None:
     assert "times: Asia/Tokyo (JST)" in asset and " JST</time>" in asset
     assert viewer.get("/api/assets/AS-00001/history").json["tz"] == "Asia/Tokyo"
     assert viewer.get("/api/assets/AS-00002/history").json["tz"] == "Europe/Berlin"
+    # The API: ISO 8601 with the site's offset, and the zone of each asset.
+    a = viewer.get("/api/assets/AS-00001").json
+    assert a["tz"] == "Asia/Tokyo" and a["last_seen"].endswith("+09:00")
+    wins = viewer.get("/api/windows?site=Osaka+Works").json
+    jst = next(w for w in wins if w["note"] == "JST stop")
+    assert (jst["start"], jst["end"]) == ("2026-12-05T08:00:00+09:00", "2026-12-05T16:00:00+09:00")
+    berlin = viewer.get("/api/assets/AS-00002").json
+    assert berlin["last_seen"][-6:] in ("+01:00", "+02:00")
+    events = viewer.get("/api/assets/AS-00001/events").json
+    assert all(e["ts"].endswith("+09:00") for e in events)
     overview = viewer.get("/").get_data(as_text=True)
     assert " JST</time>" in overview and (" CET</time>" in overview or " CEST</time>" in overview)
