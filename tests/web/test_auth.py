@@ -470,10 +470,6 @@ def test_no_parameter_gives_a_500_on_any_route(app: Flask) -> None:
     assert _fuzz_all_routes(app) == []
 
 
-def test_no_parameter_gives_a_500_on_the_store_app(sqlite_store: Any) -> None:
-    assert _fuzz_all_routes(create_app({"SECRET_KEY": "k"}, store=sqlite_store)) == []
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_store_session_version_and_window_delete(tmp_path: Any, backend: str) -> None:
