@@ -2,7 +2,8 @@
 
 kernels_viper.py holds the same functions under @micropython.viper; features.py selects it on
 a board after checking it against this module on a known input (features.choose_kernels).
-The bodies must stay identical apart from the viper casts (ptr16/ptr32/int) and annotations:
+The bodies must stay identical apart from the viper casts (ptr16/ptr32, and int() around
+every array load, which is a free cast in viper and a call in plain code) and annotations:
 tests/firmware/test_kernels.py compares the two syntax trees, runs both on a real 64-bit
 MicroPython (unix port) and compares every output, and traces every local of this version on
 full-scale input to prove that no intermediate leaves the 31-bit small-int range (so viper's
@@ -15,7 +16,8 @@ value through ptr32 (a 64-bit port zero-extends such a load): int32 arrays are w
 and bit-reversal indices (array('H')) are never negative.
 
 FFT data: complex points interleaved in one array('h') (re at 2j, im at 2j+1). Twiddles
-tw[2t] = cos(2 pi t / n), tw[2t + 1] = sin(2 pi t / n) and the Hann window are Q14 (16384 = 1).
+tw[2t] = cos(2 pi t / n), tw[2t + 1] = sin(2 pi t / n) are Q14 (16384 = 1); the Hann window is
+Q28 in two Q14 halves.
 """
 
 
@@ -28,7 +30,7 @@ def sum_min_max(buf, n, out):
     hi = -32768
     i = 0
     while i < n:
-        x = int(p[i])
+        x = p[i]
         if x > 32767:
             x -= 65536
         s += x
@@ -50,11 +52,11 @@ def central_moments(buf, n, par, out):
     p = buf
     a = par
     o = out
-    mean = int(a[0])
+    mean = a[0]
     if mean > 32767:
         mean -= 65536
-    k = int(a[1])
-    s = int(a[2])
+    k = a[1]
+    s = a[2]
     r = (1 << s) >> 1
     lo2 = 0
     hi2 = 0
@@ -62,7 +64,7 @@ def central_moments(buf, n, par, out):
     hi4 = 0
     i = 0
     while i < n:
-        x = int(p[i])
+        x = p[i]
         if x > 32767:
             x -= 65536
         d = (x - mean) >> k
@@ -94,21 +96,21 @@ def window_integrate(buf, n, par, hann, out):
     a = par
     w = hann
     o = out
-    mean = int(a[0])
+    mean = a[0]
     if mean > 32767:
         mean -= 65536
-    s1 = int(a[3])
+    s1 = a[3]
     mask = (1 << s1) - 1
     y = 0
     r = 0
     mx = 0
     i = 0
     while i < n:
-        x = int(p[i])
+        x = p[i]
         if x > 32767:
             x -= 65536
         d = x - mean
-        t = d * int(w[2 * i]) + ((d * int(w[2 * i + 1])) >> 14)
+        t = d * w[2 * i] + ((d * w[2 * i + 1]) >> 14)
         y += t >> s1
         r += t & mask
         if r > mask:
@@ -136,16 +138,16 @@ def window_load(buf, n, par, hann, rev, z):
     w = hann
     b = rev
     o = z
-    mean = int(a[0])
+    mean = a[0]
     if mean > 32767:
         mean -= 65536
-    s1 = int(a[3])
-    s2 = int(a[4])
-    hi = int(a[5])
+    s1 = a[3]
+    s2 = a[4]
+    hi = a[5]
     if hi > 32767:
         hi -= 65536
-    total = (hi << 16) + (int(a[6]) & 0xFFFF)
-    bits = int(a[7])
+    total = (hi << 16) + (a[6] & 0xFFFF)
+    bits = a[7]
     q = total >> bits
     rem = total & (n - 1)
     half = (1 << s2) >> 1
@@ -157,11 +159,11 @@ def window_load(buf, n, par, hann, rev, z):
     mx = 0
     i = 0
     while i < n:
-        x = int(p[i])
+        x = p[i]
         if x > 32767:
             x -= 65536
         d = x - mean
-        t = d * int(w[2 * i]) + ((d * int(w[2 * i + 1])) >> 14)
+        t = d * w[2 * i] + ((d * w[2 * i + 1]) >> 14)
         y += t >> s1
         r += t & mask
         if r > mask:
@@ -173,7 +175,7 @@ def window_load(buf, n, par, hann, rev, z):
             frac -= n
             ramp += 1
         v = (y - ramp + half) >> s2
-        o[2 * int(b[i >> 1]) + (i & 1)] = v
+        o[2 * b[i >> 1] + (i & 1)] = v
         if v < 0:
             v = -v
         if v > mx:
@@ -198,25 +200,26 @@ def fft_stage(z, m, size, sh, tw):
     while start < m:
         t = 0
         j = start
-        while j < start + half:
-            wr = int(c[2 * t])
+        end = start + half
+        while j < end:
+            wr = c[2 * t]
             if wr > 32767:
                 wr -= 65536
-            wi = int(c[2 * t + 1])
+            wi = c[2 * t + 1]
             if wi > 32767:
                 wi -= 65536
             u = 2 * j
             v = u + size
-            ar = int(o[u])
+            ar = o[u]
             if ar > 32767:
                 ar -= 65536
-            ai = int(o[u + 1])
+            ai = o[u + 1]
             if ai > 32767:
                 ai -= 65536
-            br = int(o[v])
+            br = o[v]
             if br > 32767:
                 br -= 65536
-            bi = int(o[v + 1])
+            bi = o[v + 1]
             if bi > 32767:
                 bi -= 65536
             ar = (ar + rnd) >> sh
@@ -269,30 +272,30 @@ def band_energy(z, m, par, tw, cw, out):
     g = cw
     a = par
     q = out
-    k0 = int(a[8])
-    k1 = int(a[9])
+    k0 = a[8]
+    k1 = a[9]
     lo = 0
     hi = 0
     k = k0
     while k <= k1:
         u = 2 * k
         v = 2 * (m - k)
-        zr = int(o[u])
+        zr = o[u]
         if zr > 32767:
             zr -= 65536
-        zi = int(o[u + 1])
+        zi = o[u + 1]
         if zi > 32767:
             zi -= 65536
-        yr = int(o[v])
+        yr = o[v]
         if yr > 32767:
             yr -= 65536
-        yi = int(o[v + 1])
+        yi = o[v + 1]
         if yi > 32767:
             yi -= 65536
-        wr = int(c[u])
+        wr = c[u]
         if wr > 32767:
             wr -= 65536
-        wi = int(c[u + 1])
+        wi = c[u + 1]
         if wi > 32767:
             wi -= 65536
         er = (zr + yr + 1) >> 1
@@ -303,8 +306,8 @@ def band_energy(z, m, par, tw, cw, out):
         xr = er + ((fr * wr + fi * wi + 8192) >> 14)
         xi = ei + ((fi * wr - fr * wi + 8192) >> 14)
         u = 2 * (k - k0)
-        cr = int(g[u])
-        ci = int(g[u + 1])
+        cr = g[u]
+        ci = g[u + 1]
         vr = (xr * cr - xi * ci + 16384) >> 15
         vi = (xr * ci + xi * cr + 16384) >> 15
         e = vr * vr + vi * vi

@@ -197,7 +197,8 @@ def fft_stage(z, m: int, size: int, sh: int, tw) -> int:
     while start < m:
         t = 0
         j = start
-        while j < start + half:
+        end = start + half
+        while j < end:
             wr = int(c[2 * t])
             if wr > 32767:
                 wr -= 65536
