@@ -129,6 +129,8 @@ class Forwarder:
             due = time.monotonic() - self._state_sent_at >= self.config.state_every_s
             if due or stamp != self._registry_stamp:
                 await self._forward_state(client, stamp)
+                if stamp != self._registry_stamp:
+                    continue  # no frames before the centre has the registry they belong to
             busy = False
             for stream in ("frames", "events"):
                 busy |= await self._forward_stream(client, stream)
