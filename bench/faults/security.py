@@ -224,7 +224,10 @@ def web_security(quick: bool) -> Result:
         "session; every POST without a CSRF token is refused (400) even for an admin; every "
         "admin route refuses viewer and technician (403) and viewers can POST nothing; "
         "names with markup are escaped on every HTML page; 5 failed logins lock the account "
-        "(429, also for the right password) without locking other users",
+        "(429, also for the right password) without locking other users; issue 15: a cookie copied "
+        "before logout is dead after it, 40 parallel guesses let exactly 5 reach the password "
+        "check, login `next` never leaves the site, Unicode digits / 5,000-digit numbers / "
+        "100k-deep JSON answer 400 (no 500), /metrics refuses a LAN client without a token",
     )
     fails: list[str] = []
     fig: dict[str, Any] = {}
@@ -344,9 +347,82 @@ def web_security(quick: bool) -> Result:
         fig["other_user_login"] = other
         if right != 429 or other != 302 or any(x != 401 for x in codes):
             fails.append(f"lockout: {codes} then {right}, other {other}")
+        fails += _issue15_web(create_app, st, fig)
         st.close()
     fig["failures"] = len(fails)
     res.figures = fig
     res.notes = fails[:15]
     res.passed = not fails and fig["escaped_form_present"] and len(routes) > 20
     return res
+
+
+def _issue15_web(create_app: Any, st: Any, fig: dict[str, Any]) -> list[str]:
+    """The web holes of issue 15, tried again against the real app and store."""
+    import threading
+
+    fails: list[str] = []
+    app = create_app({"SECRET_KEY": "faults3", "TESTING": True}, store=st)
+    # a cookie copied before logout
+    v, vtok = _login(app, "viewer")
+    cookie = v.get_cookie("kizashi_session")
+    assert cookie is not None
+    v.post("/logout", data={"csrf_token": vtok})
+    thief = app.test_client()
+    thief.set_cookie("kizashi_session", cookie.value)
+    fig["copied_cookie_after_logout"] = thief.get("/").status_code
+    if fig["copied_cookie_after_logout"] != 302:
+        fails.append("a cookie copied before logout still works")
+    # 40 parallel guesses, one address
+    clients = [app.test_client() for _ in range(40)]
+    toks = [_csrf(c.get("/login").get_data(as_text=True)) for c in clients]
+    gate = threading.Barrier(40)
+    codes: list[int] = []
+
+    def guess(c: Any, tok: str) -> None:
+        gate.wait()
+        data = {"username": "admin", "password": "guess", "csrf_token": tok}
+        codes.append(c.post("/login", data=data).status_code)
+
+    threads = [threading.Thread(target=guess, args=x) for x in zip(clients, toks, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    fig["parallel_guesses_checked"] = codes.count(401)
+    if codes.count(401) != 5:
+        fails.append(f"parallel guesses reaching the password check: {codes.count(401)} of 40")
+    # open redirect
+    bad_next = ["/%09/evil.example", "/%5Cevil.example", "//evil.example", "https://evil.example",
+                "/%0d%0aSet-Cookie:x=1"]  # fmt: skip
+    app2 = create_app({"SECRET_KEY": "faults4", "TESTING": True}, store=st)
+    left = 0
+    for nxt in bad_next:
+        c = app2.test_client()
+        tok = _csrf(c.get("/login").get_data(as_text=True))
+        data = {"username": "tech", "password": PASSWORDS["tech"], "csrf_token": tok}
+        r = c.post("/login?next=" + nxt, data=data)
+        if r.status_code != 302 or r.headers.get("Location") != "/":
+            left += 1
+            fails.append(f"next={nxt} -> {r.status_code} {r.headers.get('Location')}")
+    fig["redirects_off_site"] = left
+    # odd numbers and deep JSON
+    admin, atok = _login(app2, "admin")
+    odd = 0
+    for q in ("limit=\u00b2", "days=" + "9" * 5000, "offset=\u0663"):
+        for path in ("/api/assets", "/api/events", "/report?format=json&", "/api/assets/x/history"):
+            sep = "" if path.endswith("&") else "?"
+            if admin.get(path + sep + q).status_code >= 500:
+                odd += 1
+    deep = "[" * 100000 + "]" * 100000
+    r = admin.post("/api/users", data=deep, content_type="application/json",
+                   headers={"X-CSRF-Token": atok})  # fmt: skip
+    odd += r.status_code >= 500
+    fig["answers_500"] = odd
+    if odd:
+        fails.append(f"{odd} requests with odd numbers or deep JSON answered 500")
+    # /metrics from the LAN
+    lan = app2.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "192.168.1.50"})
+    fig["metrics_from_lan"] = lan.status_code
+    if lan.status_code != 403:
+        fails.append(f"/metrics from the LAN without a token -> {lan.status_code}")
+    return fails
