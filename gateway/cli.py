@@ -15,7 +15,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("gateway.demo", "main", "run the whole system locally with simulated nodes"),
     "gateway": ("gateway.service", "gateway_main", "gateway run --config FILE"),
     "fleet": ("gateway.fleet_server", "fleet_main", "fleet run --config FILE: the fleet server"),
-    "node": ("gateway.node_cli", "main", "node add ID | node list | node flash --port P --node ID"),
+    "node": (
+        "gateway.node_cli",
+        "main",
+        "node add ID | list | flash --port P --node ID | replace ID | update --build DIR ...",
+    ),
     "asset": ("gateway.registry_cli", "main", "asset registry: add, list, set, bind"),
     "site": ("gateway.site_cli", "main", "site set NAME --tz Asia/Tokyo: a site's time zone"),
     "service": ("gateway.service_log_cli", "main", "service log: record inspections, replacements"),
