@@ -230,7 +230,8 @@ def _web_server(store: Store, opts: DemoOptions, secret: str, clock: Any) -> Any
 
 
 async def run_demo(opts: DemoOptions) -> int:
-    opts.data_dir.mkdir(parents=True, exist_ok=True)
+    if not opts.data_dir.exists():  # owner-only: the database holds password hashes
+        opts.data_dir.mkdir(parents=True, mode=0o700)
     state = _load_state(opts.data_dir)
     # Resume the simulated clock where the previous run stopped; never go backwards.
     origin = float(state.get("origin", time.time() - opts.history_days * 86400))
