@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 
 from gateway import sitetime
-from gateway.analytics import asset_zone_limits
-from gateway.domain import part_install_dates
+from gateway.domain import asset_zone_limits, part_install_dates
 from gateway.forecast.health import is_sensor_fault
 from gateway.outlook import OutlookEngine
 from gateway.store.api import Asset, LatestState, NodeInfo, Outlook

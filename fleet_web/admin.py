@@ -42,7 +42,7 @@ def page() -> str:
     assets = sorted(f.overview(), key=lambda r: r["id"])[:500]
     from zoneinfo import available_timezones
 
-    from gateway.forecast.health import ZONE_LIMITS
+    from gateway.domain import ZONE_LIMITS
 
     return render_template(
         "admin.html",

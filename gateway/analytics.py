@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from gateway.domain import LIFE_ENDING_KINDS
+from gateway.domain import asset_zone as asset_zone  # re-exported (older callers)
+from gateway.domain import asset_zone_limits as asset_zone_limits
 from gateway.forecast import (
     AlarmMachine,
     Baseline,
@@ -34,14 +36,13 @@ from gateway.forecast import (
     UsageModel,
     fit_fleet_prior,
     forecast_part,
-    zone_limits,
 )
 from gateway.forecast.early_warning import (
     MachineWarnings,
     WarningRecords,
     readings_from_features,
 )
-from gateway.forecast.health import ZONES, SensorFaultWatch, is_sensor_fault
+from gateway.forecast.health import SensorFaultWatch, is_sensor_fault
 from gateway.store.api import Asset, EventRecord, HourlyPoint, ReportRow, Store, WriteBatch
 from gateway.store.sql import FUTURE_SLACK_S
 from protocol import frames
@@ -306,21 +307,6 @@ def _key(raw: Any) -> tuple[float, int, int]:
     if not raw:
         return (0.0, -1, -1)
     return (float(raw[0]), int(raw[1]), int(raw[2]))
-
-
-def asset_zone_limits(asset: Asset) -> tuple[float, float, float]:
-    """The asset's own limits if the registry has them, else its group's ISO limits."""
-    if asset.zone_limits is not None:
-        return asset.zone_limits
-    try:
-        return zone_limits(asset.machine_group)
-    except KeyError:  # written before the registry checked groups
-        return zone_limits("group2_rigid")
-
-
-def asset_zone(asset: Asset, v_mm_s: float) -> str:
-    """Zone A-D of a velocity RMS on this asset's limits (a boundary value is the lower zone)."""
-    return ZONES[sum(1 for x in asset_zone_limits(asset) if v_mm_s > x)]
 
 
 def _date_ts(d: str) -> float:

@@ -1,10 +1,13 @@
-"""The rules every layer shares: service kinds, which of them end a part's life, user roles, and
-when a part was fitted. The store persists with them, the analytics and the outlook compute
-with them, the CLI and the page offer and check them; each is written here once.
+"""The rules every layer shares: service kinds, which of them end a part's life, user roles,
+when a part was fitted, the severity zones of a machine group or asset, and what a registry
+entry must satisfy. The store persists with them (and only persists), the analytics, the
+outlook and the forecast compute with them, the CLI and the page offer and check them; each is
+written here once.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -19,6 +22,55 @@ LIFE_ENDING_KINDS: tuple[str, ...] = ("replacement", "failure")
 # Fleet-page users, least to most allowed: viewer reads, technician also records service,
 # admin also manages users, the registry and node assignment.
 ROLES: tuple[str, ...] = ("viewer", "technician", "admin")
+
+# Velocity RMS zone boundaries per machine group, mm/s (10-1000 Hz): (A/B, B/C, C/D).
+ZONE_LIMITS: dict[str, tuple[float, float, float]] = {
+    "group1_rigid": (2.3, 4.5, 7.1),  # ISO 10816-3, >300 kW
+    "group1_flexible": (3.5, 7.1, 11.0),
+    "group2_rigid": (1.4, 2.8, 4.5),  # ISO 10816-3, 15-300 kW
+    "group2_flexible": (2.3, 4.5, 7.1),
+    "class_I": (0.71, 1.8, 4.5),  # ISO 10816-1, small machines <= 15 kW
+    "class_II": (1.12, 2.8, 7.1),
+    "class_III": (1.8, 4.5, 11.2),
+    "class_IV": (2.8, 7.1, 18.0),
+}
+ZONES = ("A", "B", "C", "D")
+DEFAULT_GROUP = "group2_rigid"
+
+
+def asset_zone_limits(asset: Asset) -> tuple[float, float, float]:
+    """The asset's own limits if the registry has them, else its group's ISO limits."""
+    if asset.zone_limits is not None:
+        return asset.zone_limits
+    # A group unknown here was written before the registry checked groups.
+    return ZONE_LIMITS.get(asset.machine_group, ZONE_LIMITS[DEFAULT_GROUP])
+
+
+def asset_zone(asset: Asset, v_mm_s: float) -> str:
+    """Zone A-D of a velocity RMS on this asset's limits (a boundary value is the lower zone)."""
+    return ZONES[sum(1 for x in asset_zone_limits(asset) if v_mm_s > x)]
+
+
+def check_asset(asset: Asset) -> Asset:
+    """Refuse a registry entry the health assessment could not use (ValueError with why)."""
+    if not asset.asset_id:
+        raise ValueError("asset_id must not be empty")
+    if asset.machine_group not in ZONE_LIMITS:
+        raise ValueError(
+            f"unknown machine group {asset.machine_group!r}; known: {', '.join(ZONE_LIMITS)}"
+        )
+    z = asset.zone_limits
+    if z is not None and not (
+        len(z) == 3 and all(math.isfinite(x) for x in z) and 0 < z[0] < z[1] < z[2]
+    ):
+        raise ValueError(f"zone limits must be three increasing positive mm/s values, got {z}")
+    for p in asset.parts:
+        if p.rated_l10_h is not None and not (math.isfinite(p.rated_l10_h) and p.rated_l10_h > 0):
+            raise ValueError(f"part {p.part_id}: rated L10 life must be a number of hours > 0")
+        lead = p.lead_time_days
+        if lead is not None and not (math.isfinite(lead) and lead >= 0):
+            raise ValueError(f"part {p.part_id}: lead time must be a number of days >= 0")
+    return asset
 
 
 def role_at_least(role: str, wanted: str) -> bool:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.config import add_store_options, secrets_path, store_url
-from gateway.forecast.health import ZONE_LIMITS
+from gateway.domain import ZONE_LIMITS
 from gateway.store import open_store
 from gateway.store.api import Asset, Part, Store, parse_zone_limits
 

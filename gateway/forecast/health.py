@@ -12,18 +12,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-# Velocity RMS zone boundaries, mm/s (10-1000 Hz): (A/B, B/C, C/D).
-ZONE_LIMITS: dict[str, tuple[float, float, float]] = {
-    "group1_rigid": (2.3, 4.5, 7.1),  # ISO 10816-3, >300 kW
-    "group1_flexible": (3.5, 7.1, 11.0),
-    "group2_rigid": (1.4, 2.8, 4.5),  # ISO 10816-3, 15-300 kW
-    "group2_flexible": (2.3, 4.5, 7.1),
-    "class_I": (0.71, 1.8, 4.5),  # ISO 10816-1, small machines <= 15 kW
-    "class_II": (1.12, 2.8, 7.1),
-    "class_III": (1.8, 4.5, 11.2),
-    "class_IV": (2.8, 7.1, 18.0),
-}
-ZONES = ("A", "B", "C", "D")
+# Velocity RMS zone boundaries per machine group, (A/B, B/C, C/D) mm/s: a rule every layer
+# shares, kept in gateway/domain.py.
+from gateway.domain import ZONE_LIMITS as ZONE_LIMITS
+from gateway.domain import ZONES as ZONES
 
 
 def zone_limits(

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gateway.analytics import FleetForecaster, asset_zone, asset_zone_limits
-from gateway.domain import life_start
+from gateway.analytics import FleetForecaster
+from gateway.domain import asset_zone, asset_zone_limits, life_start
 from gateway.forecast import ModelParams
 from gateway.forecast.health import is_sensor_fault
 from gateway.store.api import Asset, MaintenanceWindow, Outlook, ServiceEntry, Store

@@ -10,7 +10,6 @@ reference.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
@@ -18,7 +17,7 @@ from typing import Literal, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.domain import ROLES, SERVICE_KINDS
+from gateway.domain import ROLES, SERVICE_KINDS, check_asset
 
 __all__ = [
     "CONFIG_STATES",
@@ -45,6 +44,7 @@ __all__ = [
     "StoredFrame",
     "User",
     "WriteBatch",
+    "check_asset",
 ]
 
 ServiceKind = Literal["inspection", "replacement", "failure"]
@@ -193,30 +193,6 @@ def parse_zone_limits(text: str) -> tuple[float, float, float] | None:
             f"zone limits are three mm/s values A/B,B/C,C/D or 'group', got {text!r}"
         ) from None
     return (ab, bc, cd)
-
-
-def check_asset(asset: Asset) -> Asset:
-    """Refuse a registry entry the health assessment could not use (ValueError with why)."""
-    from gateway.forecast.health import ZONE_LIMITS
-
-    if not asset.asset_id:
-        raise ValueError("asset_id must not be empty")
-    if asset.machine_group not in ZONE_LIMITS:
-        raise ValueError(
-            f"unknown machine group {asset.machine_group!r}; known: {', '.join(ZONE_LIMITS)}"
-        )
-    z = asset.zone_limits
-    if z is not None and not (
-        len(z) == 3 and all(math.isfinite(x) for x in z) and 0 < z[0] < z[1] < z[2]
-    ):
-        raise ValueError(f"zone limits must be three increasing positive mm/s values, got {z}")
-    for p in asset.parts:
-        if p.rated_l10_h is not None and not (math.isfinite(p.rated_l10_h) and p.rated_l10_h > 0):
-            raise ValueError(f"part {p.part_id}: rated L10 life must be a number of hours > 0")
-        lead = p.lead_time_days
-        if lead is not None and not (math.isfinite(lead) and lead >= 0):
-            raise ValueError(f"part {p.part_id}: lead time must be a number of days >= 0")
-    return asset
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,3 +40,34 @@ def test_life_start_and_install_dates() -> None:
     got = part_install_dates(a, log, 1_600_000_000.0)
     assert got == {"brg": (1_704_067_200.0, "replacement"), "fan": (1_600_000_000.0, "first_data")}
     assert part_install_dates(a, [], None)["brg"] == (None, None)
+
+
+def test_the_store_only_persists() -> None:
+    """Opening a store loads no forecasting, analytics, outlook or page code."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gateway.store.sqlite, gateway.store.postgres\n"
+        "bad = sorted(m for m in sys.modules if m.startswith(('gateway.forecast',"
+        " 'gateway.analytics', 'gateway.outlook', 'fleet_web', 'firmware')))\n"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_zones_of_an_asset() -> None:
+    from gateway.domain import ZONE_LIMITS, asset_zone, asset_zone_limits, check_asset
+    from gateway.forecast.health import ZONE_LIMITS as FROM_HEALTH
+
+    assert FROM_HEALTH is ZONE_LIMITS
+    pump = Asset("p", "s", "m", machine_group="group2_rigid")
+    assert asset_zone_limits(pump) == (1.4, 2.8, 4.5)
+    assert [asset_zone(pump, v) for v in (1.4, 1.41, 2.9, 4.6)] == ["A", "B", "C", "D"]
+    own = Asset("p", "s", "m", zone_limits=(1.0, 2.0, 3.0))
+    assert asset_zone(own, 2.5) == "C" and check_asset(own) is own
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown machine group"):
+        check_asset(Asset("p", "s", "m", machine_group="group9"))
