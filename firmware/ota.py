@@ -27,7 +27,6 @@ import hashlib
 import json
 import struct
 
-from firmware import ed25519
 from protocol.crc32 import crc32
 
 MAGIC = 0x4F4B  # "KO"
@@ -148,6 +147,14 @@ def boot_select(fs):
     return SLOT_DIRS[t.active], t
 
 
+def _verifier(key, message, signature):
+    """Imported only when a build arrives: the verifier's code and SHA-512 constants (about
+    10 KB of heap, bench.ota_cost) are not held by a node that is not being updated."""
+    from firmware import ed25519
+
+    return ed25519.Verify(key, message, signature)
+
+
 def parse_manifest(data):
     """Manifest bytes -> (version, files) or raises ValueError(reason)."""
     try:
@@ -249,7 +256,7 @@ class Stager:
             self.version, self.files = parse_manifest(doc["manifest"])
             self._manifest = doc["manifest"]
             self._sig = bytes(int(doc["sig"][i : i + 2], 16) for i in range(0, 128, 2))
-            self._verify = ed25519.Verify(self.key, self._manifest.encode(), self._sig)
+            self._verify = _verifier(self.key, self._manifest.encode(), self._sig)
         except (ValueError, KeyError, TypeError):
             self.slot = None
             self.files = []
@@ -279,7 +286,7 @@ class Stager:
             self.fs.mkdir(SLOT_DIRS[slot])
         doc = {"manifest": manifest, "sig": _hex(self._sig)}
         self.fs.write(self._p("pending.json"), json.dumps(doc).encode())
-        self._verify = ed25519.Verify(self.key, manifest.encode(), self._sig)
+        self._verify = _verifier(self.key, manifest.encode(), self._sig)
         self.sig_ok = None
         return None
 
