@@ -71,3 +71,28 @@ def test_zones_of_an_asset() -> None:
 
     with pytest.raises(ValueError, match="unknown machine group"):
         check_asset(Asset("p", "s", "m", machine_group="group9"))
+
+
+def test_the_page_computes_no_forecast() -> None:
+    """fleet_web reads the gateway's stored outlook; it imports no forecasting entry point
+    (the outlook engine is only asked to recompute after the page's own writes)."""
+    import ast
+    from pathlib import Path
+
+    import fleet_web
+
+    banned_modules = ("rul", "predictor", "estimator", "calendar", "prior", "model", "usage",
+                      "planning", "decision")  # fmt: skip
+    banned_names = {"forecast_many", "forecast_part", "FleetForecaster", "Utilisation",
+                    "recommend", "recommend_with_zone", "judge"}  # fmt: skip
+    found = []
+    for path in Path(fleet_web.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                mod = node.module
+                if mod.startswith("gateway.forecast.") and mod.rsplit(".", 1)[1] in banned_modules:
+                    found.append(f"{path.name}: {mod}")
+                names = {a.name for a in node.names}
+                if mod.startswith("gateway") and names & banned_names:
+                    found.append(f"{path.name}: {mod} {sorted(names & banned_names)}")
+    assert not found, found
