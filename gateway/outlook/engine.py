@@ -82,6 +82,7 @@ class OutlookEngine:
         self._next_sweep = 0.0
         self._checked = -math.inf
         self.computed = 0  # outlooks written (metrics, tests)
+        self.failed = 0  # assets whose outlook could not be computed (logged)
         self._last_at = -math.inf
         self.last_batch_s = 0.0
 
@@ -189,7 +190,21 @@ class OutlookEngine:
         assert self._registry is not None
         n = 0
         for i in range(0, len(ids), BATCH):
-            n += len(self._compute_and_write([self._registry[a] for a in ids[i : i + BATCH]]))
+            batch = [self._registry[a] for a in ids[i : i + BATCH]]
+            try:
+                n += len(self._compute_and_write(batch))
+            except Exception:
+                # One asset's data must not stop the fleet's outlook: redo the batch asset by
+                # asset, log and count the ones that fail (their stored outlook stays, aging).
+                log.exception(
+                    "outlook batch failed; recomputing its %d assets one by one", len(batch)
+                )
+                for a in batch:
+                    try:
+                        n += len(self._compute_and_write([a]))
+                    except Exception:
+                        self.failed += 1
+                        log.exception("outlook of %s failed", a.asset_id)
         return n
 
     def _compute_and_write(self, assets: Sequence[Asset]) -> list[Outlook]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,24 @@ def test_refresh_recomputes_on_request(store: Store) -> None:
     assert o.zone == "D" and store.outlooks(["pump"])[0].zone == "D"
     store.delete_asset("fan")
     assert eng.refresh(["fan"]) == [] and not store.outlooks(["fan"])
+
+
+def test_one_failing_asset_does_not_stop_the_others(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gateway.outlook import engine as eng_mod
+
+    Feed(store, "n1").report(NOW - 60, 2.0)
+    Feed(store, "n2").report(NOW - 60, 2.0)
+    real = eng_mod.cols.forecasts
+
+    def forecasts(arrays: Any, *a: Any) -> Any:
+        if "fan" in arrays:  # stands in for data the forecast cannot take
+            raise FloatingPointError("bad data")
+        return real(arrays, *a)
+
+    monkeypatch.setattr(eng_mod.cols, "forecasts", forecasts)
+    eng = OutlookEngine(store, clock=lambda: NOW)
+    assert eng.step() == 1 and eng.failed == 1
+    assert [o.asset_id for o in store.outlooks()] == ["pump"]
+    assert "outlook of fan failed" in caplog.text
