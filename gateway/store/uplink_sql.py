@@ -332,9 +332,10 @@ class UplinkSql:
                         "gateway" if r[3] == "gateway" else "node",
                     )
                 )  # fmt: skip
-            if events:
-                self._write_batch(WriteBatch(events=events))
-            res.stored = len(events)
+            refused = self._write_batch(WriteBatch(events=events), isolate=True) if events else 0
+            for _ in range(refused):  # a row this database refuses (e.g. NUL in PostgreSQL text)
+                res.refuse("refused_by_store", origin, origin)
+            res.stored = len(events) - refused
             self._set_mark(origin, "events", upto)
             self._touch_origin(origin)
             res.upto = upto

@@ -46,6 +46,10 @@ class CentralApplier:
         self.connected = asyncio.Event()
         self.applied = 0  # messages applied (duplicates included)
         self.refused = 0  # messages refused as a whole
+        # what says "this message cannot be applied" (not "the database is unreachable")
+        self._bad_message: tuple[type[BaseException], ...] = (
+            ValueError, KeyError, TypeError, IndexError, *store.data_errors,
+        )  # fmt: skip
         for origin, customer in self.origins.items():
             store.set_origin(origin, customer)
 
@@ -82,14 +86,22 @@ class CentralApplier:
             return self._refuse("unknown_origin", topic)
         if not isinstance(payload, bytes | bytearray):
             return self._refuse("empty", topic)
+        msg: dict[str, Any] = {}
         try:
             msg = decode(bytes(payload))
             if msg.get("v") != VERSION:
                 raise ValueError(f"uplink version {msg.get('v')!r}")
             stream, ref, result = await asyncio.to_thread(self.apply, origin, msg)
-        except (ValueError, KeyError, TypeError, IndexError) as e:
-            log.warning("uplink message undecodable", extra={"origin": origin, "error": str(e)})
-            return self._refuse("malformed", topic)
+        except self._bad_message as e:
+            # A message this centre cannot take: refused and answered, so one bad message
+            # neither crash-loops the applier (blocking every site) nor goes unanswered.
+            # Connection errors are not caught: the applier restarts, the site resends.
+            log.warning("uplink message refused", extra={"origin": origin, "error": str(e)})
+            self._refuse("malformed", topic)
+            error = {"stream": msg.get("stream"), "ref": msg.get("ref", msg.get("upto")),
+                     "error": str(e)[:200]}  # fmt: skip
+            await client.publish(ack_topic(origin), encode(error), qos=1)
+            return None
         self.applied += 1
         self.metrics.inc("kizashi_fleet_rows_total", result.stored, origin=origin, stream=stream)
         if result.refused:

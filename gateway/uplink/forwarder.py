@@ -117,6 +117,12 @@ class Forwarder:
         self.sent += 1
         self.metrics.inc("kizashi_uplink_messages_total", stream=stream)
         ack = await self._await_ack(stream, ref)
+        if ack is not None and "error" in ack:
+            self.metrics.inc("kizashi_uplink_refused_total", stream=stream)
+            log.error("the centre refused a message", extra={"stream": stream, "err": ack["error"]})
+            if stream != "state":  # rows the site stored but the centre cannot take: sent
+                await asyncio.sleep(self.config.ack_timeout_s)  # again, not in a hot loop
+                return None
         if ack is None:
             self.resends += 1
             self.metrics.inc("kizashi_uplink_timeouts_total", stream=stream)
@@ -183,6 +189,8 @@ class Forwarder:
         ref, msg = await asyncio.to_thread(self.state_message)
         self._state_sent_at = time.monotonic()
         if ref != self._state_ref:
+            # A state the centre refuses (answered with an error) is not sent again until it
+            # changes: the frames must not wait behind it for ever.
             ack = await self._send(client, "state", ref, msg)
             if ack is None:
                 return

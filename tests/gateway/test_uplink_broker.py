@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.store.api import Asset
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SqliteStore
 from gateway.uplink.central import CentralApplier
@@ -240,6 +241,38 @@ def test_site_gateway_killed_mid_forward(tmp_path: Path, central: PostgresStore)
         sent = [e for e in site.events_after(0, limit=100000) if e.event_id <= emark]
         assert event_keys(central) == sorted((e.node_id, e.code, e.seq) for e in sent)
         assert len(sent) >= 120  # the traffic's own events at least
+    finally:
+        broker.kill()
+        site.close()
+
+
+def test_a_state_the_centre_refuses_does_not_stall_the_frames(
+    tmp_path: Path, central: PostgresStore
+) -> None:
+    """PostgreSQL refuses a NUL in text that SQLite stored: the centre answers with an error
+    instead of crash-looping (which would block every site), and the frames still flow."""
+    broker = Broker(tmp_path, free_port()).start()
+    site = SqliteStore(tmp_path / "gw-a.db")
+    register_site(site, "site-a", ["a1"])
+    site.upsert_asset(Asset("bad", "site-a", "pump", description="nul \x00 inside"))
+    total = traffic(site, ["a1"], 0, 100)
+    cfg = _cfg(broker.port)
+    applier = CentralApplier(central, {"gw-a": "acme"}, cfg)
+    fwd = Forwarder(site, "gw-a", cfg)
+
+    async def scenario() -> None:
+        tasks = [asyncio.create_task(x.run()) for x in (applier, fwd)]
+        try:
+            await _until(lambda: len(frame_keys(central)) == total, 30, "the frames")
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        asyncio.run(scenario())
+        assert applier.refused >= 1 and central.asset("bad") is None
+        assert frame_keys(central) == frame_keys(site)
     finally:
         broker.kill()
         site.close()
