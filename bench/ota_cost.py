@@ -50,8 +50,8 @@ def main() -> int:
     ).stdout.strip()
     imp = run_in_micropython(
         "import gc\ngc.collect()\na = gc.mem_alloc()\nfrom firmware import ota\ngc.collect()\n"
-        "b = gc.mem_alloc()\nfrom firmware import ed25519\ned25519._consts()\ngc.collect()\n"
-        "print(b - a, gc.mem_alloc() - b)\n"
+        "b = gc.mem_alloc()\nfrom firmware import ota_stage, ed25519\ned25519._consts()\n"
+        "gc.collect()\nprint(b - a, gc.mem_alloc() - b)\n"
     ).stdout.split()
     kb = 64
     sha = "h = hashlib.sha256()\nblk = bytes(512)\nfor _ in range({n}):\n    h.update(blk)\n"
@@ -65,7 +65,7 @@ def main() -> int:
         "rp2040_ms_per_slice_of_8_bits": round(f_verify * s_per_fuel / 32 * 1000, 1),
         "heap_live_bytes_during_verify": int(live),
         "heap_bytes_ota_module_from_source": int(imp[0]),
-        "heap_bytes_ed25519_module_and_constants": int(imp[1]),
+        "heap_bytes_staging_and_ed25519_with_constants": int(imp[1]),
         "fuel_sha256_per_kb": round(f_sha_kb),
         "rp2040_ms_sha256_per_100kb": round(f_sha_kb * 100 * s_per_fuel * 1000, 1),
         "fuel_per_int_add_iteration": round(f_add, 2),

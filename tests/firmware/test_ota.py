@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from firmware import ed25519, ota
+from firmware import ed25519, ota, ota_stage
 from firmware.host import MemFS, PowerCut
 from tests.firmware.ed25519_sign import public_key, sign
 from tests.support.micropython_vm import run_in_micropython
@@ -82,7 +82,7 @@ def build(version: str, n: int = 3, size: int = 150) -> tuple[dict[str, bytes], 
     return files, manifest, sign(SEED, manifest.encode())
 
 
-def send(st: ota.Stager, files: dict[str, bytes], chunk: int = 64) -> None:
+def send(st: ota_stage.Stager, files: dict[str, bytes], chunk: int = 64) -> None:
     """What the gateway does: ask where to go on, send chunks from there."""
     paths = list(files)
     while True:
@@ -98,7 +98,7 @@ def send(st: ota.Stager, files: dict[str, bytes], chunk: int = 64) -> None:
 def booted_build(fs: MemFS) -> dict[str, bytes]:
     """The files the node runs after booting from this flash."""
     d, _ = ota.boot_select(fs)
-    names = FACTORY if d == "" else [p for p, _, _ in ota.parse_manifest(
+    names = FACTORY if d == "" else [p for p, _, _ in ota_stage.parse_manifest(
         fs.read(d + "/" + ota.MANIFEST))[1]]  # fmt: skip
     return {p: fs.read(d + "/" + p if d else p) for p in names}  # type: ignore[misc]
 
@@ -107,7 +107,7 @@ def test_update_trial_confirm_and_rollback() -> None:
     fs = MemFS(dict(FACTORY))
     table = ota.Table(fs)
     files, manifest, sig = build("0.2.0")
-    st = ota.Stager(fs, table, KEY)
+    st = ota_stage.Stager(fs, table, KEY)
     assert st.begin(manifest, sig) is None
     assert st.commit() == "incomplete"
     send(st, files)
@@ -116,13 +116,13 @@ def test_update_trial_confirm_and_rollback() -> None:
     assert (table.active, table.state, table.updates) == (1, ota.TRIAL, 1)
     assert booted_build(fs) == files  # trial boot 1
     t = ota.Table(fs)
-    assert t.tries == 1 and ota.Stager(fs, t, KEY).begin(manifest, sig) == "busy_trial"
+    assert t.tries == 1 and ota_stage.Stager(fs, t, KEY).begin(manifest, sig) == "busy_trial"
     t.confirm()
     for _ in range(5):
         assert booted_build(fs) == files  # confirmed: stays
     # The next update goes to the other slot; three boots without confirmation roll it back.
     files2, manifest2, sig2 = build("0.3.0")
-    st = ota.Stager(fs, ota.Table(fs), KEY)
+    st = ota_stage.Stager(fs, ota.Table(fs), KEY)
     assert st.begin(manifest2, sig2) is None and st.slot == 2
     send(st, files2)
     assert st.commit() is None
@@ -146,7 +146,7 @@ def test_tampered_builds_are_refused(mutate, why: str) -> None:  # type: ignore[
     fs = MemFS(dict(FACTORY))
     files, manifest, sig = build("0.2.0")
     manifest, sig = mutate(manifest, sig)
-    st = ota.Stager(fs, ota.Table(fs), KEY)
+    st = ota_stage.Stager(fs, ota.Table(fs), KEY)
     r = st.begin(manifest, sig)
     if r is None:
         send(st, files)
@@ -158,7 +158,7 @@ def test_tampered_builds_are_refused(mutate, why: str) -> None:  # type: ignore[
 def test_a_corrupted_file_is_refused_and_sent_again() -> None:
     fs = MemFS(dict(FACTORY))
     files, manifest, sig = build("0.2.0")
-    st = ota.Stager(fs, ota.Table(fs), KEY)
+    st = ota_stage.Stager(fs, ota.Table(fs), KEY)
     st.begin(manifest, sig)
     bad = dict(files)
     bad["firmware/m1.mpy"] = b"X" + files["firmware/m1.mpy"][1:]
@@ -170,7 +170,7 @@ def test_a_corrupted_file_is_refused_and_sent_again() -> None:
 
 
 def _full_update(fs: MemFS, files: dict[str, bytes], manifest: str, sig: bytes) -> None:
-    st = ota.Stager(fs, ota.Table(fs), KEY)
+    st = ota_stage.Stager(fs, ota.Table(fs), KEY)
     assert st.begin(manifest, sig) is None
     send(st, files)
     assert st.commit() is None
@@ -191,7 +191,7 @@ def test_power_cut_at_every_byte_of_an_update() -> None:
         assert running in (FACTORY, files), cut  # old or new, never a mix
         outcomes.add("new" if running == files else "old")
         if running == FACTORY:  # the gateway resumes the same build after the reboot
-            st = ota.Stager(after, ota.Table(after), KEY)
+            st = ota_stage.Stager(after, ota.Table(after), KEY)
             assert st.begin(manifest, sig) is None
             send(st, files)
             assert st.commit() is None, cut

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware import ed25519, ota
+from firmware import ed25519, ota, ota_stage
 from firmware.fsio import VfsFS
 from gateway.store.api import Store
 from gateway.updates import UpdateSender, fleet_key, fleet_public_key, make_build
@@ -40,7 +40,7 @@ def test_fleet_key_and_signed_build(tmp_path: Path) -> None:
     assert oct((sdir / "fleet_ed25519.json").stat().st_mode & 0o777) == "0o600"
     b = make_build(_src(tmp_path, "0.2.0"), "0.2.0", fleet_key(sdir))
     assert ed25519.verify(pub, b.manifest, b.signature)  # what the node checks
-    version, files = ota.parse_manifest(b.manifest)
+    version, files = ota_stage.parse_manifest(b.manifest)
     assert version == "0.2.0" and [f[0] for f in files] == [n for n, _ in b.files]
     with pytest.raises(ValueError):
         make_build(tmp_path / "empty", "x", fleet_key(sdir))
