@@ -24,9 +24,11 @@ def populate(
     sites: tuple[str, ...] = ("Osaka Works", "Nagoya Plant"),
     history_assets: int | None = None,
     seed: int = 1,
+    prefix: str = "",
 ) -> list[str]:
     """Create n_assets assets (+ nodes); `history_assets` of them (default all) get `hours`
-    hourly reports up to `now`, the others a single latest report. Returns the asset ids."""
+    hourly reports up to `now`, the others a single latest report. Returns the asset ids.
+    `prefix` goes before every asset and node id (fleet-wide unique ids across sites)."""
     from gateway.store.api import (
         Asset,
         BirthRecord,
@@ -41,7 +43,7 @@ def populate(
     rng = np.random.default_rng(seed)
     ids = []
     for i in range(n_assets):
-        aid, nid = f"AS-{i + 1:05d}", f"nd-{i + 1:05d}"
+        aid, nid = f"{prefix}AS-{i + 1:05d}", f"{prefix}nd-{i + 1:05d}"
         part = Part("brg", "Drive-end bearing", "6205-2RS", rated_l10_h=30000, lead_time_days=5)
         store.upsert_asset(
             Asset(
@@ -63,7 +65,7 @@ def populate(
     batch: list[Any] = []
     births, status, events = [], [], []
     for i in range(len(ids)):
-        nid = f"nd-{i + 1:05d}"
+        nid = f"{prefix}nd-{i + 1:05d}"
         n = hours if i < n_hist else 1
         t = t_end - HOUR * np.arange(n - 1, -1, -1) + 1800
         if t[-1] > now:  # never a report from the future (first half of the current hour)

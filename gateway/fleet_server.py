@@ -146,10 +146,14 @@ def default_fleet_app(store: SqlStore, cfg: FleetConfig) -> Callable[..., Any]:
 
 
 def fleet_main(argv: Sequence[str]) -> int:
-    """`kizashi fleet run --config FILE [--no-http]`."""
+    """`kizashi fleet run --config FILE [--no-http]`, `kizashi fleet demo` (gateway/fleet_demo)."""
     args = list(argv)
+    if args[:1] == ["demo"]:
+        from gateway.fleet_demo import main
+
+        return main(args[1:])
     if args[:1] != ["run"]:
-        print("usage: kizashi fleet run --config FILE [--no-http]")
+        print("usage: kizashi fleet run --config FILE [--no-http] | kizashi fleet demo [--port P]")
         return 2
     ap = argparse.ArgumentParser(prog="kizashi fleet run")
     ap.add_argument("--config", required=True, help="fleet server TOML file")

@@ -20,6 +20,7 @@ def test_config_key_documented(key: str) -> None:
 
 def test_fleet_command_documented() -> None:
     assert "fleet" in COMMANDS and "kizashi fleet run --config FILE" in DOC
+    assert "kizashi fleet demo" in DOC
 
 
 def test_fleet_config_checks(tmp_path: Path) -> None:
