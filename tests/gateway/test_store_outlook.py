@@ -95,3 +95,22 @@ def test_hourly_series_and_first_hour(store: Store) -> None:
     assert runtime == [float(h.runtime_s) for h in hist] and starts == [3.0, 3.0]
     assert store.hourly_series("n9", 0, 1e12) == ([], [], [], [])
     assert store.first_hour("n1") == HOUR and store.first_hour("n9") is None
+
+
+def test_outlook_engine_on_both_backends(store: Store) -> None:
+    """The gateway's outlook engine end to end on SQLite and PostgreSQL."""
+    from gateway.outlook import OutlookEngine
+    from gateway.store.api import Part
+
+    part = Part("brg", "Bearing", "6205", rated_l10_h=30000, lead_time_days=5)
+    store.upsert_asset(Asset("pump", "s", "m", node_id="n1", parts=(part,)))
+    store.add_window(MaintenanceWindow("s", T0 + 10 * 86400, T0 + 10 * 86400 + 3600))
+    frames = [report("n1", k, T0 - 3600 + k * 60, vel=120) for k in range(1, 13)]  # 3.6 mm/s
+    store.write_batch(WriteBatch(frames=frames))
+    eng = OutlookEngine(store, clock=lambda: T0)
+    assert eng.step() == 1
+    (o,) = store.outlooks()
+    # group 2 rigid: 3.6 mm/s (the worst axis) is zone C -> the first window the part can make
+    assert (o.zone, o.level_n, o.action, o.reason) == ("C", 12, "plan", "zone_C")
+    assert o.window_start == T0 + 10 * 86400 and store.outlook_checked_at() == T0
+    assert eng.step() == 0
