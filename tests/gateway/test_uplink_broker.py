@@ -32,8 +32,14 @@ from .test_store_outlook import outlook
 from .uplink_support import event_keys, frame_keys, hourly_totals, register_site, traffic
 
 pytestmark = pytest.mark.postgres
-SITES = {"gw-a": ("site-a", ["a1", "a2"]), "gw-b": ("site-b", ["b1", "b2"])}
-CUSTOMERS = {"gw-a": "acme", "gw-b": "globex"}
+SITES = {
+    "gw-a": ("site-a", ["a1", "a2"]),
+    "gw-b": ("site-b", ["b1", "b2"]),
+    "gw-c": ("site-c", ["c1", "c2"]),
+}
+CUSTOMERS = {"gw-a": "acme", "gw-b": "globex", "gw-c": "globex"}
+# gw-c's clock (and its nodes') runs a year ahead: forwarding keys on commit ids, never on time
+CLOCK_OFFSET = {"gw-a": 0.0, "gw-b": 0.0, "gw-c": 365 * 86400.0}
 DAY = 2880  # reports per node in a day at one per 30 s
 
 
@@ -77,7 +83,11 @@ def _check_exactly_once(central: PostgresStore, sites: dict[str, SqliteStore]) -
     for origin, (_, nodes) in SITES.items():
         assert hourly_totals(central, nodes) == hourly_totals(sites[origin], nodes)
         assert central.uplink_mark(origin, "frames") == sites[origin].uplink_mark(origin, "frames")
-    assert central.site_customers() == {"site-a": "acme", "site-b": "globex"}
+    assert central.site_customers() == {"site-a": "acme", "site-b": "globex", "site-c": "globex"}
+
+
+def _traffic(origin: str, store: SqliteStore, start: int, n: int, per_batch: int) -> int:
+    return traffic(store, SITES[origin][1], start, n, per_batch, T0 + CLOCK_OFFSET[origin])
 
 
 def _open_sites(tmp_path: Path) -> dict[str, SqliteStore]:
@@ -99,11 +109,11 @@ def test_link_cut_for_a_day_then_restored(tmp_path: Path, central: PostgresStore
         tasks = [asyncio.create_task(x.run()) for x in (applier, *fwds)]
         try:
             for origin, s in sites.items():
-                await asyncio.to_thread(traffic, s, SITES[origin][1], 0, 60)
+                await asyncio.to_thread(_traffic, origin, s, 0, 60, 50)
             await _until(lambda: _same(central, sites), 30, "the first hour")
             broker.kill()  # the link is cut; the sites keep committing a day of traffic
             for origin, s in sites.items():
-                await asyncio.to_thread(traffic, s, SITES[origin][1], 60, DAY, 500)
+                await asyncio.to_thread(_traffic, origin, s, 60, DAY, 500)
             await asyncio.sleep(1.5)  # the forwarders fail to reconnect meanwhile
             assert all(f.backlog() > 0 for f in fwds)
             broker.start()
@@ -117,7 +127,7 @@ def test_link_cut_for_a_day_then_restored(tmp_path: Path, central: PostgresStore
     try:
         asyncio.run(scenario())
         _check_exactly_once(central, sites)
-        assert len(frame_keys(central)) == 4 * (60 + DAY)
+        assert len(frame_keys(central)) == 6 * (60 + DAY)
     finally:
         broker.kill()
         for s in sites.values():
@@ -135,12 +145,12 @@ def test_fleet_server_down_and_back(tmp_path: Path, central: PostgresStore) -> N
         applier_task = asyncio.create_task(CentralApplier(central, CUSTOMERS, cfg).run())
         try:
             for origin, s in sites.items():
-                await asyncio.to_thread(traffic, s, SITES[origin][1], 0, 100)
+                await asyncio.to_thread(_traffic, origin, s, 0, 100, 50)
             await _until(lambda: _same(central, sites), 30, "the first batch")
             applier_task.cancel()  # the fleet server stops; its session stays on the broker
             await asyncio.gather(applier_task, return_exceptions=True)
             for origin, s in sites.items():
-                await asyncio.to_thread(traffic, s, SITES[origin][1], 100, 400)
+                await asyncio.to_thread(_traffic, origin, s, 100, 400, 50)
             a = sites["gw-a"]
             (window,) = a.windows()
             a.write_outlooks([outlook("a1-pump", T0 + 5, window_id=window.window_id)])
