@@ -286,3 +286,54 @@ def test_a_state_the_centre_refuses_does_not_stall_the_frames(
     finally:
         broker.kill()
         site.close()
+
+
+def test_broker_acl_keeps_each_site_under_its_own_id(
+    tmp_path: Path, central: PostgresStore
+) -> None:
+    """The broker config FLEET.md gives: each site user may publish only under its own id, so
+    gw-a's credentials cannot pass rows off as gw-b's (the centre applies per origin)."""
+    from gateway.provision import mosquitto_hash
+
+    users = {"gw-a": "pass-a-123456", "gw-b": "pass-b-123456", "fleet": "pass-f-123456"}
+    (tmp_path / "passwd").write_text(
+        "".join(f"{u}:{mosquitto_hash(p)}\n" for u, p in users.items())
+    )
+    (tmp_path / "acl").write_text(
+        "user fleet\ntopic read kizashi/fleet/+/up\ntopic write kizashi/fleet/+/ack\n"
+        "pattern write kizashi/fleet/%u/up\npattern read kizashi/fleet/%u/ack\n"
+    )
+    extra = (
+        f"allow_anonymous false\npassword_file {tmp_path / 'passwd'}\nacl_file {tmp_path / 'acl'}\n"
+    )
+    broker = Broker(tmp_path, free_port(), extra).start()
+    sites = _open_sites(tmp_path)
+    for origin, s in sites.items():
+        _traffic(origin, s, 0, 30, 50)
+
+    def cfg(user: str) -> UplinkConfig:
+        return dataclasses.replace(_cfg(broker.port), username=user, password=users[user])
+
+    applier = CentralApplier(central, CUSTOMERS, cfg("fleet"))
+    honest = Forwarder(sites["gw-a"], "gw-a", cfg("gw-a"))
+    impostor = Forwarder(sites["gw-b"], "gw-b", cfg("gw-a"))  # gw-a's login, gw-b's id
+
+    async def scenario() -> None:
+        tasks = [asyncio.create_task(x.run()) for x in (applier, honest, impostor)]
+        try:
+            await _until(lambda: honest.backlog() == 0, 30, "gw-a's rows")
+            await asyncio.sleep(2.5)  # the impostor has sent (and resent) meanwhile
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        asyncio.run(scenario())
+        assert frame_keys(central) == frame_keys(sites["gw-a"])
+        assert central.uplink_mark("gw-b", "frames") == 0 and impostor.sent >= 2
+        assert impostor.backlog() > 0
+    finally:
+        broker.kill()
+        for s in sites.values():
+            s.close()
