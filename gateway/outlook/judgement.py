@@ -196,6 +196,13 @@ def judge(f: Facts) -> Judgement:
             return result(NONE, None, None, None, f"Nothing to plan: risk beyond {_years(f)}.")
         if f.p10_h is not None and f.p10_ts is None:
             return result(WATCH, None, None, None, "Watch: dates follow once usage is known.")
+        if f.status == "history_does_not_fit":
+            # No figure we can defend: the machine is outside what the fleet has seen.
+            return result(
+                WATCH, None, None, None,
+                "Watch: the fleet's history does not cover this machine, so there is no"
+                " remaining-life figure; the vibration zone and warnings still apply.",
+            )  # fmt: skip
         return result(WATCH if f.status == "not_enough_data" else NONE, None, None, None,
                       "Nothing to plan yet.")  # fmt: skip
     if risk > _plan_horizon(slots, f.now):
@@ -254,6 +261,16 @@ def status_text(
     elif status == "degrading":
         text = "Wear trend: vibration rising; remaining life from that trend"
         text += f" and {source}" if source else ""
+    elif status == "history_does_not_fit":
+        text = (
+            "The fleet's history does not cover this machine (older than every recorded life,"
+            " another reading interval or machine type)"
+        )
+        text += (
+            f"; remaining life from {source} only"
+            if source
+            else "; not enough evidence for a remaining-life figure"
+        )
     else:
         text = status
     if missing_usage and status != "not_enough_data":

@@ -102,3 +102,16 @@ def test_not_enough_data_is_watched_and_said_in_words() -> None:
     text = status_text("prior_only", 30, 90, "the part's rated life (L10 30,000 h)", True)
     assert "Too early to see a wear trend" in text and "30 of 90" in text
     assert "rated life (L10 30,000 h)" in text and "running hours per week are not known" in text
+
+
+def test_history_that_does_not_fit_is_watched_and_said_in_words() -> None:
+    j = judge(facts(status="history_does_not_fit", p10_h=None, p50_h=None, p90_h=None,
+                    p10_ts=None, p50_ts=None, p90_ts=None))  # fmt: skip
+    assert j.action == WATCH and "does not cover" in j.action_text and j.parts_needed == ()
+    text = status_text("history_does_not_fit", 600, 90, "", missing_usage=False)
+    assert "does not cover" in text and "not enough evidence" in text
+    assert "history_does_not_fit" not in text
+    text = status_text(
+        "history_does_not_fit", 600, 90, "the part's rated life (L10 30,000 h)", False
+    )
+    assert "rated life (L10 30,000 h) only" in text
