@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from gateway.analytics import HealthMonitor
-from gateway.demo_fleet import DEMO_SITES, demo_assets, demo_windows
+from gateway.demo_fleet import (
+    DEMO_SITE_ZONES,
+    DEMO_SITES,
+    HISTORY_SEED_DAYS,
+    demo_assets,
+    demo_windows,
+)
+from gateway.demo_history import seed_history
 from gateway.ingest import IngestPipeline, PipelineConfig
 from gateway.links import LoopbackLink
 from gateway.metrics import REGISTRY
@@ -172,6 +179,10 @@ class FleetSimulator:
 
 
 def _ensure_registry(store: Store, opts: DemoOptions, now: float) -> None:
+    zones = {s.name: s.tz for s in store.sites()}
+    for site in DEMO_SITE_ZONES:  # first start only: a zone changed on the page stays
+        if site.name not in zones:
+            store.set_site(site)
     known = {a.asset_id for a in store.assets()}
     for spec in demo_assets(opts.nodes):
         if spec.asset.asset_id not in known:
@@ -239,6 +250,9 @@ async def run_demo(opts: DemoOptions) -> int:
     secret = state.get("web_secret") or secrets.token_hex(32)
     store = open_store(str(opts.data_dir / "kizashi.db"), synchronous="NORMAL")
     _ensure_registry(store, opts, time.time())
+    if "origin" not in state:  # a fresh demo: weeks of past readings before the nodes start
+        n = seed_history(store, demo_assets(opts.nodes), origin, HISTORY_SEED_DAYS)
+        print(f"wrote {HISTORY_SEED_DAYS:.0f} days of past readings ({n} reports)")
     password = _ensure_admin(store)
 
     link = LoopbackLink("loopback")

@@ -1,33 +1,45 @@
 """The demo's fleet: which simulated machine each node sits on, and the asset registry.
 
-Twelve positions on three sites cover what a service team meets: healthy machines, a
-bearing wearing out (fast and slow), imbalance, machines that run in shifts, one idle.
+Twelve positions on three sites in two time zones (Osaka and Kobe in Japan, a Stuttgart
+plant in Germany) cover what a service team meets: healthy machines, a bearing wearing out
+(fast and slow), imbalance, machines that run in shifts, one idle.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from gateway.store.api import Asset, MaintenanceWindow, Part
+from gateway.sitetime import zone
+from gateway.store.api import Asset, MaintenanceWindow, Part, Site
 
-DEMO_SITES = ("Osaka Press Shop", "Nagoya Assembly", "Kobe Water Works")
+DEMO_SITES = ("Osaka Press Shop", "Stuttgart Assembly", "Kobe Water Works")
+# Each site's IANA zone: its times are shown and typed in it (kizashi site set).
+DEMO_SITE_ZONES = (
+    Site(DEMO_SITES[0], "Asia/Tokyo"),
+    Site(DEMO_SITES[1], "Europe/Berlin"),
+    Site(DEMO_SITES[2], "Asia/Tokyo"),
+)
 
 # Demo nodes compute a window and report every 5 simulated minutes: at hundreds of times
 # real speed this keeps twelve pure-Python nodes within one core.
 DEMO_NODE_CONFIG = {"window_s": 300, "report_s": 300, "alarm_report_s": 300, "save_s": 300}
 
-# A bearing that degrades quickly enough to cross zones within the demo's first minutes:
-# growth of vibration amplitude = 1 + k * days^2 after the onset day.
+# A bearing wearing out over weeks: growth of vibration amplitude = 1 + k * days^2 after the
+# onset day. Two weeks into its wear when the demo starts (zone B of group 2 rigid), its wear
+# trend and the recommended stop show from the first minutes; it reaches zone C weeks later.
 FAST_BEARING: dict[str, Any] = {
     "tones": [[24.6, 0.03, 0.02, 0.01], [49.2, 0.01, 0.008, 0.004]],
     "noise_g": 0.01,
     "impulses": [87.3, 0.15, 1210.0, 3.0],
     "schedule": None,
-    "growth": [0.5, 1.0],  # zone A on day 1, zone C by day 3 (group 2, rigid)
+    "growth": [0.005, 0.0],
     "temp_c": [21.0, 41.0],
 }
+# Days of past readings written on a fresh demo (gateway/demo_history.py): enough running
+# hours for wear forecasts and a utilisation profile from the start.
+HISTORY_SEED_DAYS = 21.0
 
 
 @dataclass(frozen=True)
@@ -51,19 +63,19 @@ def _seal() -> Part:
 _TABLE: list[tuple[str, int, str, str, str | dict[str, Any], float, tuple[Part, ...]]] = [
     ("OSK-PRS-01", 0, "Servo press 1 main drive", "group2_rigid", "healthy", 0.0,
      (_bearing("6312-2Z/C3", 30000, 14),)),
-    ("OSK-PRS-02", 0, "Servo press 2 main drive", "group2_rigid", FAST_BEARING, 0.0,
-     (_bearing("6312-2Z/C3", 30000, 14),)),
-    ("OSK-FAN-01", 0, "Exhaust fan", "group2_flexible", "imbalance", 0.0,
+    ("OSK-PRS-02", 0, "Servo press 2 main drive", "group2_rigid", FAST_BEARING, 12.0,
+     (_bearing("6312-2Z/C3", 30000, 5),)),
+    ("OSK-FAN-01", 0, "Exhaust fan", "group2_flexible", "imbalance", 20.0,
      (_bearing("6208-2RS", 25000, 7),)),
     ("OSK-CNV-01", 0, "Transfer conveyor drive", "class_I", "shifts", 0.0,
      (_bearing("6205-2Z", 20000, 5),)),
-    ("NGY-SPD-01", 1, "Machining spindle 1", "class_II", "healthy", 0.0,
+    ("STG-SPD-01", 1, "Machining spindle 1", "class_II", "healthy", 0.0,
      (_bearing("7014-CD/P4A", 15000, 28),)),
-    ("NGY-SPD-02", 1, "Machining spindle 2", "class_II", "bearing_degrading", 30.0,
+    ("STG-SPD-02", 1, "Machining spindle 2", "class_II", "bearing_degrading", 30.0,
      (_bearing("7014-CD/P4A", 15000, 28),)),
-    ("NGY-CMP-01", 1, "Air compressor", "group2_rigid", "shifts", 0.0,
+    ("STG-CMP-01", 1, "Air compressor", "group2_rigid", "shifts", 0.0,
      (_bearing("NU 310 ECP", 40000, 10), _seal())),
-    ("NGY-PMP-01", 1, "Coolant pump", "class_I", "idle", 0.0,
+    ("STG-PMP-01", 1, "Coolant pump", "class_I", "idle", 0.0,
      (_bearing("6306-2Z", 20000, 7), _seal())),
     ("KOB-PMP-01", 2, "Raw water pump A", "group1_flexible", "healthy", 0.0,
      (_bearing("6316 M/C3", 50000, 21), _seal())),
@@ -91,19 +103,18 @@ def demo_assets(count: int) -> list[DemoNode]:
 
 
 def demo_windows(now: float, weeks: int = 12) -> list[MaintenanceWindow]:
-    """A planned stop every other Saturday per site (08:00-16:00 UTC), staggered by site."""
-    start = datetime.fromtimestamp(now, UTC).replace(hour=8, minute=0, second=0, microsecond=0)
-    first_saturday = start + timedelta(days=(5 - start.weekday()) % 7)
+    """A planned stop every other Saturday per site, 08:00-16:00 on the site's own clock,
+    staggered by site."""
     out: list[MaintenanceWindow] = []
-    for s, site in enumerate(DEMO_SITES):
+    for s, site in enumerate(DEMO_SITE_ZONES):
+        z = zone(site.tz)
+        local = datetime.fromtimestamp(now, z)
+        first_saturday = local.date() + timedelta(days=(5 - local.weekday()) % 7)
         for k in range(0, weeks, 2):
             day = first_saturday + timedelta(weeks=k, days=7 * (s % 2))
+            start = datetime(day.year, day.month, day.day, 8, tzinfo=z)
+            end = datetime(day.year, day.month, day.day, 16, tzinfo=z)
             out.append(
-                MaintenanceWindow(
-                    site,
-                    day.timestamp(),
-                    (day + timedelta(hours=8)).timestamp(),
-                    "planned stop",
-                )
+                MaintenanceWindow(site.name, start.timestamp(), end.timestamp(), "planned stop")
             )
     return out

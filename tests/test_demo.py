@@ -14,6 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from bench.mosquitto import free_port
 
@@ -49,6 +50,39 @@ def assets_with_readings(
     return [r for r in rows if r.get("last_seen") and r.get("vel_rms") is not None]
 
 
+def missing_from_the_story(
+    opener: urllib.request.OpenerDirector, base: str, rows: list[dict[str, Any]]
+) -> list[str]:
+    """What the demo must show (issue 13 item 8) and does not yet: an empty list when all."""
+    missing = []
+    degrading = [
+        r for r in rows
+        if r.get("forecast_status") == "degrading" and r.get("window_start")
+        and r.get("rul_p10_date") and str(r["window_start"])[:10] <= str(r["rul_p10_date"])
+    ]  # fmt: skip
+    cones = [
+        r["id"] for r in degrading
+        if json.loads(opener.open(f"{base}/api/assets/{r['id']}/history?days=30", timeout=10)
+                      .read())["cone"]["t"]
+    ]  # fmt: skip
+    if not cones:
+        missing.append("a degrading bearing with its cone and a window before its risk date")
+    if not any(r.get("health") == "C" and r.get("action") in ("plan", "unplanned_stop")
+               and r.get("action_text") for r in rows):  # fmt: skip
+        missing.append("a machine in zone C with its action")
+    if sum(bool(re.search(r"beyond \d+ years", str(r.get("life_text")))) for r in rows) < 2:
+        missing.append('healthy machines reading "beyond N years"')
+    shifts = [
+        r for r in rows
+        if r.get("utilisation") and 20 < r["utilisation"]["h_per_week"] < 120
+    ]  # fmt: skip
+    if not shifts:
+        missing.append("a machine in shifts")
+    if len({r.get("tz") for r in rows}) < 2:
+        missing.append("sites in two time zones")
+    return missing
+
+
 def stored_frames(db: Path) -> int:
     with sqlite3.connect(db) as con:
         return int(con.execute("SELECT count(*) FROM frames").fetchone()[0])
@@ -82,6 +116,15 @@ def test_demo_serves_twelve_assets_and_stops_cleanly(tmp_path: Path) -> None:
         for row in rows:
             assert {"id", "last_seen", "runtime_h", "health"} <= set(row)
             assert row["health"] in ("A", "B", "C", "D")
+        # Within two minutes of the start the fleet tells the demo's story (issue 13 item 8).
+        missing = ["not looked yet"]
+        while missing and time.monotonic() < started + 120:
+            assert opener is not None
+            missing = missing_from_the_story(opener, base, assets_with_readings(opener, base))
+            if missing:
+                time.sleep(3)
+        assert not missing, f"after {time.monotonic() - started:.0f} s the demo lacks {missing}"
+        print(f"the demo's story complete after {time.monotonic() - started:.1f} s")
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)

@@ -9,20 +9,45 @@
     const cone = data.cone || {};
     const zones = data.zones || {};
     const top = Math.max(...data.vibration.vel_rms, ...(cone.p10 || []), 0);
+    // The future shown is as long as the past shown: a P90 years away would squeeze the
+    // measured history into a sliver. What lies beyond is said under the chart.
+    const t0 = data.vibration.t.length ? data.vibration.t[0] : data.now - 7 * 86400;
+    const tMax = data.now + Math.max(data.now - t0, 7 * 86400);
+    const beyond = document.getElementById("cone-beyond");
+    if (beyond) {
+      const end = cone.t && cone.t.length ? cone.t[cone.t.length - 1] : null;
+      beyond.textContent = end && end > tMax ? " · forecast continues to " + window.KzChart.fmtFull(end, data.tz, data.tz_label).slice(0, 10) + " (P90)" : "";
+    }
     window.KzChart.draw(host, {
       series: [{ t: data.vibration.t, y: data.vibration.vel_rms, color: "#0f5bd8", label: "vel RMS" }],
       bands: window.KzChart.zoneBands(zones, top * 1.05),
       cone: cone.t && cone.t.length ? { t: cone.t, lo: cone.p90, mid: cone.p50, hi: cone.p10 } : null,
       unit: "mm/s", yMin: 0, now: data.now, tz: data.tz, tzLabel: data.tz_label, failLevel: cone.fail_level || null,
+      tMax,
     });
+    const perDay = runningPerDay(data.runtime.t, data.runtime.runtime_h, data.tz);
     window.KzChart.draw(document.getElementById("run-chart"), {
-      series: [{ t: data.runtime.t, y: data.runtime.runtime_h, color: "#2e9e5b" }], unit: "h", tz: data.tz, tzLabel: data.tz_label,
+      series: [{ t: perDay.t, y: perDay.y, color: "#2e9e5b" }], unit: "h/day", yMin: 0, tz: data.tz, tzLabel: data.tz_label,
     });
     window.KzChart.draw(document.getElementById("starts-chart"), {
       series: [{ t: data.starts.t, y: data.starts.starts, color: "#f0a020" }], unit: "starts",
       tz: data.tz, tzLabel: data.tz_label, integer: true,
     });
     host.dataset.ready = "1";
+  }
+  // Running hours per site-local day from the cumulative counter (a counter that went back,
+  // e.g. a replaced node, adds nothing rather than a negative day).
+  function runningPerDay(t, cum, tz) {
+    const days = new Map();
+    for (let i = 1; i < t.length; i++) {
+      const d = cum[i] - cum[i - 1];
+      const key = window.KzChart.fmtFull(t[i], tz).slice(0, 10);
+      if (!days.has(key)) days.set(key, { t: t[i], y: 0 });
+      if (d > 0) days.get(key).y += Math.min(d, (t[i] - t[i - 1]) / 3600);
+    }
+    const out = { t: [], y: [] };
+    for (const v of days.values()) { out.t.push(v.t); out.y.push(+v.y.toFixed(2)); }
+    return out;
   }
   window.Kz.api(host.dataset.src).then((r) => { data = r.data; render(); })
     .catch((e) => { host.textContent = "Could not load the history (" + e.message + ")."; });

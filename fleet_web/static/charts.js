@@ -58,7 +58,8 @@ window.KzChart = (function () {
   /* opts: {series: [{t, y, color, label, width, step}], bands: [{lo, hi, cls}], cone: {t, lo, mid, hi},
             unit, yMin, yMax, now, tz (IANA zone of the time axis), tzLabel (its abbreviation),
             integer (whole-number y ticks),
-            failLevel (a horizontal line: the level the forecast calls failure)} */
+            failLevel (a horizontal line: the level the forecast calls failure),
+            tMax (the time axis ends there at the latest: a forecast years out is clipped)} */
   function draw(host, opts) {
     host.replaceChildren();
     const W = host.clientWidth || 600, H = host.clientHeight || 300;
@@ -73,6 +74,7 @@ window.KzChart = (function () {
     }
     let t0 = Math.min(...opts.series.map((x) => x.t[0]).filter((v) => v !== undefined), cone ? cone.t[0] : Infinity);
     let t1 = Math.max(...opts.series.map((x) => x.t[x.t.length - 1]).filter((v) => v !== undefined), cone ? cone.t[cone.t.length - 1] : -Infinity);
+    if (opts.tMax && t1 > opts.tMax) t1 = Math.max(opts.tMax, t0 + 3600);  // a far P90 is clipped
     if (t1 <= t0) t1 = t0 + 3600;
     let ymax = opts.yMax || 0, ymin = opts.yMin !== undefined ? opts.yMin : Infinity;
     for (const se of opts.series) for (const y of se.y) { if (y > ymax) ymax = y; if (opts.yMin === undefined && y < ymin) ymin = y; }

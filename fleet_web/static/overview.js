@@ -26,6 +26,18 @@
     return out;
   }
 
+  // Same as the life / life_sub macros: hours when the outlook dates them, else its words
+  // ("beyond 5 years"), and the risk (P10) date.
+  function life(r) {
+    if (r.rul_p10_h !== null && r.rul_p90_h !== null) return hours(r.rul_p10_h) + " – " + hours(r.rul_p90_h);
+    if (r.rul_p10_h !== null) return "P10 " + hours(r.rul_p10_h);
+    return r.life_text || "–";
+  }
+  function lifeSub(r) {
+    if (r.rul_p10_date) return "risk from " + r.rul_p10_date;
+    return r.life_text && r.rul_p10_h !== null ? r.life_text : "";
+  }
+
   function row(r) {
     const tr = el("tr", { class: "h" + r.health, "data-id": r.id });
     const link = el("a", { href: "/assets/" + encodeURIComponent(r.id), text: r.name });
@@ -37,8 +49,8 @@
         text: r.health === "sensor_fault" ? "sensor fault" : r.health }), " ",
         el("span", { class: "trend t-" + r.trend, text: arrows[r.trend] || "·" })),
       el("td", { class: "num", text: r.vel_rms === null ? "–" : r.vel_rms.toFixed(2) }),
-      el("td", {}, el("span", { class: "rul", text: hours(r.rul_p10_h) + " – " + hours(r.rul_p90_h) }),
-        el("small", { class: "sub", text: "P50 " + (r.rul_p50_date || "–") })),
+      el("td", {}, el("span", { class: "rul", text: life(r) }),
+        el("small", { class: "sub", text: lifeSub(r) })),
       el("td", { class: "hide-s" }, ...serviceCell(r)),
       el("td", { class: "hide-m" }, el("time", { datetime: r.last_seen, text: when(r.last_seen, tzOf(r.site), abbrOf(r.site)) })),
       el("td", { class: "hide-m" }, el("span", { class: "dot n-" + r.node_health }), r.node_health),
