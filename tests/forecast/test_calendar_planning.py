@@ -5,16 +5,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from gateway.forecast.calendar import Utilisation
-from gateway.forecast.planning import (
-    NO_RISK,
-    PLANNED,
-    UNPLANNED,
-    Need,
-    Window,
-    parts_demand,
-    recommend,
-    recommend_with_zone,
-)
+from gateway.forecast.planning import Need, parts_demand
 
 MON = datetime(2025, 1, 6)  # a Monday, midnight
 
@@ -51,38 +42,6 @@ def test_unseen_weekday_takes_overall_mean() -> None:
     assert u.hours_by_weekday[6] == pytest.approx(15.0)
 
 
-WINDOWS = [Window(MON + timedelta(weeks=w), MON + timedelta(weeks=w, hours=8)) for w in (1, 3, 5)]
-
-
-def test_planning_picks_last_window_before_risk() -> None:
-    r = recommend(WINDOWS, MON, MON + timedelta(weeks=4), timedelta(days=2))
-    assert r.status == PLANNED and r.window == WINDOWS[1]
-    assert r.replace_on == WINDOWS[1].start
-
-
-def test_planning_respects_lead_time() -> None:
-    # Lead time of 4 weeks rules out the windows in weeks 1 and 3.
-    r = recommend(WINDOWS, MON, MON + timedelta(weeks=6), timedelta(weeks=4))
-    assert r.status == PLANNED and r.window == WINDOWS[2]
-    r = recommend(WINDOWS, MON, MON + timedelta(weeks=4), timedelta(weeks=4))
-    assert r.status == UNPLANNED and r.window is None
-    assert r.latest_safe_date == MON + timedelta(weeks=4)
-    assert r.earliest_possible == MON + timedelta(weeks=4)
-
-
-def test_no_risk_means_no_window() -> None:
-    assert recommend(WINDOWS, MON, None, timedelta(0)).window is None
-
-
-def test_risk_beyond_the_plan_proposes_no_window_yet() -> None:
-    # Windows every 2 weeks up to week 5: a risk in week 7 may still use week 5 ...
-    assert recommend(WINDOWS, MON, MON + timedelta(weeks=7), timedelta(days=1)).window == WINDOWS[2]
-    # ... a risk a year out belongs to a stop not planned yet.
-    far = recommend(WINDOWS, MON, MON + timedelta(weeks=52), timedelta(days=1))
-    assert far.status == NO_RISK and far.window is None and far.replace_on is None
-    assert far.latest_safe_date == MON + timedelta(weeks=52)
-
-
 def test_parts_demand_buckets_are_cumulative() -> None:
     needs = [
         Need("6205-2RS", MON + timedelta(weeks=1)),
@@ -96,37 +55,6 @@ def test_parts_demand_buckets_are_cumulative() -> None:
         "6205-2RS": {4: 1, 8: 3, 12: 3},
         "NU210": {4: 1, 8: 2, 12: 2},
     }
-
-
-def test_window_must_end_after_start() -> None:
-    with pytest.raises(ValueError):
-        Window(MON, MON)
-
-
-def test_zone_c_takes_the_first_window_the_part_can_make() -> None:
-    lead = timedelta(days=10)
-    # No risk forecast at all (prior only, or far away): zone C still books the first stop
-    # after the part arrives (week 1 is too early for a 10-day lead time).
-    for risk in (None, MON + timedelta(weeks=52)):
-        r = recommend_with_zone(WINDOWS, MON, risk, lead, "C")
-        assert (r.status, r.window, r.reason) == (PLANNED, WINDOWS[1], "zone_C")
-        assert r.replace_on == WINDOWS[1].start
-    # Zones A/B change nothing; the forecast's plan stands.
-    risk = MON + timedelta(weeks=6)
-    assert recommend_with_zone(WINDOWS, MON, risk, lead, "B") == recommend(WINDOWS, MON, risk, lead)
-    # A forecast more urgent than zone C's choice wins.
-    urgent = recommend_with_zone(WINDOWS, MON, MON + timedelta(days=12), lead, "C")
-    assert urgent.status == UNPLANNED and urgent.reason == "forecast"
-    # No planned stop the part can make: an unplanned stop when the part is on site.
-    late = recommend_with_zone(WINDOWS, MON, None, timedelta(weeks=6), "C")
-    assert late.status == UNPLANNED and late.replace_on == MON + timedelta(weeks=6)
-    assert late.reason == "zone_C"
-
-
-def test_zone_d_needs_a_stop_now() -> None:
-    r = recommend_with_zone(WINDOWS, MON, MON + timedelta(weeks=20), timedelta(days=2), "D")
-    assert (r.status, r.window, r.reason) == (UNPLANNED, None, "zone_D")
-    assert r.latest_safe_date == MON and r.replace_on == MON + timedelta(days=2)
 
 
 def _two_shifts_weekdays() -> list[tuple[datetime, float]]:
