@@ -16,6 +16,7 @@ belongs to another origin is refused, logged and counted, never merged.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -23,6 +24,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgpack
 
 from gateway.store.api import EventRecord, FrameRecord, WriteBatch
 from gateway.store.outlook_sql import _COLUMNS as _OUTLOOK_COLUMNS
@@ -68,6 +71,12 @@ def frame_record(r: Sequence[Any]) -> FrameRecord:
         r[8], r[9], r[10], r[11], _none3(r[12:15]), _none3(r[15:18]), r[18], r[19], r[20],
         bool(r[21]),
     )  # fmt: skip
+
+
+def _digest(value: Any) -> int:
+    """A 63-bit digest of a msgpack-able value (fits a BIGINT column)."""
+    raw = hashlib.sha256(msgpack.packb(value, use_bin_type=True)).digest()
+    return int.from_bytes(raw[:8], "big") >> 1
 
 
 def frame_from_wire(r: Sequence[Any]) -> FrameRecord:
@@ -355,31 +364,55 @@ class UplinkSql:
         self._q("UPDATE fleet_origins SET last_seen = ? WHERE origin = ?", (time.time(), origin))
 
     def apply_state(self, origin: str, state: dict[str, Any]) -> ApplyResult:
-        """Make the centre's copy of `origin`'s state equal to `state` (a state_snapshot)."""
+        """Make the centre's copy of `origin`'s state equal to `state` (a state_snapshot).
+
+        The registry part (sites, assets, windows) is applied only when it differs from the
+        last one applied for this origin (a digest in fleet_keys): node counters and outlooks
+        change every few seconds, the registry rarely, and a registry change makes every page
+        re-read the whole fleet."""
         res = ApplyResult()
+        digest = _digest([state["sites"], state["assets"], state["windows"]])
         with self._lock, self._transaction():
-            sites_ok = {str(s): self._claim("site", str(s), origin) for s, _ in state["sites"]}
-            for a in state["assets"]:
-                if str(a[1]) not in sites_ok:
-                    sites_ok[str(a[1])] = self._claim("site", str(a[1]), origin)
-            for s, tz in state["sites"]:
-                if sites_ok[str(s)]:
-                    self._q(
-                        "INSERT INTO sites (site, tz) VALUES (?, ?)"
-                        " ON CONFLICT (site) DO UPDATE SET tz = excluded.tz",
-                        (s, tz),
-                    )
-                else:
-                    res.refuse("site_of_other_site_gateway", str(s), origin)
-            assets = list(self._assets_ok(origin, state["assets"], sites_ok, res))
-            self._apply_assets(origin, assets)
+            if self._owned("registry", origin).get(origin) != digest:
+                assets, sites_ok = self._apply_registry(origin, state, res)
+                windows = self._apply_windows(origin, state["windows"], sites_ok, res)
+                self._q("DELETE FROM fleet_keys WHERE kind = 'registry' AND key = ?", (origin,))
+                if not res.refused:  # with refusals, try again next time (a key may be freed)
+                    self._claim("registry", origin, origin, digest)
+                self._registry_changed(time.time())
+            else:
+                assets = set(self._owned("asset", origin))
+                windows = {
+                    int(k.split(":")[-1]): v
+                    for k, v in self._owned("window", origin).items()
+                    if v is not None
+                }
             self._apply_nodes(origin, state["nodes"], res)
-            self._apply_service(origin, state["service"], {a[0] for a in assets}, res)
-            windows = self._apply_windows(origin, state["windows"], sites_ok, res)
-            self._apply_outlooks(state["outlooks"], {a[0] for a in assets}, windows)
+            self._apply_service(origin, state["service"], assets, res)
+            self._apply_outlooks(state["outlooks"], assets, windows)
             self._touch_origin(origin)
-            self._registry_changed(time.time())
         return res
+
+    def _apply_registry(
+        self, origin: str, state: dict[str, Any], res: ApplyResult
+    ) -> tuple[set[str], dict[str, bool]]:
+        """Sites and assets of `origin`; (its asset ids, site -> owned by origin)."""
+        sites_ok = {str(s): self._claim("site", str(s), origin) for s, _ in state["sites"]}
+        for a in state["assets"]:
+            if str(a[1]) not in sites_ok:
+                sites_ok[str(a[1])] = self._claim("site", str(a[1]), origin)
+        for s, tz in state["sites"]:
+            if sites_ok[str(s)]:
+                self._q(
+                    "INSERT INTO sites (site, tz) VALUES (?, ?)"
+                    " ON CONFLICT (site) DO UPDATE SET tz = excluded.tz",
+                    (s, tz),
+                )
+            else:
+                res.refuse("site_of_other_site_gateway", str(s), origin)
+        assets = list(self._assets_ok(origin, state["assets"], sites_ok, res))
+        self._apply_assets(origin, assets)
+        return {str(a[0]) for a in assets}, sites_ok
 
     def _assets_ok(
         self, origin: str, assets: Sequence[Sequence[Any]], sites_ok: dict[str, bool],

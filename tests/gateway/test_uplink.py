@@ -104,6 +104,12 @@ def test_state_applied_idempotently_and_tagged(site: SqliteStore, store: Store) 
     assert o.window_id == cwin.window_id and o.action == "plan"
     assert central.node("a1") is not None and central.node("a1").fw == "1.0"  # type: ignore[union-attr]
     assert central.site_customers() == {"site-a": "acme"}
+    # node counters change with every batch, the registry rarely: the pages re-read the whole
+    # fleet only when the registry changed
+    stamp = central.registry_stamp()
+    traffic(site, NODES, 10, 5)
+    applier.apply("gw-a", decode(fwd.state_message()[1]))
+    assert central.registry_stamp() == stamp
     # a ledger correction and a deleted window at the site follow; nothing is duplicated
     entry = site.service_log()[0]
     assert entry.entry_id is not None
@@ -112,6 +118,7 @@ def test_state_applied_idempotently_and_tagged(site: SqliteStore, store: Store) 
     site.delete_window(window.window_id)
     site.upsert_asset(Asset("a3-fan", "site-a", "fan"))
     applier.apply("gw-a", decode(fwd.state_message()[1]))
+    assert central.registry_stamp() != stamp
     (c_entry,) = central.service_log()
     assert (c_entry.acted_on_warning, c_entry.downtime_avoided_h) == (True, 6.0)
     assert central.windows() == [] and central.asset("a3-fan") is not None
