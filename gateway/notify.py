@@ -12,7 +12,8 @@ whole history.
     [notify]
     webhook_url = "https://tickets.example/hooks/kizashi"
     token = "..."            # optional: sent as "Authorization: Bearer <token>"
-    codes = ["alarm_alert", "alarm_danger", "alarm_normal", "baseline_change"]
+    codes = ["alarm_alert", "alarm_danger", "alarm_normal", "baseline_change",
+             "sensor_fault_alarm", "sensor_fault_clear"]
 
 Body: {"gateway": ID, "events": [{"event_id", "ts" (ISO 8601 UTC), "code", "asset_id",
 "site", "machine", "node_id", "detail", "outlook"}, ...]} (at most `batch` events per POST).
@@ -39,7 +40,15 @@ from gateway.store.api import Store, StoredEvent
 
 log = logging.getLogger("kizashi.notify")
 
-DEFAULT_CODES = ("alarm_alert", "alarm_danger", "alarm_normal", "baseline_change")
+# sensor_fault_alarm: an asset whose sensor has been faulted for 10 min is unwatched.
+DEFAULT_CODES = (
+    "alarm_alert",
+    "alarm_danger",
+    "alarm_normal",
+    "baseline_change",
+    "sensor_fault_alarm",
+    "sensor_fault_clear",
+)
 
 
 @dataclass(frozen=True)
