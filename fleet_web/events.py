@@ -45,10 +45,13 @@ def _alarm(level: str) -> Callable[[Mapping[str, Any]], str]:
 
 def _baseline(d: Mapping[str, Any]) -> str:
     base = d.get("baseline_mm_s")
-    usual = f" against a usual {base:.2f} mm/s" if isinstance(base, int | float) else ""
-    why = f" ({d['reason']})" if isinstance(d.get("reason"), str) and d.get("reason") else ""
-    vel = f" {_vel(d)} mm/s" if "vel_rms_mm_s" in d else ""
-    return f"Vibration changed from its usual level:{vel}{usual}{why}. Early sign of wear."
+    parts = [f"{_vel(d)} mm/s"] if "vel_rms_mm_s" in d else []
+    if isinstance(base, int | float):
+        parts.append(f"against a usual {base:.2f} mm/s")
+    facts = ": " + " ".join(parts) if parts else ""
+    why = str(d.get("reason") or "")
+    why = f" ({why.strip('()')})" if why else ""
+    return f"Vibration changed from its usual level{facts}{why}. Early sign of wear."
 
 
 def _ranges(d: Mapping[str, Any]) -> str:

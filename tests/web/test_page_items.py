@@ -37,6 +37,11 @@ def test_events_in_words() -> None:
     assert "zone=" not in danger.text and "alarm_danger" not in danger.text
     base = describe("baseline_change", {"baseline_mm_s": 1.1, "vel_rms_mm_s": 3.2}, "gateway")
     assert base.text.startswith("Vibration changed from its usual level: 3.20 mm/s against")
+    why = describe("baseline_change", {"reason": "peak 2.0x its baseline"}, "gateway").text
+    assert (
+        why
+        == "Vibration changed from its usual level (peak 2.0x its baseline). Early sign of wear."
+    )
     for code, src, extra in (("cmd_ok", "node", {"cmd": 7, "name": "time"}),
                              ("clock_offset", "gateway", {"offset_s": 12.3, "unsynced": False}),
                              ("gap", "gateway", {"ranges": [[4, 6]]})):  # fmt: skip
@@ -139,3 +144,10 @@ def test_utilisation_is_over_monitored_hours(sqlite_store: Any) -> None:
     assert rep["utilisation"] == pytest.approx(0.55, abs=0.03)
     short = c.get("/api/report/Osaka%20Works?days=7").json
     assert short["utilisation"] == pytest.approx(0.55, abs=0.06)
+
+
+def test_planner_puts_jobs_before_empty_stops(sqlite_store: Any) -> None:
+    html = _client(sqlite_store).get("/planner").get_data(as_text=True)
+    busy, empty = html.index('id="busy-windows"'), html.index('id="empty-windows"')
+    assert busy < empty and html.count('class="card window busy"') >= 1
+    assert "with no job proposed" in html and "No jobs proposed." not in html
