@@ -292,7 +292,11 @@ class UplinkSql:
             new = [f for f in fresh if (f.node_id, f.boot_id, f.seq) not in stored]
             res.duplicates += len(fresh) - len(new)
             if new:
-                self._write_batch(WriteBatch(frames=new))
+                # recv_time at the centre is when the centre applied the frame: the page
+                # follows new readings by it, and a site's clock (ahead or behind) must not
+                # hide the other sites' readings from it. ts and node_time stay the site's.
+                now = time.time()
+                self._write_batch(WriteBatch(frames=[f._replace(recv_time=now) for f in new]))
             res.stored = len(new)
             self._set_mark(origin, "frames", upto)
             self._touch_origin(origin)
@@ -522,12 +526,27 @@ class UplinkSql:
     def _apply_outlooks(
         self, rows: Sequence[Sequence[Any]], assets: set[str], windows: dict[int, int]
     ) -> None:
+        """Rows whose judgement changed, written with the centre's time as computed_at (the
+        page follows changed outlooks by it; a site's clock must not hide other sites')."""
+        mine = [r for r in rows if r[0] in assets]
+        stored: dict[str, tuple[Any, ...]] = {}
+        ids = [r[0] for r in mine]
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            for have in self._q(
+                f"SELECT {_OUTLOOK_COLUMNS} FROM outlook WHERE asset_id IN"
+                f" ({', '.join('?' * len(chunk))})",
+                chunk,
+            ):
+                stored[have[0]] = tuple(have[2:])
+        now = time.time()
         out = []
-        for r in rows:
-            if r[0] not in assets:
-                continue
+        for r in mine:
             row = list(r)
             w = row[_OUTLOOK_WINDOW]
             row[_OUTLOOK_WINDOW] = None if w is None else windows.get(int(w))
+            if stored.get(row[0]) == tuple(row[2:]):
+                continue  # the same judgement: nothing for the page to re-read
+            row[1] = now
             out.append(row)
         self._many(_OUTLOOK_UPSERT, out)
