@@ -70,7 +70,8 @@ def _select(args: dict[str, str]) -> tuple[list[Row], int]:
     key = (f.version(), "assets", tuple(sorted((k, v) for k, v in args.items() if k != "_")))
 
     def make() -> tuple[list[Row], int]:
-        rows = filter_assets(f.overview(), args, _now())
+        customers: dict[str, str] = getattr(f, "site_customers", dict)()  # fleet server only
+        rows = filter_assets(f.overview(), args, _now(), customers)
         return rows, len(rows)
 
     result: tuple[list[Row], int] = cache().get(key, make)

@@ -119,15 +119,21 @@ def row_json(r: Row) -> str:
 SORTABLE = set(ASSET_COLUMNS) | {"trend_pct_week"}
 
 
-def filter_assets(rows: list[Row], args: Mapping[str, str], now: float) -> list[Row]:
+def filter_assets(
+    rows: list[Row], args: Mapping[str, str], now: float, customers: Mapping[str, str] = {}
+) -> list[Row]:
+    """`customers`: site -> customer (the fleet server's tags) for the `customer` filter."""
     q = args.get("q", "").strip().lower()
     site = args.get("site", "")
+    customer = args.get("customer", "")
     zones = set(args.get("health", "").upper().replace(",", ""))
     node = args.get("node_health", "")
     due = args.get("due_weeks", "")
     out = rows
     if site:
         out = [r for r in out if r["site"] == site]
+    if customer:
+        out = [r for r in out if customers.get(r["site"]) == customer]
     if zones:
         out = [r for r in out if r["health"] in zones]
     if node:

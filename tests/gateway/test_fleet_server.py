@@ -88,6 +88,8 @@ def test_fleet_server_shows_every_site(tmp_path: Path) -> None:
         login(cust, "acme-user", "fleet-pass-1234")
         assert team.get("/api/sites").get_json() == ["site-a", "site-b"]
         assert {r["id"] for r in team.get("/api/assets").get_json()} == {"a1-pump", "b1-pump"}
+        by_customer = team.get("/api/assets?customer=globex").get_json()
+        assert [r["id"] for r in by_customer] == ["b1-pump"]
         assert cust.get("/api/sites").get_json() == ["site-a"]
         assert [r["id"] for r in cust.get("/api/assets").get_json()] == ["a1-pump"]
     finally:
