@@ -34,7 +34,13 @@ DEFAULTS = {
     "ring_segs": 16,
     "ack_timeout_s": 30,
     "send_burst": 8,
+    # Where the report's temperature comes from: "auto" = what the board has fitted (a DS18B20
+    # probe if node.json names its pin, else the sensor's or the board's die), or one of
+    # TEMP_SOURCES; a source the board lacks is refused (temp_source_unavailable).
+    "temp_source": "auto",
 }
+
+TEMP_SOURCES = ("auto", "ds18b20", "sensor", "board", "none")
 
 # key -> (type, min, max)
 SCHEMA: dict = {
@@ -59,6 +65,7 @@ SCHEMA: dict = {
     "ring_segs": (int, 0, 256),
     "ack_timeout_s": (int, 5, 3600),
     "send_burst": (int, 1, 64),
+    "temp_source": (str, TEMP_SOURCES, None),  # str keys: (str, allowed values, None)
 }
 REBOOT_KEYS = ("ring_ram", "ring_seg_frames", "ring_segs")
 
@@ -77,6 +84,10 @@ def check(cfg, rates=None):
             cfg[key] = v
         if not isinstance(v, t):
             return "bad_type:" + key
+        if t is str:
+            if v not in lo:
+                return "bad_value:" + key
+            continue
         if v != v:  # NaN (JSON allows it): every comparison with it is false
             return "not_finite:" + key
         if v < lo or v > hi:

@@ -67,7 +67,7 @@ class Node:
         self.wdt = wdt
         self.wdt_ms = wdt_ms
         self.reset_cause = reset_cause
-        self.temp = _temp_source(temp, sensor)
+        self.temp_fitted = _temp_source(temp, sensor)  # what the board has (main.make_temp)
         self.bench = bench
         self.heap = heap
         self.temp_c = None  # the temperature source's latest reading
@@ -76,6 +76,8 @@ class Node:
         self.reset_fn = reset
         self.transport_name = transport_name
         self.cfg, self.cfg_from_file = cfgmod.load(fs, sensor.RATES)
+        # the configured source; a probe removed since it was configured: the fitted one
+        self.temp = self._temp_for(self.cfg["temp_source"]) or self.temp_fitted
         self.rt = Runtime(Store(fs), self.cfg)
         self.rt.adopt(*cfgmod.load_replacement(fs))  # a replacement board (kizashi node replace)
         self.updater = ota.NodeUpdater(fs, cfgmod.load_fleet_key(fs))  # over-the-air updates
@@ -478,6 +480,9 @@ class Node:
         for key in cfgmod.REBOOT_KEYS:
             if new[key] != self.cfg[key]:
                 return "needs_reboot:" + key
+        temp = self._temp_for(new["temp_source"])
+        if temp is None:  # part of the whole configuration: nothing is applied
+            return "temp_source_unavailable"
         try:
             cfgmod.save(self.fs, new)
         except OSError:
@@ -489,12 +494,26 @@ class Node:
         )
         self.cfg = new
         self.cfg_from_file = True
+        if temp is not self.temp:
+            self.temp = temp
+            self._temp_fault = None  # the old source's fault is not the new one's
         self.rt.configure(new)
         if realloc or band:
             self._alloc()
         self._next_report = ticks_add(now, new["report_s"] * 1000)
         self._next_window = ticks_add(now, self._period() * 1000)
         return None
+
+    def _temp_for(self, name):
+        """The temperature source config `temp_source` names, or None if the board lacks it."""
+        fitted = self.temp_fitted
+        if name == "auto" or name == fitted.name:
+            return fitted
+        if name == "none":
+            return _CallableTemp(_no_temp, "none")
+        if name == "sensor":
+            return _CallableTemp(self.hw_sensor.temperature, "sensor")
+        return None  # ds18b20 or board when the board has neither fitted
 
     def _cmd_time(self, args, now):
         # protocol: args == {"t": u32 epoch seconds}
@@ -608,6 +627,10 @@ class _CallableTemp:
 
     def value(self):
         return self.fn()
+
+
+def _no_temp():
+    return None
 
 
 def _temp_source(temp, sensor):

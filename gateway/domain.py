@@ -36,6 +36,8 @@ ZONE_LIMITS: dict[str, tuple[float, float, float]] = {
 }
 ZONES = ("A", "B", "C", "D")
 DEFAULT_GROUP = "group2_rigid"
+# An asset's node's temperature source (firmware.config.TEMP_SOURCES; a test keeps them equal)
+TEMP_SOURCES = ("auto", "ds18b20", "sensor", "board", "none")
 
 
 def asset_zone_limits(asset: Asset) -> tuple[float, float, float]:
@@ -64,6 +66,10 @@ def check_asset(asset: Asset) -> Asset:
         len(z) == 3 and all(math.isfinite(x) for x in z) and 0 < z[0] < z[1] < z[2]
     ):
         raise ValueError(f"zone limits must be three increasing positive mm/s values, got {z}")
+    if asset.temp_source not in TEMP_SOURCES:
+        raise ValueError(
+            f"unknown temperature source {asset.temp_source!r}; known: {', '.join(TEMP_SOURCES)}"
+        )
     for p in asset.parts:
         if p.rated_l10_h is not None and not (math.isfinite(p.rated_l10_h) and p.rated_l10_h > 0):
             raise ValueError(f"part {p.part_id}: rated L10 life must be a number of hours > 0")

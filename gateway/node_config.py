@@ -10,7 +10,10 @@ configuration:
   from the asset's zone limits (its own, else its machine group's: `analytics.
   asset_zone_limits`): the node alarms at the C/D limit and clears at `CLEAR_FRACTION` of it
   (the firmware default 7.1 / 5.6 is the same ratio). A node bound to no asset keeps the
-  firmware's alarm limits.
+  firmware's alarm limits. The asset's `temp_source` (registry, `kizashi asset set
+  --temp-source`) goes in as it is; 'auto' (the default, and for a node with no asset) lets the
+  node use what its board has fitted. A node whose board lacks the source refuses the whole
+  configuration (`temp_source_unavailable`), shown as refused on the nodes page.
 - Its hash is `firmware.config.cfg_hash` of the whole configuration, the function the node
   uses for the `cfg_hash` of its birth frame and of its `cmd_ok` answer to `config`.
 - `NodeConfigManager` follows births and command answers through the pipeline's observers.
@@ -78,6 +81,7 @@ def desired_config(
         changes["band_lo_hz"], changes["band_hi_hz"] = int(band[0]), int(band[1])
     if isinstance(info.get("window"), int):
         changes["window"] = info["window"]
+    changes["temp_source"] = asset.temp_source if asset is not None else "auto"
     if asset is not None:
         cd = asset_zone_limits(asset)[2]
         changes["vel_alarm_mm_s"] = round(cd, 2)

@@ -1,10 +1,10 @@
 """`kizashi asset ...`: edit the asset registry (node -> asset, site, machine, parts).
 
     kizashi asset add ASSET --site S --machine M [--node N] [--group G] [--description D]
-                        [--zones AB,BC,CD]
+                        [--zones AB,BC,CD] [--temp-source SRC]
     kizashi asset list [--site S] [--json]
     kizashi asset set ASSET [--site S] [--machine M] [--group G] [--description D]
-                        [--zones AB,BC,CD | --zones group]
+                        [--zones AB,BC,CD | --zones group] [--temp-source SRC]
     kizashi asset bind ASSET NODE        (a node belongs to one asset; rebinding moves it)
     kizashi asset unbind ASSET
     kizashi asset part ASSET PART_ID --name N [--number PN] [--l10-h H] [--lead-days D]
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.config import add_store_options, secrets_path, store_url
-from gateway.domain import ZONE_LIMITS
+from gateway.domain import TEMP_SOURCES, ZONE_LIMITS
 from gateway.store import open_store
 from gateway.store.api import Asset, Part, Store, parse_zone_limits
 
@@ -66,6 +66,10 @@ ZONES_HELP = (
     "the asset's own velocity limits A/B,B/C,C/D in mm/s (e.g. the maker's), instead of its "
     "group's; 'group' goes back to the group's"
 )
+TEMP_HELP = (
+    "where the asset's node takes the temperature from, pushed in its configuration: auto "
+    "(what the board has fitted, default), ds18b20 (the probe), sensor or board (a die), none"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--group", default="group2_rigid", help=GROUP_HELP)
     a.add_argument("--description", default="")
     a.add_argument("--zones", help=ZONES_HELP)
+    a.add_argument("--temp-source", default="auto", choices=TEMP_SOURCES, help=TEMP_HELP)
     ls = sub.add_parser("list")
     ls.add_argument("--site")
     ls.add_argument("--json", action="store_true")
@@ -92,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--new-site", action="store_true", help="the site is new (not a typo)")
     s.add_argument("--group", help=GROUP_HELP)
     s.add_argument("--zones", help=ZONES_HELP)
+    s.add_argument("--temp-source", choices=TEMP_SOURCES, help=TEMP_HELP)
     b = sub.add_parser("bind")
     b.add_argument("asset_id")
     b.add_argument("node_id")
@@ -154,6 +160,7 @@ def main(argv: Sequence[str]) -> int:
                     args.group,
                     args.description,
                     zone_limits=parse_zone_limits(args.zones) if args.zones else None,
+                    temp_source=args.temp_source,
                 ),
             )
         elif args.cmd == "list":
@@ -164,7 +171,7 @@ def main(argv: Sequence[str]) -> int:
                 zones = ",".join(f"{x:g}" for x in a.zone_limits) if a.zone_limits else "group"
                 print(
                     f"{a.asset_id}\t{a.site}\t{a.machine}\t{a.node_id or '-'}"
-                    f"\t{a.machine_group}\tzones={zones}"
+                    f"\t{a.machine_group}\tzones={zones}\ttemp={a.temp_source}"
                 )
                 for part in a.parts:
                     print(
@@ -182,6 +189,7 @@ def main(argv: Sequence[str]) -> int:
                     ("machine", args.machine),
                     ("machine_group", args.group),
                     ("description", args.description),
+                    ("temp_source", args.temp_source),
                 )
                 if v is not None
             }

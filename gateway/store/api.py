@@ -179,6 +179,9 @@ class Asset:
     # The asset's own velocity limits A/B, B/C, C/D in mm/s (e.g. the machine maker's), used
     # instead of its group's ISO values; None = the group's.
     zone_limits: tuple[float, float, float] | None = None
+    # Where its node takes the report's temperature from (firmware config `temp_source`):
+    # 'auto' (what the board has fitted), 'ds18b20', 'sensor', 'board' or 'none'.
+    temp_source: str = "auto"
 
 
 def parse_zone_limits(text: str) -> tuple[float, float, float] | None:

@@ -22,7 +22,9 @@ the rows are forwarded: on a site the centre's acknowledged watermark, on the ce
 applied), `fleet_keys` (which site gateway owns a node, asset, site, service entry or window at
 the centre, and the centre's id of a forwarded entry) and `fleet_origins` (each site gateway's
 customer, set by the centre's config); 9 adds `users.customer` ('' = the service team, every
-site; else the customer whose sites alone the user sees, view only: docs/FLEET.md).
+site; else the customer whose sites alone the user sees, view only: docs/FLEET.md); 10 adds
+`assets.temp_source` (where the asset's node takes the temperature from, pushed in its
+configuration).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -30,7 +32,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -127,7 +129,8 @@ CREATE TABLE IF NOT EXISTS assets (
     description TEXT NOT NULL DEFAULT '',
     zone_ab {real},
     zone_bc {real},
-    zone_cd {real}
+    zone_cd {real},
+    temp_source TEXT NOT NULL DEFAULT 'auto'
 );
 CREATE TABLE IF NOT EXISTS parts (
     asset_id TEXT NOT NULL REFERENCES assets (asset_id) ON DELETE CASCADE,
@@ -256,6 +259,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("assets", "zone_cd", "{real}"),
     ("users", "session_version", "BIGINT NOT NULL DEFAULT 0"),
     ("users", "customer", "TEXT NOT NULL DEFAULT ''"),
+    ("assets", "temp_source", "TEXT NOT NULL DEFAULT 'auto'"),
 )
 
 SQLITE = {"real": "REAL", "blob": "BLOB", "serial": "INTEGER PRIMARY KEY"}

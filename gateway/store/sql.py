@@ -756,12 +756,12 @@ class SqlStore(OutlookSql, UplinkSql):
                 )
             self._q(
                 "INSERT INTO assets (asset_id, site, machine, node_id, machine_group, description,"
-                " zone_ab, zone_bc, zone_cd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " zone_ab, zone_bc, zone_cd, temp_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (asset_id) DO UPDATE SET"
                 " site = excluded.site, machine = excluded.machine, node_id = excluded.node_id,"
                 " machine_group = excluded.machine_group, description = excluded.description,"
                 " zone_ab = excluded.zone_ab, zone_bc = excluded.zone_bc,"
-                " zone_cd = excluded.zone_cd",
+                " zone_cd = excluded.zone_cd, temp_source = excluded.temp_source",
                 (
                     asset.asset_id,
                     asset.site,
@@ -770,6 +770,7 @@ class SqlStore(OutlookSql, UplinkSql):
                     asset.machine_group,
                     asset.description,
                     *z,
+                    asset.temp_source,
                 ),
             )
             self._q("DELETE FROM parts WHERE asset_id = ?", (asset.asset_id,))
@@ -794,7 +795,9 @@ class SqlStore(OutlookSql, UplinkSql):
         with self._lock:
             rows = self._q(
                 "SELECT asset_id, site, machine, node_id, machine_group, description,"
-                " zone_ab, zone_bc, zone_cd FROM assets" + where + " ORDER BY asset_id",
+                " zone_ab, zone_bc, zone_cd, temp_source FROM assets"
+                + where
+                + " ORDER BY asset_id",
                 params,
             )
             parts: dict[str, list[Part]] = {}
@@ -818,7 +821,17 @@ class SqlStore(OutlookSql, UplinkSql):
                         )
                     )
         return [
-            Asset(r[0], r[1], r[2], r[3], r[4], r[5], tuple(parts.get(r[0], ())), _zones(r[6:9]))
+            Asset(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                tuple(parts.get(r[0], ())),
+                _zones(r[6:9]),
+                str(r[9]),
+            )
             for r in rows
         ]
 

@@ -136,6 +136,10 @@ def events(tr: QueueTransport) -> list[dict]:
         ("config", {"rate_hz": 1000}, "rate_not_supported"),
         ("config", {"ring_ram": 64}, "needs_reboot:ring_ram"),
         ("config", {}, "bad_args"),
+        ("config", {"temp_source": "thermocouple"}, "bad_value:temp_source"),
+        ("config", {"temp_source": 1}, "bad_type:temp_source"),
+        # the host board has no DS18B20: the whole configuration is refused, report_s too
+        ("config", {"report_s": 120, "temp_source": "ds18b20"}, "temp_source_unavailable"),
         ("time", {"t": 5}, "bad_epoch"),
         ("resend", {"boot": 7, "from": 0, "to": 3}, "bad_args"),
         ("bench", {"seconds": -1}, "out_of_range:seconds"),

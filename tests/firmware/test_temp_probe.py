@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 
+from firmware import config as cfgmod
 from firmware.clock import ticks_diff
 from firmware.host import FakeClock, MemFS, QueueTransport
 from firmware.node import Node
 from firmware.sensors.temp import DS18B20Temp
 from protocol import frames
-from tests.firmware.test_node import FAST, ScriptedSensor, decoded, events, run
+from tests.firmware.test_node import FAST, ScriptedSensor, command, decoded, events, run
 
 ROM = bytes([0x28, 0xAA, 0x3C, 0x12, 0x09, 0x00, 0x00])
 
@@ -157,3 +158,42 @@ def test_crc_error_and_power_on_value_are_faults_not_readings() -> None:
     clock.advance(1000)
     probe.step(clock.ticks_ms())
     assert probe.value() == 41.5 and probe.fault is None
+
+
+def test_temp_source_from_the_configuration_is_applied_whole_and_survives_a_reboot() -> None:
+    clock = FakeClock()
+    ds = FakeDS18X20(clock)
+    tr = QueueTransport()
+    node = probe_node(clock, ds, tr)
+    run(node, clock, 35)
+    assert temps(tr)[-1] == 415
+    # A source this board lacks refuses the whole configuration: report_s stays.
+    tr.inbound.append(command(node, "config", {"report_s": 40, "temp_source": "board"}, cid=1))
+    run(node, clock, 1)
+    assert events(tr)[-1]["detail"] == {
+        "cmd": 1,
+        "name": "config",
+        "why": "temp_source_unavailable",
+    }
+    assert node.cfg["report_s"] == 30 and node.temp.name == "ds18b20"
+    # The gateway says: no temperature from this node (e.g. the probe sits on the wrong part).
+    tr.inbound.append(command(node, "config", {"temp_source": "none"}, cid=2))
+    run(node, clock, 1)
+    ok = events(tr)[-1]
+    assert ok["code"] == "cmd_ok"
+    assert ok["detail"]["cfg_hash"] == cfgmod.cfg_hash(node.cfg)
+    n = len(temps(tr))
+    run(node, clock, 65)
+    assert temps(tr)[n:] and all(t is None for t in temps(tr)[n:])
+    # After a reboot the flash's configuration holds and the birth says so.
+    again = Node(
+        "t1", ScriptedSensor(), tr, clock, node.fs, board="host", temp=DS18B20Temp(ds, ticks_diff)
+    )
+    tr.outbox.clear()
+    run(again, clock, 35)
+    assert decoded(tr)[0]["info"]["temp_source"] == "none"
+    assert decoded(tr)[0]["info"]["cfg_hash"] == cfgmod.cfg_hash(again.cfg)
+    # Back to the probe.
+    tr.inbound.append(command(again, "config", {"temp_source": "ds18b20"}, cid=3))
+    run(again, clock, 65)
+    assert again.temp.name == "ds18b20" and temps(tr)[-1] == 415

@@ -54,6 +54,24 @@ def test_asset_site_and_node_typos_are_refused(
         st.close()
 
 
+def test_asset_temp_source_is_set_and_checked(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = ["--config", str(site)]
+    assert asset_main([*c, "add", "p1", "--site", "Kobe", "--machine", "M1", "--node", "n1"]) == 0
+    with pytest.raises(SystemExit):  # argparse: not one of the sources
+        asset_main([*c, "set", "p1", "--temp-source", "thermocouple"])
+    assert "invalid choice" in capsys.readouterr().err
+    assert asset_main([*c, "set", "p1", "--temp-source", "ds18b20"]) == 0
+    assert asset_main([*c, "list"]) == 0
+    assert "temp=ds18b20" in capsys.readouterr().out
+    st = open_store(str(site.parent / "data" / "kizashi.db"))
+    try:
+        assert st.asset("p1").temp_source == "ds18b20"  # type: ignore[union-attr]
+    finally:
+        st.close()
+
+
 def test_windows_past_overlapping_unknown_site_and_rm(
     site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

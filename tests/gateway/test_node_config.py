@@ -46,6 +46,21 @@ def test_desired_config_follows_the_registry() -> None:
     assert config_hash(cfg) != config_hash(plain)
     with pytest.raises(ValueError):
         desired_config(None, NodeConfigSettings(report_s=0))
+    assert plain["temp_source"] == "auto"  # no asset: what the board has fitted
+    none = desired_config(Asset("a", "s", "m", temp_source="none"), s)
+    assert none["temp_source"] == "none" and config_hash(none) != config_hash(plain)
+
+
+def test_temp_source_is_checked_in_the_registry(store: Store) -> None:
+    from gateway.domain import TEMP_SOURCES
+
+    assert TEMP_SOURCES == fwconfig.TEMP_SOURCES
+    with pytest.raises(ValueError, match="temperature source"):
+        store.upsert_asset(Asset("a", "s", "m", temp_source="thermocouple"))
+    assert store.asset("a") is None
+    store.upsert_asset(Asset("a", "s", "m", temp_source="ds18b20"))
+    got = store.asset("a")
+    assert got is not None and got.temp_source == "ds18b20"
 
 
 def test_hash_is_the_nodes_for_single_precision_values() -> None:
@@ -140,3 +155,46 @@ class _Queue:
 
     def queue_command(self, *a: object, **k: object) -> int | None:
         return None
+
+
+def test_registry_temp_source_reaches_the_node_or_is_refused(store: Store, tmp_path: Path) -> None:
+    asyncio.run(_temp_source(store, tmp_path))
+
+
+async def _temp_source(store: Store, tmp_path: Path) -> None:
+    # The host board's source is the sensor's die; it has no DS18B20.
+    store.upsert_asset(Asset("press-7", "plant-a", "press 7", node_id=NODE, temp_source="none"))
+    async with pipeline(store) as (pipe, link, metrics):
+        mgr = NodeConfigManager(pipe, store, FAST, metrics)
+        task = asyncio.create_task(mgr.run())
+        try:
+            board = Board(link, NODE, tmp_path / "flash")
+            assert board.node.temp.name == "sensor"
+            for _ in range(40):
+                await board.run(1)
+                st = state(store)
+                if st is not None and st.state == "applied":
+                    break
+            assert board.node.cfg["temp_source"] == "none" and board.node.temp.name == "none"
+            board.reboot()  # the birth reports the source in force
+            await board.run(3)
+            await board.settle()
+            info = store.node(NODE)
+            assert info is not None and info.birth_info["temp_source"] == "none"
+            # A probe this board lacks: the node refuses the whole configuration, says why.
+            alarm = board.node.cfg["vel_alarm_mm_s"]
+            a = store.asset("press-7")
+            assert a is not None
+            store.upsert_asset(dataclasses.replace(a, temp_source="ds18b20", zone_limits=(1, 2, 3)))
+            for _ in range(40):
+                await board.run(1)
+                st = state(store)
+                if st is not None and st.state == "refused":
+                    break
+            st = state(store)
+            assert st is not None and st.reason == "temp_source_unavailable", st
+            assert board.node.cfg["temp_source"] == "none"
+            assert board.node.cfg["vel_alarm_mm_s"] == alarm != 3.0  # nothing of it applied
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
