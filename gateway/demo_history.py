@@ -82,7 +82,9 @@ def seed_history(
         frames = []
         seq = 0
         while t < origin:
-            run = _running(prof, t, phase)
+            # The machine's schedule runs on its node's clock, which starts at `origin` (the
+            # boot of a fresh demo): the past ends in step with the live node.
+            run = _running(prof, t - origin, phase)
             age = spec.age_days + (t - origin) / 86400.0
             g = _growth(prof, age) if run else 0.0
             jitter = rng.lognormvariate(0.0, 0.03)

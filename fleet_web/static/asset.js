@@ -29,21 +29,22 @@
     window.KzChart.draw(document.getElementById("run-chart"), {
       series: [{ t: perDay.t, y: perDay.y, color: "#2e9e5b" }], unit: "h/day", yMin: 0, tz: data.tz, tzLabel: data.tz_label,
     });
+    const startsPerDay = runningPerDay(data.starts.t, data.starts.starts, data.tz, false);
     window.KzChart.draw(document.getElementById("starts-chart"), {
-      series: [{ t: data.starts.t, y: data.starts.starts, color: "#f0a020" }], unit: "starts",
+      series: [{ t: startsPerDay.t, y: startsPerDay.y, color: "#f0a020" }], unit: "starts/day", yMin: 0,
       tz: data.tz, tzLabel: data.tz_label, integer: true,
     });
     host.dataset.ready = "1";
   }
   // Running hours per site-local day from the cumulative counter (a counter that went back,
   // e.g. a replaced node, adds nothing rather than a negative day).
-  function runningPerDay(t, cum, tz) {
+  function runningPerDay(t, cum, tz, perHourCap = true) {
     const days = new Map();
     for (let i = 1; i < t.length; i++) {
       const d = cum[i] - cum[i - 1];
       const key = window.KzChart.fmtFull(t[i], tz).slice(0, 10);
       if (!days.has(key)) days.set(key, { t: t[i], y: 0 });
-      if (d > 0) days.get(key).y += Math.min(d, (t[i] - t[i - 1]) / 3600);
+      if (d > 0) days.get(key).y += perHourCap ? Math.min(d, (t[i] - t[i - 1]) / 3600) : d;
     }
     const out = { t: [], y: [] };
     for (const v of days.values()) { out.t.push(v.t); out.y.push(+v.y.toFixed(2)); }

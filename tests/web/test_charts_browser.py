@@ -1,0 +1,81 @@
+"""The asset charts in real headless chromium, read the way an engineer reads them: the "now"
+label and the last date inside the chart, whole-number ticks on the starts axis, the failure
+level drawn for a degrading part, zone labels apart, the time axis labelled with the site's
+zone."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleet_web import create_app
+from gateway.store.api import Site
+
+from .conftest import PASSWORDS, make_store
+from .test_browser import CHROMIUM, DRIVER, SHOTS, _serve, _wait, browser  # noqa: F401
+
+pytestmark = [
+    pytest.mark.timeout(90),
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
+        reason="chromium/chromedriver missing: run scripts/ensure_chromium.sh",
+    ),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tokyo_server(tmp_path_factory: Any) -> Iterator[str]:
+    st = make_store(tmp_path_factory.mktemp("db") / "kizashi.db", 6, 24 * 40)
+    st.set_site(Site("Osaka Works", "Asia/Tokyo"))
+    srv, url = _serve(create_app({"SECRET_KEY": "charts"}, store=st))
+    yield url
+    srv.close()
+    st.close()
+
+
+def _inside(d: Any, selector: str) -> list[bool]:
+    """For each SVG text matching `selector`: is its box inside its chart's box?"""
+    result: list[bool] = d.execute_script(
+        """return [...document.querySelectorAll(arguments[0])].map((t) => {
+             const b = t.getBoundingClientRect(), s = t.ownerSVGElement.getBoundingClientRect();
+             return b.left >= s.left - 0.5 && b.right <= s.right + 0.5 && b.top >= s.top - 0.5
+               && b.bottom <= s.bottom + 0.5; });""",
+        selector,
+    )
+    return result
+
+
+def test_charts_are_legible(tokyo_server: str, browser: Any) -> None:  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    d.delete_all_cookies()
+    d.get(tokyo_server + "/login")
+    d.find_element(By.ID, "username").send_keys("viewer")
+    d.find_element(By.ID, "password").send_keys(PASSWORDS["viewer"])
+    d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, "#asset-rows tr[data-id]"))
+    d.get(tokyo_server + "/assets/AS-00001")  # degrading, at the Tokyo site
+    _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
+    d.save_screenshot(str(SHOTS / "asset_charts.png"))
+    assert d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone")
+    assert d.find_elements(By.CSS_SELECTOR, "#vib-chart line.fail-level"), "failure level drawn"
+    assert "failure level" in d.find_element(By.CSS_SELECTOR, "#vib-chart .fail-label").text
+    assert all(_inside(d, "#vib-chart .now-label")) and _inside(d, "#vib-chart .now-label")
+    for chart in ("vib-chart", "run-chart", "starts-chart"):
+        inside = _inside(d, f"#{chart} .xtick")
+        assert inside and all(inside), (chart, inside)  # the last date is not cut off
+        assert d.find_element(By.CSS_SELECTOR, f"#{chart} .tz").text == "JST"
+    ticks = [t.text for t in d.find_elements(By.CSS_SELECTOR, "#starts-chart .ytick")]
+    assert ticks and all(t.lstrip("-").isdigit() for t in ticks), ticks
+    boxes = d.execute_script(
+        """return [...document.querySelectorAll('#vib-chart .band-label')].map((t) => {
+             const b = t.getBoundingClientRect(); return [b.top, b.bottom]; });"""
+    )
+    boxes.sort()
+    assert all(a[1] <= b[0] + 0.5 for a, b in itertools.pairwise(boxes)), boxes
+    assert d.find_element(By.ID, "tz").text == "times: Asia/Tokyo (JST)"
