@@ -78,9 +78,15 @@ def _select(args: dict[str, str]) -> tuple[list[Row], int]:
     return result
 
 
+# The page's own query keys: anything else (`format`, url_for's `_external`, ...) would reach the
+# template's links as keyword arguments.
+PAGE_ARGS = ("q", "site", "customer", "health", "node_health", "due_weeks", "at_risk", "sort",
+             "order", "offset", "limit")  # fmt: skip
+
+
 @bp.get("/")
 def index() -> str:
-    args = request.args.to_dict()
+    args = {k: v for k, v in request.args.items() if k in PAGE_ARGS}
     rows, total = _select({k: v for k, v in args.items() if k not in ("offset", "limit")})
     off, lim = page_args(args, PAGE)
     return render_template(

@@ -58,6 +58,11 @@ def test_filter_sort_search_page(as_role: Any) -> None:
     assert page.headers["X-Total-Count"] == "60"
     html = c.get("/?q=AS-00007").get_data(as_text=True)
     assert "AS-00007" in html and "AS-00008" not in html
+    # Keys the page does not know are ignored, not passed on to its links (was a 500).
+    for extra in ("format=json", "_external=1", "_anchor=x", "_scheme=javascript"):
+        resp = c.get("/?q=AS-00007&" + extra)
+        assert resp.status_code == 200, extra
+        assert "AS-00007" in resp.get_data(as_text=True)
 
 
 def test_summary_tiles(as_role: Any) -> None:
