@@ -251,7 +251,11 @@ async def run_demo(opts: DemoOptions) -> int:
     store = open_store(str(opts.data_dir / "kizashi.db"), synchronous="NORMAL")
     _ensure_registry(store, opts, time.time())
     if "origin" not in state:  # a fresh demo: weeks of past readings before the nodes start
-        n = seed_history(store, demo_assets(opts.nodes), origin, HISTORY_SEED_DAYS)
+        n, counters = seed_history(store, demo_assets(opts.nodes), origin, HISTORY_SEED_DAYS)
+        for node_id, c in counters.items():  # the nodes' runtime and starts continue the past
+            flash = opts.data_dir / "nodes" / node_id
+            flash.mkdir(parents=True, exist_ok=True)
+            (flash / "node.json").write_text(json.dumps({"counters": c}))
         print(f"wrote {HISTORY_SEED_DAYS:.0f} days of past readings ({n} reports)")
     password = _ensure_admin(store)
 

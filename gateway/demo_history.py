@@ -67,11 +67,14 @@ def _fnv1a(text: str) -> int:
 
 def seed_history(
     store: Store, specs: Sequence[Any], origin: float, days: float, seed: int = 1
-) -> int:
+) -> tuple[int, dict[str, dict[str, int]]]:
     """Reports of `specs` (gateway.demo_fleet.DemoNode) for `days` before `origin`, the
-    simulated nodes' start; returns the number written."""
+    simulated nodes' start. Returns the number written and each node's counters at the end
+    (runtime_s, starts, life_s), which the simulated node takes over as a replacement board
+    takes over a machine's (node.json `counters`), so its runtime continues the past's."""
     rng = random.Random(seed)
     n = 0
+    counters: dict[str, dict[str, int]] = {}
     for spec in specs:
         prof = _profile(spec.profile)
         base = tone_vel_rms(prof)
@@ -111,4 +114,5 @@ def seed_history(
             t += STEP_S
         store.write_batch(WriteBatch(frames=frames))
         n += len(frames)
-    return n
+        counters[spec.node_id] = {"runtime_s": runtime, "starts": starts, "life_s": runtime}
+    return n, counters
