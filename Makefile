@@ -25,8 +25,8 @@ demo: $(STAMP)
 	.venv/bin/kizashi demo
 
 lint: $(STAMP)
-	.venv/bin/ruff check gateway protocol fleet_web tests hil_tests bench conftest.py
-	.venv/bin/ruff format --check gateway protocol fleet_web tests hil_tests bench conftest.py
+	.venv/bin/ruff check kizashi gateway protocol fleet_web tests hil_tests bench conftest.py
+	.venv/bin/ruff format --check kizashi gateway protocol fleet_web tests hil_tests bench conftest.py
 
 typecheck: $(STAMP)
 	.venv/bin/mypy

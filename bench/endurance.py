@@ -116,7 +116,7 @@ def main(argv: list[str]) -> int:
     data = Path(tempfile.mkdtemp(prefix="kz-endurance-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port),
+    cmd = [sys.executable, "-m", "kizashi.cli", "demo", "--port", str(port),
            "--data-dir", str(data), "--nodes", str(args.nodes), "--speed", str(args.speed),
            "--history-days", str(args.history_days)]  # fmt: skip
     env = {**os.environ, "KIZASHI_ADMIN_PASSWORD": PASSWORD}

@@ -1,4 +1,5 @@
-"""`kizashi fleet run --config FILE`: the central fleet server (docs/FLEET.md).
+"""The central fleet server (docs/FLEET.md): `serve_fleet(cfg, app_factory)`, started with the
+page by kizashi/app.py (`kizashi fleet run --config FILE`).
 
 The same software in its fleet role: no node links and no outlook engine of its own; it applies
 what the site gateways forward (gateway/uplink/central.py) into its store (PostgreSQL) and serves
@@ -13,21 +14,18 @@ one fleet page over every site. Config (TOML):
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import importlib
 import logging
 import signal
 import threading
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gateway.config import HttpConfig
-from gateway.logs import setup_logging
-from gateway.metrics import REGISTRY, Metrics, render_metrics
+from gateway.metrics import REGISTRY, Metrics
 from gateway.service import HttpServer, supervise
 from gateway.store import open_store
 from gateway.store.sql import SqlStore
@@ -37,7 +35,7 @@ from gateway.uplink.wire import ORIGIN_RE
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FleetConfig", "fleet_main", "load_fleet_config", "serve_fleet"]
+__all__ = ["FleetConfig", "load_fleet_config", "serve_fleet"]
 
 FLEET_KEYS = {"database", "data_dir", "log_level", "mqtt", "origins"}
 HTTP_KEYS = {"enabled", "host", "port", "threads"}
@@ -135,31 +133,3 @@ async def serve_fleet(
             http.close()
         await asyncio.to_thread(store.close)
         await asyncio.to_thread(web_store.close)
-
-
-def default_fleet_app(store: SqlStore, cfg: FleetConfig) -> Callable[..., Any]:
-    """The fleet page over the central store, with the fleet role's tenancy on."""
-    web = importlib.import_module("fleet_web")
-    conf: dict[str, Any] = {"METRICS_RENDER": render_metrics, "FLEET_ROLE": True, **cfg.web}
-    app: Callable[..., Any] = web.create_app(conf, store=store)
-    return app
-
-
-def fleet_main(argv: Sequence[str]) -> int:
-    """`kizashi fleet run --config FILE [--no-http]`, `kizashi fleet demo` (gateway/fleet_demo)."""
-    args = list(argv)
-    if args[:1] == ["demo"]:
-        from gateway.fleet_demo import main
-
-        return main(args[1:])
-    if args[:1] != ["run"]:
-        print("usage: kizashi fleet run --config FILE [--no-http] | kizashi fleet demo [--port P]")
-        return 2
-    ap = argparse.ArgumentParser(prog="kizashi fleet run")
-    ap.add_argument("--config", required=True, help="fleet server TOML file")
-    ap.add_argument("--no-http", action="store_true", help="do not serve the fleet page")
-    ns = ap.parse_args(args[1:])
-    cfg = load_fleet_config(ns.config)
-    setup_logging(cfg.log_level)
-    asyncio.run(serve_fleet(cfg, None if ns.no_http else default_fleet_app))
-    return 0

@@ -1,8 +1,6 @@
-"""`kizashi node ...`: provisioning (gateway.provision) and flashing (firmware.deploy).
+"""`kizashi node ...`: provisioning (gateway.provision), replacement, over-the-air updates.
 
-`node flash --port PORT --node ID` compiles the firmware with mpy-cross and copies it with the
-node's node.json (from the gateway's secrets directory unless --node-file is given) to a
-board with mpremote.
+`node flash` (firmware.deploy) is kizashi/node.py's: the gateway never imports the firmware.
 """
 
 from __future__ import annotations
@@ -10,7 +8,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from gateway.config import secrets_path
 from gateway.provision import node_main
 
 
@@ -29,16 +26,4 @@ def main(argv: Sequence[str]) -> int:
         from gateway.board_replace import main as replace_main
 
         return replace_main(rest[1:] + place)
-    if rest[:1] == ["flash"]:
-        from firmware.deploy import main as deploy_main
-
-        args = rest
-        if "--node-file" not in args and "--node" in args:
-            node_id = args[args.index("--node") + 1] if args.index("--node") + 1 < len(args) else ""
-            # the same secrets directory as `node add` (--secrets, --config, environment)
-            provisioned = secrets_path(found) / "nodes" / node_id / "node.json"
-            if node_id and provisioned.exists():
-                args += ["--node-file", str(provisioned)]
-        result: int = deploy_main(args)
-        return result
     return node_main(list(argv))

@@ -1,16 +1,17 @@
-"""`kizashi gateway run --config FILE`: the gateway process.
+"""The gateway process's tasks: `serve(cfg, app_factory)` (started by kizashi/app.py, the
+composition root, for `kizashi gateway run` and `kizashi demo`).
 
 Named tasks in one TaskGroup: `pipeline` (commit loop), one `link:<name>` per transport,
 `retention`, `health` and `outlook` (gateway/outlook: one judgement per asset, recomputed when
 its inputs change, on a store connection of its own), each supervised (restarted with backoff
 after an unexpected error). SIGINT/SIGTERM stop the links first, then the pipeline flushes and
 commits its last batch, then the store closes. The web page runs in waitress threads when an
-app factory is given (`serve(..., app_factory=...)`; `run_main` uses fleet_web if installed).
+app factory is given (`serve(..., app_factory=...)`); this package never imports the page
+(fleet_web): the root hands its factory in.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import importlib
@@ -23,12 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.analytics import HealthMonitor
-from gateway.config import GatewayConfig, load_config_or_exit
+from gateway.config import GatewayConfig
 from gateway.healthcheck import GatewayHealth
 from gateway.ingest import IngestPipeline
 from gateway.links import Link
-from gateway.logs import setup_logging
-from gateway.metrics import REGISTRY, Metrics, render_metrics
+from gateway.metrics import REGISTRY, Metrics
 from gateway.mqtt_link import MqttLink
 from gateway.mqtt_native import NativeMqttLink
 from gateway.node_config import NodeConfigManager
@@ -44,7 +44,7 @@ from gateway.uplink.forwarder import Forwarder
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AppFactory", "ServiceContext", "gateway_main", "run_main", "serve"]
+__all__ = ["AppFactory", "HttpServer", "ServiceContext", "serve", "supervise"]
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,11 @@ async def serve(
     stop: asyncio.Event | None = None,
     metrics: Metrics | None = None,
     on_ready: Callable[[ServiceContext], None] | None = None,
+    clock: Callable[[], float] = time.time,
+    outlook_every_s: float = 2.0,
 ) -> None:
-    """Run the gateway until `stop` is set (or SIGINT/SIGTERM)."""
+    """Run the gateway until `stop` is set (or SIGINT/SIGTERM). `clock` is the time of the
+    pipeline, outlook, node configs and rollouts (the demo's simulated clock)."""
     metrics = metrics or REGISTRY
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -179,18 +182,18 @@ async def serve(
     # would have created it (issue 15 item 22: the health task crash-looped).
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
-    pipeline = IngestPipeline(store, metrics, cfg.pipeline)
+    pipeline = IngestPipeline(store, metrics, cfg.pipeline, clock=clock)
     links = build_links(cfg, metrics) + list(extra_links)
     for link in links:
         pipeline.add_link(link)
     node_configs = (  # the registry's configuration pushed to the nodes (gateway.node_config)
-        await asyncio.to_thread(NodeConfigManager, pipeline, store, cfg.node_config, metrics)
+        await asyncio.to_thread(NodeConfigManager, pipeline, store, cfg.node_config, metrics, clock)
         if cfg.node_config.enabled
         else None
     )
     web_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
     outlook_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
-    outlook = OutlookEngine(outlook_store)
+    outlook = OutlookEngine(outlook_store, clock=clock)
     health = GatewayHealth.from_settings(
         cfg.health, pipeline, links, outlook_age=lambda: outlook_age_s(web_store)
     )
@@ -230,7 +233,12 @@ async def serve(
                     name="health",
                 )
             )
-            side.append(tg.create_task(supervise("outlook", outlook.run, metrics), name="outlook"))
+            side.append(
+                tg.create_task(
+                    supervise("outlook", lambda: outlook.run(outlook_every_s), metrics),
+                    name="outlook",
+                )
+            )
             if cfg.notify.webhook_url:
                 notifier = WebhookNotifier(
                     store, cfg.notify, cfg.data_dir / "notify_state.json", cfg.gateway_id, metrics
@@ -238,7 +246,9 @@ async def serve(
                 side.append(
                     tg.create_task(supervise("notify", notifier.run, metrics), name="notify")
                 )
-            rollouts = RolloutRunner(pipeline, store, cfg.data_dir)  # kizashi node update
+            rollouts = RolloutRunner(
+                pipeline, store, cfg.data_dir, clock=clock
+            )  # kizashi node update
             side.append(tg.create_task(supervise("rollout", rollouts.run, metrics), name="rollout"))
             if node_configs is not None:
                 side.append(
@@ -277,41 +287,3 @@ async def serve(
         for extra in closers:
             await asyncio.to_thread(extra.close)
         log.info("gateway stopped", extra={"stored": pipeline.stored})
-
-
-def default_app_factory(ctx: ServiceContext) -> Callable[..., Any]:
-    """The fleet page (fleet_web.create_app) over the gateway store, /metrics included."""
-    web = importlib.import_module("fleet_web")
-    cfg: dict[str, Any] = {"METRICS_RENDER": render_metrics, **ctx.config.web}
-    if not ctx.store.users():  # a fresh site: nobody could sign in, say how to fix it
-        log.warning(
-            "no fleet page user yet: create the first one with "
-            "`kizashi user add NAME --role admin --config <this config file>`"
-        )
-    if ctx.health is not None:
-        cfg["HEALTH_CHECK"] = ctx.health.check
-    # The page gets an engine instance of its own over its store (create_app makes it) for the
-    # refreshes after its writes: they never wait for the task's hourly sweep of the fleet.
-    app: Callable[..., Any] = web.create_app(cfg, store=ctx.store)
-    return app
-
-
-def run_main(argv: Sequence[str]) -> int:
-    ap = argparse.ArgumentParser(prog="kizashi gateway run")
-    ap.add_argument("--config", required=True, help="gateway TOML file")
-    ap.add_argument("--no-http", action="store_true", help="do not serve the web page")
-    args = ap.parse_args(list(argv))
-    cfg = load_config_or_exit(args.config)  # a bad config: one line, exit code 2
-    setup_logging(cfg.log_level)
-    factory = None if args.no_http else default_app_factory
-    asyncio.run(serve(cfg, factory))
-    return 0
-
-
-def gateway_main(argv: Sequence[str]) -> int:
-    """`kizashi gateway run ...` (the name gateway/cli.py maps)."""
-    args = list(argv)
-    if args[:1] != ["run"]:
-        print("usage: kizashi gateway run --config FILE [--no-http]")
-        return 2
-    return run_main(args[1:])

@@ -23,7 +23,7 @@ PASSWORD = "demo-test-password-1"
 
 def start_demo(data_dir: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "KIZASHI_ADMIN_PASSWORD": PASSWORD}
-    cmd = [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port)]
+    cmd = [sys.executable, "-m", "kizashi.cli", "demo", "--port", str(port)]
     cmd += ["--data-dir", str(data_dir), "--seconds", "170"]
     return subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -111,7 +111,7 @@ class Gateway:
         self.stderr = wd / "gateway.stderr"
 
     def start(self, wait_http: bool = True) -> Gateway:
-        code = "import sys; from gateway.cli import main; sys.exit(main(sys.argv[1:]))"
+        code = "import sys; from kizashi.cli import main; sys.exit(main(sys.argv[1:]))"
         args = [sys.executable, "-c", code, "gateway", "run", "--config", str(self.cfg)]
         if not self.http_port:
             args.append("--no-http")

@@ -115,7 +115,7 @@ def test_config_errors_are_one_line_and_exit_2(tmp_path: Path, text: str, says: 
     cfg.write_text(text)
     for config in (cfg, tmp_path / "missing.toml"):
         r = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", "gateway", "run", "--config", str(config)],
+            [sys.executable, "-m", "kizashi.cli", "gateway", "run", "--config", str(config)],
             capture_output=True,
             text=True,
             timeout=60,

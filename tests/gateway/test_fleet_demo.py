@@ -9,8 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from gateway.fleet_demo import DEMO_SITE_GATEWAYS, build
 from gateway.store.sqlite import SqliteStore
+from kizashi.fleet_demo import DEMO_SITE_GATEWAYS, build
 from tests.web.conftest import login
 
 from .broker import free_port
@@ -48,7 +48,7 @@ def test_fleet_demo_builds_two_sites_in_one_page(tmp_path: Path) -> None:
 def test_fleet_demo_command_serves_the_page(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "fleet", "demo", "--port", str(port),
+        [sys.executable, "-m", "kizashi.cli", "fleet", "demo", "--port", str(port),
          "--data-dir", str(tmp_path / "demo"), "--seconds", "6"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import COMMANDS
 from gateway.fleet_server import FLEET_KEYS, HTTP_KEYS, parse_fleet_config
 from gateway.uplink.config import KEYS as UPLINK_KEYS
+from kizashi.cli import COMMANDS
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "FLEET.md").read_text()
 

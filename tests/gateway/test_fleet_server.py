@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from fleet_web.auth import hash_password
-from gateway.fleet_server import FleetConfig, default_fleet_app, serve_fleet
+from gateway.fleet_server import FleetConfig, serve_fleet
 from gateway.store.api import User
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SqliteStore
 from gateway.uplink.central import CentralApplier
 from gateway.uplink.forwarder import Forwarder
+from kizashi.app import fleet_app as default_fleet_app
 from tests.web.conftest import login
 
 from .broker import Broker, free_port

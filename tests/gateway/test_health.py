@@ -209,7 +209,7 @@ def test_gateway_process_notifies_systemd(tmp_path: Path) -> None:
         "[http]\nenabled = false\n"
     )
     env = {**os.environ, **env, "WATCHDOG_USEC": "400000"}
-    cmd = [sys.executable, "-m", "gateway.cli", "gateway", "run", "--config", str(conf)]
+    cmd = [sys.executable, "-m", "kizashi.cli", "gateway", "run", "--config", str(conf)]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
     got: list[str] = []
     try:
@@ -246,7 +246,7 @@ def test_gateway_process_with_a_missing_serial_port_stops_pinging(tmp_path: Path
         f'[[serial]]\nport = "{tmp_path / "no-such-tty"}"\nnodes = ["n1"]\n'
     )
     env = {**os.environ, **env, "WATCHDOG_USEC": "400000"}
-    cmd = [sys.executable, "-m", "gateway.cli", "gateway", "run", "--config", str(conf)]
+    cmd = [sys.executable, "-m", "kizashi.cli", "gateway", "run", "--config", str(conf)]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
     got: list[str] = []
     try:

@@ -14,8 +14,9 @@ import pytest
 from gateway.config import load_config
 from gateway.links import LoopbackLink
 from gateway.metrics import Metrics
-from gateway.service import ServiceContext, gateway_main, serve
+from gateway.service import ServiceContext, serve
 from gateway.store.sqlite import SqliteStore
+from kizashi.app import gateway_main
 from tests.gateway.broker import free_port
 from tests.gateway.simnode import SimNode, report
 

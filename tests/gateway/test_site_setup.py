@@ -24,8 +24,8 @@ import aiomqtt
 import pytest
 
 from bench.mosquitto import free_port
-from gateway.cli import main as kizashi
 from gateway.decode import decode_frame
+from kizashi.cli import main as kizashi
 from tests.gateway.simnode import birth, report
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(240)]
@@ -117,7 +117,7 @@ def test_site_from_the_readme(capsys: pytest.CaptureFixture[str]) -> None:
         log = site.root / "gateway.log"
         with log.open("wb") as logf:
             gw = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "gateway", "run", *c],
+                [sys.executable, "-m", "kizashi.cli", "gateway", "run", *c],
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "KIZASHI_WEB_SECRET": "site-test"},

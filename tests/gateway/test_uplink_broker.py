@@ -209,7 +209,7 @@ def test_site_gateway_killed_mid_forward(tmp_path: Path, central: PostgresStore)
     # two days of reports ending now (older ones the gateway's 30-day retention would prune)
     total = traffic(site, ["a1", "a2"], 0, 6000, 1000, t0=time.time() - 2 * 86400)
     conf = _site_config(tmp_path, broker.port)
-    cmd = [sys.executable, "-m", "gateway.cli", "gateway", "run", "--config", str(conf)]
+    cmd = [sys.executable, "-m", "kizashi.cli", "gateway", "run", "--config", str(conf)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
     async def scenario() -> None:

@@ -2,6 +2,8 @@
 
 Each sub-command lives beside the code it drives and exposes `main(argv) -> int`; this file
 only maps names to those functions, importing lazily so `kizashi rul` does not load Flask.
+The commands that start processes (gateway, fleet, demo) and `node flash` (firmware) live in
+this package, the composition root; the others in gateway/ and fleet_web/.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from collections.abc import Callable, Sequence
 # name -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("gateway.demo", "main", "run the whole system locally with simulated nodes"),
-    "gateway": ("gateway.service", "gateway_main", "gateway run --config FILE"),
-    "fleet": ("gateway.fleet_server", "fleet_main", "fleet run --config FILE: the fleet server"),
+    "gateway": ("kizashi.app", "gateway_main", "gateway run --config FILE"),
+    "fleet": ("kizashi.app", "fleet_main", "fleet run --config FILE: the fleet server"),
     "node": (
-        "gateway.node_cli",
+        "kizashi.node",
         "main",
         "node add ID | list | flash --port P --node ID | replace ID | update --build DIR ...",
     ),
