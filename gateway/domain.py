@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from protocol import nodeconfig
+
 if TYPE_CHECKING:  # records only for the annotations: the store imports this module
     from gateway.store.api import Asset, ServiceEntry
 
@@ -36,8 +38,8 @@ ZONE_LIMITS: dict[str, tuple[float, float, float]] = {
 }
 ZONES = ("A", "B", "C", "D")
 DEFAULT_GROUP = "group2_rigid"
-# An asset's node's temperature source (firmware.config.TEMP_SOURCES; a test keeps them equal)
-TEMP_SOURCES = ("auto", "ds18b20", "sensor", "board", "none")
+# An asset's node's temperature source: the values the node's config accepts
+TEMP_SOURCES: tuple[str, ...] = nodeconfig.TEMP_SOURCES
 
 
 def asset_zone_limits(asset: Asset) -> tuple[float, float, float]:

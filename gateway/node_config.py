@@ -14,13 +14,13 @@ configuration:
   --temp-source`) goes in as it is; 'auto' (the default, and for a node with no asset) lets the
   node use what its board has fitted. A node whose board lacks the source refuses the whole
   configuration (`temp_source_unavailable`), shown as refused on the nodes page.
-- Its hash is `firmware.config.cfg_hash` of the whole configuration, the function the node
+- Its hash is `protocol.nodeconfig.cfg_hash` of the whole configuration, the function the node
   uses for the `cfg_hash` of its birth frame and of its `cmd_ok` answer to `config`.
 - `NodeConfigManager` follows births and command answers through the pipeline's observers.
   On every live birth, and every `recheck_s` for every node (registry edits), it compares the
   hashes; when they differ it queues a `config` command with the whole configuration (the
-  node validates and applies it all or nothing, firmware/config.py), at most once per
-  `retry_s` per node for the same configuration and at most `pushes_per_s` overall. The
+  node validates and applies it all or nothing with the same protocol/nodeconfig.py), at most
+  once per `retry_s` per node for the same configuration and at most `pushes_per_s` overall. The
   node's `cmd_ok` (with its new hash) makes the state `applied`; its `cmd_refused` makes it
   `refused` with the node's reason. The state is stored per node (`Store.set_node_config`)
   and shown on the nodes page.
@@ -36,10 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from firmware import config as fwconfig
 from gateway.analytics import asset_zone_limits
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.api import Asset, NodeConfigState, Store
+from protocol import nodeconfig
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def desired_config(
     changes: dict[str, Any] = {
         "report_s": settings.report_s,
         "window_s": settings.window_s,
-        "alarm_report_s": min(fwconfig.DEFAULTS["alarm_report_s"], settings.report_s),
+        "alarm_report_s": min(nodeconfig.DEFAULTS["alarm_report_s"], settings.report_s),
     }
     info = birth_info or {}
     if isinstance(info.get("rate_hz"), int):
@@ -86,15 +86,15 @@ def desired_config(
         cd = asset_zone_limits(asset)[2]
         changes["vel_alarm_mm_s"] = round(cd, 2)
         changes["vel_clear_mm_s"] = round(cd * CLEAR_FRACTION, 2)
-    cfg, why = fwconfig.merged(fwconfig.DEFAULTS, changes)
+    cfg, why = nodeconfig.merged(nodeconfig.DEFAULTS, changes)
     if cfg is None:
         raise ValueError(f"configuration for the registry values is invalid: {why}")
     return dict(cfg)
 
 
 def config_hash(cfg: dict[str, Any]) -> int:
-    """The node's hash of a whole configuration (firmware.config.cfg_hash)."""
-    return int(fwconfig.cfg_hash(cfg))
+    """The node's hash of a whole configuration (protocol.nodeconfig.cfg_hash)."""
+    return int(nodeconfig.cfg_hash(cfg))
 
 
 class CommandQueue(Protocol):

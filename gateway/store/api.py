@@ -247,7 +247,7 @@ CONFIG_STATES = ("applied", "pending", "refused")
 @dataclass(frozen=True, slots=True)
 class NodeConfigState:
     """Where a node's configuration stands (gateway.node_config): `desired` is what the
-    registry asks for, `desired_hash` its firmware.config.cfg_hash, `node_hash` the hash the
+    registry asks for, `desired_hash` its protocol.nodeconfig.cfg_hash, `node_hash` the hash the
     node last reported (birth or cmd_ok); state `applied` (equal), `pending` (pushed, no
     answer yet) or `refused` (the node's cmd_refused reason in `reason`)."""
 
