@@ -13,7 +13,7 @@ except ImportError:
 
 from protocol.crc32 import crc32
 
-DEFAULTS = {
+DEFAULTS: "dict[str, Any]" = {
     "rate_hz": 3200,  # sensor output data rate
     "window": 1024,  # samples per axis per window (power of two)
     "window_s": 30,  # one window every window_s seconds
