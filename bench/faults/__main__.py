@@ -24,6 +24,7 @@ CHECKS: list[tuple[str, str, str]] = [
     ("power_cut", "bench.faults.node_faults", "power_cut"),
     ("overflow", "bench.faults.node_faults", "overflow"),
     ("wrap_reorder", "bench.faults.node_faults", "wrap_reorder"),
+    ("ota_power_cut", "bench.faults.ota_faults", "ota_power_cut"),
     ("fuzz", "bench.faults.fuzz", "fuzz"),
     ("serial_ber", "bench.faults.fuzz", "serial_ber"),
     ("flood", "bench.faults.mqtt_faults", "flood"),
