@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 # name -> (module, function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "demo": ("gateway.demo", "main", "run the whole system locally with simulated nodes"),
+    "demo": ("kizashi.demo", "main", "run the whole system locally with simulated nodes"),
     "gateway": ("kizashi.app", "gateway_main", "gateway run --config FILE"),
     "fleet": ("kizashi.app", "fleet_main", "fleet run --config FILE: the fleet server"),
     "node": (

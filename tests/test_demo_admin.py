@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from fleet_web.auth import verify_password
-from gateway.demo import _ensure_admin
 from gateway.store import open_store
+from kizashi.demo import _ensure_admin
 
 
 def test_admin_bootstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

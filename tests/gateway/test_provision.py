@@ -110,7 +110,7 @@ def test_acl_enforced_by_real_mosquitto(tmp_path: Path) -> None:
 def test_demo_state_with_the_session_key_is_owner_only(tmp_path: Path) -> None:
     """demo.json holds the page's signing key (enough to forge an admin session): 0600 even
     under a permissive umask and over an old world-readable file."""
-    from gateway.demo import _save_state
+    from kizashi.demo import _save_state
 
     old = os.umask(0)
     try:

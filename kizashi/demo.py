@@ -1,11 +1,14 @@
 """`kizashi demo`: the whole system on one machine, with no outside service.
 
 What runs, all in this process:
-- the gateway's ingest pipeline with its SQLite store in the data directory;
+- `kizashi.app.serve`, the same wiring as `kizashi gateway run`: the gateway's tasks (pipeline,
+  health, outlook, retention, rollouts) over an SQLite store in the data directory, and the
+  fleet page (waitress) at http://HOST:PORT;
 - N simulated nodes running the real firmware code (firmware.host) on simulated machines,
-  each speaking the framed serial protocol over an in-process loopback link into the same
-  deframer and pipeline as a real serial port;
-- the fleet page (waitress) at http://HOST:PORT.
+  each speaking the framed serial protocol over an in-process loopback link (an extra link of
+  serve) into the same deframer and pipeline as a real serial port. firmware.host puts its
+  stand-in `machine`/`network` modules into this process: only the demo's, never a gateway's
+  (the gateway and page packages never import the firmware, tests/test_layers.py).
 
 Time: the fleet starts `--history-days` in the past and runs `--speed` times faster than
 the wall clock until it catches up with now, then at real time. The gateway uses the same
@@ -17,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import json
 import logging
 import os
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -31,22 +32,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.analytics import HealthMonitor
-from gateway.demo_fleet import (
+from gateway.config import GatewayConfig, HttpConfig
+from gateway.ingest import PipelineConfig
+from gateway.links import LoopbackLink
+from gateway.node_config import NodeConfigSettings
+from gateway.service import ServiceContext
+from gateway.store import open_store
+from gateway.store.api import Store, User
+from kizashi.app import serve
+from kizashi.demo_fleet import (
     DEMO_SITE_ZONES,
     DEMO_SITES,
     HISTORY_SEED_DAYS,
     demo_assets,
     demo_windows,
 )
-from gateway.demo_history import seed_history
-from gateway.ingest import IngestPipeline, PipelineConfig
-from gateway.links import LoopbackLink
-from gateway.metrics import REGISTRY
-from gateway.outlook import OutlookEngine
-from gateway.service import supervise
-from gateway.store import open_store
-from gateway.store.api import Store, User
+from kizashi.demo_history import seed_history
 
 log = logging.getLogger("kizashi.demo")
 
@@ -228,19 +229,32 @@ def _save_state(data_dir: Path, state: dict[str, Any]) -> None:
     write_private(data_dir / "demo.json", json.dumps(state))
 
 
-def _web_server(store: Store, opts: DemoOptions, secret: str, clock: Any) -> Any:
-    from waitress.server import create_server
+def demo_config(opts: DemoOptions) -> GatewayConfig:
+    """The gateway's config for the demo: its SQLite file, no broker, the page on --host/--port.
 
-    from fleet_web import create_app
-    from gateway.metrics import render_metrics
-
-    # The page and the forecasts live on the fleet's simulated clock, like the gateway.
-    cfg = {"SECRET_KEY": secret, "METRICS_RENDER": render_metrics, "CLOCK": clock}
-    app = create_app(cfg, store)  # its outlook refreshes on the CLOCK above
-    return create_server(app, host=opts.host, port=opts.port, threads=4)
+    Nodes and gateway share the simulated clock, so every real millisecond of latency looks
+    like `speed` ms of clock offset: the clock limits scale with it, or the gateway would send a
+    time command (and log it) to every node every few simulated minutes. The registry's config
+    push is off: each demo node runs its scenario's own settings (demo_fleet), on purpose.
+    """
+    return GatewayConfig(
+        gateway_id="demo",
+        data_dir=opts.data_dir,
+        sqlite_synchronous="NORMAL",
+        mqtt_enabled=False,
+        http=HttpConfig(enabled=True, host=opts.host, port=opts.port, threads=4),
+        pipeline=PipelineConfig(
+            clock_tolerance_s=max(5.0, 2.0 * opts.speed),
+            clock_step_s=max(300.0, 4.0 * opts.speed),
+            bench=True,  # every demo node runs the simulated sensor, on purpose
+        ),
+        node_config=NodeConfigSettings(enabled=False),
+    )
 
 
 async def run_demo(opts: DemoOptions) -> int:
+    """kizashi.app.serve (the gateway's tasks and the page, as `kizashi gateway run`) with the
+    simulated nodes as an extra link and the simulated clock as everyone's time."""
     if not opts.data_dir.exists():  # owner-only: the database holds password hashes
         opts.data_dir.mkdir(parents=True, mode=0o700)
     state = _load_state(opts.data_dir)
@@ -248,107 +262,76 @@ async def run_demo(opts: DemoOptions) -> int:
     origin = float(state.get("origin", time.time() - opts.history_days * 86400))
     start = float(state.get("sim_now", origin))
     secret = state.get("web_secret") or secrets.token_hex(32)
-    store = open_store(str(opts.data_dir / "kizashi.db"), synchronous="NORMAL")
-    _ensure_registry(store, opts, time.time())
-    if "origin" not in state:  # a fresh demo: weeks of past readings before the nodes start
-        n, counters = seed_history(store, demo_assets(opts.nodes), origin, HISTORY_SEED_DAYS)
-        for node_id, c in counters.items():  # the nodes' runtime and starts continue the past
-            flash = opts.data_dir / "nodes" / node_id
-            flash.mkdir(parents=True, exist_ok=True)
-            (flash / "node.json").write_text(json.dumps({"counters": c}))
-        print(f"wrote {HISTORY_SEED_DAYS:.0f} days of past readings ({n} reports)")
-    password = _ensure_admin(store)
+    cfg = demo_config(opts)
+    store = open_store(cfg.database_url, synchronous=cfg.sqlite_synchronous)
+    try:
+        _ensure_registry(store, opts, time.time())
+        if "origin" not in state:  # a fresh demo: weeks of past readings before the nodes start
+            n, counters = seed_history(store, demo_assets(opts.nodes), origin, HISTORY_SEED_DAYS)
+            for node_id, c in counters.items():  # the nodes' runtime and starts continue the past
+                flash = opts.data_dir / "nodes" / node_id
+                flash.mkdir(parents=True, exist_ok=True)
+                (flash / "node.json").write_text(json.dumps({"counters": c}))
+            print(f"wrote {HISTORY_SEED_DAYS:.0f} days of past readings ({n} reports)")
+        password = _ensure_admin(store)
+    finally:
+        store.close()
 
     link = LoopbackLink("loopback")
     sim = FleetSimulator(link, opts, start, origin)
-    # Nodes and gateway share the simulated clock, so every real millisecond of latency looks
-    # like `speed` ms of clock offset: scale the clock limits, or the gateway would send a time
-    # command (and log it) to every node every few simulated minutes.
-    clock_cfg = PipelineConfig(
-        clock_tolerance_s=max(5.0, 2.0 * opts.speed),
-        clock_step_s=max(300.0, 4.0 * opts.speed),
-        bench=True,  # every demo node runs the simulated sensor, on purpose
-    )
-    pipeline = IngestPipeline(store, clock=sim.now, config=clock_cfg)
-    pipeline.add_link(link)
-    # The outlook on the fleet's simulated clock, on a store connection of its own.
-    outlook_store = open_store(str(opts.data_dir / "kizashi.db"), synchronous="NORMAL")
-    outlook = OutlookEngine(outlook_store, clock=sim.now)
+    sim_thread = threading.Thread(target=sim.run, name="fleet-simulator", daemon=True)
+    stop = asyncio.Event()  # serve() sets it on SIGINT/SIGTERM too
+    started: list[ServiceContext] = []
+
+    def on_ready(ctx: ServiceContext) -> None:
+        started.append(ctx)
+        sim_thread.start()
+        print(f"Kizashi demo: {opts.nodes} simulated nodes, data in {opts.data_dir}")
+        print(f"fleet page: http://{opts.host}:{opts.port}/  (user admin)")
+        if password:
+            print(f"admin password (generated, shown once): {password}")
+        elif os.environ.get("KIZASHI_ADMIN_PASSWORD"):
+            print("admin password: from KIZASHI_ADMIN_PASSWORD")
+        print("Ctrl-C stops cleanly.", flush=True)
+
+    def save() -> None:
+        _save_state(opts.data_dir, {"origin": origin, "sim_now": sim.now(), "web_secret": secret})
+
+    async def demo_tasks() -> None:
+        deadline = None if opts.seconds is None else time.monotonic() + opts.seconds
+        ticks = 0
+        while not stop.is_set():
+            await asyncio.sleep(1.0)
+            ticks += 1
+            if started and ticks % 5 == 0:
+                save()  # the simulated clock every 5 s, for a resume
+            if deadline is not None and time.monotonic() >= deadline:
+                stop.set()
+
+    helper = asyncio.create_task(demo_tasks(), name="demo")
     try:
-        server = _web_server(store, opts, secret, sim.now)
+        await serve(
+            cfg,
+            web={"SECRET_KEY": secret, "CLOCK": sim.now},  # the page on the fleet's clock
+            extra_links=[link],
+            stop=stop,
+            on_ready=on_ready,
+            clock=sim.now,
+            outlook_every_s=1.0,
+        )
     except OSError as e:  # port taken (another demo or gateway), or no such address
         print(f"kizashi demo: cannot serve on {opts.host}:{opts.port}: {e.strerror or e}; "
               "choose another with --port", file=sys.stderr)  # fmt: skip
-        store.close()
-        outlook_store.close()
         return 2
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-
-    sim_thread = threading.Thread(target=sim.run, name="fleet-simulator", daemon=True)
-    web_thread = threading.Thread(target=server.run, name="web", daemon=True)
-    print(f"Kizashi demo: {opts.nodes} simulated nodes, data in {opts.data_dir}")
-    print(f"fleet page: http://{opts.host}:{opts.port}/  (user admin)")
-    if password:
-        print(f"admin password (generated, shown once): {password}")
-    elif os.environ.get("KIZASHI_ADMIN_PASSWORD"):
-        print("admin password: from KIZASHI_ADMIN_PASSWORD")
-    print("Ctrl-C stops cleanly.", flush=True)
-
-    async def watch_deadline() -> None:
-        if opts.seconds is not None:
-            await asyncio.sleep(opts.seconds)
-            stop.set()
-
-    monitor = HealthMonitor(store, opts.data_dir / "health_state.json")
-
-    async def judge_health() -> None:
-        while True:
-            await asyncio.to_thread(monitor.step)
-            await asyncio.sleep(5)
-
-    async def save_clock() -> None:
-        while True:
-            await asyncio.sleep(5)
-            _save_state(
-                opts.data_dir, {"origin": origin, "sim_now": sim.now(), "web_secret": secret}
-            )
-
-    try:
-        async with asyncio.TaskGroup() as tg:
-            tasks = [
-                tg.create_task(pipeline.run(), name="ingest-pipeline"),
-                tg.create_task(link.run(pipeline), name="loopback-link"),
-                tg.create_task(save_clock(), name="demo-clock-saver"),
-                tg.create_task(judge_health(), name="health-monitor"),
-                tg.create_task(
-                    supervise("outlook", lambda: outlook.run(every_s=1.0), REGISTRY),
-                    name="outlook",
-                ),
-                tg.create_task(watch_deadline(), name="demo-deadline"),
-            ]
-            sim_thread.start()
-            web_thread.start()
-            await stop.wait()
-            print("stopping: nodes, web, then a last commit", flush=True)
-            sim.stop_event.set()
-            sim_thread.join(timeout=10)
-            server.close()
-            pipeline.stop()
-            for task in tasks:
-                if task.get_name() != "ingest-pipeline":
-                    task.cancel()
     finally:
-        with contextlib.suppress(Exception):
-            await pipeline.flush()
-        _save_state(opts.data_dir, {"origin": origin, "sim_now": sim.now(), "web_secret": secret})
-        store.close()
-        outlook_store.close()
-    print(f"stopped; {pipeline.stored} frames stored this run", flush=True)
+        helper.cancel()
+        sim.stop_event.set()
+        if sim_thread.is_alive():
+            sim_thread.join(timeout=10)
+        if started:
+            save()
+    stored = started[0].pipeline.stored if started else 0
+    print(f"stopped; {stored} frames stored this run", flush=True)
     return 0
 
 

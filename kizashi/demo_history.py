@@ -68,7 +68,7 @@ def _fnv1a(text: str) -> int:
 def seed_history(
     store: Store, specs: Sequence[Any], origin: float, days: float, seed: int = 1
 ) -> tuple[int, dict[str, dict[str, int]]]:
-    """Reports of `specs` (gateway.demo_fleet.DemoNode) for `days` before `origin`, the
+    """Reports of `specs` (kizashi.demo_fleet.DemoNode) for `days` before `origin`, the
     simulated nodes' start. Returns the number written and each node's counters at the end
     (runtime_s, starts, life_s), which the simulated node takes over as a replacement board
     takes over a machine's (node.json `counters`), so its runtime continues the past's."""

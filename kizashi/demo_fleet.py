@@ -37,7 +37,7 @@ FAST_BEARING: dict[str, Any] = {
     "growth": [0.005, 0.0],
     "temp_c": [21.0, 41.0],
 }
-# Days of past readings written on a fresh demo (gateway/demo_history.py): enough running
+# Days of past readings written on a fresh demo (kizashi/demo_history.py): enough running
 # hours for wear forecasts and a utilisation profile from the start.
 HISTORY_SEED_DAYS = 21.0
 
