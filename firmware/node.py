@@ -34,6 +34,7 @@ from protocol.errors import ProtocolError
 FW_VERSION = "0.2.0"
 MAX_TIME = 0xFFFFFFFF
 MAX_SEQ = 0xFFFFFFFF  # seq is a u32 on the wire
+RSSI_EVENT_MS = 3_600_000  # a `wifi_rssi` event this often on Wi-Fi (the birth has the first)
 
 
 class Node:
@@ -98,6 +99,7 @@ class Node:
         self._last_window = None
         self._next_window = 0
         self._next_report = 0
+        self._next_rssi = 0
         self._last_progress = 0
         self._was_up = False
         self._bench_until = None
@@ -189,7 +191,15 @@ class Node:
             free, block = self.heap()
             info["heap_free"] = free
             info["heap_max_block"] = block
+        rssi = self._rssi()
+        if rssi is not None:
+            info["rssi_dbm"] = rssi
         return info
+
+    def _rssi(self):
+        """The Wi-Fi RSSI in dBm where the transport has Wi-Fi (MqttTransport.rssi), else None."""
+        f = getattr(self.transport, "rssi", None)
+        return f() if f is not None else None
 
     def _boot(self, now):
         self._prev_now = now
@@ -204,6 +214,7 @@ class Node:
             self.event("backlog", {"frames": len(self.ring)})
         self._next_window = now
         self._next_report = ticks_add(now, c["report_s"] * 1000)
+        self._next_rssi = ticks_add(now, RSSI_EVENT_MS)
         self._last_progress = now
         self._healthy_at = now
         self._last_good = now
@@ -240,6 +251,11 @@ class Node:
                 self._window(now)
             if ticks_diff(now, self._next_report) >= 0:
                 self._report(now)
+            if ticks_diff(now, self._next_rssi) >= 0:
+                self._next_rssi = ticks_add(now, RSSI_EVENT_MS)
+                rssi = self._rssi()
+                if rssi is not None:  # an event, not a report field: reports stay <= 48 B
+                    self.event("wifi_rssi", {"rssi_dbm": rssi})
             if self.rt.due(now, ticks_diff):
                 self.rt.save(now)
             self._send(now)

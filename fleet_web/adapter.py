@@ -567,7 +567,7 @@ class StoreFleet:
         """One row per node; battery and RSSI only where the node sends them (its birth)."""
         by_node = {a.node_id: a for a in self.store.assets() if a.node_id}
         configs = {c.node_id: c for c in self.store.node_configs()}
-        updates = self._last_updates()
+        updates, rssi_events = self._last_updates()
         out = []
         for n in self.store.nodes():
             a = by_node.get(n.node_id)
@@ -578,7 +578,11 @@ class StoreFleet:
                 causes[cause] = causes.get(cause, 0) + 1
             info = n.birth_info or {}
             bat = info.get("battery_v", info.get("vbat"))
+            # the newest of the birth's and the hourly `wifi_rssi` event's (boards on Wi-Fi)
             rssi = info.get("rssi_dbm")
+            ev = rssi_events.get(n.node_id)
+            if ev is not None and (n.last_birth is None or ev[0] >= n.last_birth):
+                rssi = ev[1]
             heap = info.get("heap_free"), info.get("heap_max_block")
             out.append({
                 "id": n.node_id, "asset_id": a.asset_id if a else None,
@@ -606,17 +610,21 @@ class StoreFleet:
             })  # fmt: skip
         return out
 
-    def _last_updates(self) -> dict[str, Row]:
-        """Each node's newest over-the-air update result (gateway.rollout events), among the
-        newest 5000 events of the site."""
+    def _last_updates(self) -> tuple[dict[str, Row], dict[str, tuple[float, int]]]:
+        """Each node's newest over-the-air update result (gateway.rollout events) and newest
+        `wifi_rssi` (dBm), among the newest 5000 events of the site."""
         out: dict[str, Row] = {}
+        rssi: dict[str, tuple[float, int]] = {}
         for e in self.store.events(limit=5000):
+            v = e.detail.get("rssi_dbm")
+            if e.code == "wifi_rssi" and isinstance(v, int) and e.node_id not in rssi:
+                rssi[e.node_id] = (e.ts, v)
             if e.code in UPDATE_CODES and e.node_id not in out:
                 out[e.node_id] = {
                     "result": UPDATE_CODES[e.code], "version": e.detail.get("version"),
                     "reason": e.detail.get("reason", ""), "ts": iso(e.ts),
                 }  # fmt: skip
-        return out
+        return out, rssi
 
     def sites(self) -> list[str]:
         return sorted({r["site"] for r in self.overview() if r["site"]})

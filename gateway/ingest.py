@@ -342,12 +342,17 @@ class IngestPipeline:
             rec = FrameRecord(node, boot, seq, kind, node_time, now, ts, raw, backfilled=not live)
             if kind == "birth":
                 b.births.append(BirthRecord(node, boot, ts, dict(f["info"])))
+                if live and isinstance(f["info"].get("rssi_dbm"), int):
+                    self.metrics.set("kizashi_node_rssi_dbm", f["info"]["rssi_dbm"], node=node)
                 if f["info"]["sensor"] == "sim" and not self.config.bench and live:
                     self._gateway_event(
                         now, node, boot, "simulated_sensor", {"bench": f["info"].get("bench")}
                     )
             else:
                 b.events.append(EventRecord(ts, node, f["code"], dict(f["detail"]), boot, seq))
+                rssi = f["detail"].get("rssi_dbm")
+                if live and f["code"] == "wifi_rssi" and isinstance(rssi, int):
+                    self.metrics.set("kizashi_node_rssi_dbm", rssi, node=node)
             for observe in self.observers:
                 observe(f, live)
         b.frames.append(rec)

@@ -93,6 +93,7 @@ BIRTH_FIELDS = {
     "bench": (bool, False),
     "heap_free": (int, False),
     "heap_max_block": (int, False),
+    "rssi_dbm": (int, False),
 }
 
 

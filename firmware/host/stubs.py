@@ -122,6 +122,7 @@ class WLAN:
     def __init__(self, iface=0):
         self._active = False
         self._up = False
+        self.rssi = -61  # what status("rssi") answers while connected (tests set it)
 
     def active(self, v=None):
         if v is None:
@@ -137,6 +138,13 @@ class WLAN:
 
     def disconnect(self):
         self._up = False
+
+    def status(self, param=None):
+        if param == "rssi":
+            if not self._up:
+                raise OSError("not connected")  # as the ports do when not associated
+            return self.rssi
+        return 3 if self._up else 0
 
 
 def install():

@@ -52,6 +52,22 @@ class MqttTransport:
         self._backoff = min(self._backoff * 2, BACKOFF_MAX_MS)
         self._next_try = ticks_add(now, delay + self._jitter(delay // 2))
 
+    def rssi(self):
+        """The Wi-Fi signal in dBm, or None (no Wi-Fi, not associated, or the port cannot
+        say: status("rssi") raises ValueError on ports without it)."""
+        w = self.wlan
+        if w is None:
+            return None
+        try:
+            if not w.isconnected():
+                return None
+            v = w.status("rssi")
+        except (OSError, ValueError, TypeError):
+            return None
+        if isinstance(v, int) and -127 <= v <= 0:
+            return v
+        return None
+
     def poll(self, now):
         c = self.client
         if self._up and c is not None:

@@ -511,3 +511,29 @@ def test_simulation_refused_outside_bench_mode() -> None:
     ans = [e for e in events(tr) if e["detail"].get("cmd") == 3]
     assert ans[-1]["code"] == "cmd_refused" and ans[-1]["detail"]["why"] == "not_bench_mode"
     assert node.sensor.name == "adxl345"
+
+
+def test_wifi_rssi_in_the_birth_and_an_hourly_event_never_in_reports() -> None:
+    class WifiTransport(QueueTransport):
+        level = -70
+
+        def rssi(self) -> int:
+            return self.level
+
+    clock = FakeClock()
+    tr = WifiTransport()
+    slow = {"window": 256, "window_s": 600, "report_s": 1200, "alarm_report_s": 600}
+    node = make_node("w1", "healthy", tr, clock, MemFS(), config=slow)
+    run(node, clock, 5)
+    assert decoded(tr)[0]["info"]["rssi_dbm"] == -70
+    tr.level = -75
+    run(node, clock, 3600)
+    ev = [e for e in events(tr) if e["code"] == "wifi_rssi"]
+    assert [e["detail"] for e in ev] == [{"rssi_dbm": -75}]
+    sizes = [len(p) for _, p in tr.outbox if frames.decode(p)["kind"] == "report"]
+    assert sizes and max(sizes) <= 48  # the report itself carries no RSSI
+    plain = QueueTransport()  # serial: no Wi-Fi, no field, no event
+    n2 = make_node("s1", "healthy", plain, clock, MemFS(), config=slow)
+    run(n2, clock, 3700)
+    assert "rssi_dbm" not in decoded(plain)[0]["info"]
+    assert not [e for e in events(plain) if e["code"] == "wifi_rssi"]

@@ -195,3 +195,23 @@ def test_serial_transport_frames_both_ways() -> None:
     ev = [frames.decode(p) for p in Deframer().feed(bytes(pipe.from_node))]
     assert ev[-1]["code"] == "cmd_ok"
     assert tr.deframer.rejected
+
+
+def test_mqtt_transport_rssi_only_on_wifi_when_associated() -> None:
+    from firmware.host.stubs import WLAN
+    from firmware.transports.mqtt import MqttTransport
+
+    assert MqttTransport("n1", lambda: None, None).rssi() is None  # no Wi-Fi (e.g. Ethernet)
+    w = WLAN()
+    t = MqttTransport("n1", lambda: None, w)
+    assert t.rssi() is None  # not associated
+    w.connect("plant", "x")
+    assert t.rssi() == -61
+    w.rssi = 31  # a port's "no reading" value, not a dBm figure
+    assert t.rssi() is None
+
+    def no_rssi(param: object = None) -> int:
+        raise ValueError("unknown config param")  # a port without status("rssi")
+
+    w.status = no_rssi  # type: ignore[method-assign]
+    assert t.rssi() is None

@@ -343,3 +343,22 @@ def test_simulated_sensor_outside_a_bench_is_flagged(tmp_path: Path) -> None:
 
     asyncio.run(body(FAST, ["simulated_sensor"]))
     asyncio.run(body(replace(FAST, bench=True), []))
+
+
+def test_wifi_rssi_metric_from_the_birth_then_the_hourly_event(tmp_path: Path) -> None:
+    from tests.gateway.simnode import BIRTH_INFO
+
+    async def body() -> None:
+        async with running(tmp_path) as (pipe, link, m):
+            node = SimNode(link.port("n1"))
+            info = {**BIRTH_INFO, "reset": "power_on", "rssi_dbm": -67}
+            node.send(frames.encode_birth("n1", 1, T, info))
+            await until(lambda: m.get("kizashi_node_rssi_dbm", node="n1") == -67)
+            node.send(frames.encode_event("n1", 1, 1, T + 1, "wifi_rssi", {"rssi_dbm": -80}))
+            await until(lambda: m.get("kizashi_node_rssi_dbm", node="n1") == -80)
+            node.send(birth("n2", 1, T))  # a serial node: no RSSI, no metric
+            await until(lambda: pipe.store.node("n2") is not None)
+            lines = [x for x in m.render().splitlines() if x.startswith("kizashi_node_rssi")]
+            assert lines == ['kizashi_node_rssi_dbm{node="n1"} -80'], lines
+
+    run(body)

@@ -9,7 +9,7 @@ from typing import Any
 
 from fleet_web import create_app
 from gateway.outlook import OutlookEngine
-from gateway.store.api import BirthRecord, FrameRecord, WriteBatch
+from gateway.store.api import BirthRecord, EventRecord, FrameRecord, WriteBatch
 
 from .conftest import login
 
@@ -76,3 +76,24 @@ def test_nodes_show_battery_and_rssi_only_where_a_node_sends_them(sqlite_store: 
     assert "Battery" in page and "3.31 V" in page and "-67" in page
     rows = {n["id"]: n for n in c.get("/api/nodes").json}
     assert rows["nd-00002"]["battery_v"] == 3.31 and rows["nd-00003"]["battery_v"] is None
+
+
+def test_nodes_show_the_newest_wifi_rssi(sqlite_store: Any) -> None:
+    """The birth's RSSI until a newer hourly `wifi_rssi` event; a later birth wins again."""
+    c = create_app({"SECRET_KEY": "k"}, store=sqlite_store).test_client()
+    login(c, "viewer")
+    t = time.time()
+    info = {"fw": "0.2.0", "board": "esp32", "rssi_dbm": -67}
+
+    def rssi() -> Any:
+        return {n["id"]: n for n in c.get("/api/nodes").json}["nd-00002"]["rssi_dbm"]
+
+    sqlite_store.write_batch(WriteBatch(births=[BirthRecord("nd-00002", 2, t - 7200, info)]))
+    assert rssi() == -67
+    ev = EventRecord(t - 3600, "nd-00002", "wifi_rssi", {"rssi_dbm": -81}, 2, 40)
+    sqlite_store.write_batch(WriteBatch(events=[ev]))
+    assert rssi() == -81
+    assert "-81" in c.get("/nodes").get_data(as_text=True)
+    info2 = dict(info, rssi_dbm=-55)
+    sqlite_store.write_batch(WriteBatch(births=[BirthRecord("nd-00002", 3, t, info2)]))
+    assert rssi() == -55
