@@ -71,7 +71,16 @@ PLAN_OF_ACTION = {
     "unplanned_stop": "unplanned_stop_needed",
     "stop_now": "unplanned_stop_needed",
 }
+
+
 # What a proposed job is, by why it was planned.
+def part_to_fit(row: Row) -> str | None:
+    """The part a job fits: only when the outlook needs one (a zone C machine without bearing
+    signs gets remedial action first, not the asset's bearing)."""
+    needed = row.get("parts_needed") or ()
+    return str(needed[0]["part"]) if needed else None
+
+
 JOB_KIND = {
     "forecast": "replacement",
     "zone_C": "remedial action (zone C)",
@@ -534,7 +543,7 @@ class StoreFleet:
                 {"asset_id": r["id"], "name": r["name"], "machine": r["machine"],
                  "kind": JOB_KIND.get(r.get("plan_reason") or "", "replacement"),
                  "reason": r.get("plan_reason"), "fault": r["fault"],
-                 "action_text": r["action_text"], "part": r["part_number"],
+                 "action_text": r["action_text"], "part": part_to_fit(r),
                  "parts_needed": r["parts_needed"], "need_by": r["need_by"],
                  "order_by": r["order_by"], "lead_time_days": r["lead_time_days"],
                  "health": r["health"], "rul_p10_date": r["rul_p10_date"]}

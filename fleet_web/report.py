@@ -16,6 +16,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 
 from gateway import sitetime
 
+from .adapter import part_to_fit
 from .auth import fleet
 from .data import Row
 from .exports import REPORT_COLUMNS
@@ -108,7 +109,7 @@ def build(site: str, days: int) -> Row:
                 "service_due": r.get("service_due"),
                 "window_start": r.get("window_start"),
                 "window_end": r.get("window_end"),
-                "part": r.get("part_number"),
+                "part": part_to_fit(r),
                 "rul_p10_date": r.get("rul_p10_date"),
             }
             for r in recs

@@ -183,10 +183,10 @@ def judge(f: Facts) -> Judgement:
         what = f"replace {part}" if needed else "remedial action"
         if fits:
             w = fits[0]
-            return result(
-                PLAN, BY_ZONE_C, w.start, w,
-                f"Zone C: {what} at the first planned stop the part can make.",
-            )  # fmt: skip
+            which = (
+                "the first planned stop the part can make" if needed else "the next planned stop"
+            )
+            return result(PLAN, BY_ZONE_C, w.start, w, f"Zone C: {what} at {which}.")
         stop_by = earliest if risk is None else min(earliest, risk)
         text = f"Zone C and no planned stop left in time: {what} in an unplanned stop."
         return result(UNPLANNED, BY_ZONE_C, stop_by, None, text + _late(f, stop_by, earliest))

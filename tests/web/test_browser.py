@@ -176,3 +176,85 @@ def test_store_backed_replacement(store_server: str, browser: Any) -> None:
     _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, ".flash"))
     assert d.find_element(By.ID, "fstatus").text != "degrading"
     d.save_screenshot(str(SHOTS / "store_asset_after.png"))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`kizashi demo` as a user starts it, and its degrading asset with a planned stop."""
+    import signal
+    import time
+
+    from bench.mosquitto import free_port
+    from tests.test_demo import assets_with_readings, login, start_demo
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_demo(tmp_path_factory.mktemp("demo"), port)
+    try:
+        found: list[dict[str, Any]] = []
+        opener = None
+        deadline = time.monotonic() + 120
+        while not found and time.monotonic() < deadline:
+            time.sleep(2)
+            assert proc.poll() is None, "the demo stopped"
+            try:
+                opener = opener or login(base)
+                found = [
+                    r for r in assets_with_readings(opener, base)
+                    if r.get("forecast_status") == "degrading" and r.get("window_start")
+                    and r.get("rul_p10_date")
+                ]  # fmt: skip
+            except OSError:
+                opener = None
+        assert found, "no degrading asset with a planned stop within 120 s"
+        yield base, found[0]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+
+
+def test_demo_degrading_asset_has_the_same_dates_on_every_page(
+    demo: tuple[str, dict[str, Any]], browser: Any
+) -> None:
+    """Overview, asset page, planner and customer report tell the same story (issue 13): the
+    P10 risk date and the planned stop's date of the demo's degrading bearing, in site time."""
+    from selenium.webdriver.common.by import By
+
+    from tests.test_demo import PASSWORD
+
+    base, row = demo
+    risk, stop = str(row["rul_p10_date"]), str(row["window_start"])[:10]  # site-local date
+    assert stop <= risk, "the planned stop comes before the risk date"
+    d = browser
+    d.get(base + "/login")
+    d.find_element(By.ID, "username").send_keys("admin")
+    d.find_element(By.ID, "password").send_keys(PASSWORD)
+    d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    sel = f'#asset-rows tr[data-id="{row["id"]}"]'
+    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, sel), 20)
+    text = d.find_element(By.CSS_SELECTOR, sel).text
+    assert risk in text and stop in text, ("overview", text)
+
+    d.find_element(By.CSS_SELECTOR, sel + " a").click()
+    _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1", 20)
+    assert d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone"), "forecast cone drawn"
+    text = d.find_element(By.TAG_NAME, "main").text
+    assert risk in text and stop in text, ("asset page", text)
+    d.save_screenshot(str(SHOTS / "demo_asset.png"))
+
+    d.get(base + "/planner")
+    cards = [
+        c for c in d.find_elements(By.CSS_SELECTOR, "section.window")
+        if row["name"] in c.text
+    ]  # fmt: skip
+    assert len(cards) == 1, "the job sits in exactly one planned stop"
+    assert stop in cards[0].find_element(By.TAG_NAME, "h3").text
+    assert f"risk from {risk}" in cards[0].text, ("planner", cards[0].text)
+    d.save_screenshot(str(SHOTS / "demo_planner.png"))
+
+    from urllib.parse import quote
+
+    d.get(base + "/report/" + quote(str(row["site"])))
+    rec = d.find_element(By.CSS_SELECTOR, f'#recommendations tr[data-id="{row["id"]}"]').text
+    assert risk in rec and stop in rec, ("report", rec)
+    d.save_screenshot(str(SHOTS / "demo_report.png"))
