@@ -17,13 +17,12 @@ event, the `sensor_fault` flag on reports and no vibration values in them (zeros
 protocol marks invalid). The simulated sensor runs only in bench mode (node.json `bench`).
 """
 
-from array import array
 
 from firmware import config as cfgmod
 from firmware import ota
 from firmware import stimulus
 from firmware.clock import ticks_add, ticks_diff
-from firmware.features import Features
+from firmware.features import Features, zeros
 from firmware.persist import Store
 from firmware.ring import Ring
 from firmware.runtime import Runtime
@@ -92,7 +91,7 @@ class Node:
         self.alarm = False
         self.fault = False
         self.last = None  # last window's AxisResult triple
-        self._peak_g = 0.0
+        self._peak_ug = 0  # largest peak since the last report
         self._epoch = None  # wall seconds at _uptime_ms == 0
         self._uptime_ms = 0
         self._prev_now = None
@@ -112,11 +111,17 @@ class Node:
         self._healthy_at = 0
         self._last_good = 0
 
+    def _limits(self):
+        """The alarm limits in um/s (the window's velocity unit), once per configuration."""
+        self._alarm_um = self.cfg["vel_alarm_mm_s"] * 1000.0
+        self._clear_um = self.cfg["vel_clear_mm_s"] * 1000.0
+
     def _alloc(self):
+        self._limits()
         n = self.cfg["window"]
-        self.bx = array("h", bytes(2 * n))
-        self.by = array("h", bytes(2 * n))
-        self.bz = array("h", bytes(2 * n))
+        self.bx = zeros("h", n)  # no bytes template: no garbage the size of the buffers
+        self.by = zeros("h", n)
+        self.bz = zeros("h", n)
         self.features = Features(
             n,
             self.cfg["rate_hz"],
@@ -331,21 +336,37 @@ class Node:
         self._last_good = now
         self.stats["windows"] += 1
         self.last = ax
-        level = max(ax[0].rms_g, ax[1].rms_g, ax[2].rms_g)
-        vel = max(ax[0].vel_mm_s, ax[1].vel_mm_s, ax[2].vel_mm_s)
-        for a in ax:
-            if a.peak_g > self._peak_g:
-                self._peak_g = a.peak_g
-        self.rt.update(level, vel, elapsed)
-        if self.rt.due(now, ticks_diff):
-            self.rt.save(now)
-        if not self.alarm and vel >= c["vel_alarm_mm_s"]:
+        # The features are ints (ug, um/s): no float per window (features.AxisResult).
+        a0, a1, a2 = ax
+        level = a0.rms_ug
+        if a1.rms_ug > level:
+            level = a1.rms_ug
+        if a2.rms_ug > level:
+            level = a2.rms_ug
+        vel = a0.vel_um_s
+        if a1.vel_um_s > vel:
+            vel = a1.vel_um_s
+        if a2.vel_um_s > vel:
+            vel = a2.vel_um_s
+        peak = self._peak_ug
+        if a0.peak_ug > peak:
+            peak = a0.peak_ug
+        if a1.peak_ug > peak:
+            peak = a1.peak_ug
+        if a2.peak_ug > peak:
+            peak = a2.peak_ug
+        self._peak_ug = peak
+        rt = self.rt
+        rt.update_fine(level, vel, elapsed)
+        if rt.due(now, ticks_diff):
+            rt.save(now)
+        if not self.alarm and vel >= self._alarm_um:
             self.alarm = True
-            self.event("alarm", {"vel_mm_s_x100": int(vel * 100.0 + 0.5)})
+            self.event("alarm", {"vel_mm_s_x100": (vel + 5) // 10})
             self._next_report = now  # report at once
-        elif self.alarm and vel < c["vel_clear_mm_s"]:
+        elif self.alarm and vel < self._clear_um:
             self.alarm = False
-            self.event("alarm_clear", {"vel_mm_s_x100": int(vel * 100.0 + 0.5)})
+            self.event("alarm_clear", {"vel_mm_s_x100": (vel + 5) // 10})
 
     def _read(self, n):
         """Fill the window buffers. None if they hold a vibration signal, else why not."""
@@ -381,20 +402,45 @@ class Node:
                 p = 1
         self._next_report = ticks_add(now, p * 1000)
         ax = self.last
-        if ax is None:  # no window yet, or a sensor fault: zeros, which the flag marks invalid
-            acc = (0.0, 0.0, 0.0)
-            vel = (0.0, 0.0, 0.0)
-            kurt = 0.0
-        else:
-            acc = (ax[0].rms_g, ax[1].rms_g, ax[2].rms_g)
-            vel = (ax[0].vel_mm_s, ax[1].vel_mm_s, ax[2].vel_mm_s)
-            kurt = max(ax[0].kurtosis, ax[1].kurtosis, ax[2].kurtosis)
         flags = self._flags()
-        if ax is not None and (ax[0].saturated or ax[1].saturated or ax[2].saturated):
-            flags |= frames.FLAG_SATURATED
+        if ax is None:  # no window yet, or a sensor fault: zeros, which the flag marks invalid
+            six = [0, 0, 0, 0, 0, 0]
+            peak = 0
+            kurt = 0
+        else:
+            # Wire units from the window's ints (mg, mm/s x100, kurtosis x100), rounded half
+            # up and clipped like frames.encode_report (a clipped value flags the frame).
+            six = [
+                (ax[0].rms_ug + 500) // 1000,
+                (ax[1].rms_ug + 500) // 1000,
+                (ax[2].rms_ug + 500) // 1000,
+                (ax[0].vel_um_s + 5) // 10,
+                (ax[1].vel_um_s + 5) // 10,
+                (ax[2].vel_um_s + 5) // 10,
+            ]
+            peak = (self._peak_ug + 500) // 1000
+            kurt = max(ax[0].kurt_x1000, ax[1].kurt_x1000, ax[2].kurt_x1000)
+            kurt = (kurt + 5) // 10 if kurt >= 0 else -((5 - kurt) // 10)  # half away from 0
+            if ax[0].saturated or ax[1].saturated or ax[2].saturated:
+                flags |= frames.FLAG_SATURATED
+            for i in range(6):
+                if six[i] > 0xFFFF:
+                    six[i] = 0xFFFF
+                    flags |= frames.FLAG_SATURATED
+            if peak > 0xFFFF:
+                peak = 0xFFFF
+                flags |= frames.FLAG_SATURATED
+            if kurt > 32767 or kurt < -32767:
+                kurt = 32767 if kurt > 0 else -32767
+                flags |= frames.FLAG_SATURATED
         t = self.temp_c
+        if t is None:
+            temp = frames.TEMP_NONE
+        else:
+            temp = int(t * 10.0 + 0.5) if t >= 0 else -int(-t * 10.0 + 0.5)
+            temp = 32767 if temp > 32767 else -32767 if temp < -32767 else temp
         seq = self._next_seq()
-        frame = frames.encode_report(
+        frame = frames.encode_report_raw(
             self.node_id,
             self.boot_id,
             seq,
@@ -403,13 +449,12 @@ class Node:
             self.ring.dropped,
             self.rt.runtime_s,
             self.rt.starts,
-            acc,
-            vel,
-            self._peak_g,
+            six,
+            peak,
             kurt,
-            t,
+            temp,
         )
-        self._peak_g = 0.0
+        self._peak_ug = 0
         self.seq = seq
         self.ring.push(seq, frame)
         self.stats["reports"] += 1
@@ -509,6 +554,7 @@ class Node:
             self.cfg["band_hi_hz"],
         )
         self.cfg = new
+        self._limits()
         self.cfg_from_file = True
         if temp is not self.temp:
             self.temp = temp
