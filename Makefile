@@ -4,7 +4,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= /dev/ttyACM0
 
-.PHONY: demo test lint typecheck unit hil faults soak bench setup browser clean
+.PHONY: demo test lint typecheck unit hil faults soak bench setup browser heaptrack clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,10 @@ $(STAMP): pyproject.toml
 browser:
 	@sh scripts/ensure_chromium.sh
 
+# The node TLS heap test profiles mbedTLS with Debian's heaptrack.
+heaptrack:
+	@sh scripts/ensure_heaptrack.sh
+
 demo: $(STAMP)
 	.venv/bin/kizashi demo
 
@@ -31,7 +35,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	.venv/bin/mypy
 
-test: $(STAMP) browser lint typecheck
+test: $(STAMP) browser heaptrack lint typecheck
 	KIZASHI_NO_SKIP=1 $(PY) -m pytest -q tests hil_tests --junitxml=artifacts/junit.xml
 
 hil: $(STAMP)

@@ -219,7 +219,8 @@ def test_firmware_client_verifies_the_broker_over_tls() -> None:
     """The firmware's own MQTT client (firmware/transports/umqtt.py) with the TLS wrapper
     firmware/main.py builds from node.json: it connects to the site broker and its frame
     arrives; with another site's CA it refuses the broker. The TLS here is CPython's ssl on
-    the host (the board's mbedTLS and its heap cost are not measured: docs/FIRMWARE.md)."""
+    the host; the same code on MicroPython's mbedTLS and its heap cost:
+    tests/firmware/test_tls_heap.py."""
     import ssl
 
     from bench.faults.common import MpSocket, MpSocketModule
