@@ -1,32 +1,45 @@
 """`kizashi demo`: the whole system on one machine, with no outside service.
 
-What runs, all in this process:
-- `kizashi.app.serve`, the same wiring as `kizashi gateway run`: the gateway's tasks (pipeline,
-  health, outlook, retention, rollouts) over an SQLite store in the data directory, and the
-  fleet page (waitress) at http://HOST:PORT;
-- N simulated nodes running the real firmware code (firmware.host) on simulated machines,
-  each speaking the framed serial protocol over an in-process loopback link (an extra link of
-  serve) into the same deframer and pipeline as a real serial port. firmware.host puts its
-  stand-in `machine`/`network` modules into this process: only the demo's, never a gateway's
-  (the gateway and page packages never import the firmware, tests/test_layers.py).
+What runs:
+- in this process, `kizashi.app.serve`, the same wiring as `kizashi gateway run`: the gateway's
+  tasks (pipeline, health, outlook, retention, rollouts) over an SQLite store in the data
+  directory, and the fleet page (waitress) at http://HOST:PORT;
+- in a child process (`python -m kizashi.sim_fleet`), N simulated nodes running the real
+  firmware code (firmware.host) on simulated machines. firmware.host puts its stand-in
+  `machine`/`network` modules into that process only: this one, which serves the gateway and
+  the page, never loads them (tests/test_layers.py). Each node speaks the framed serial protocol;
+  its bytes cross one socketpair (kizashi/sim_fleet.py: length-prefixed (node id, bytes)
+  messages) into the ports of a loopback link of serve, so they go through the same deframer
+  and pipeline as a real serial port, and the gateway's acks and commands go back the same way.
+
+Stopping (Ctrl-C, SIGTERM, --seconds) stops the fleet first: its last frames arrive, each node
+saves its counters to its flash (DATA_DIR/nodes/ID); then the gateway commits its last batch.
+A fleet process that ends by itself stops the demo with exit code 1, never a silent fleet.
 
 Time: the fleet starts `--history-days` in the past and runs `--speed` times faster than
 the wall clock until it catches up with now, then at real time. The gateway uses the same
-simulated clock, so backlogs, wear and forecasts develop within minutes. A second start on
-the same data directory resumes where the first stopped (boot ids go up, counters persist).
+simulated clock (the time the fleet reports every 20 ms, not its target: a fleet lagging on a
+busy machine must not look like nodes with wrong clocks), so backlogs, wear and forecasts
+develop within minutes. A second start on the same data directory resumes where the first
+stopped (boot ids go up, counters persist).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import os
 import secrets
+import signal
+import socket
+import struct
+import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +47,7 @@ from typing import Any
 
 from gateway.config import GatewayConfig, HttpConfig
 from gateway.ingest import PipelineConfig
-from gateway.links import LoopbackLink
+from gateway.links import LoopbackLink, LoopbackPort
 from gateway.node_config import NodeConfigSettings
 from gateway.service import ServiceContext
 from gateway.store import open_store
@@ -48,6 +61,7 @@ from kizashi.demo_fleet import (
     demo_windows,
 )
 from kizashi.demo_history import seed_history
+from kizashi.sim_fleet import BYE, DATA, HEADER, STOP, TIME, data_message, message, split_data
 
 log = logging.getLogger("kizashi.demo")
 
@@ -63,120 +77,92 @@ class DemoOptions:
     seconds: float | None = None  # stop by itself after this many wall seconds
 
 
-class SimClock:
-    """Simulated wall time shared by the nodes and the gateway.
+class FleetProcess:
+    """The parent's side of the simulated fleet (kizashi/sim_fleet.py, a child process).
 
-    Runs `speed` times faster than the wall clock from `start_s` until it reaches the real
-    time, then follows the wall clock. Thread-safe reads; the simulator thread advances it.
+    The child's DATA goes into the LoopbackLink's ports as if the nodes wrote them, and what
+    the gateway sends to a port goes back to the child; the child's TIME reports are the
+    gateway's clock (`now`), so frames never arrive from the gateway's future or past even
+    when the fleet lags behind its target on a loaded machine.
     """
 
-    def __init__(self, start_s: float, speed: float) -> None:
-        self.start_s = start_s
-        self.speed = speed
-        self._wall0 = time.time()
-
-    def target(self) -> float:
-        """Where simulated time should be now."""
-        wall = time.time()
-        return min(wall, self.start_s + (wall - self._wall0) * self.speed)
-
-    def caught_up(self) -> bool:
-        return self.target() >= time.time() - 1.0
-
-
-class NodeClock:
-    """The firmware's view of time (FakeClock interface) on the shared simulated clock.
-
-    ticks_ms counts simulated milliseconds since the node's boot; wall_s is simulated Unix
-    time, which the node learns through the gateway's time command like a real board.
-    """
-
-    _MASK = (1 << 30) - 1
-
-    def __init__(self, boot_s: float) -> None:
-        self.epoch_s = int(boot_s)
-        self.ms = 0
-
-    def ticks_ms(self) -> int:
-        return self.ms & self._MASK
-
-    def seconds(self) -> float:
-        return self.ms / 1000.0
-
-    def wall_s(self) -> int:
-        return self.epoch_s + self.ms // 1000
-
-    def advance(self, ms: int) -> None:
-        self.ms += int(ms)
-
-    def sleep_ms(self, ms: int) -> None:
-        self.advance(ms)
-
-
-class FleetSimulator:
-    """Steps every simulated node in one thread, on the shared simulated clock.
-
-    Nodes are polled when they ask to be (Node.poll returns its next wake-up), so a fleet
-    of idle windows costs nothing between them.
-    """
-
-    def __init__(
-        self, link: LoopbackLink, opts: DemoOptions, clock_start: float, origin: float
-    ) -> None:
-        from firmware.host import make_node
-        from firmware.transports.serial import SerialTransport
-
+    def __init__(self, link: LoopbackLink, opts: DemoOptions, start: float, origin: float):
+        self.link = link
         self.opts = opts
-        self.sim_now = clock_start
-        self.clock = SimClock(clock_start, opts.speed)
-        self.stop_event = threading.Event()
-        self.nodes: list[Any] = []
-        self.node_clocks: list[NodeClock] = []
-        self.wake_at: list[float] = []
-        self.errors = 0
-        for spec in demo_assets(opts.nodes):
-            clock = NodeClock(clock_start)
-            port = link.port(spec.node_id)
-            node = make_node(
-                spec.node_id,
-                spec.profile,
-                SerialTransport(port),
-                clock,
-                str(opts.data_dir / "nodes" / spec.node_id),
-                # Machines keep ageing across demo restarts: simulated time since the origin.
-                age_days=spec.age_days + (clock_start - origin) / 86400.0,
-                config=spec.node_config,
-            )
-            self.nodes.append(node)
-            self.node_clocks.append(clock)
-            self.wake_at.append(clock_start)
-
-    def run(self) -> None:
-        while not self.stop_event.is_set():
-            target = self.clock.target()
-            due = min(self.wake_at)
-            if due > target:
-                # Nothing to do until simulated time reaches the next wake-up.
-                self.sim_now = target
-                wall_wait = (due - target) / (self.opts.speed if not self.clock.caught_up() else 1)
-                self.stop_event.wait(min(0.05, max(0.001, wall_wait)))
-                continue
-            self.sim_now = due
-            for i, node in enumerate(self.nodes):
-                if self.wake_at[i] > due:
-                    continue
-                clock = self.node_clocks[i]
-                clock.ms = int((due - clock.epoch_s) * 1000)
-                try:
-                    delay_ms = node.poll(clock.ticks_ms()) or 100
-                except Exception:  # a crashed node must not stop the fleet; count it
-                    self.errors += 1
-                    log.exception("simulated node %s failed", node.node_id)
-                    delay_ms = 1000
-                self.wake_at[i] = due + max(10, min(int(delay_ms), 60_000)) / 1000.0
+        self.start_s = start
+        self.origin = origin
+        self.sim_now = start
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.clean = False  # BYE received: the child stopped and saved its flash
+        self.node_errors = 0
+        self.stopping = False
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
 
     def now(self) -> float:
         return self.sim_now
+
+    async def start(self) -> None:
+        parent_sock, child_sock = socket.socketpair()
+        cmd = [sys.executable, "-m", "kizashi.sim_fleet", "--fd", str(child_sock.fileno())]
+        cmd += ["--data-dir", str(self.opts.data_dir), "--nodes", str(self.opts.nodes)]
+        cmd += ["--start", repr(self.start_s), "--speed", repr(self.opts.speed)]
+        cmd += ["--wall0", repr(time.time()), "--origin", repr(self.origin)]
+        self.proc = subprocess.Popen(cmd, pass_fds=(child_sock.fileno(),))
+        child_sock.close()
+        reader, self._writer = await asyncio.open_connection(sock=parent_sock)
+        for spec in demo_assets(self.opts.nodes):
+            port = self.link.port(spec.node_id)
+            port.on_data = functools.partial(self._to_child, port)
+        self._reader_task = asyncio.create_task(self._read(reader), name="fleet-reader")
+
+    def _to_child(self, port: LoopbackPort, data: bytes) -> None:
+        port.read()  # the port keeps what the gateway sent for an in-process node: drop it
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(data_message(port.node_id, data))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                head = await reader.readexactly(HEADER.size)
+                body = await reader.readexactly(HEADER.unpack(head)[0])
+                kind, rest = body[:1], body[1:]
+                if kind == DATA:
+                    node_id, data = split_data(rest)
+                    self.link.port(node_id).write(data)
+                elif kind == TIME:
+                    self.sim_now = max(self.sim_now, struct.unpack("!d", rest)[0])
+                elif kind == BYE:
+                    self.node_errors = struct.unpack("!I", rest)[0]
+                    self.clean = True
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the child closed its end: stopped, or died
+
+    def died(self) -> bool:
+        """The child ended without being asked to."""
+        task = self._reader_task
+        return not self.stopping and task is not None and task.done()
+
+    async def stop(self, timeout: float = 60.0) -> int | None:
+        """STOP, then wait for its last frames, its flash and its exit. Returns its exit code."""
+        self.stopping = True
+        if self.proc is None:
+            return None
+        if self._writer is not None and not self._writer.is_closing():
+            with contextlib.suppress(ConnectionError):
+                self._writer.write(message(STOP))
+                await self._writer.drain()
+        if self._reader_task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._reader_task), timeout)
+        try:
+            code = await asyncio.to_thread(self.proc.wait, 10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = await asyncio.to_thread(self.proc.wait)
+        if self._writer is not None:
+            self._writer.close()
+        return code
 
 
 def _ensure_registry(store: Store, opts: DemoOptions, now: float) -> None:
@@ -278,14 +264,17 @@ async def run_demo(opts: DemoOptions) -> int:
         store.close()
 
     link = LoopbackLink("loopback")
-    sim = FleetSimulator(link, opts, start, origin)
-    sim_thread = threading.Thread(target=sim.run, name="fleet-simulator", daemon=True)
-    stop = asyncio.Event()  # serve() sets it on SIGINT/SIGTERM too
+    fleet = FleetProcess(link, opts, start, origin)
+    stop = asyncio.Event()  # the demo's stop: Ctrl-C, SIGTERM, --seconds, a dead fleet
+    gateway_stop = asyncio.Event()  # set after the fleet stopped: the gateway's last commit
     started: list[ServiceContext] = []
+    failed: list[str] = []
 
     def on_ready(ctx: ServiceContext) -> None:
         started.append(ctx)
-        sim_thread.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # serve's handlers would stop it first
+            loop.add_signal_handler(sig, stop.set)
         print(f"Kizashi demo: {opts.nodes} simulated nodes, data in {opts.data_dir}")
         print(f"fleet page: http://{opts.host}:{opts.port}/  (user admin)")
         if password:
@@ -295,28 +284,49 @@ async def run_demo(opts: DemoOptions) -> int:
         print("Ctrl-C stops cleanly.", flush=True)
 
     def save() -> None:
-        _save_state(opts.data_dir, {"origin": origin, "sim_now": sim.now(), "web_secret": secret})
+        _save_state(opts.data_dir, {"origin": origin, "sim_now": fleet.now(), "web_secret": secret})
 
     async def demo_tasks() -> None:
+        while not started:
+            await asyncio.sleep(0.05)
+        await fleet.start()
+        assert fleet.proc is not None
+        print(f"simulated fleet: process {fleet.proc.pid}", flush=True)
         deadline = None if opts.seconds is None else time.monotonic() + opts.seconds
         ticks = 0
-        while not stop.is_set():
-            await asyncio.sleep(1.0)
-            ticks += 1
-            if started and ticks % 5 == 0:
-                save()  # the simulated clock every 5 s, for a resume
-            if deadline is not None and time.monotonic() >= deadline:
-                stop.set()
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                ticks += 1
+                if ticks % 5 == 0:
+                    save()  # the simulated clock every 5 s, for a resume
+                if fleet.died():
+                    code = fleet.proc.poll()
+                    failed.append(
+                        f"the simulated fleet (process {fleet.proc.pid}) ended by itself "
+                        f"(exit code {code}): no node reports any more"
+                    )
+                    stop.set()
+                if deadline is not None and time.monotonic() >= deadline:
+                    stop.set()
+        finally:
+            # The fleet first (its last frames, its flash), then the gateway's last commit.
+            code = await fleet.stop()
+            if code not in (0, None) and not failed:
+                failed.append(f"the simulated fleet exited with code {code}")
+            save()
+            gateway_stop.set()
 
     helper = asyncio.create_task(demo_tasks(), name="demo")
     try:
         await serve(
             cfg,
-            web={"SECRET_KEY": secret, "CLOCK": sim.now},  # the page on the fleet's clock
+            web={"SECRET_KEY": secret, "CLOCK": fleet.now},  # the page on the fleet's clock
             extra_links=[link],
-            stop=stop,
+            stop=gateway_stop,
             on_ready=on_ready,
-            clock=sim.now,
+            clock=fleet.now,
             outlook_every_s=1.0,
         )
     except OSError as e:  # port taken (another demo or gateway), or no such address
@@ -324,15 +334,15 @@ async def run_demo(opts: DemoOptions) -> int:
               "choose another with --port", file=sys.stderr)  # fmt: skip
         return 2
     finally:
-        helper.cancel()
-        sim.stop_event.set()
-        if sim_thread.is_alive():
-            sim_thread.join(timeout=10)
-        if started:
-            save()
+        if not helper.done():  # the gateway stopped by itself: stop the fleet all the same
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(helper, 90)
     stored = started[0].pipeline.stored if started else 0
     print(f"stopped; {stored} frames stored this run", flush=True)
-    return 0
+    for reason in failed:
+        print(f"kizashi demo: {reason}", file=sys.stderr, flush=True)
+    return 1 if failed else 0
 
 
 def parse_args(argv: list[str]) -> DemoOptions:

@@ -145,3 +145,26 @@ def test_demo_serves_twelve_assets_and_stops_cleanly(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "kizashi.db") as con:
         boots = con.execute("SELECT max(boot_id) FROM frames WHERE node_id = 'kz001'").fetchone()[0]
     assert boots >= 2
+
+
+def test_a_dead_fleet_stops_the_demo_with_an_error(tmp_path: Path) -> None:
+    """The simulated nodes run in a child process (kizashi/sim_fleet.py): when it dies the demo
+    says so and exits non-zero instead of serving a fleet that no longer reports."""
+    proc = start_demo(tmp_path, free_port())
+    lines = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the demo prints the fleet's process id once it started
+            lines.append(line)
+            found = re.match(r"simulated fleet: process (\d+)", line)
+            if found:
+                os.kill(int(found.group(1)), signal.SIGKILL)
+                break
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    out = "".join(lines) + out
+    assert proc.returncode == 1, out
+    assert "ended by itself" in out and "stopped;" in out

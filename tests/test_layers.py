@@ -12,6 +12,7 @@ in a module, lazy imports inside functions included.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,32 @@ def test_a_gateway_process_loads_no_firmware_and_no_board_stand_ins() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_demo_runs_its_firmware_nodes_outside_the_gateway_process(tmp_path: Path) -> None:
+    """`kizashi demo` serves the gateway and page in its own process and runs the simulated
+    nodes (firmware.host and its stand-ins) in a child process (kizashi/sim_fleet.py): after a
+    run that stored frames, the demo's process has loaded no board stand-in and no firmware but
+    the machine profile table (firmware/sensors/sim.py, data and `math` only) that the first
+    start's history seeding reads (kizashi/demo_history.py)."""
+    import subprocess
+    import sys
+
+    from bench.mosquitto import free_port
+
+    code = (
+        "import sys; from kizashi.demo import main; "
+        f"rc = main(['--port', '{free_port()}', '--data-dir', {str(tmp_path)!r}, "
+        "'--seconds', '12']); "
+        "print('MODULES', sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('firmware', 'machine', 'network', 'micropython'))); "
+        "sys.exit(rc)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    stored = re.search(r"stopped; (\d+) frames stored", out.stdout)
+    assert stored and int(stored.group(1)) > 0, out.stdout  # the nodes did run, elsewhere
+    profile_table = ["firmware", "firmware.sensors", "firmware.sensors.sim"]
+    assert f"MODULES {profile_table}" in out.stdout, out.stdout
