@@ -17,8 +17,12 @@ class InvariantError(AssertionError):
 def _cfg_ok(cfg: dict[str, Any]) -> str | None:
     from firmware.config import SCHEMA
 
-    for k, (_t, lo, hi) in SCHEMA.items():
+    for k, (t, lo, hi) in SCHEMA.items():
         v = cfg[k]
+        if t is str:  # (str, allowed values, None)
+            if v not in lo:
+                return f"{k}={v!r}"
+            continue
         if isinstance(v, float) and math.isnan(v):
             return f"{k}=NaN"
         if not lo <= v <= hi:
