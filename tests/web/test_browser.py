@@ -217,14 +217,20 @@ def test_demo_degrading_asset_has_the_same_dates_on_every_page(
     demo: tuple[str, dict[str, Any]], browser: Any
 ) -> None:
     """Overview, asset page, planner and customer report tell the same story (issue 13): the
-    P10 risk date and the planned stop's date of the demo's degrading bearing, in site time."""
+    P10 risk date and the planned stop's date of the demo's degrading bearing, in site time.
+
+    The demo's fleet runs 600x fast while it catches up, so the outlook may move on between two
+    pages: each walk takes the dates from the API at its start, and a walk that saw the outlook
+    change midway is walked again (at most 4 times). Pages that disagree with each other fail
+    every walk."""
+    import json
+    from urllib.parse import quote
+
     from selenium.webdriver.common.by import By
 
     from tests.test_demo import PASSWORD
 
     base, row = demo
-    risk, stop = str(row["rul_p10_date"]), str(row["window_start"])[:10]  # site-local date
-    assert stop <= risk, "the planned stop comes before the risk date"
     d = browser
     d.get(base + "/login")
     d.find_element(By.ID, "username").send_keys("admin")
@@ -232,29 +238,50 @@ def test_demo_degrading_asset_has_the_same_dates_on_every_page(
     d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     sel = f'#asset-rows tr[data-id="{row["id"]}"]'
     _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, sel), 20)
-    text = d.find_element(By.CSS_SELECTOR, sel).text
-    assert risk in text and stop in text, ("overview", text)
 
-    d.find_element(By.CSS_SELECTOR, sel + " a").click()
-    _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1", 20)
-    assert d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone"), "forecast cone drawn"
-    text = d.find_element(By.TAG_NAME, "main").text
-    assert risk in text and stop in text, ("asset page", text)
-    d.save_screenshot(str(SHOTS / "demo_asset.png"))
+    def dates() -> tuple[str, str]:
+        d.get(f"{base}/api/assets/{row['id']}")
+        now = json.loads(d.find_element(By.TAG_NAME, "body").text)
+        return str(now["rul_p10_date"]), str(now["window_start"])[:10]  # site-local date
 
-    d.get(base + "/planner")
-    cards = [
-        c for c in d.find_elements(By.CSS_SELECTOR, "section.window")
-        if row["name"] in c.text
-    ]  # fmt: skip
-    assert len(cards) == 1, "the job sits in exactly one planned stop"
-    assert stop in cards[0].find_element(By.TAG_NAME, "h3").text
-    assert f"risk from {risk}" in cards[0].text, ("planner", cards[0].text)
-    d.save_screenshot(str(SHOTS / "demo_planner.png"))
+    def walk(risk: str, stop: str) -> dict[str, str]:
+        """The text of each page that lacks the dates (empty: all four agree)."""
+        wrong: dict[str, str] = {}
 
-    from urllib.parse import quote
+        def check(page: str, text: str, ok: bool) -> None:
+            if not ok:
+                wrong[page] = text
 
-    d.get(base + "/report/" + quote(str(row["site"])))
-    rec = d.find_element(By.CSS_SELECTOR, f'#recommendations tr[data-id="{row["id"]}"]').text
-    assert risk in rec and stop in rec, ("report", rec)
-    d.save_screenshot(str(SHOTS / "demo_report.png"))
+        d.get(base + "/")
+        _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, sel), 20)
+        text = d.find_element(By.CSS_SELECTOR, sel).text
+        check("overview", text, risk in text and stop in text)
+        d.find_element(By.CSS_SELECTOR, sel + " a").click()
+        _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
+        assert d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone"), "forecast cone drawn"
+        text = d.find_element(By.TAG_NAME, "main").text
+        check("asset page", text, risk in text and stop in text)
+        d.save_screenshot(str(SHOTS / "demo_asset.png"))
+        d.get(base + "/planner")
+        cards = [c for c in d.find_elements(By.CSS_SELECTOR, "section.window")
+                 if row["name"] in c.text]  # fmt: skip
+        assert len(cards) == 1, "the job sits in exactly one planned stop"
+        head, text = cards[0].find_element(By.TAG_NAME, "h3").text, cards[0].text
+        # The stop's date heads the card; the job line names the risk date.
+        check("planner", text, stop in head and f"risk from {risk}" in text)
+        d.save_screenshot(str(SHOTS / "demo_planner.png"))
+        d.get(base + "/report/" + quote(str(row["site"])))
+        text = d.find_element(By.CSS_SELECTOR, f'#recommendations tr[data-id="{row["id"]}"]').text
+        check("report", text, risk in text and stop in text)
+        d.save_screenshot(str(SHOTS / "demo_report.png"))
+        return wrong
+
+    for _ in range(4):
+        risk, stop = dates()
+        assert stop <= risk, "the planned stop comes before the risk date"
+        wrong = walk(risk, stop)
+        if not wrong:
+            return
+        if dates() == (risk, stop):  # the outlook held still: the pages really disagree
+            break
+    raise AssertionError(f"risk {risk}, stop {stop} missing on: {wrong}")
