@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -125,6 +126,13 @@ def test_demo_serves_twelve_assets_and_stops_cleanly(tmp_path: Path) -> None:
                 time.sleep(3)
         assert not missing, f"after {time.monotonic() - started:.0f} s the demo lacks {missing}"
         print(f"the demo's story complete after {time.monotonic() - started:.1f} s")
+        # Health tells the truth on the demo's own clock: its outlook is fresh (was reported
+        # 3 days old: the engine stamps simulated time, /healthz compared it with the wall).
+        try:
+            health = json.loads(urllib.request.urlopen(base + "/healthz", timeout=10).read())
+        except urllib.error.HTTPError as e:
+            health = json.loads(e.read())
+        assert health["status"] == "ok", health
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
