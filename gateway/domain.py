@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from protocol import nodeconfig
 
 if TYPE_CHECKING:  # records only for the annotations: the store imports this module
-    from gateway.store.api import Asset, ServiceEntry
+    from gateway.store.api import Asset, CatalogPart, ServiceEntry
 
 # What a service-log entry records. A replacement fits a new part; a failure ends the part's life
 # as well (the part is replaced or repaired to new); an inspection changes nothing.
@@ -79,6 +79,44 @@ def check_asset(asset: Asset) -> Asset:
         if lead is not None and not (math.isfinite(lead) and lead >= 0):
             raise ValueError(f"part {p.part_id}: lead time must be a number of days >= 0")
     return asset
+
+
+# Parts stores (docs/SERVICE.md): a reservation's states, and the warehouse name a shortfall is
+# reserved under (nothing on any shelf: it must be ordered).
+RESERVATION_STATES: tuple[str, ...] = ("reserved", "consumed", "released")
+SHORTAGE_WAREHOUSE = ""
+
+
+def check_catalog_part(part: CatalogPart) -> CatalogPart:
+    """Refuse a price-list entry the quotes and reorder planning could not use (ValueError)."""
+    pn = part.part_number
+    if not pn or pn != pn.strip() or any(c.isspace() for c in pn):
+        raise ValueError(f"part number must be non-empty without spaces, got {pn!r}")
+    if not (math.isfinite(part.unit_price) and part.unit_price >= 0):
+        raise ValueError(f"part {pn}: unit price must be a finite number >= 0")
+    if not (len(part.currency) == 3 and part.currency.isalpha() and part.currency.isupper()):
+        raise ValueError(f"part {pn}: currency must be a three-letter code such as EUR or JPY")
+    if not (math.isfinite(part.lead_time_days) and part.lead_time_days >= 0):
+        raise ValueError(f"part {pn}: lead time must be a number of days >= 0")
+    if not (math.isfinite(part.labour_h) and part.labour_h >= 0):
+        raise ValueError(f"part {pn}: labour must be a number of hours >= 0")
+    return part
+
+
+def check_quantity(qty: object, what: str, minimum: int = 0) -> int:
+    """A whole number of pieces >= `minimum` (bools and fractions refused), else ValueError."""
+    if isinstance(qty, bool) or not isinstance(qty, int):
+        raise ValueError(f"{what} must be a whole number of pieces, got {qty!r}")
+    if qty < minimum:
+        raise ValueError(f"{what} must be >= {minimum}, got {qty}")
+    return qty
+
+
+def check_warehouse(name: str) -> str:
+    """A warehouse is named (the empty name stands for a shortfall: SHORTAGE_WAREHOUSE)."""
+    if not name.strip() or name != name.strip():
+        raise ValueError(f"warehouse must be a non-empty name without outer spaces, got {name!r}")
+    return name
 
 
 def role_at_least(role: str, wanted: str) -> bool:

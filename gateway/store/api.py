@@ -17,14 +17,24 @@ from typing import Literal, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from gateway.domain import ROLES, SERVICE_KINDS, check_asset
+from gateway.domain import (
+    RESERVATION_STATES,
+    ROLES,
+    SERVICE_KINDS,
+    SHORTAGE_WAREHOUSE,
+    check_asset,
+    check_catalog_part,
+)
 
 __all__ = [
     "CONFIG_STATES",
+    "RESERVATION_STATES",
     "ROLES",
     "SERVICE_KINDS",
+    "SHORTAGE_WAREHOUSE",
     "Asset",
     "BirthRecord",
+    "CatalogPart",
     "EventRecord",
     "FrameRecord",
     "HourlyPoint",
@@ -36,15 +46,18 @@ __all__ = [
     "Outlook",
     "Part",
     "ReportRow",
+    "Reservation",
     "SeqState",
     "ServiceEntry",
     "Site",
+    "StockRow",
     "Store",
     "StoredEvent",
     "StoredFrame",
     "User",
     "WriteBatch",
     "check_asset",
+    "check_catalog_part",
 ]
 
 ServiceKind = Literal["inspection", "replacement", "failure"]
@@ -285,6 +298,67 @@ class User:
     # "" = the service team (every site, its role); else a customer's user: only the sites of
     # that customer (the fleet server's site gateways, docs/FLEET.md), and only as a viewer.
     customer: str = ""
+
+
+# ------------------------------------------------------------------ parts (docs/SERVICE.md)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogPart:
+    """One price-list entry: what a part costs, how long the supplier takes to deliver it and
+    the labour hours it typically takes to fit (what a proposal's lines are priced from)."""
+
+    part_number: str
+    description: str = ""
+    unit_price: float = 0.0
+    currency: str = "EUR"
+    lead_time_days: float = 0.0
+    labour_h: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StockRow:
+    """A part number on one warehouse's shelf: `on_hand` pieces, `reserved` of them held by
+    open reservations; `free` = on_hand - reserved (negative when more was reserved there
+    than is left, e.g. after a count corrected the stock down)."""
+
+    part_number: str
+    warehouse: str
+    on_hand: int
+    reserved: int = 0
+    updated_at: float = 0.0
+    updated_by: str = ""
+
+    @property
+    def free(self) -> int:
+        return self.on_hand - self.reserved
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Pieces of a part number held for a proposal. `warehouse` is where they are held, or
+    SHORTAGE_WAREHOUSE ("") for a shortfall: reserved all the same, nothing on any shelf,
+    so it counts as demand to order. `state`: reserved -> consumed (job done, the pieces
+    left the shelf) or released (proposal declined or cancelled). `asset_id` and `need_by`
+    (unix s, the planned window) say which machine and when: committed demand is dated by
+    `need_by`, and an outlook need of that asset and part number counts as covered."""
+
+    reservation_id: int
+    proposal_id: str
+    part_number: str
+    warehouse: str
+    qty: int
+    state: str
+    created_at: float
+    created_by: str
+    updated_at: float
+    updated_by: str = ""
+    asset_id: str = ""
+    need_by: float | None = None
+
+    @property
+    def shortage(self) -> bool:
+        return self.warehouse == SHORTAGE_WAREHOUSE
 
 
 # ------------------------------------------------------------------ read models
@@ -574,6 +648,52 @@ class Store(Protocol):
 
     def first_hour(self, asset_id: str) -> float | None:
         """Start of the asset's first hour of data (hourly rows are kept for good)."""
+
+    # --- parts: price list, stock, reservations (gateway/store/parts_sql.py, docs/SERVICE.md)
+    def catalog_part(self, part_number: str) -> CatalogPart | None: ...
+    def catalog(self) -> list[CatalogPart]:
+        """The whole price list, by part number."""
+
+    def put_catalog_part(self, part: CatalogPart) -> None:
+        """Add or replace a price-list entry (check_catalog_part refuses a bad one)."""
+
+    def stock(self, part_number: str | None = None) -> list[StockRow]:
+        """Stock rows (with what open reservations hold there), by part number and warehouse."""
+
+    def set_stock(
+        self, part_number: str, warehouse: str, on_hand: int, by: str, at: float | None = None
+    ) -> StockRow:
+        """Set the counted pieces of a catalogued part at a warehouse (a stock take)."""
+
+    def adjust_stock(
+        self, part_number: str, warehouse: str, delta: int, by: str, at: float | None = None
+    ) -> StockRow:
+        """Add (goods received) or take (negative delta) pieces; never below zero."""
+
+    def reserve_parts(
+        self,
+        proposal_id: str,
+        lines: Sequence[tuple[str, int]],
+        by: str,
+        at: float,
+        asset_id: str = "",
+        need_by: float | None = None,
+    ) -> list[Reservation]:
+        """Hold (part number, qty) lines for a proposal in one transaction: from the
+        warehouses with the most free pieces first; what no shelf has is reserved as a
+        shortage (warehouse ""), never dropped. ValueError for an unknown part number, a
+        quantity < 1, or a proposal that already holds open reservations."""
+
+    def release_reservations(self, proposal_id: str, by: str, at: float) -> list[Reservation]:
+        """Open reservations of the proposal -> released (pieces free again); returns them."""
+
+    def consume_reservations(self, proposal_id: str, by: str, at: float) -> list[Reservation]:
+        """Job done: open reservations -> consumed, and their pieces leave the shelf (on_hand
+        goes down; a shortage's pieces are taken from whichever warehouse has them, else they
+        came straight from the supplier). Returns them."""
+
+    def reservations(self, proposal_id: str | None = None) -> list[Reservation]:
+        """Reservations (all states), of one proposal or all, oldest first."""
 
     def change_stamp(self) -> tuple[float, ...]:
         """A cheap tuple that changes whenever a report, an outlook, a service entry, a

@@ -24,7 +24,10 @@ the centre, and the centre's id of a forwarded entry) and `fleet_origins` (each 
 customer, set by the centre's config); 9 adds `users.customer` ('' = the service team, every
 site; else the customer whose sites alone the user sees, view only: docs/FLEET.md); 10 adds
 `assets.temp_source` (where the asset's node takes the temperature from, pushed in its
-configuration).
+configuration); 11 adds the parts tables (docs/SERVICE.md): `part_catalog` (the price list: unit
+price, currency, supplier lead time, labour hours to fit), `part_stock` (pieces on hand per
+part number and warehouse) and `part_reservations` (pieces held for a proposal: reserved ->
+consumed or released; warehouse '' is a shortfall, reserved though no shelf has it).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -32,7 +35,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -241,6 +244,38 @@ CREATE TABLE IF NOT EXISTS fleet_keys (
     local_id BIGINT,
     PRIMARY KEY (kind, key)
 );
+CREATE TABLE IF NOT EXISTS part_catalog (
+    part_number TEXT PRIMARY KEY,
+    description TEXT NOT NULL DEFAULT '',
+    unit_price {real} NOT NULL,
+    currency TEXT NOT NULL,
+    lead_time_days {real} NOT NULL,
+    labour_h {real} NOT NULL,
+    updated_at {real} NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS part_stock (
+    part_number TEXT NOT NULL REFERENCES part_catalog (part_number),
+    warehouse TEXT NOT NULL,
+    on_hand BIGINT NOT NULL CHECK (on_hand >= 0),
+    updated_at {real} NOT NULL,
+    updated_by TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (part_number, warehouse)
+);
+CREATE TABLE IF NOT EXISTS part_reservations (
+    reservation_id {serial},
+    proposal_id TEXT NOT NULL,
+    part_number TEXT NOT NULL REFERENCES part_catalog (part_number),
+    warehouse TEXT NOT NULL,
+    qty BIGINT NOT NULL CHECK (qty > 0),
+    state TEXT NOT NULL CHECK (state IN ('reserved', 'consumed', 'released')),
+    created_at {real} NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    updated_at {real} NOT NULL,
+    updated_by TEXT NOT NULL DEFAULT '',
+    asset_id TEXT NOT NULL DEFAULT '',
+    need_by {real}
+);
+CREATE INDEX IF NOT EXISTS part_reservations_proposal ON part_reservations (proposal_id);
 CREATE TABLE IF NOT EXISTS fleet_origins (
     origin TEXT PRIMARY KEY,
     customer TEXT NOT NULL,

@@ -40,6 +40,7 @@ from gateway.store.api import (
     check_site,
 )
 from gateway.store.outlook_sql import OutlookSql
+from gateway.store.parts_sql import PartsSql
 from gateway.store.uplink_sql import UplinkSql
 
 Row = tuple[Any, ...]
@@ -269,10 +270,10 @@ def _where(conditions: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
     return sql, [value for _, value in used]
 
 
-class SqlStore(OutlookSql, UplinkSql):
+class SqlStore(OutlookSql, UplinkSql, PartsSql):
     """Shared implementation of gateway.store.api.Store over a DB-API connection (the
     outlook's table and reads in gateway/store/outlook_sql.py; fleet forwarding in
-    gateway/store/uplink_sql.py)."""
+    gateway/store/uplink_sql.py; parts stock and reservations in gateway/store/parts_sql.py)."""
 
     greatest = "max"
     placeholder = "?"
