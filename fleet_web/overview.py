@@ -65,13 +65,18 @@ def summary() -> Row:
     return out
 
 
+def _site_customers() -> dict[str, str]:
+    """site -> customer on the fleet server (a customer's user: only its own); {} on a site."""
+    out: dict[str, str] = getattr(fleet(), "site_customers", dict)()
+    return out
+
+
 def _select(args: dict[str, str]) -> tuple[list[Row], int]:
     f = fleet()
     key = (f.version(), "assets", tuple(sorted((k, v) for k, v in args.items() if k != "_")))
 
     def make() -> tuple[list[Row], int]:
-        customers: dict[str, str] = getattr(f, "site_customers", dict)()  # fleet server only
-        rows = filter_assets(f.overview(), args, _now(), customers)
+        rows = filter_assets(f.overview(), args, _now(), _site_customers())
         return rows, len(rows)
 
     result: tuple[list[Row], int] = cache().get(key, make)
@@ -97,6 +102,7 @@ def index() -> str:
         limit=lim or PAGE,
         summary=summary(),
         sites=fleet().sites(),
+        customers=sorted(set(_site_customers().values())),
         args=args,
         refresh_s=current_app.config["REFRESH_S"],
     )

@@ -86,6 +86,11 @@ class TenantFleet:
     def sites(self) -> list[str]:
         return [s for s in self.inner.sites() if s in self.allowed]
 
+    def site_customers(self) -> dict[str, str]:
+        """Only this customer's sites: the page's customer filter lists no other customer."""
+        customers: dict[str, str] = getattr(self.inner, "site_customers", dict)()
+        return {s: c for s, c in customers.items() if s in self.allowed}
+
     def site_zones(self) -> dict[str, str]:
         return {s: z for s, z in self.inner.site_zones().items() if s in self.allowed}
 

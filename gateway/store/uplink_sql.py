@@ -51,12 +51,16 @@ _NODE_UPSERT = (
 )
 _ASSET_UPSERT = (
     "INSERT INTO assets (asset_id, site, machine, node_id, machine_group, description,"
-    " zone_ab, zone_bc, zone_cd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " zone_ab, zone_bc, zone_cd, temp_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (asset_id) DO UPDATE SET site = excluded.site, machine = excluded.machine,"
     " node_id = excluded.node_id, machine_group = excluded.machine_group,"
     " description = excluded.description, zone_ab = excluded.zone_ab,"
-    " zone_bc = excluded.zone_bc, zone_cd = excluded.zone_cd"
+    " zone_bc = excluded.zone_bc, zone_cd = excluded.zone_cd,"
+    " temp_source = excluded.temp_source"
 )
+# An asset row on the wire: the 9 columns of _ASSET_UPSERT before temp_source, its parts, then
+# temp_source (added last, so a centre still reads a site that does not send it yet: 'auto').
+_ASSET_PARTS, _ASSET_TEMP_SOURCE = 9, 10
 _OUTLOOK_WINDOW = _OUTLOOK_COLUMNS.replace(" ", "").split(",").index("window_id")
 
 
@@ -185,10 +189,10 @@ class UplinkSql:
             return {
                 "sites": [list(r) for r in self._q("SELECT site, tz FROM sites ORDER BY site")],
                 "assets": [
-                    [*r, parts.get(r[0], [])]
+                    [*r[:_ASSET_PARTS], parts.get(r[0], []), r[_ASSET_PARTS]]
                     for r in self._q(
                         "SELECT asset_id, site, machine, node_id, machine_group, description,"
-                        " zone_ab, zone_bc, zone_cd FROM assets ORDER BY asset_id"
+                        " zone_ab, zone_bc, zone_cd, temp_source FROM assets ORDER BY asset_id"
                     )
                 ],
                 "service": [
@@ -446,12 +450,13 @@ class UplinkSql:
                     "UPDATE assets SET node_id = NULL WHERE node_id = ? AND asset_id <> ?",
                     (a[3], a[0]),
                 )
-            self._q(_ASSET_UPSERT, tuple(a[:9]))
+            temp_source = a[_ASSET_TEMP_SOURCE] if len(a) > _ASSET_TEMP_SOURCE else "auto"
+            self._q(_ASSET_UPSERT, (*a[:_ASSET_PARTS], str(temp_source)))
             self._q("DELETE FROM parts WHERE asset_id = ?", (a[0],))
             self._many(
                 "INSERT INTO parts (asset_id, part_id, name, part_number, rated_l10_h,"
                 " lead_time_days) VALUES (?, ?, ?, ?, ?, ?)",
-                [(a[0], *p) for p in a[9]],
+                [(a[0], *p) for p in a[_ASSET_PARTS]],
             )
 
     def _apply_nodes(self, origin: str, nodes: Sequence[Sequence[Any]], res: ApplyResult) -> None:

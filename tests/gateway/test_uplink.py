@@ -5,6 +5,7 @@ The same messages through real Mosquitto brokers are in test_uplink_broker.py.""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import cast
 
@@ -125,6 +126,30 @@ def test_state_applied_idempotently_and_tagged(site: SqliteStore, store: Store) 
     site.delete_asset("a3-fan")
     applier.apply("gw-a", decode(fwd.state_message()[1]))
     assert central.asset("a3-fan") is None
+
+
+def test_temp_source_reaches_the_centre(site: SqliteStore, store: Store) -> None:
+    """The asset's temperature source (registry) is forwarded with the state and follows a
+    change at the site; a site that does not send it yet (an older wire row) reads 'auto'."""
+    central = cast(SqlStore, store)
+    applier = CentralApplier(central, {"gw-a": "acme"}, UplinkConfig())
+    fwd = Forwarder(site, "gw-a", UplinkConfig())
+    a1 = site.asset("a1-pump")
+    assert a1 is not None
+    site.upsert_asset(dataclasses.replace(a1, temp_source="ds18b20"))
+    applier.apply("gw-a", decode(fwd.state_message()[1]))
+    got = central.asset("a1-pump")
+    assert got is not None and got.temp_source == "ds18b20"
+    assert central.assets() == site.assets()
+    site.upsert_asset(dataclasses.replace(a1, temp_source="none"))
+    applier.apply("gw-a", decode(fwd.state_message()[1]))
+    got = central.asset("a1-pump")
+    assert got is not None and got.temp_source == "none"
+    old = decode(fwd.state_message()[1])
+    old["state"]["assets"] = [row[:10] for row in old["state"]["assets"]]  # no temp_source
+    applier.apply("gw-a", old)
+    got = central.asset("a1-pump")
+    assert got is not None and got.temp_source == "auto"
 
 
 def test_another_site_cannot_claim_or_overwrite(

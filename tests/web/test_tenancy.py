@@ -67,7 +67,7 @@ def _client(app: Flask, name: str) -> tuple[FlaskClient, str]:
 
 
 def _forbidden_words(t: dict[str, Any]) -> list[str]:
-    words = ["Kobe Yard", "Kobe%20Yard", SECRET_NOTE]
+    words = ["Kobe Yard", "Kobe%20Yard", SECRET_NOTE, "globex"]
     for a in t["theirs"]:
         words += [a.asset_id, a.node_id]
     return words
@@ -98,6 +98,36 @@ def test_customer_sees_its_own_sites(app: Flask, store: Any, tenants: dict[str, 
     v = app.test_client()
     login(v, "viewer")
     assert {r["site"] for r in v.get("/api/assets").get_json()} == set(CUSTOMER_OF_SITE)
+
+
+def _customer_options(page: str) -> list[str]:
+    m = re.search(r'<select name="customer"[^>]*>(.*?)</select>', page, re.S)
+    return [] if m is None else re.findall(r"<option[^>]*>([^<]*)</option>", m[1])
+
+
+def test_customer_filter_on_the_overview(app: Flask, store: Any, tenants: dict[str, Any]) -> None:
+    """The overview's customer control: every customer for the service team, filtering the
+    rows; a customer's user is offered only its own customer and never sees another's."""
+    v = app.test_client()
+    login(v, "viewer")
+    assert _customer_options(v.get("/").get_data(as_text=True)) == [
+        "All customers",
+        "acme",
+        "globex",
+    ]
+    page = v.get("/?customer=globex").get_data(as_text=True)
+    assert "Kobe Yard" in page and "Osaka Works" not in page.split('id="asset-rows"')[1]
+    assert "selected>globex</option>" in page
+    rows = v.get("/api/assets?customer=acme").get_json()
+    assert {r["id"] for r in rows} == tenants["mine"]
+    c, _ = _client(app, "acme-user")
+    page = c.get("/").get_data(as_text=True)
+    assert _customer_options(page) == ["All customers", "acme"] and "globex" not in page
+    mine = c.get("/?customer=acme").get_data(as_text=True).split('id="asset-rows"')[1]
+    assert all(a in mine for a in sorted(tenants["mine"])[:3])
+    theirs = c.get("/?customer=globex").get_data(as_text=True)
+    assert "No assets match." in theirs and "Kobe Yard" not in theirs
+    assert c.get("/api/assets?customer=globex").get_json() == []
 
 
 def test_customer_users_are_viewers_only(store: Any) -> None:
@@ -137,7 +167,8 @@ def test_no_route_reaches_another_customers_data(
         if rule.endpoint == "ops.export":
             with app.test_request_context():
                 paths = [f"/export/{n}.csv" for n in ops._tables()]  # every export there is
-        queries: list[dict[str, str]] = [{}, {"site": "Kobe Yard"}]  # asset ids go in paths
+        # asset ids go in paths; the other customer's site and name in the filters
+        queries: list[dict[str, str]] = [{}, {"site": "Kobe Yard"}, {"customer": "globex"}]
         methods = rule.methods or set()
         for p in paths:
             for q in queries:
@@ -151,8 +182,8 @@ def test_no_route_reaches_another_customers_data(
                     r = call()
                     tried += 1
                     text = r.get_data(as_text=True)
-                    for w in words:
-                        if w in text:
+                    for w in words:  # (a query's own value echoed in links is no leak)
+                        if w in text and w not in q.values():
                             leaks.append(f"{r.request.method} {p} {q}: {w} ({r.status_code})")
     assert tried > 80
     assert not leaks, leaks[:20]
