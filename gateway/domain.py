@@ -100,6 +100,7 @@ def check_catalog_part(part: CatalogPart) -> CatalogPart:
         raise ValueError(f"part {pn}: lead time must be a number of days >= 0")
     if not (math.isfinite(part.labour_h) and part.labour_h >= 0):
         raise ValueError(f"part {pn}: labour must be a number of hours >= 0")
+    check_quantity(part.safety_stock, f"part {pn}: safety stock")
     return part
 
 

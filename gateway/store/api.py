@@ -306,7 +306,8 @@ class User:
 @dataclass(frozen=True, slots=True)
 class CatalogPart:
     """One price-list entry: what a part costs, how long the supplier takes to deliver it and
-    the labour hours it typically takes to fit (what a proposal's lines are priced from)."""
+    the labour hours it typically takes to fit (what a proposal's lines are priced from);
+    `safety_stock`: pieces to keep on the shelf beyond the known demand (reorder advice)."""
 
     part_number: str
     description: str = ""
@@ -314,6 +315,7 @@ class CatalogPart:
     currency: str = "EUR"
     lead_time_days: float = 0.0
     labour_h: float = 0.0
+    safety_stock: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,9 @@ def _reservation(r: Sequence[Any]) -> Reservation:
 
 
 def _catalog_part(r: Sequence[Any]) -> CatalogPart:
-    return CatalogPart(str(r[0]), str(r[1]), float(r[2]), str(r[3]), float(r[4]), float(r[5]))
+    return CatalogPart(
+        str(r[0]), str(r[1]), float(r[2]), str(r[3]), float(r[4]), float(r[5]), int(r[6])
+    )
 
 
 class PartsSql:
@@ -60,8 +62,8 @@ class PartsSql:
     def catalog_part(self, part_number: str) -> CatalogPart | None:
         with self._lock:
             rows = self._q(
-                "SELECT part_number, description, unit_price, currency, lead_time_days, labour_h"
-                " FROM part_catalog WHERE part_number = ?",
+                "SELECT part_number, description, unit_price, currency, lead_time_days, labour_h,"
+                " safety_stock FROM part_catalog WHERE part_number = ?",
                 (part_number,),
             )
         return _catalog_part(rows[0]) if rows else None
@@ -69,8 +71,8 @@ class PartsSql:
     def catalog(self) -> list[CatalogPart]:
         with self._lock:
             rows = self._q(
-                "SELECT part_number, description, unit_price, currency, lead_time_days, labour_h"
-                " FROM part_catalog ORDER BY part_number"
+                "SELECT part_number, description, unit_price, currency, lead_time_days, labour_h,"
+                " safety_stock FROM part_catalog ORDER BY part_number"
             )
         return [_catalog_part(r) for r in rows]
 
@@ -79,11 +81,12 @@ class PartsSql:
         with self._lock, self._transaction():
             self._q(
                 "INSERT INTO part_catalog (part_number, description, unit_price, currency,"
-                " lead_time_days, labour_h, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " lead_time_days, labour_h, safety_stock, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (part_number) DO UPDATE SET description = excluded.description,"
                 " unit_price = excluded.unit_price, currency = excluded.currency,"
                 " lead_time_days = excluded.lead_time_days, labour_h = excluded.labour_h,"
-                " updated_at = excluded.updated_at",
+                " safety_stock = excluded.safety_stock, updated_at = excluded.updated_at",
                 (
                     part.part_number,
                     part.description,
@@ -91,6 +94,7 @@ class PartsSql:
                     part.currency,
                     float(part.lead_time_days),
                     float(part.labour_h),
+                    part.safety_stock,
                     time.time(),
                 ),
             )

@@ -25,7 +25,8 @@ customer, set by the centre's config); 9 adds `users.customer` ('' = the service
 site; else the customer whose sites alone the user sees, view only: docs/FLEET.md); 10 adds
 `assets.temp_source` (where the asset's node takes the temperature from, pushed in its
 configuration); 11 adds the parts tables (docs/SERVICE.md): `part_catalog` (the price list: unit
-price, currency, supplier lead time, labour hours to fit), `part_stock` (pieces on hand per
+price, currency, supplier lead time, labour hours to fit, safety stock: a column a first
+version-11 database lacked, so it is also in ADDED_COLUMNS), `part_stock` (pieces on hand per
 part number and warehouse) and `part_reservations` (pieces held for a proposal: reserved ->
 consumed or released; warehouse '' is a shortfall, reserved though no shelf has it).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
@@ -251,6 +252,7 @@ CREATE TABLE IF NOT EXISTS part_catalog (
     currency TEXT NOT NULL,
     lead_time_days {real} NOT NULL,
     labour_h {real} NOT NULL,
+    safety_stock BIGINT NOT NULL DEFAULT 0,
     updated_at {real} NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS part_stock (
@@ -295,6 +297,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("users", "session_version", "BIGINT NOT NULL DEFAULT 0"),
     ("users", "customer", "TEXT NOT NULL DEFAULT ''"),
     ("assets", "temp_source", "TEXT NOT NULL DEFAULT 'auto'"),
+    ("part_catalog", "safety_stock", "BIGINT NOT NULL DEFAULT 0"),
 )
 
 SQLITE = {"real": "REAL", "blob": "BLOB", "serial": "INTEGER PRIMARY KEY"}

@@ -35,6 +35,7 @@ def test_catalog_add_replace_and_refuse(store: Store) -> None:
         (CatalogPart("P1", currency="euro"), "currency"),
         (CatalogPart("P1", lead_time_days=math.inf), "lead time"),
         (CatalogPart("P1", labour_h=-0.5), "labour"),
+        (CatalogPart("P1", safety_stock=-1), "safety stock"),
     ]
     for part, words in bad:
         with pytest.raises(ValueError, match=words):
