@@ -85,13 +85,25 @@ def create_app(
 
     app.json = LimitedJSONProvider(app)
 
-    from . import admin, asset, auth, ledger, nodes, ops, overview, planner, report, sitefmt
+    from . import (
+        admin,
+        asset,
+        auth,
+        ledger,
+        nodes,
+        ops,
+        overview,
+        parts_page,
+        planner,
+        report,
+        sitefmt,
+    )
     from .util import Cache
 
     app.extensions["kz_cache"] = Cache()
     auth.init_app(app)
     sitefmt.init_app(app)
-    for mod in (overview, asset, planner, nodes, report, ledger, admin, ops):
+    for mod in (overview, asset, planner, parts_page, nodes, report, ledger, admin, ops):
         app.register_blueprint(mod.bp)
     ops.init_metrics(app)
 

@@ -31,6 +31,7 @@ from gateway.outlook import OutlookEngine
 from gateway.store.api import Asset, LatestState, NodeInfo, Outlook
 
 from .data import Row
+from .parts_data import PartsData
 from .util import iso, row_json
 
 
@@ -156,7 +157,7 @@ def outlook_fields(o: Outlook | None, tz: str = "UTC") -> Row:
     }  # fmt: skip
 
 
-class StoreFleet:
+class StoreFleet(PartsData):
     def __init__(
         self,
         store: Any,

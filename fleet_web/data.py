@@ -109,6 +109,25 @@ class FleetData(Protocol):
 
     def parts_demand(self, weeks: int) -> list[Row]: ...
 
+    # --- parts books (fleet_web/parts_data.py, docs/SERVICE.md)
+    def parts_catalog(self) -> list[Row]: ...
+
+    def parts_stock(self) -> list[Row]: ...
+
+    def parts_plan(self) -> list[Row]:
+        """Per part number: committed and forecast demand at 4/8/12 weeks, reorder advice."""
+
+    def parts_reservations(self, open_only: bool = True) -> list[Row]: ...
+
+    def set_stock(self, part_number: str, warehouse: str, count: int, user: str) -> Row:
+        """A stock take; ValueError (unknown part, bad count) with the reason."""
+
+    def adjust_stock(self, part_number: str, warehouse: str, delta: int, user: str) -> Row:
+        """Pieces received (+) or taken (-); ValueError below zero."""
+
+    def put_catalog_part(self, part: Any) -> None:
+        """Add or replace a price-list entry (a gateway.store.api.CatalogPart)."""
+
     def nodes(self) -> list[Row]: ...
 
     def sites(self) -> list[str]: ...

@@ -117,6 +117,7 @@ def _stamp(rows: list[Row], *keys: str) -> list[Row]:
 def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str], str]]:
     f = fleet()
     from .nodes import NODE_COLUMNS
+    from .parts_data import CATALOG_COLUMNS, DEMAND_COLUMNS, RESERVATION_COLUMNS, STOCK_COLUMNS
     from .planner import HORIZONS, demand, unplanned
 
     def jobs() -> list[Row]:
@@ -136,6 +137,15 @@ def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str], str]]:
         "jobs": (jobs, list(JOB_COLUMNS), "viewer"),
         "parts-demand": (demand, ["part", *(f"weeks_{h}" for h in HORIZONS)], "viewer"),
         "unplanned": (lambda: unplanned(None), list(UNPLANNED_COLUMNS), "viewer"),
+        # parts books (a customer's user gets its machines' reservations, none of the rest)
+        "parts-plan": (f.parts_plan, list(DEMAND_COLUMNS), "viewer"),
+        "parts-stock": (f.parts_stock, list(STOCK_COLUMNS), "viewer"),
+        "parts-catalog": (f.parts_catalog, list(CATALOG_COLUMNS), "viewer"),
+        "parts-reservations": (
+            lambda: f.parts_reservations(open_only=False),
+            list(RESERVATION_COLUMNS),
+            "viewer",
+        ),
         "users": (f.list_users, list(USER_COLUMNS), "admin"),
     }
 

@@ -80,6 +80,21 @@ class TenantFleet:
         out: list[Row] = demand(weeks, self.overview())
         return out
 
+    # Stock, prices and the demand are the service company's books: a customer sees none of
+    # them, only the parts held for its own machines.
+    def parts_catalog(self) -> list[Row]:
+        return []
+
+    def parts_stock(self) -> list[Row]:
+        return []
+
+    def parts_plan(self) -> list[Row]:
+        return []
+
+    def parts_reservations(self, open_only: bool = True) -> list[Row]:
+        mine = self._asset_ids()
+        return [r for r in self.inner.parts_reservations(open_only) if r.get("asset_id") in mine]
+
     def nodes(self) -> list[Row]:
         return [n for n in self.inner.nodes() if n.get("site") in self.allowed]
 
@@ -112,3 +127,4 @@ class TenantFleet:
 
     record_service = correct_ledger = add_window = set_site_zone = _refuse
     list_users = add_user = set_user = update_asset = assign_node = _refuse
+    set_stock = adjust_stock = put_catalog_part = _refuse

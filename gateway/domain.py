@@ -90,8 +90,9 @@ SHORTAGE_WAREHOUSE = ""
 def check_catalog_part(part: CatalogPart) -> CatalogPart:
     """Refuse a price-list entry the quotes and reorder planning could not use (ValueError)."""
     pn = part.part_number
-    if not pn or pn != pn.strip() or any(c.isspace() for c in pn):
-        raise ValueError(f"part number must be non-empty without spaces, got {pn!r}")
+    # Makers' numbers have inner spaces ("NU 310 ECP"); outer ones or tabs are typos.
+    if not pn or pn != pn.strip() or any(c.isspace() and c != " " for c in pn):
+        raise ValueError(f"part number must be non-empty, without outer spaces or tabs, got {pn!r}")
     if not (math.isfinite(part.unit_price) and part.unit_price >= 0):
         raise ValueError(f"part {pn}: unit price must be a finite number >= 0")
     if not (len(part.currency) == 3 and part.currency.isalpha() and part.currency.isupper()):

@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.store.api import CatalogPart, Outlook, Reservation, StockRow, Store
 
@@ -224,3 +225,29 @@ def plan_parts(
 def plan_from_store(store: Store, now: float) -> list[PartDemand]:
     """`plan_parts` over the store's books and outlooks."""
     return plan_parts(store.catalog(), store.stock(), store.reservations(), store.outlooks(), now)
+
+
+def demand_json(rows: Sequence[PartDemand]) -> list[dict[str, Any]]:
+    """The demand as JSON-able dicts (the CLI's --json and the page's API share it)."""
+    out = []
+    for r in rows:
+        out.append(
+            {
+                "part_number": r.part_number,
+                "description": r.description,
+                "catalogued": r.catalogued,
+                "lead_time_days": r.lead_time_days,
+                "safety_stock": r.safety_stock,
+                "on_hand": r.on_hand,
+                "reserved": r.reserved,
+                "shortage": r.shortage,
+                "free": r.free,
+                **{f"committed_{h}w": r.committed.get(h, 0) for h in HORIZONS},
+                **{f"forecast_{h}w": r.forecast.get(h, 0) for h in HORIZONS},
+                "shortfall_date": None if r.shortfall_at is None else day(r.shortfall_at),
+                "order_by": None if r.order_by is None else day(r.order_by),
+                "order_qty": r.order_qty,
+                "advice": r.advice,
+            }
+        )
+    return out

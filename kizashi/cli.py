@@ -26,6 +26,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "site": ("gateway.site_cli", "main", "site set NAME --tz Asia/Tokyo: a site's time zone"),
     "service": ("gateway.service_log_cli", "main", "service log: record inspections, replacements"),
     "window": ("gateway.service_log_cli", "window_main", "maintenance windows per site"),
+    "part": (
+        "gateway.parts_cli",
+        "main",
+        "parts: catalog add/list, stock set/adjust/list, reservations list, demand",
+    ),
     "user": ("fleet_web.users", "main", "user add NAME --role viewer|technician|admin"),
     "rul": (
         "gateway.forecast.rul_cli",
