@@ -15,6 +15,7 @@ from gateway.node_config import NodeConfigSettings, desired_config
 from gateway.notify import NotifyConfig
 from gateway.uplink.config import KEYS as UPLINK_KEYS
 from gateway.uplink.config import UplinkConfig, parse_uplink
+from gateway.webhooks import WebhookEndpoint, parse_webhooks
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class GatewayConfig:
     node_config: NodeConfigSettings = field(default_factory=NodeConfigSettings)
     health: HealthSettings = field(default_factory=HealthSettings)  # /healthz and watchdog
     uplink: UplinkConfig = field(default_factory=UplinkConfig)  # to the fleet server (FLEET.md)
+    # [[webhooks]]: the outbox's events (proposal steps) to the CRM side (gateway/webhooks.py)
+    webhooks: tuple[WebhookEndpoint, ...] = ()
 
     @property
     def database_url(self) -> str:
@@ -96,6 +99,7 @@ KNOWN = {
     "health": {f.name for f in fields(HealthSettings)},
     "web": None,  # free-form
     "uplink": UPLINK_KEYS,
+    "webhooks": None,  # a list of tables, checked by parse_webhooks
 }
 
 
@@ -177,7 +181,14 @@ def parse_config(data: dict[str, Any], base: Path = Path(".")) -> GatewayConfig:
         node_config=_node_config(data.get("node_config", {})),
         health=_health(data.get("health", {})),
         uplink=parse_uplink(data.get("uplink", {})),
+        webhooks=parse_webhooks(_tables("webhooks", data.get("webhooks", []))),
     )
+
+
+def _tables(section: str, value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise ValueError(f"[[{section}]] must be a list of tables")
+    return value
 
 
 def _health(table: dict[str, Any]) -> HealthSettings:

@@ -121,6 +121,43 @@ def check_warehouse(name: str) -> str:
     return name
 
 
+# Proposals (docs/SERVICE.md "Proposals"): a proposal's states and the steps between them. A
+# draft is the only state whose content may change; from `sent` on it is frozen, and a newer
+# outlook makes a new revision instead. `done` follows acceptance only.
+PROPOSAL_STATES: tuple[str, ...] = ("draft", "sent", "accepted", "declined", "expired", "done")
+PROPOSAL_STEPS: dict[str, tuple[str, ...]] = {
+    "send": ("draft",),
+    "accept": ("sent",),
+    "decline": ("sent",),
+    "expire": ("sent",),
+    "done": ("accepted",),
+}
+PROPOSAL_STEP_STATE = {
+    "send": "sent",
+    "accept": "accepted",
+    "decline": "declined",
+    "expire": "expired",
+    "done": "done",
+}
+# Outlook actions a proposal can be made from: the ones that ask for work.
+PROPOSABLE_ACTIONS: tuple[str, ...] = ("plan", "unplanned_stop", "stop_now")
+# The worse of two outlooks (a declined or expired proposal whose risk grew needs a follow-up).
+ACTION_RANK = {"none": 0, "watch": 1, "plan": 2, "unplanned_stop": 3, "stop_now": 4}
+ZONE_RANK = {None: 0, "A": 1, "B": 2, "C": 3, "D": 4}
+
+
+def check_terms(currency: str, labour_rate: float, downtime_cost_h: float) -> None:
+    """A customer's commercial terms: a three-letter currency, a labour rate per hour and the
+    cost of an hour of downtime, both finite and >= 0 (ValueError with what is wrong)."""
+    if not (len(currency) == 3 and currency.isalpha() and currency.isupper()):
+        raise ValueError(
+            f"currency must be a three-letter code such as EUR or JPY, got {currency!r}"
+        )
+    for what, v in (("labour rate", labour_rate), ("downtime cost per hour", downtime_cost_h)):
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"{what} must be a finite amount >= 0, got {v!r}")
+
+
 def role_at_least(role: str, wanted: str) -> bool:
     """Whether `role` may do what `wanted` may (unknown roles may do nothing)."""
     return role in ROLES and ROLES.index(role) >= ROLES.index(wanted)

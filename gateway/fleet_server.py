@@ -26,12 +26,14 @@ from typing import Any
 
 from gateway.config import HttpConfig
 from gateway.metrics import REGISTRY, Metrics
+from gateway.proposals import Proposals
 from gateway.service import HttpServer, supervise
 from gateway.store import open_store
 from gateway.store.sql import SqlStore
 from gateway.uplink.central import CentralApplier
 from gateway.uplink.config import UplinkConfig, parse_uplink
 from gateway.uplink.wire import ORIGIN_RE
+from gateway.webhooks import WebhookDispatcher, WebhookEndpoint, parse_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +52,11 @@ class FleetConfig:
     log_level: str = "INFO"
     http: HttpConfig = field(default_factory=HttpConfig)
     web: dict[str, Any] = field(default_factory=dict)
+    webhooks: tuple[WebhookEndpoint, ...] = ()  # [[webhooks]] as on a gateway
 
 
 def parse_fleet_config(data: dict[str, Any], base: Path = Path(".")) -> FleetConfig:
-    unknown = set(data) - {"fleet", "http", "web"}
+    unknown = set(data) - {"fleet", "http", "web", "webhooks"}
     if unknown:
         raise ValueError(f"unknown section(s): {', '.join(sorted(unknown))}")
     fleet = data.get("fleet", {})
@@ -82,6 +85,7 @@ def parse_fleet_config(data: dict[str, Any], base: Path = Path(".")) -> FleetCon
             threads=int(http.get("threads", 4)),
         ),
         web=dict(data.get("web", {})),
+        webhooks=parse_webhooks(list(data.get("webhooks", []))),
     )
 
 
@@ -123,11 +127,19 @@ async def serve_fleet(
         log.info("fleet page serving", extra={"host": cfg.http.host, "port": http.port})
     try:
         task = asyncio.create_task(supervise("fleet_uplink", applier.run, metrics))
+        # Proposals are made and answered on the fleet page too (customers sign in here):
+        # their expiry and follow-ups, and the outbox to the webhooks (docs/SERVICE.md).
+        proposals = Proposals(store)
+        tasks = [task, asyncio.create_task(supervise("proposals", proposals.run, metrics))]
+        if cfg.webhooks:
+            hooks = WebhookDispatcher(store, cfg.webhooks, metrics, "fleet")
+            tasks.append(asyncio.create_task(supervise("webhooks", hooks.run, metrics)))
         if on_ready is not None:
             on_ready(applier, None if http is None else http.port)
         await stop.wait()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         if http is not None:
             http.close()

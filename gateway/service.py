@@ -2,12 +2,13 @@
 composition root, for `kizashi gateway run` and `kizashi demo`).
 
 Named tasks in one TaskGroup: `pipeline` (commit loop), one `link:<name>` per transport,
-`retention`, `health` and `outlook` (gateway/outlook: one judgement per asset, recomputed when
-its inputs change, on a store connection of its own), each supervised (restarted with backoff
-after an unexpected error). SIGINT/SIGTERM stop the links first, then the pipeline flushes and
-commits its last batch, then the store closes. The web page runs in waitress threads when an
-app factory is given (`serve(..., app_factory=...)`); this package never imports the page
-(fleet_web): the root hands its factory in.
+`retention`, `health`, `outlook` (gateway/outlook: one judgement per asset, recomputed when
+its inputs change, on a store connection of its own), `proposals` (expiry and follow-ups,
+gateway/proposals.py) and `webhooks` (the outbox to the [[webhooks]] endpoints), each
+supervised (restarted with backoff after an unexpected error). SIGINT/SIGTERM stop the links
+first, then the pipeline flushes and commits its last batch, then the store closes. The web
+page runs in waitress threads when an app factory is given (`serve(..., app_factory=...)`);
+this package never imports the page (fleet_web): the root hands its factory in.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from gateway.mqtt_native import NativeMqttLink
 from gateway.node_config import NodeConfigManager
 from gateway.notify import WebhookNotifier
 from gateway.outlook import OutlookEngine, outlook_age_s
+from gateway.proposals import Proposals
 from gateway.rollout import RolloutRunner
 from gateway.sdnotify import watchdog_loop
 from gateway.serial_link import SerialLink
@@ -41,6 +43,7 @@ from gateway.store import open_store
 from gateway.store.api import Store
 from gateway.store.sql import SqlStore
 from gateway.uplink.forwarder import Forwarder
+from gateway.webhooks import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +242,19 @@ async def serve(
                     name="outlook",
                 )
             )
+            # Proposals expire and get their follow-up flags; the outbox goes to the webhooks
+            # (docs/SERVICE.md), both on a store connection of their own.
+            service_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
+            closers.append(service_store)
+            proposals = Proposals(service_store, clock=clock)
+            side.append(
+                tg.create_task(supervise("proposals", proposals.run, metrics), name="proposals")
+            )
+            if cfg.webhooks:
+                hooks = WebhookDispatcher(service_store, cfg.webhooks, metrics, cfg.gateway_id)
+                side.append(
+                    tg.create_task(supervise("webhooks", hooks.run, metrics), name="webhooks")
+                )
             if cfg.notify.webhook_url:
                 notifier = WebhookNotifier(
                     store, cfg.notify, cfg.data_dir / "notify_state.json", cfg.gateway_id, metrics

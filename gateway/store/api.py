@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,6 +35,7 @@ __all__ = [
     "Asset",
     "BirthRecord",
     "CatalogPart",
+    "CustomerTerms",
     "EventRecord",
     "FrameRecord",
     "HourlyPoint",
@@ -43,8 +44,12 @@ __all__ = [
     "NodeConfigState",
     "NodeInfo",
     "NodeStatus",
+    "OutboxEvent",
+    "OutboxMark",
     "Outlook",
     "Part",
+    "Proposal",
+    "ProposalEvent",
     "ReportRow",
     "Reservation",
     "SeqState",
@@ -361,6 +366,92 @@ class Reservation:
     @property
     def shortage(self) -> bool:
         return self.warehouse == SHORTAGE_WAREHOUSE
+
+
+# ------------------------------------------------------------------ proposals (docs/SERVICE.md)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerTerms:
+    """What a customer pays: the currency of its proposals, the labour rate per hour and the
+    cost of one hour of its machines' downtime (what an avoided stop is worth to it). The
+    customer "" is the site gateway's own (a site not tagged with a customer)."""
+
+    customer: str
+    currency: str = "EUR"
+    labour_rate: float = 0.0
+    downtime_cost_h: float = 0.0
+    updated_at: float = 0.0
+    updated_by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """One revision of a proposal to a customer. `content` is the proposal as rendered (text,
+    evidence, lines, totals, the chart's points): rewritten while a draft, frozen from `sent`
+    on. `risk_ts` (the outlook's P10 date), `zone` and `action` are the risk it was made from,
+    what a follow-up compares the newer outlook with; `followup` is why one is needed ("" when
+    not). `supersedes` names the revision it replaces."""
+
+    proposal_id: str
+    asset_id: str
+    site: str
+    customer: str
+    revision: int
+    state: str
+    action: str
+    created_at: float
+    created_by: str
+    updated_at: float
+    content: dict[str, Any] = field(default_factory=dict)
+    supersedes: str | None = None
+    sent_at: float | None = None
+    expires_at: float | None = None
+    window_id: int | None = None
+    window_start: float | None = None
+    risk_ts: float | None = None
+    zone: str | None = None
+    followup: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalEvent:
+    """A step of a proposal: the state it entered, when, who did it (a user name, or
+    "kizashi" for the gateway's own steps such as expiry) and a note."""
+
+    event_id: int
+    proposal_id: str
+    state: str
+    at: float
+    by: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """An event for the webhooks (gateway/webhooks.py): its kind ("proposal.sent", ...),
+    when it happened and its JSON body. Written in the transaction of what it reports."""
+
+    event_id: int
+    kind: str
+    created_at: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMark:
+    """How far one webhook endpoint has been delivered: every event up to `upto` is done
+    (delivered, or given up after the last retry); the next one has failed `attempts` times and
+    is tried again at `next_at`."""
+
+    endpoint: str
+    upto: int
+    attempts: int = 0
+    next_at: float = 0.0
+    last_error: str = ""
+    delivered: int = 0
+    given_up: int = 0
+    updated_at: float = 0.0
 
 
 # ------------------------------------------------------------------ read models
@@ -696,6 +787,56 @@ class Store(Protocol):
 
     def reservations(self, proposal_id: str | None = None) -> list[Reservation]:
         """Reservations (all states), of one proposal or all, oldest first."""
+
+    # --- proposals and the webhook outbox (gateway/store/proposals_sql.py, docs/SERVICE.md)
+    def put_terms(self, terms: CustomerTerms) -> None:
+        """Add or replace a customer's terms (check_terms refuses bad ones)."""
+
+    def customer_terms(self, customer: str) -> CustomerTerms | None: ...
+    def all_terms(self) -> list[CustomerTerms]: ...
+    def add_proposal(self, proposal: Proposal, outbox: dict[str, Any] | None = None) -> Proposal:
+        """Store a new draft (its id is given here: "P-<n>"); its first event and, with
+        `outbox`, an outbox event "proposal.draft" in the same transaction."""
+
+    def update_draft(self, proposal: Proposal) -> bool:
+        """Rewrite a draft's content and risk; False (nothing written) unless it is a draft."""
+
+    def step_proposal(
+        self,
+        proposal_id: str,
+        step: str,
+        by: str,
+        at: float,
+        note: str = "",
+        outbox: dict[str, Any] | None = None,
+        expires_at: float | None = None,
+        reserve: Sequence[tuple[str, int]] | None = None,
+    ) -> Proposal:
+        """One lifecycle step (gateway.domain.PROPOSAL_STEPS) in one transaction: the state,
+        its event, the outbox event; `send` stamps sent_at and `expires_at`; `accept` with
+        `reserve` holds those parts (reserve_parts), `decline`/`expire` release and `done`
+        consumes what the proposal holds. ValueError when the step is not allowed now (the
+        proposal is in another state), KeyError when there is no such proposal."""
+
+    def set_followup(
+        self, proposal_id: str, reason: str, at: float, outbox: dict[str, Any] | None = None
+    ) -> bool:
+        """Flag (or with reason "" clear) a follow-up; False when it already said so."""
+
+    def proposal(self, proposal_id: str) -> Proposal | None: ...
+    def proposals(
+        self, asset_id: str | None = None, states: Sequence[str] | None = None
+    ) -> list[Proposal]:
+        """Proposals, newest first (by creation)."""
+
+    def proposal_events(self, proposal_id: str | None = None) -> list[ProposalEvent]:
+        """Steps of one proposal or all, oldest first."""
+
+    def add_outbox(self, kind: str, payload: dict[str, Any], at: float) -> int: ...
+    def outbox_after(self, event_id: int, limit: int = 100) -> list[OutboxEvent]: ...
+    def last_outbox_id(self) -> int: ...
+    def outbox_mark(self, endpoint: str) -> OutboxMark | None: ...
+    def set_outbox_mark(self, mark: OutboxMark) -> None: ...
 
     def change_stamp(self) -> tuple[float, ...]:
         """A cheap tuple that changes whenever a report, an outlook, a service entry, a

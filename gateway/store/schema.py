@@ -28,7 +28,11 @@ configuration); 11 adds the parts tables (docs/SERVICE.md): `part_catalog` (the 
 price, currency, supplier lead time, labour hours to fit, safety stock: a column a first
 version-11 database lacked, so it is also in ADDED_COLUMNS), `part_stock` (pieces on hand per
 part number and warehouse) and `part_reservations` (pieces held for a proposal: reserved ->
-consumed or released; warehouse '' is a shortfall, reserved though no shelf has it).
+consumed or released; warehouse '' is a shortfall, reserved though no shelf has it); 12 adds the
+proposal tables (docs/SERVICE.md "Proposals"): `customer_terms` (per customer: currency, labour
+rate, cost of an hour of downtime), `proposals` (one row per revision, its content frozen at
+send), `proposal_events` (every step, when and by whom), and the generic webhook `outbox` with
+`outbox_marks` (how far each endpoint has been delivered).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -36,7 +40,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -278,6 +282,63 @@ CREATE TABLE IF NOT EXISTS part_reservations (
     need_by {real}
 );
 CREATE INDEX IF NOT EXISTS part_reservations_proposal ON part_reservations (proposal_id);
+CREATE TABLE IF NOT EXISTS customer_terms (
+    customer TEXT PRIMARY KEY,
+    currency TEXT NOT NULL,
+    labour_rate {real} NOT NULL,
+    downtime_cost_h {real} NOT NULL,
+    updated_at {real} NOT NULL,
+    updated_by TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS proposals (
+    proposal_no {serial},
+    proposal_id TEXT NOT NULL UNIQUE,
+    asset_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    customer TEXT NOT NULL DEFAULT '',
+    revision BIGINT NOT NULL,
+    supersedes TEXT,
+    state TEXT NOT NULL
+        CHECK (state IN ('draft', 'sent', 'accepted', 'declined', 'expired', 'done')),
+    action TEXT NOT NULL,
+    created_at {real} NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at {real} NOT NULL,
+    sent_at {real},
+    expires_at {real},
+    window_id BIGINT,
+    window_start {real},
+    risk_ts {real},
+    zone TEXT,
+    followup TEXT NOT NULL DEFAULT '',
+    content TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS proposals_asset ON proposals (asset_id, revision);
+CREATE TABLE IF NOT EXISTS proposal_events (
+    event_id {serial},
+    proposal_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at {real} NOT NULL,
+    by_user TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS proposal_events_proposal ON proposal_events (proposal_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    event_id {serial},
+    kind TEXT NOT NULL,
+    created_at {real} NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_marks (
+    endpoint TEXT PRIMARY KEY,
+    upto BIGINT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_at {real} NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    delivered BIGINT NOT NULL DEFAULT 0,
+    given_up BIGINT NOT NULL DEFAULT 0,
+    updated_at {real} NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS fleet_origins (
     origin TEXT PRIMARY KEY,
     customer TEXT NOT NULL,
