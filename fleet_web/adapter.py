@@ -134,8 +134,10 @@ def outlook_fields(o: Outlook | None, tz: str = "UTC") -> Row:
             "replace_on": None, "need_by": None, "order_by": None, "lead_time_days": None,
             "window_id": None, "window_start": None, "window_end": None, "parts_needed": [],
             "utilisation": None, "outlook_at": None, "_cone": None, "_p_ts": (None,) * 3,
+            "warning": None,
         }  # fmt: skip
     util = o.detail.get("utilisation")
+    warn = o.detail.get("warning")
     return {
         "forecast_status": o.status, "status_text": o.status_text, "trend": o.trend,
         "trend_pct_week": o.trend_pct_week, "health_index": o.health_index, "method": o.method,
@@ -154,6 +156,12 @@ def outlook_fields(o: Outlook | None, tz: str = "UTC") -> Row:
         "utilisation": util if isinstance(util, dict) else None,
         "outlook_at": _iso(o.computed_at, tz), "_cone": o.detail.get("cone"),
         "_p_ts": (o.p10_ts, o.p50_ts, o.p90_ts),
+        # The part's standing bearing warning: reason in words, when (ISO), running h since.
+        "warning": None if not isinstance(warn, dict) else {
+            "reason": warn.get("reason"), "channel": warn.get("channel"),
+            "at": _iso(warn["ts"], tz) if isinstance(warn.get("ts"), int | float) else None,
+            "running_h_since": warn.get("running_h_since"),
+        },
     }  # fmt: skip
 
 

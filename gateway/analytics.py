@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -34,16 +35,25 @@ from gateway.forecast import (
     PartHistory,
     RulForecast,
     UsageModel,
-    fit_fleet_prior,
     forecast_part,
 )
 from gateway.forecast.early_warning import (
     MachineWarnings,
     WarningRecords,
+    finding_is_false,
     readings_from_features,
 )
 from gateway.forecast.health import SensorFaultWatch, is_sensor_fault
-from gateway.store.api import Asset, EventRecord, HourlyPoint, ReportRow, Store, WriteBatch
+from gateway.forecast.records import Life, prior_from_lives
+from gateway.store.api import (
+    Asset,
+    EventRecord,
+    HourlyPoint,
+    ReportRow,
+    ServiceEntry,
+    Store,
+    WriteBatch,
+)
 from gateway.store.sql import FUTURE_SLACK_S
 from protocol import frames
 
@@ -332,12 +342,68 @@ def running_series(hist: Sequence[HourlyPoint]) -> tuple[np.ndarray, dict[str, n
     return t, feats
 
 
+@dataclass(frozen=True)
+class WarningSeen:
+    """A bearing warning the monitor raised (a `baseline_change` event), as the outlook and
+    the fleet prior read it: when, at which running time of the node, and why."""
+
+    ts: float
+    runtime_s: float | None
+    reason: str
+    channel: str = ""
+    ratio: float | None = None
+    held_running_h: float | None = None
+
+    @classmethod
+    def from_event(cls, ts: float, detail: dict[str, object]) -> WarningSeen:
+        def num(key: str) -> float | None:
+            v = detail.get(key)
+            return float(v) if isinstance(v, int | float) else None
+
+        return cls(ts, num("runtime_s"), str(detail.get("reason", "")),
+                   str(detail.get("channel", "")), num("ratio"), num("held_running_h"))  # fmt: skip
+
+
+def standing_warnings(
+    warnings: Sequence[WarningSeen], entries: Sequence[ServiceEntry]
+) -> list[WarningSeen]:
+    """The warnings the service log has not found false: the monitor's rule
+    (`MachineWarnings.record_service`) read back from the log. A warning is false when an
+    inspection finding "no defect..." is dated on or after its day and before the part's life
+    ended (a replacement or failure confirms it instead). Service dates are days."""
+    ends = sorted(_date_ts(e.date) for e in entries if e.kind in LIFE_EVENT_KINDS)
+    false = [
+        _date_ts(e.date) for e in entries if e.kind == "inspection" and finding_is_false(e.finding)
+    ]
+    out = []
+    for w in warnings:
+        day = w.ts // DAY * DAY
+        end = next((d for d in ends if d + DAY > w.ts), math.inf)
+        if not any(day <= d <= end for d in false):
+            out.append(w)
+    return out
+
+
+def current_warning(
+    warnings: Sequence[WarningSeen], entries: Sequence[ServiceEntry], life_start: float
+) -> WarningSeen | None:
+    """The standing warning of the part fitted at `life_start` (the first one: it latched)."""
+    mine = [w for w in standing_warnings(warnings, entries) if w.ts >= life_start]
+    return min(mine, key=lambda w: w.ts) if mine else None
+
+
 class FleetForecaster:
     """Remaining running life per asset, with the fleet prior from the service log.
 
-    A completed life is the running time between a part's installation (its previous
-    replacement, or the start of its data) and its replacement or failure. The prior is
-    refitted at most every `refit_s` seconds.
+    The prior's lives (gateway/forecast/records.py, the same function the bench and
+    `kizashi rul` use): a part life is the running time between a part's installation (its
+    previous replacement, or the start of its data) and its failure or replacement. A
+    `failure` is a failure; a `replacement` is one too unless its finding says "no defect"
+    (a sound part replaced: a censored life). Every asset's current part (`running_ages`,
+    kept by the outlook engine) is a censored life as well: parts still running say the
+    fleet's lives are at least this long. A warning in `warnings` (the monitor's, standing)
+    during a life that then failed gives a warning-to-failure lead time. Refitted at most
+    every `refit_s` seconds.
     """
 
     def __init__(
@@ -354,45 +420,70 @@ class FleetForecaster:
         self._prior: FleetPrior | None = None
         self._prior_at = -1e18
         self._lock = threading.Lock()
-        self.completed_lives: list[float] = []
+        self.completed_lives: list[float] = []  # ended lives (failed or replaced), running s
+        self.lives: list[Life] = []  # what the prior was fitted on
+        # Running seconds of each asset's current part, and its standing bearing warnings:
+        # the outlook engine keeps both current (the engine's own cache of what it computed).
+        self.running_ages: dict[str, float] = {}
+        self.warnings: dict[str, list[WarningSeen]] = {}
 
     def _runtime_at(self, asset_id: str, start: float, end: float) -> float | None:
         hist = self.store.hourly_history(asset_id, start, end)
         return float(hist[-1].runtime_s) if hist else None
 
-    def completed(self) -> list[float]:
-        """Running seconds of every completed life in the service log."""
-        lives: list[float] = []
-        by_asset: dict[str, list[float]] = {}
-        for entry in self.store.service_log():
+    def ended_lives(self) -> list[Life]:
+        """Every life the service log ended (failed or censored), with its warning if any."""
+        lives: list[Life] = []
+        by_asset: dict[str, list[ServiceEntry]] = {}
+        log_all = self.store.service_log()
+        for entry in log_all:
             if entry.kind in LIFE_EVENT_KINDS:
-                by_asset.setdefault(entry.asset_id, []).append(_date_ts(entry.date))
-        for asset_id, dates in by_asset.items():
-            dates.sort()
-            first = self.store.hourly_history(asset_id, 0.0, dates[0] + DAY)
+                by_asset.setdefault(entry.asset_id, []).append(entry)
+        for asset_id, ends in by_asset.items():
+            ends.sort(key=lambda e: e.date)
+            first = self.store.hourly_history(asset_id, 0.0, _date_ts(ends[0].date) + DAY)
             if not first:
                 continue
             prev_runtime = float(first[0].runtime_s)  # the counter when monitoring began
-            for d in dates:
+            warned = standing_warnings(
+                self.warnings.get(asset_id, ()), [e for e in log_all if e.asset_id == asset_id]
+            )
+            for e in ends:
+                d = _date_ts(e.date)
                 rt = self._runtime_at(asset_id, d - 30 * DAY, d + DAY)
                 if rt is None:
                     continue
                 if rt - prev_runtime > 3600:
-                    lives.append(rt - prev_runtime)
+                    at = [
+                        w.runtime_s - prev_runtime
+                        for w in warned
+                        if w.runtime_s is not None and prev_runtime < w.runtime_s <= rt
+                    ]
+                    failed = e.kind == "failure" or not finding_is_false(e.finding)
+                    lives.append(Life(rt - prev_runtime, failed, min(at) if at else None))
                 prev_runtime = rt
         return lives
 
+    def completed(self) -> list[float]:
+        """Running seconds of every life the service log ended (failed or replaced)."""
+        return [lf.life_s for lf in self.ended_lives()]
+
     def prior(self) -> FleetPrior | None:
+        """The fleet prior: needs two ended lives, one of them a failure (None before)."""
         with self._lock:
             now = self.clock()
             if now - self._prior_at >= self.refit_s:
                 self._prior_at = now
-                self.completed_lives = self.completed()
-                self._prior = (
-                    fit_fleet_prior(self.completed_lives)
-                    if len(self.completed_lives) >= 2
-                    else None
-                )
+                ended = self.ended_lives()
+                self.completed_lives = [lf.life_s for lf in ended]
+                running = [
+                    Life(age, False, running=True)
+                    for age in self.running_ages.values()
+                    if age > 3600.0
+                ]
+                self.lives = ended + running
+                fits = len(ended) >= 2 and any(lf.failed for lf in ended)
+                self._prior = prior_from_lives(self.lives) if fits else None
             return self._prior
 
     def forecast(self, asset_id: str) -> RulForecast | None:
@@ -400,9 +491,11 @@ class FleetForecaster:
         if asset is None:
             return None
         now = self.clock()
-        service = [s for s in self.store.service_log(asset_id) if s.kind in LIFE_EVENT_KINDS]
+        log_all = self.store.service_log(asset_id)
+        service = [s for s in log_all if s.kind in LIFE_EVENT_KINDS]
         since = max([_date_ts(s.date) for s in service] + [now - self.horizon_s])
-        t, feats = running_series(self.store.hourly_history(asset_id, since, now + 3600))
+        hist = self.store.hourly_history(asset_id, since, now + 3600)
+        t, feats = running_series(hist)
         if "vel_rms" in feats:
             # Severity as the load proxy of ISO 281's load-life law: the rated life holds up to
             # the zone B/C limit (unrestricted operation); rougher running uses it up faster,
@@ -410,4 +503,10 @@ class FleetForecaster:
             feats["load"] = np.maximum(feats["vel_rms"] / asset_zone_limits(asset)[1], 1.0)
         part = asset.parts[0] if asset.parts else None
         usage = UsageModel(part.rated_l10_h) if part and part.rated_l10_h else None
-        return forecast_part(PartHistory(t, feats, asset_id), self.prior(), usage)
+        w = current_warning(self.warnings.get(asset_id, ()), log_all, since)
+        t0 = next((float(h.runtime_s) for h in hist if h.running_fraction > 0), None)
+        warned = None if w is None or w.runtime_s is None or t0 is None else w.runtime_s - t0
+        history = PartHistory(
+            t, feats, asset_id, warned_at_s=None if warned is None else max(warned, 0.0)
+        )
+        return forecast_part(history, self.prior(), usage)

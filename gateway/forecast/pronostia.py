@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .model import F64, ModelParams
-from .prior import FleetPrior, fit_fleet_prior
+from .prior import FleetPrior
+from .records import Life, prior_from_lives
 from .rul import PartHistory
 from .usage import iso281_life_factor
 
@@ -133,18 +134,15 @@ def prior_from_runs(
     each failed run that had been warned gives a warning-to-failure lead time.
     """
     fail = [True if failed is None else failed.get(r.name, True) for r in runs]
-    k = [r.life_factor if condition_aware else 1.0 for r in runs]
-    done = [(r, kk) for r, kk, f in zip(runs, k, fail, strict=True) if f]
-    warned = [(r, kk, (warned_at or {}).get(r.name)) for r, kk in done]
-    leads = [(r.last_t_s - w, kk) for r, kk, w in warned if w is not None and w < r.last_t_s]
-    return fit_fleet_prior(
-        [r.last_t_s for r in runs],
-        [not f for f in fail],
-        [(r.t_s, r.features) for r, _ in done],
-        params,
-        k,
-        [kk for _, kk in done],
-        machine_type,
-        [lead for lead, _ in leads],
-        [kk for _, kk in leads],
-    )
+    lives = [
+        Life(
+            r.last_t_s,
+            f,
+            (warned_at or {}).get(r.name),
+            r.life_factor if condition_aware else 1.0,
+            r.t_s if f else None,
+            r.features if f else None,
+        )
+        for r, f in zip(runs, fail, strict=True)
+    ]
+    return prior_from_lives(lives, params, machine_type)

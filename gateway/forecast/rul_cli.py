@@ -15,7 +15,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from .model import ModelParams
-from .prior import fit_fleet_prior
 from .pronostia import (
     CONDITIONS,
     REFERENCE_CONDITION,
@@ -25,6 +24,7 @@ from .pronostia import (
     read_dir,
     read_failed,
 )
+from .records import Life, prior_from_lives
 from .rul import PartHistory, forecast_part
 from .usage import UsageModel, iso281_life_factor
 
@@ -120,17 +120,11 @@ def main(argv: list[str]) -> int:
     hist_default = _factor(run, args.history_condition) if args.history_condition else own
     factors = [_factor(r, None) or hist_default or 1.0 for r in hist]
     fail = [failed.get(r.name, True) for r in hist]
-    prior = None
-    if hist:
-        done = [(r, k) for r, k, f in zip(hist, factors, fail, strict=True) if f]
-        prior = fit_fleet_prior(
-            [r.last_t_s for r in hist],
-            [not f for f in fail],
-            [(r.t_s, r.features) for r, _ in done],
-            p,
-            factors,
-            [k for _, k in done],
-        )
+    lives = [
+        Life(r.last_t_s, f, None, k, r.t_s if f else None, r.features if f else None)
+        for r, k, f in zip(hist, factors, fail, strict=True)
+    ]
+    prior = prior_from_lives(lives, p) if hist else None
     usage = UsageModel(args.rated_l10_h) if args.rated_l10_h else None
     part = PartHistory(run.t_s, run.features, run.name, own)
     fc = forecast_part(part, prior, usage, p)

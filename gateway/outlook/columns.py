@@ -71,6 +71,7 @@ class Forecast:
     method: str
     health_index: float
     running_points: int
+    age_h: float = 0.0  # running hours of the part's readings (its age as the forecast saw it)
 
 
 def forecasts(
@@ -78,12 +79,15 @@ def forecasts(
     rated_l10_h: Mapping[str, float | None],
     zone_bc: Mapping[str, float],
     prior: FleetPrior | None,
+    warned_at_s: Mapping[str, float | None] | None = None,
 ) -> dict[str, Forecast]:
     """Forecast every asset of `arrays` (asset id -> hourly array since its part was fitted).
 
     Assets are grouped by (number of running points, rated life); each group is stacked into
     one `PartBatch` and forecast by one `forecast_many` call. The load proxy is ISO 281's, as
     in `gateway.analytics.FleetForecaster`: severity over the zone B/C limit, at least 1.
+    `warned_at_s`: running seconds (on the forecast's clock, from the first running hour) of
+    each asset's standing bearing warning, None if not warned.
     """
     runs = {aid: running_rows(m) for aid, m in arrays.items()}
     groups: dict[tuple[int, float | None], list[str]] = {}
@@ -101,7 +105,10 @@ def forecasts(
             feats = _features(stack)
             bc = np.array([zone_bc[a] for a in ids])[:, None]
             feats["load"] = np.maximum(feats["vel_rms"] / bc, 1.0)
-        res = forecast_many(PartBatch(t, feats, list(ids)), prior, usage)
+        warned = np.array(
+            [np.nan if (w := (warned_at_s or {}).get(a)) is None else w for a in ids], np.float64
+        )
+        res = forecast_many(PartBatch(t, feats, list(ids), warned_at_s=warned), prior, usage)
         ok = np.all(np.isfinite(res.quantiles), axis=1)
         for i, aid in enumerate(ids):
             hi = float(res.health_index[i])
@@ -113,7 +120,7 @@ def forecasts(
             )  # fmt: skip
             out[aid] = Forecast(
                 p10, p50, p90, str(res.status[i]), str(res.method[i]),
-                hi if math.isfinite(hi) else 0.0, n,
+                hi if math.isfinite(hi) else 0.0, n, float(res.age_s[i]) / 3600.0,
             )  # fmt: skip
     return out
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gateway.analytics import FleetForecaster
+from gateway.analytics import FleetForecaster, WarningSeen, current_warning
 from gateway.domain import asset_zone, asset_zone_limits, life_start
 from gateway.forecast import ModelParams
 from gateway.forecast.health import is_sensor_fault
@@ -45,6 +45,7 @@ SWEEP_S = 3600.0  # recompute everything this often (engine clock)
 CHECKED_EVERY_S = 5.0  # heartbeat period for /healthz (outlook_age_s)
 SEED_FRAMES = 100_000  # newest frames read at start to seed the running levels
 IMPULSIVE_KURTOSIS = 2.0  # median excess kurtosis above this: impulsive (bearing damage signs)
+WARNING_CODE = "baseline_change"  # the health monitor's bearing warning (gateway/analytics.py)
 
 
 def _date_ts(d: str) -> float:
@@ -74,6 +75,12 @@ class OutlookEngine:
         self.levels = lv.RunningLevels()
         self._lock = threading.Lock()  # one computation at a time (task and page refreshes)
         self._frame_mark = -1  # -1: not seeded yet
+        # Bearing warnings the health monitor raised (its events, by event-id watermark): the
+        # early-warning rule run on every report, on the node's running time, against each
+        # asset's own baseline. Shared with the forecaster (warning-to-failure leads).
+        self._event_mark = 0
+        self._warnings: dict[str, list[WarningSeen]] = {}
+        self.forecaster.warnings = self._warnings
         self._stamp: tuple[float, ...] = ()
         self._registry: dict[str, Asset] | None = None
         self._node_asset: dict[str, str] = {}
@@ -114,6 +121,7 @@ class OutlookEngine:
             if self._frame_mark < 0:
                 self.seed()  # after the registry: readings go under their asset
             changed |= self._read_reports()
+            changed |= self._read_warnings()
             assert self._registry is not None
             if now >= self._next_sweep:
                 changed = set(self._registry)
@@ -144,6 +152,7 @@ class OutlookEngine:
                     self._registry[aid] = a
                 self._service[aid] = self.store.service_log(aid)
             self._node_asset = {a.node_id: k for k, a in self._registry.items() if a.node_id}
+            self._read_warnings()
             gone = [a for a in ids if a not in self._registry]
             if gone:
                 self.store.delete_outlooks(gone)
@@ -187,6 +196,21 @@ class OutlookEngine:
             if not rows:
                 return changed
             self._frame_mark = rows[-1].frame_id
+
+    def _read_warnings(self) -> set[str]:
+        """Bearing warnings stored since the event watermark; the assets they concern."""
+        changed: set[str] = set()
+        while True:
+            events = self.store.events_after(self._event_mark, 5000)
+            for e in events:
+                if e.code != WARNING_CODE or not e.detail.get("reason"):
+                    continue  # (before issue 14 the z-score detector raised it, with no reason)
+                aid = str(e.detail.get("asset") or self._node_asset.get(e.node_id, e.node_id))
+                self._warnings.setdefault(aid, []).append(WarningSeen.from_event(e.ts, e.detail))
+                changed.add(aid)
+            if not events:
+                return changed
+            self._event_mark = events[-1].event_id
 
     # -- computation -----------------------------------------------------------------------
     def _recompute(self, ids: Sequence[str]) -> int:
@@ -251,12 +275,29 @@ class OutlookEngine:
         }
         prior = self.forecaster.prior()
         n_lives = len(self.forecaster.completed_lives)
+        # The part's standing bearing warning, on the forecast's running clock (from the first
+        # running hour of its history): as the bench passes it (bench/prognostics.py).
+        warning: dict[str, WarningSeen | None] = {}
+        warned_at: dict[str, float | None] = {}
+        for a in assets:
+            aid = a.asset_id
+            seen = current_warning(self._warnings.get(aid, ()), service.get(aid, ()), since[aid])
+            warning[aid] = seen
+            run = cols.running_rows(hist[aid]) if seen is not None else None
+            warned_at[aid] = (
+                None
+                if seen is None or seen.runtime_s is None or run is None or not run.shape[0]
+                else max(0.0, seen.runtime_s - float(run[0, cols.RUNTIME]))
+            )
         fc = cols.forecasts(
             hist,
             {a.asset_id: a.parts[0].rated_l10_h if a.parts else None for a in assets},
             {a.asset_id: asset_zone_limits(a)[1] for a in assets},
             prior,
+            warned_at,
         )
+        # Every current part is a censored life of the fleet prior (refitted every 5 min).
+        self.forecaster.running_ages.update({aid: f.age_h * HOUR for aid, f in fc.items()})
         by_site: dict[str, list[Slot]] = {}
         for site, ws in windows.items():
             by_site[site] = sorted(
@@ -264,7 +305,16 @@ class OutlookEngine:
                 key=lambda w: w.start,
             )
         return [
-            self._outlook(a, now, hist[a.asset_id], fc[a.asset_id], by_site, stored, n_lives)
+            self._outlook(
+                a,
+                now,
+                hist[a.asset_id],
+                fc[a.asset_id],
+                by_site,
+                stored,
+                n_lives,
+                warning[a.asset_id],
+            )
             for a in assets
         ]
 
@@ -277,6 +327,7 @@ class OutlookEngine:
         windows: dict[str, list[Slot]],
         stored: dict[str, Outlook],
         n_lives: int,
+        warning: WarningSeen | None = None,
     ) -> Outlook:
         p10, p50, p90, status, method = fc.p10_h, fc.p50_h, fc.p90_h, fc.status, fc.method
         hi, n_run = fc.health_index, fc.running_points
@@ -315,6 +366,8 @@ class OutlookEngine:
         )  # fmt: skip
         if "fleet_prior" in method:
             source = f"{n_lives} completed lives of parts in the fleet"
+            n_alive = len(self.forecaster.lives) - n_lives
+            source += f" and {n_alive} parts still running" if n_alive > 0 else ""
         elif "rated_life" in method and part and part.rated_l10_h:
             source = f"the part's rated life (L10 {part.rated_l10_h:,.0f} h)"
         else:
@@ -325,6 +378,17 @@ class OutlookEngine:
             # The forecast as computed, before the judgement hid what it must not show.
             "forecast_rul_h": [None if v is None else round(v, 1) for v in (p10, p50, p90)],
         }
+        if warning is not None:
+            # The bearing warning in words, as the monitor raised it ("kurtosis 2.4x its
+            # baseline for 6.0 running hours"), with when and how long ago in running hours.
+            since_h = None
+            if warning.runtime_s is not None and hist.shape[0]:
+                since_h = max(0.0, (float(hist[-1, cols.RUNTIME]) - warning.runtime_s) / HOUR)
+            detail["warning"] = {
+                "reason": warning.reason, "channel": warning.channel, "ratio": warning.ratio,
+                "held_running_h": warning.held_running_h, "ts": warning.ts,
+                "running_h_since": None if since_h is None else round(since_h, 1),
+            }  # fmt: skip
         if util is not None:
             detail["utilisation"] = {
                 "h_per_week": round(util.hours_per_week, 1),
@@ -339,12 +403,16 @@ class OutlookEngine:
             fail = level[0] * math.exp(max(0.05, self.params.fail_level - hi))
             detail["cone"] = {"level_mm_s": round(level[0], 3), "fail_level_mm_s": round(fail, 3)}
         w = j.window
+        text = status_text(
+            status, n_run, need, source, util is None and p10 is not None,
+            "" if warning is None else warning.reason, method,
+        )  # fmt: skip
         return Outlook(
             asset_id=a.asset_id, computed_at=now,
             zone=zone, level_mm_s=None if level is None else round(level[0], 3),
             level_n=0 if level is None else level[1], level_ts=None if level is None else level[2],
             trend=word, trend_pct_week=pct, status=status, method=method,
-            status_text=status_text(status, n_run, need, source, util is None and p10 is not None),
+            status_text=text,
             health_index=round(hi, 4),
             rul_p10_h=_shown(p10, zone, j.within[0]),
             rul_p50_h=_shown(p50, zone, j.within[1]),

@@ -244,12 +244,19 @@ def _plan_horizon(slots: Sequence[Slot], now: float) -> float:
 
 
 def status_text(
-    status: str, running_h: float, need_h: float, source: str, missing_usage: bool
+    status: str,
+    running_h: float,
+    need_h: float,
+    source: str,
+    missing_usage: bool,
+    warning: str = "",
+    method: str = "",
 ) -> str:
     """The forecast status in words a technician understands, with what is missing.
 
     `source` names the fallback life ("the part's rated life (L10 30,000 h)", "7 completed
-    lives of this part in the fleet", or "" when there is none)."""
+    lives of this part in the fleet", or "" when there is none). `warning` is the part's
+    standing bearing warning in words (its reason), `method` the forecast's evidence."""
     have = f"{running_h:.0f} of {need_h:.0f} running hours of readings since the part was fitted"
     if status == "not_enough_data":
         text = f"Not enough data yet: {have}, and no rated life or fleet history for this part"
@@ -258,13 +265,16 @@ def status_text(
     elif status == "healthy_no_trend":
         text = "No wear trend: vibration steady over the running hours"
         text += f"; remaining life from {source}" if source else ""
+    elif status == "degrading" and method.startswith("warning_lead"):
+        text = "Remaining life from how long warned parts of the fleet ran after their warning"
+        text += f" and {source}" if source else ""
     elif status == "degrading":
         text = "Wear trend: vibration rising; remaining life from that trend"
         text += f" and {source}" if source else ""
     elif status == "history_does_not_fit":
         text = (
             "The fleet's history does not cover this machine (older than every recorded life,"
-            " another reading interval or machine type)"
+            " vibration levels the fleet never had, another reading interval or machine type)"
         )
         text += (
             f"; remaining life from {source} only"
@@ -275,4 +285,6 @@ def status_text(
         text = status
     if missing_usage and status != "not_enough_data":
         text += ". No dates yet: the running hours per week are not known"
+    if warning:
+        text = f"Bearing warning: {warning}. {text}"
     return text + "."

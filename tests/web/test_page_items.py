@@ -151,3 +151,23 @@ def test_planner_puts_jobs_before_empty_stops(sqlite_store: Any) -> None:
     busy, empty = html.index('id="busy-windows"'), html.index('id="empty-windows"')
     assert busy < empty and html.count('class="card window busy"') >= 1
     assert "with no job proposed" in html and "No jobs proposed." not in html
+
+
+def test_asset_page_shows_the_bearing_warning_in_words(sqlite_store: Any) -> None:
+    """The health monitor's warning (a baseline_change with a reason) reaches the outlook, the
+    asset page and its JSON; the synthetic fleet's reason-less events of the old detector don't."""
+    from .conftest import gateway_step
+
+    c = _client(sqlite_store)
+    assert 'id="bearing-warning"' not in c.get("/assets/AS-00002").get_data(as_text=True)
+    reason = "kurtosis 2.4x its baseline for 6.0 running hours"
+    detail = {"asset": "AS-00002", "reason": reason, "channel": "kurtosis", "ratio": 2.4,
+              "held_running_h": 6.0, "runtime_s": 3_600_000 + 3600 * 100}  # fmt: skip
+    ev = EventRecord(time.time() - 3600, "nd-00002", "baseline_change", detail, source="gateway")
+    sqlite_store.write_batch(WriteBatch(events=[ev]))
+    gateway_step(sqlite_store)
+    page = c.get("/assets/AS-00002").get_data(as_text=True)
+    assert 'id="bearing-warning"' in page and reason in page
+    api = c.get("/api/assets/AS-00002").json
+    assert api["warning"]["reason"] == reason and api["warning"]["channel"] == "kurtosis"
+    assert api["status_text"].startswith(f"Bearing warning: {reason}.")
