@@ -116,6 +116,27 @@ def block_hi(features: Mapping[str, F64], p: ModelParams) -> F64:
     return np.asarray(hi, dtype=np.float64)
 
 
+ACC_RMS_PREFIX = "rms_"
+
+
+def quiet_level(features: Mapping[str, F64], p: ModelParams) -> F64:
+    """(A,) the quiet vibration level of each history: the geometric mean over the
+    acceleration-RMS channels (rms_*, g: the one unit every node and data set shares) of the
+    lowest block median (the HI's floor). NaN without such a channel or a whole block."""
+    logs = []
+    for name, arr in features.items():
+        if not name.startswith(ACC_RMS_PREFIX):
+            continue
+        x = np.asarray(arr, dtype=np.float64)
+        if x.shape[1] < p.block:
+            continue
+        logs.append(np.log(np.maximum(_block_median(x, p.block), 1e-9)).min(axis=1))
+    if not logs:
+        a = next(iter(features.values())).shape[0] if features else 0
+        return np.full(a, np.nan)
+    return np.asarray(np.exp(np.mean(logs, axis=0)), np.float64)
+
+
 def block_times(t: F64, p: ModelParams) -> F64:
     """Running time at the end of each block, (A, N) -> (A, N // block)."""
     a, n = t.shape

@@ -18,7 +18,16 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .lifekernel import km_weights, residual_table
-from .model import F64, ModelParams, Q, block_hi, block_times, cadence_s, for_cadence
+from .model import (
+    F64,
+    ModelParams,
+    Q,
+    block_hi,
+    block_times,
+    cadence_s,
+    for_cadence,
+    quiet_level,
+)
 from .weibull import Weibull, fit_weibull_prior
 
 LEVELS = np.linspace(0.0, 3.0, 121)  # HI grid of the table (HI 3 = 20x the quiet level)
@@ -44,6 +53,10 @@ class FleetPrior:
     # Running seconds from a bearing warning to the failure, for each failed part that had been
     # warned (reference condition): the fleet's record of how long warned parts went on.
     warning_leads_s: F64 = field(default_factory=lambda: np.zeros(0))
+    # The quiet acceleration-RMS levels (model.quiet_level, g) of the runs with readings,
+    # lowest and highest (0 = unknown): an asset far outside them is another machine.
+    level_lo: float = 0.0
+    level_hi: float = 0.0
 
     @property
     def n_runs(self) -> int:
@@ -69,6 +82,8 @@ class FleetPrior:
             "cadence_s": self.cadence_s,
             "machine_type": self.machine_type,
             "warning_leads_s": self.warning_leads_s.tolist(),
+            "level_lo": self.level_lo,
+            "level_hi": self.level_hi,
         }
 
     @classmethod
@@ -91,6 +106,8 @@ class FleetPrior:
             cadence_s=float(d.get("cadence_s", 0.0)),
             machine_type=str(d.get("machine_type", "")),
             warning_leads_s=np.asarray(d.get("warning_leads_s", []), dtype=np.float64),
+            level_lo=float(d.get("level_lo", 0.0)),
+            level_hi=float(d.get("level_hi", 0.0)),
         )
 
 
@@ -157,6 +174,12 @@ def fit_fleet_prior(
         leads = leads / np.asarray(lead_factors, np.float64)
     leads = leads[np.isfinite(leads) & (leads > 0)]
     cadences = [cadence_s(np.asarray(t, np.float64)[None, :]) for t, _ in runs]
+    quiet = np.array([
+        quiet_level({k: np.asarray(v, np.float64)[None, :] for k, v in f.items()},
+                    for_cadence(p, c))[0]
+        for (_, f), c in zip(runs, cadences, strict=True)
+    ])  # fmt: skip
+    quiet = quiet[np.isfinite(quiet)]
     table = np.stack(rows) if rows else np.zeros((0, LEVELS.size))
     k_ages, k_table = np.zeros(0), np.zeros((0, Q.size))
     if wb is not None and p.life_kernel > 0:
@@ -168,4 +191,6 @@ def fit_fleet_prior(
         cadence_s=float(np.median(cadences)) if cadences else 0.0,
         machine_type=machine_type,
         warning_leads_s=leads,
+        level_lo=float(quiet.min()) if quiet.size else 0.0,
+        level_hi=float(quiet.max()) if quiet.size else 0.0,
     )  # fmt: skip

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from .decision import score_optimal_point
 from .estimator import estimate
-from .model import F64, ModelParams, Q, cadence_s, for_cadence
+from .model import F64, ModelParams, Q, cadence_s, for_cadence, quiet_level
 from .predictor import I10, I50, I90, predict
 from .prior import FleetPrior
 from .usage import UsageModel
@@ -208,7 +208,9 @@ def _forecast_batch(
     p = for_cadence(p, cad)
     st = estimate(t, b.features, p)
     k = np.ones(t.shape[0]) if b.life_factor is None else np.asarray(b.life_factor, np.float64)
-    fits, runs_fit = history_fits(prior, st.age_s / k, cad, b.machine_type)
+    fits, runs_fit = history_fits(
+        prior, st.age_s / k, cad, b.machine_type, quiet_level(b.features, p)
+    )
     consumed = rate = None
     if usage is not None:
         load = b.features.get(usage.load_feature)
@@ -228,18 +230,32 @@ def _forecast_batch(
 # Readings this many times faster or slower than the fleet runs' are another kind of
 # monitoring: their HI levels (block medians over other spans) are not comparable.
 CADENCE_TOLERANCE = 3.0
+# A quiet level this many times below the quietest fleet run's or above the loudest's is
+# another machine, mounting or sensor (3x = about 10 dB, wider than an ISO zone's span).
+LEVEL_TOLERANCE = 3.0
 
 
 def history_fits(
-    prior: FleetPrior | None, ref_age_s: F64, cadence: float, machine_type: str
+    prior: FleetPrior | None,
+    ref_age_s: F64,
+    cadence: float,
+    machine_type: str,
+    quiet: F64 | None = None,
 ) -> tuple[NDArray[np.bool_], bool]:
     """(A,) whether the fleet history covers each asset, and whether its runs fit at all.
 
     Covered: same machine type (when both are known), a cadence within CADENCE_TOLERANCE of
-    the runs' (when both are known), and an age (at the reference condition) no older than the
-    longest life the history records. Past that, the history has never seen a part this old.
+    the runs' (when both are known), an age (at the reference condition) no older than the
+    longest life the history records, and a quiet level (`quiet`, model.quiet_level) within
+    LEVEL_TOLERANCE of the fleet runs' (when both are known). Past that, the history has never
+    seen a part like it.
     """
     a = np.asarray(ref_age_s, np.float64)
+    level_ok = np.ones(a.shape, bool)
+    if prior is not None and quiet is not None and prior.level_lo > 0 and prior.level_hi > 0:
+        q = np.asarray(quiet, np.float64)
+        inside = (q >= prior.level_lo / LEVEL_TOLERANCE) & (q <= prior.level_hi * LEVEL_TOLERANCE)
+        level_ok = ~np.isfinite(q) | inside
     if prior is None:
         return np.ones(a.shape, bool), True
     same_type = not (prior.machine_type and machine_type) or prior.machine_type == machine_type
@@ -249,7 +265,7 @@ def history_fits(
         or 1.0 / CADENCE_TOLERANCE <= cadence / prior.cadence_s <= CADENCE_TOLERANCE
     )
     runs_fit = bool(same_type and same_cadence)
-    return np.asarray(runs_fit & (a <= prior.max_life_s), bool), runs_fit
+    return np.asarray(runs_fit & (a <= prior.max_life_s) & level_ok, bool), runs_fit
 
 
 def forecast_part(

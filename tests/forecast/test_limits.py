@@ -91,3 +91,30 @@ def test_warned_part_is_forecast_from_the_fleets_lead_times() -> None:
     # The leads travel with the prior's state.
     again = FleetPrior.from_state(json.loads(json.dumps(prior.to_state())))
     assert list(again.warning_leads_s) == [40 * 3600.0, 80 * 3600.0]
+
+
+def _run(hours: float, level: float, seed: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A run to failure at 10 s readings: quiet at `level` g, rising over its last 10 %."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, hours * 3600.0, 10.0)
+    rise = np.exp(np.clip(t / t[-1] - 0.9, 0, None) * 20)
+    return t, {"rms_h": level * rise * rng.lognormal(0, 0.05, t.size)}
+
+
+def test_levels_the_fleet_never_had_say_history_does_not_fit() -> None:
+    runs = [_run(h, lv, i) for i, (h, lv) in enumerate([(2.0, 0.4), (3.0, 0.5), (4.0, 0.6)])]
+    prior = fit_fleet_prior([float(t[-1]) for t, _ in runs], runs=runs)
+    assert prior.level_lo == pytest.approx(0.4, rel=0.1)
+    assert prior.level_hi == pytest.approx(0.6, rel=0.1)
+    t = np.arange(0.0, 1.0 * 3600.0, 10.0)
+    noise = np.random.default_rng(9).lognormal(0, 0.05, t.size)
+    like = forecast_part(PartHistory(t, {"rms_h": 0.5 * noise}), prior)
+    assert like.status == "healthy_no_trend" and like.p50_s is not None
+    # A quiet bearing 6x quieter than any fleet run (another rig: IMS against PRONOSTIA).
+    quiet = forecast_part(PartHistory(t, {"rms_h": 0.08 * noise}), prior)
+    assert quiet.status == "history_does_not_fit" and quiet.p50_s is None
+    rated = forecast_part(PartHistory(t, {"rms_h": 0.08 * noise}), prior, UsageModel(5000.0))
+    assert rated.method == "rated_life" and (rated.p10_s or 0) > 100 * 3600.0
+    # The range travels with the prior's state.
+    again = FleetPrior.from_state(json.loads(json.dumps(prior.to_state())))
+    assert (again.level_lo, again.level_hi) == (prior.level_lo, prior.level_hi)
