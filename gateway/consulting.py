@@ -1,0 +1,786 @@
+"""The consulting report: how a customer's machines are used, read from the stored hourly data.
+
+Everything here is computed from `HourlyPoint`s (the store's hourly aggregates) in each site's
+own time zone: a period is a run of the site's calendar days, a shift is a span of the site's
+wall-clock hours (a night shift 22-06 crosses midnight; on a daylight-saving day it has 7 or 9
+hours, as the people on it do).
+
+Per hour of readings (a "monitored" hour):
+
+- running time: the rise of the node's runtime counter since the hour before (at most the
+  hour); after a gap in the readings or a counter that went back (a new board), the hour's
+  share of reports flagged running instead, since the rise then spans hours we did not see;
+- starts: the rise of the node's start counter since the hour before (not counted after a gap:
+  those starts happened in hours we did not see);
+- zone: the hour's running level (worst axis, hourly mean over its running reports: stopped
+  reports read near zero, so the mean is divided by the running share, never above the hour's
+  highest reading) on the asset's own limits (gateway/domain.py). Its running time counts as
+  time in that zone.
+
+Utilisation is running hours over monitored hours. Recommendations fire only on notable
+differences (the thresholds below, shown on the page) and only for machines with at least
+MIN_MONITORED_H monitored hours in the period; the others are "not enough data".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway import sitetime
+from gateway.domain import ZONES, zone_on
+from gateway.store.api import HourlyPoint
+
+HOUR = 3600
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+DEFAULT_DAYS = 28
+
+# What counts as notable (docs/SERVICE.md "Consulting report"; the page states them).
+MIN_MONITORED_H = 72.0  # a machine needs 3 days of readings in a period to be judged
+FULL_DAY_H = 20.0  # a day with this many monitored hours counts for the daily checks
+NOTABLE_RATIO = 3.0  # one figure at least 3x another
+MIN_STARTS_DIFF = 10.0  # ... and at least 10 starts a day more
+CONSISTENT_SHARE = 0.8  # ... on at least 80 % of its full days (one bad day is noise)
+MIN_FULL_DAYS = 3
+ZONE_MIN_H = 4.0  # running hours in zone C (or D) before they are a finding
+ZONE_SHARE = 0.10  # ... and at least this share of the machine's running hours
+ZONE_D_MIN_H = 1.0
+SHIFT_SHARE = 0.8  # zone hours concentrated in one shift
+IDLE_UTIL = 0.05  # a machine running under 5 % of its monitored hours ...
+BUSY_UTIL = 0.25  # ... while the others at its site run a median of 25 % or more
+SHIFT_GAP = 0.30  # utilisation of two shifts 30 points apart
+MIN_SHIFT_H = 24.0  # monitored hours a shift needs before it is compared
+CHANGE_UTIL = 0.20  # utilisation moved 20 points since the previous period
+CHANGE_RATIO = 2.0  # starts per day at least doubled (and MIN_STARTS_DIFF more)
+
+THRESHOLDS: dict[str, float] = {
+    "min_monitored_h": MIN_MONITORED_H,
+    "notable_ratio": NOTABLE_RATIO,
+    "min_starts_diff_per_day": MIN_STARTS_DIFF,
+    "consistent_share": CONSISTENT_SHARE,
+    "zone_min_h": ZONE_MIN_H,
+    "zone_share": ZONE_SHARE,
+    "zone_d_min_h": ZONE_D_MIN_H,
+    "shift_share": SHIFT_SHARE,
+    "idle_utilisation": IDLE_UTIL,
+    "busy_utilisation": BUSY_UTIL,
+    "shift_gap": SHIFT_GAP,
+    "change_utilisation": CHANGE_UTIL,
+    "change_ratio": CHANGE_RATIO,
+}
+
+
+# ------------------------------------------------------------------------------ shifts
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A shift of the site's wall clock, [start_h, end_h); end <= start crosses midnight."""
+
+    name: str
+    start_h: int
+    end_h: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.start_h:02d}-{self.end_h:02d}"
+
+    def hours(self) -> frozenset[int]:
+        n = (self.end_h - self.start_h) % 24
+        return frozenset((self.start_h + i) % 24 for i in range(n))
+
+
+DEFAULT_SHIFTS: tuple[Shift, ...] = (
+    Shift("early", 6, 14),
+    Shift("late", 14, 22),
+    Shift("night", 22, 6),
+)
+OUTSIDE = "no shift"  # hours no shift covers, when the site's shifts leave some out
+
+
+def parse_shifts(text: str) -> tuple[Shift, ...]:
+    """'early=06-14,late=14-22,night=22-06' (names optional: '06-14,14-22') -> shifts.
+    ValueError with the reason for a malformed span, a repeated name or overlapping shifts."""
+    if not text.strip():
+        return DEFAULT_SHIFTS
+    out: list[Shift] = []
+    taken: dict[int, str] = {}
+    for item in text.split(","):
+        name, _, span = item.strip().rpartition("=")
+        a, sep, b = span.strip().partition("-")
+        try:
+            if not sep:
+                raise ValueError
+            start, end = int(a), int(b)
+        except ValueError:
+            raise ValueError(
+                f"a shift is NAME=HH-HH in the site's hours, e.g. night=22-06, got {item!r}"
+            ) from None
+        if not (0 <= start <= 23 and 0 <= end <= 24) or start == end % 24:
+            raise ValueError(f"shift {item.strip()!r}: hours 0-24, start different from end")
+        s = Shift(name.strip() or f"{start:02d}-{end % 24:02d}", start, end % 24)
+        if any(x.name == s.name for x in out):
+            raise ValueError(f"shift name {s.name!r} given twice")
+        for h in s.hours():
+            if h in taken:
+                raise ValueError(f"shifts {taken[h]!r} and {s.name!r} overlap at {h:02d}:00")
+            taken[h] = s.name
+        out.append(s)
+    return tuple(out)
+
+
+def shifts_text(shifts: Sequence[Shift]) -> str:
+    return ",".join(f"{s.name}={s.label}" for s in shifts)
+
+
+def shift_of(hour: int, shifts: Sequence[Shift]) -> str:
+    for s in shifts:
+        if hour in s.hours():
+            return s.name
+    return OUTSIDE
+
+
+# ------------------------------------------------------------------------------ periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """Calendar days first..last (inclusive) of a site's own calendar."""
+
+    first: dt.date
+    last: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def bounds(self, tz: str) -> tuple[float, float]:
+        """[start, end) as instants: the site's midnight before `first` and after `last`."""
+        z = sitetime.zone(tz)
+        end_day = self.last + dt.timedelta(days=1)
+        a = dt.datetime(self.first.year, self.first.month, self.first.day, tzinfo=z)
+        b = dt.datetime(end_day.year, end_day.month, end_day.day, tzinfo=z)
+        return a.timestamp(), b.timestamp()
+
+    def previous(self) -> Period:
+        """The period of the same length just before."""
+        return Period(self.first - dt.timedelta(days=self.days), self.first - dt.timedelta(1))
+
+
+def period_ending(last: dt.date, days: int = DEFAULT_DAYS) -> Period:
+    if days < 1:
+        raise ValueError("a period has at least one day")
+    return Period(last - dt.timedelta(days=days - 1), last)
+
+
+# ------------------------------------------------------------------------------ usage
+
+
+@dataclass
+class Usage:
+    """Monitored and running hours, starts and running hours per zone, of a slice of time."""
+
+    monitored_h: float = 0.0
+    running_h: float = 0.0
+    starts: int = 0
+    zone_h: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ZONES, 0.0))
+
+    @property
+    def utilisation(self) -> float | None:
+        return self.running_h / self.monitored_h if self.monitored_h else None
+
+    @property
+    def idle_h(self) -> float:
+        return max(0.0, self.monitored_h - self.running_h)
+
+    @property
+    def starts_per_day(self) -> float | None:
+        return self.starts / (self.monitored_h / 24.0) if self.monitored_h else None
+
+    def add(self, other: Usage) -> None:
+        self.monitored_h += other.monitored_h
+        self.running_h += other.running_h
+        self.starts += other.starts
+        for z in ZONES:
+            self.zone_h[z] += other.zone_h[z]
+
+    def to_dict(self) -> dict[str, Any]:
+        u, spd = self.utilisation, self.starts_per_day
+        return {
+            "monitored_h": round(self.monitored_h, 1),
+            "running_h": round(self.running_h, 1),
+            "idle_h": round(self.idle_h, 1),
+            "utilisation": None if u is None else round(u, 3),
+            "starts": self.starts,
+            "starts_per_day": None if spd is None else round(spd, 1),
+            "zone_h": {z: round(v, 1) for z, v in self.zone_h.items()},
+        }
+
+
+@dataclass(frozen=True)
+class MachineSpec:
+    """A monitored asset as the report names it, with its own zone limits (A/B, B/C, C/D)."""
+
+    asset_id: str
+    name: str
+    machine: str
+    site: str
+    limits: tuple[float, float, float]
+
+
+@dataclass
+class MachineUsage:
+    spec: MachineSpec
+    total: Usage
+    by_shift: dict[str, Usage]
+    by_weekday: list[Usage]
+    by_day: dict[str, Usage]  # the site's calendar day (YYYY-MM-DD)
+
+    @property
+    def enough(self) -> bool:
+        return self.total.monitored_h >= MIN_MONITORED_H
+
+    def full_days(self) -> list[Usage]:
+        return [u for u in self.by_day.values() if u.monitored_h >= FULL_DAY_H]
+
+    def typical_starts(self) -> float | None:
+        """Median starts of its full days (one day of hundreds of starts does not move it);
+        None with fewer than MIN_FULL_DAYS."""
+        days = self.full_days()
+        return statistics.median(d.starts for d in days) if len(days) >= MIN_FULL_DAYS else None
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.spec
+        return {
+            "asset_id": s.asset_id,
+            "name": s.name,
+            "machine": s.machine,
+            "site": s.site,
+            "enough_data": self.enough,
+            **self.total.to_dict(),
+            "by_shift": {k: v.to_dict() for k, v in self.by_shift.items()},
+            "by_weekday": [u.to_dict() for u in self.by_weekday],
+            "starts_by_day": {d: u.starts for d, u in sorted(self.by_day.items())},
+        }
+
+
+def running_level(p: HourlyPoint) -> float | None:
+    """The hour's running vibration (worst axis, mm/s): see the module's docstring."""
+    if p.running_fraction <= 0:
+        return None
+    return min(max(p.vel_rms_mm_s) / p.running_fraction, p.vel_rms_max_mm_s)
+
+
+def machine_usage(
+    spec: MachineSpec,
+    points: Sequence[HourlyPoint],
+    period: Period,
+    tz: str,
+    shifts: Sequence[Shift],
+) -> MachineUsage:
+    """The machine's usage in the period, from its hourly points (sorted by hour; the hour
+    before the period, if given, is the reference for the first hour's counters)."""
+    start, end = period.bounds(tz)
+    names = [s.name for s in shifts]
+    by_shift = {n: Usage() for n in names}
+    by_weekday = [Usage() for _ in range(7)]
+    by_day: dict[str, Usage] = {}
+    total = Usage()
+    prev: HourlyPoint | None = None
+    for p in points:
+        if p.hour < start or p.hour >= end:
+            prev = p if p.hour < start else prev
+            continue
+        adjacent = prev is not None and p.hour - prev.hour == HOUR
+        if prev is not None and adjacent and p.runtime_s >= prev.runtime_s:
+            ran_h = min(p.runtime_s - prev.runtime_s, HOUR) / HOUR
+        else:
+            ran_h = min(max(p.running_fraction, 0.0), 1.0)
+        started = p.starts - prev.starts if prev is not None and adjacent else 0
+        started = max(started, 0)  # a counter that went back (a new board): unknown, not < 0
+        hour = Usage(1.0, ran_h, started)
+        level = running_level(p)
+        if ran_h > 0 and level is not None:
+            hour.zone_h[zone_on(spec.limits, level)] += ran_h
+        local = sitetime.local(p.hour, tz)
+        shift = shift_of(local.hour, shifts)
+        for u in (
+            total,
+            by_shift.setdefault(shift, Usage()),
+            by_weekday[local.weekday()],
+            by_day.setdefault(local.date().isoformat(), Usage()),
+        ):
+            u.add(hour)
+        prev = p
+    return MachineUsage(spec, total, by_shift, by_weekday, by_day)
+
+
+@dataclass
+class SiteUsage:
+    site: str
+    tz: str
+    shifts: tuple[Shift, ...]
+    period: Period
+    machines: list[MachineUsage]
+
+    def _sum(self, pick: Any) -> Usage:
+        out = Usage()
+        for m in self.machines:
+            u = pick(m)
+            if u is not None:
+                out.add(u)
+        return out
+
+    @property
+    def total(self) -> Usage:
+        return self._sum(lambda m: m.total)
+
+    def by_shift(self) -> dict[str, Usage]:
+        keys = [s.name for s in self.shifts]
+        keys += sorted({k for m in self.machines for k in m.by_shift} - set(keys))
+        return {k: self._sum(lambda m, k=k: m.by_shift.get(k)) for k in keys}
+
+    def by_weekday(self) -> list[Usage]:
+        return [self._sum(lambda m, d=d: m.by_weekday[d]) for d in range(7)]
+
+    def machine(self, asset_id: str) -> MachineUsage | None:
+        return next((m for m in self.machines if m.spec.asset_id == asset_id), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site,
+            "tz": self.tz,
+            "first_day": self.period.first.isoformat(),
+            "last_day": self.period.last.isoformat(),
+            "shifts": [{"name": s.name, "hours": s.label} for s in self.shifts],
+            **self.total.to_dict(),
+            "by_shift": {k: v.to_dict() for k, v in self.by_shift().items()},
+            "by_weekday": [
+                {"day": WEEKDAYS[i], **u.to_dict()} for i, u in enumerate(self.by_weekday())
+            ],
+            "machines": [m.to_dict() for m in self.machines],
+        }
+
+
+@dataclass(frozen=True)
+class SiteInput:
+    site: str
+    tz: str
+    shifts: tuple[Shift, ...]
+    machines: tuple[MachineSpec, ...]
+
+
+def site_usage(
+    site: SiteInput, hours: Mapping[str, Sequence[HourlyPoint]], period: Period
+) -> SiteUsage:
+    machines = [
+        machine_usage(m, hours.get(m.asset_id, ()), period, site.tz, site.shifts)
+        for m in site.machines
+    ]
+    return SiteUsage(site.site, site.tz, site.shifts, period, machines)
+
+
+def fetch_bounds(sites: Sequence[SiteInput], period: Period) -> tuple[float, float]:
+    """The instants to read hourly points for: the previous period's start (an hour before,
+    for its first counters) to this period's end, over every site's zone."""
+    prev = period.previous()
+    starts = [prev.bounds(s.tz)[0] for s in sites] or [prev.bounds(sitetime.UTC_NAME)[0]]
+    ends = [period.bounds(s.tz)[1] for s in sites] or [period.bounds(sitetime.UTC_NAME)[1]]
+    return min(starts) - HOUR, max(ends)
+
+
+# ------------------------------------------------------------------------------ findings
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A finding in words with its figures, and what to do about it."""
+
+    kind: str  # start_stop | zone_shift | zone_time | idle | shift_pattern | change
+    site: str
+    asset_id: str | None
+    text: str
+    advice: str
+    figures: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "site": self.site,
+            "asset_id": self.asset_id,
+            "text": self.text,
+            "advice": self.advice,
+            "figures": {k: round(v, 3) for k, v in self.figures.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Change:
+    """One machine, this period against the previous one (None: not enough data then)."""
+
+    site: str
+    asset_id: str
+    name: str
+    utilisation: tuple[float | None, float | None]
+    starts_per_day: tuple[float | None, float | None]
+    zone_c_h: tuple[float | None, float | None]
+    zone_d_h: tuple[float | None, float | None]
+    warnings: tuple[int, int]
+    typical_starts: tuple[float | None, float | None] = (None, None)  # median of full days
+
+    def to_dict(self) -> dict[str, Any]:
+        def pair(v: tuple[float | None, float | None], nd: int) -> dict[str, float | None]:
+            now, prev = v
+            return {
+                "now": None if now is None else round(now, nd),
+                "previous": None if prev is None else round(prev, nd),
+            }
+
+        return {
+            "site": self.site,
+            "asset_id": self.asset_id,
+            "name": self.name,
+            "utilisation": pair(self.utilisation, 3),
+            "starts_per_day": pair(self.starts_per_day, 1),
+            "zone_c_h": pair(self.zone_c_h, 1),
+            "zone_d_h": pair(self.zone_d_h, 1),
+            "warnings": {"now": self.warnings[0], "previous": self.warnings[1]},
+        }
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f} %" if 0 < x < 0.1 else f"{x * 100:.0f} %"
+
+
+def _n(x: float) -> str:
+    return f"{x:.0f}" if x >= 10 or x == int(x) else f"{x:.1f}"
+
+
+def _others(machines: Sequence[MachineUsage], m: MachineUsage) -> list[MachineUsage]:
+    return [o for o in machines if o is not m and o.enough]
+
+
+def _against(peers: Sequence[MachineUsage], value: float, unit: str, site: str) -> str:
+    if len(peers) == 1:
+        return f"against {_n(value)}{unit} for {peers[0].spec.name}"
+    return f"against a median of {_n(value)}{unit} for the other {len(peers)} machines at {site}"
+
+
+def start_stop(site: SiteUsage) -> list[Recommendation]:
+    """A machine that starts far more often than the others at its site, day after day."""
+    out = []
+    for m in site.machines:
+        peers = _others(site.machines, m)
+        spd = m.total.starts_per_day
+        if not m.enough or not peers or spd is None:
+            continue
+        ref = statistics.median(o.total.starts_per_day or 0.0 for o in peers)
+        if spd < NOTABLE_RATIO * ref or spd - ref < MIN_STARTS_DIFF:
+            continue
+        days = m.full_days()
+        above = sum(1 for d in days if d.starts > ref)
+        if len(days) < MIN_FULL_DAYS or above < CONSISTENT_SHARE * len(days):
+            continue
+        out.append(
+            Recommendation(
+                "start_stop",
+                site.site,
+                m.spec.asset_id,
+                f"{m.spec.name} starts {_n(spd)} times a day "
+                f"{_against(peers, ref, '', site.site)} (more on {above} of {len(days)} "
+                "full days).",
+                "Every start loads the motor, coupling and bearings harder than steady "
+                "running: check whether it can idle between jobs instead of stopping, and "
+                "that its soft start or drive ramp is set.",
+                {"starts_per_day": spd, "reference_per_day": ref, "days_above": above},
+            )
+        )
+    return out
+
+
+def _shift_label(site: SiteUsage, name: str) -> str:
+    s = next((x for x in site.shifts if x.name == name), None)
+    return f"the {name} shift ({s.label})" if s else name
+
+
+def zone_findings(site: SiteUsage) -> list[Recommendation]:
+    """Running time in zone D, and zone C, per machine; said per shift when one shift holds
+    most of it and runs in that zone far more than the other shifts do."""
+    out = []
+    for m in site.machines:
+        if not m.enough:
+            continue
+        run = m.total.running_h
+        for z in ("D", "C"):
+            zh = m.total.zone_h[z]
+            least = ZONE_D_MIN_H if z == "D" else max(ZONE_MIN_H, ZONE_SHARE * run)
+            if zh < least:
+                continue
+            shift = max(m.by_shift, key=lambda k: m.by_shift[k].zone_h[z])
+            on = m.by_shift[shift]
+            rest_run = run - on.running_h
+            rest_z = zh - on.zone_h[z]
+            rate_on = on.zone_h[z] / on.running_h if on.running_h else 0.0
+            rate_rest = rest_z / rest_run if rest_run else 0.0
+            concentrated = (
+                on.zone_h[z] >= SHIFT_SHARE * zh
+                and rest_run >= ZONE_MIN_H
+                and rate_on >= NOTABLE_RATIO * rate_rest
+            )
+            figs = {"zone_h": zh, "running_h": run}
+            advice = (
+                "Zone D: vibration of this severity can damage the machine; stop and inspect "
+                "at the earliest opportunity."
+                if z == "D"
+                else "Zone C (ISO 10816/20816): not for long-term running; plan remedial work "
+                "for the next planned stop."
+            )
+            if concentrated:
+                only = "only" if rest_z == 0 else f"mostly ({_pct(on.zone_h[z] / zh)})"
+                text = (
+                    f"{m.spec.name} runs in zone {z} on {_shift_label(site, shift)} {only}: "
+                    f"{_n(on.zone_h[z])} of its {_n(on.running_h)} running hours on that shift, "
+                    f"against {_n(rest_z)} of {_n(rest_run)} on the other shifts."
+                )
+                advice = (
+                    "Compare what that shift does differently (load, speed, product, settings): "
+                    "the machine itself is fine on the other shifts. " + advice
+                )
+                figs |= {"shift_zone_h": on.zone_h[z], "shift_running_h": on.running_h}
+                out.append(
+                    Recommendation("zone_shift", site.site, m.spec.asset_id, text, advice, figs)
+                )
+            else:
+                text = (
+                    f"{m.spec.name} ran {_n(zh)} h in zone {z}, {_pct(zh / run)} of its "
+                    f"{_n(run)} running hours."
+                )
+                out.append(
+                    Recommendation("zone_time", site.site, m.spec.asset_id, text, advice, figs)
+                )
+            break  # zone D said, zone C is implied
+    return out
+
+
+def idle_machines(site: SiteUsage) -> list[Recommendation]:
+    out = []
+    for m in site.machines:
+        peers = _others(site.machines, m)
+        u = m.total.utilisation
+        if not m.enough or not peers or u is None or u >= IDLE_UTIL:
+            continue
+        ref = statistics.median(o.total.utilisation or 0.0 for o in peers)
+        if ref < BUSY_UTIL:
+            continue
+        out.append(
+            Recommendation(
+                "idle",
+                site.site,
+                m.spec.asset_id,
+                f"{m.spec.name} ran {_n(m.total.running_h)} h of {_n(m.total.monitored_h)} "
+                f"monitored hours ({_pct(u)}) "
+                + (
+                    f"against {_pct(ref)} for {peers[0].spec.name}."
+                    if len(peers) == 1
+                    else f"against a median of {_pct(ref)} for the other {len(peers)} "
+                    f"machines at {site.site}."
+                ),
+                "If it is a standby, switch duty with its twin now and then so its bearings "
+                "and seals do not stand still for weeks (standstill marks); if it is not "
+                "needed, it can come off the service plan.",
+                {"utilisation": u, "reference_utilisation": ref, "running_h": m.total.running_h},
+            )
+        )
+    return out
+
+
+def shift_pattern(site: SiteUsage) -> list[Recommendation]:
+    """The site's busiest and quietest shift, when they are far apart."""
+    judged = [m for m in site.machines if m.enough]
+    if not judged:
+        return []
+    shifts: dict[str, Usage] = {}
+    for m in judged:
+        for k, u in m.by_shift.items():
+            shifts.setdefault(k, Usage()).add(u)
+    seen = {k: u for k, u in shifts.items() if k != OUTSIDE and u.monitored_h >= MIN_SHIFT_H}
+    if len(seen) < 2:
+        return []
+    busy = max(seen, key=lambda k: seen[k].utilisation or 0.0)
+    quiet = min(seen, key=lambda k: seen[k].utilisation or 0.0)
+    ub, uq = seen[busy].utilisation or 0.0, seen[quiet].utilisation or 0.0
+    if ub - uq < SHIFT_GAP:
+        return []
+    return [
+        Recommendation(
+            "shift_pattern",
+            site.site,
+            None,
+            f"At {site.site} the machines run {_pct(ub)} of {_shift_label(site, busy)} "
+            f"against {_pct(uq)} of {_shift_label(site, quiet)}.",
+            f"Planned stops cost least in {_shift_label(site, quiet)}; where the process "
+            "allows, work moved there lowers the peak load of the busy shift.",
+            {"busy_utilisation": ub, "quiet_utilisation": uq},
+        )
+    ]
+
+
+def _count(ts: Sequence[float], bounds: tuple[float, float]) -> int:
+    return sum(1 for t in ts if bounds[0] <= t < bounds[1])
+
+
+def changes(
+    now: SiteUsage, prev: SiteUsage, warnings: Mapping[str, Sequence[float]]
+) -> list[Change]:
+    out = []
+    for m in now.machines:
+        p = prev.machine(m.spec.asset_id)
+
+        def val(u: MachineUsage | None, pick: Any) -> float | None:
+            return pick(u.total) if u is not None and u.enough else None
+
+        w = warnings.get(m.spec.asset_id, ())
+        out.append(
+            Change(
+                now.site,
+                m.spec.asset_id,
+                m.spec.name,
+                (val(m, lambda t: t.utilisation), val(p, lambda t: t.utilisation)),
+                (val(m, lambda t: t.starts_per_day), val(p, lambda t: t.starts_per_day)),
+                (val(m, lambda t: t.zone_h["C"]), val(p, lambda t: t.zone_h["C"])),
+                (val(m, lambda t: t.zone_h["D"]), val(p, lambda t: t.zone_h["D"])),
+                (_count(w, now.period.bounds(now.tz)), _count(w, prev.period.bounds(prev.tz))),
+                (
+                    m.typical_starts() if m.enough else None,
+                    p.typical_starts() if p is not None and p.enough else None,
+                ),
+            )
+        )
+    return out
+
+
+def change_findings(cs: Sequence[Change], days: int) -> list[Recommendation]:
+    out = []
+    span = f"the previous {days} days"
+    for c in cs:
+        (u, up), (s, sp) = c.utilisation, c.starts_per_day
+        ts, tsp = c.typical_starts
+        if u is not None and up is not None and abs(u - up) >= CHANGE_UTIL:
+            out.append(
+                Recommendation(
+                    "change",
+                    c.site,
+                    c.asset_id,
+                    f"{c.name} ran {_pct(u)} of its monitored hours, "
+                    f"{'up' if u > up else 'down'} from {_pct(up)} in {span}.",
+                    "Ask what changed (orders, product, schedule): the service plan and the "
+                    "remaining-life dates follow its utilisation.",
+                    {"utilisation": u, "previous_utilisation": up},
+                )
+            )
+        if (
+            s is not None
+            and sp is not None
+            and s >= CHANGE_RATIO * sp
+            and s - sp >= MIN_STARTS_DIFF
+            # the typical day moved too, not one day of many starts
+            and ts is not None
+            and tsp is not None
+            and ts >= CHANGE_RATIO * tsp
+            and ts - tsp >= MIN_STARTS_DIFF
+        ):
+            out.append(
+                Recommendation(
+                    "change",
+                    c.site,
+                    c.asset_id,
+                    f"{c.name} starts {_n(s)} times a day, up from {_n(sp)} in {span}.",
+                    "Ask what changed in how it is run (control settings, batch sizes): "
+                    "frequent starts wear the drive.",
+                    {"starts_per_day": s, "previous_starts_per_day": sp},
+                )
+            )
+    return out
+
+
+def recommendations(now: SiteUsage, cs: Sequence[Change], days: int) -> list[Recommendation]:
+    return (
+        zone_findings(now)
+        + start_stop(now)
+        + idle_machines(now)
+        + change_findings([c for c in cs if c.site == now.site], days)
+        + shift_pattern(now)
+    )
+
+
+# ------------------------------------------------------------------------------ the report
+
+
+@dataclass
+class Report:
+    scope: str  # the customer, or the site
+    period: Period
+    sites: list[SiteUsage]
+    previous: list[SiteUsage]
+    changes: list[Change]
+    recommendations: list[Recommendation]
+
+    @property
+    def total(self) -> Usage:
+        out = Usage()
+        for s in self.sites:
+            out.add(s.total)
+        return out
+
+    def by_shift(self) -> dict[str, Usage]:
+        """Shift totals over the sites, by shift name (sites may define their own)."""
+        out: dict[str, Usage] = {}
+        for s in self.sites:
+            for k, u in s.by_shift().items():
+                out.setdefault(k, Usage()).add(u)
+        return out
+
+    def not_enough(self) -> list[MachineUsage]:
+        return [m for s in self.sites for m in s.machines if not m.enough]
+
+    def to_dict(self) -> dict[str, Any]:
+        prev = self.period.previous()
+        return {
+            "scope": self.scope,
+            "first_day": self.period.first.isoformat(),
+            "last_day": self.period.last.isoformat(),
+            "days": self.period.days,
+            "previous": {"first_day": prev.first.isoformat(), "last_day": prev.last.isoformat()},
+            **self.total.to_dict(),
+            "by_shift": {k: v.to_dict() for k, v in self.by_shift().items()},
+            "sites": [s.to_dict() for s in self.sites],
+            "changes": [c.to_dict() for c in self.changes],
+            "recommendations": [r.to_dict() for r in self.recommendations],
+            "not_enough_data": [m.spec.asset_id for m in self.not_enough()],
+            "thresholds": dict(THRESHOLDS),
+        }
+
+
+def build_report(
+    scope: str,
+    sites: Sequence[SiteInput],
+    hours: Mapping[str, Sequence[HourlyPoint]],
+    warnings: Mapping[str, Sequence[float]],
+    period: Period,
+) -> Report:
+    """The report over `period` (each site's own calendar days) and its comparison with the
+    period just before. `hours`: each asset's hourly points from `fetch_bounds`; `warnings`:
+    the instants of each asset's warning events."""
+    prev = period.previous()
+    now_sites = [site_usage(s, hours, period) for s in sites]
+    prev_sites = [site_usage(s, hours, prev) for s in sites]
+    cs: list[Change] = []
+    recs: list[Recommendation] = []
+    for n, p in zip(now_sites, prev_sites, strict=True):
+        site_changes = changes(n, p, warnings)
+        cs += site_changes
+        recs += recommendations(n, site_changes, period.days)
+    return Report(scope, period, now_sites, prev_sites, cs, recs)
