@@ -89,6 +89,7 @@ def create_app(
         admin,
         asset,
         auth,
+        consulting,
         ledger,
         nodes,
         ops,
@@ -103,7 +104,18 @@ def create_app(
     app.extensions["kz_cache"] = Cache()
     auth.init_app(app)
     sitefmt.init_app(app)
-    for mod in (overview, asset, planner, parts_page, nodes, report, ledger, admin, ops):
+    for mod in (
+        overview,
+        asset,
+        planner,
+        parts_page,
+        nodes,
+        report,
+        consulting,
+        ledger,
+        admin,
+        ops,
+    ):
         app.register_blueprint(mod.bp)
     ops.init_metrics(app)
 

@@ -18,7 +18,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,8 @@ from gateway import sitetime
 from gateway.domain import asset_zone_limits, part_install_dates
 from gateway.forecast.health import is_sensor_fault
 from gateway.outlook import OutlookEngine
-from gateway.store.api import Asset, LatestState, NodeInfo, Outlook
+from gateway.service_entry import WARNING_EVENTS
+from gateway.store.api import Asset, HourlyPoint, LatestState, NodeInfo, Outlook
 
 from .data import Row
 from .parts_data import PartsData
@@ -56,6 +57,7 @@ HOUR = 3600.0
 SENSOR_FAULT = "sensor_fault"
 DAY = 86400.0
 STAMP_EVERY_S = 0.5  # the store's change stamp is read at most this often
+WARNINGS_READ = 5000  # warning look-back per asset and report: far more than a period holds
 FULL_EVERY_S = 30.0  # node health re-judged (it moves with time alone: ok, stale, offline)
 
 
@@ -688,6 +690,25 @@ class StoreFleet(PartsData):
         site gateway, where only the service team's users see anything."""
         get = getattr(self.store, "site_customers", None)
         return dict(get()) if get is not None else {}
+
+    def hourly(
+        self, asset_ids: Sequence[str], start: float, end: float
+    ) -> dict[str, list[HourlyPoint]]:
+        return dict(self.store.hourly_histories(list(asset_ids), start, end))
+
+    def warning_times(
+        self, asset_ids: Sequence[str], start: float, end: float
+    ) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for aid in asset_ids:
+            a = self._assets.get(aid) or self.store.asset(aid)
+            if a is None or not a.node_id:
+                continue
+            events = self.store.events(node_id=a.node_id, since=start, limit=WARNINGS_READ)
+            out[aid] = sorted(
+                e.ts for e in events if (e.source, e.code) in WARNING_EVENTS and e.ts < end
+            )
+        return out
 
     def get_user(self, name: str) -> Row | None:
         u = self.store.user(name)

@@ -9,7 +9,10 @@ Rows are plain JSON-able dicts; times are epoch seconds (UTC) inside, ISO 8601 i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
+
+from gateway.store.api import HourlyPoint
 
 Row = dict[str, Any]
 
@@ -139,6 +142,21 @@ class FleetData(Protocol):
         """Set a site's time zone; ValueError for a zone the IANA database does not know."""
 
     def site_report(self, site: str, days: int) -> Row: ...
+
+    def site_customers(self) -> dict[str, str]:
+        """site -> customer on the fleet server (its site gateways' tags); empty elsewhere."""
+
+    def hourly(
+        self, asset_ids: Sequence[str], start: float, end: float
+    ) -> dict[str, list[HourlyPoint]]:
+        """The stored hourly points of those assets in [start, end) (the consulting report's
+        input; assets without data are left out)."""
+
+    def warning_times(
+        self, asset_ids: Sequence[str], start: float, end: float
+    ) -> dict[str, list[float]]:
+        """When each asset's warning events (gateway/service_entry.WARNING_EVENTS) were raised
+        in [start, end)."""
 
     def get_user(self, name: str) -> Row | None:
         """name, role, password_hash, disabled, session_version (see end_sessions)."""

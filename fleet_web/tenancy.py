@@ -10,7 +10,10 @@ cache is per tenant too (util.cache). Anything outside the customer's sites read
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from gateway.store.api import HourlyPoint
 
 from .data import FleetData, Row
 
@@ -21,7 +24,7 @@ class TenantFleet:
     def __init__(self, inner: FleetData, customer: str) -> None:
         self.inner = inner
         self.customer = customer
-        customers: dict[str, str] = getattr(inner, "site_customers", dict)()
+        customers = inner.site_customers()
         self.allowed = frozenset(s for s, c in customers.items() if c == customer)
 
     # ---- reads, filtered
@@ -113,6 +116,21 @@ class TenantFleet:
         if site not in self.allowed:
             raise KeyError(site)  # the route checks sites() first: this is the backstop
         return self.inner.site_report(site, days)
+
+    def site_customers(self) -> dict[str, str]:
+        return {s: c for s, c in self.inner.site_customers().items() if s in self.allowed}
+
+    def hourly(
+        self, asset_ids: Sequence[str], start: float, end: float
+    ) -> dict[str, list[HourlyPoint]]:
+        mine = self._asset_ids()
+        return self.inner.hourly([a for a in asset_ids if a in mine], start, end)
+
+    def warning_times(
+        self, asset_ids: Sequence[str], start: float, end: float
+    ) -> dict[str, list[float]]:
+        mine = self._asset_ids()
+        return self.inner.warning_times([a for a in asset_ids if a in mine], start, end)
 
     # ---- the session needs these as they are
     def get_user(self, name: str) -> Row | None:
