@@ -54,9 +54,10 @@ def test_the_api_answers_the_report(app: Flask) -> None:
     assert site["tz"] and [s["hours"] for s in site["shifts"]] == ["06-14", "14-22", "22-06"]
     m = site["machines"][0]
     assert {"utilisation", "starts_per_day", "zone_h", "by_shift", "by_weekday"} <= set(m)
-    assert m["running_h"] + m["idle_h"] == m["monitored_h"] or abs(
-        m["running_h"] + m["idle_h"] - m["monitored_h"]
-    ) <= 0.2
+    assert (
+        m["running_h"] + m["idle_h"] == m["monitored_h"]
+        or abs(m["running_h"] + m["idle_h"] - m["monitored_h"]) <= 0.2
+    )
     assert now["thresholds"]["notable_ratio"] == 3.0
     assert now["proposals"] is None and "open actions" in now["proposals_note"]
     assert all(a["site"] == "Osaka Works" for a in now["open_actions"])
@@ -151,5 +152,7 @@ def test_frames_of_known_starts_make_the_recommendation(tmp_path: Path) -> None:
     # 16 h a day less the 10-minute stops (the first day's first report starts the counter)
     assert abs(m["P1"]["running_h"] - 10 * (16 - 5 / 6)) < 0.5
     texts = [r["text"] for r in j["recommendations"] if r["kind"] == "start_stop"]
-    assert texts == ["Press 2 starts 40 times a day against 6 for Press 1 (more on 10 of 10 full days)."]
+    assert texts == [
+        "Press 2 starts 40 times a day against 6 for Press 1 (more on 10 of 10 full days)."
+    ]
     st.close()
