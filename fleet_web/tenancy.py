@@ -117,9 +117,6 @@ class TenantFleet:
             raise KeyError(site)  # the route checks sites() first: this is the backstop
         return self.inner.site_report(site, days)
 
-    def site_customers(self) -> dict[str, str]:
-        return {s: c for s, c in self.inner.site_customers().items() if s in self.allowed}
-
     def hourly(
         self, asset_ids: Sequence[str], start: float, end: float
     ) -> dict[str, list[HourlyPoint]]:
