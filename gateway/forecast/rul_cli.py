@@ -14,6 +14,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from .early_warning import Warning_, WarningParams, warn_run
 from .model import ModelParams
 from .pronostia import (
     CONDITIONS,
@@ -56,6 +57,13 @@ def _factor(run: BearingRun, given: tuple[float, float] | None) -> float | None:
     return None if c is None else iso281_life_factor(*CONDITIONS[c], *ref)
 
 
+def _warning(run: BearingRun, params: WarningParams | None) -> Warning_ | None:
+    """The run's latched bearing warning, replayed as the gateway's monitor raises it."""
+    if params is None:
+        return None
+    return warn_run(run.t_s, {run.name: run.features}, params).warning(run.name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="kizashi rul", description=__doc__.splitlines()[0])
     ap.add_argument("file", type=Path, help="bearing CSV (t_s, rms_h, rms_v, kurt_*, peak_*)")
@@ -86,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="H",
         help="rated L10 life in running hours, the fallback when the history "
         "does not fit this bearing",
+    )
+    ap.add_argument(
+        "--warnings",
+        choices=("field", "accelerated_rig", "off"),
+        default="field",
+        help="bearing-warning preset replayed on this file and every history run, as the "
+        "gateway does (default: field, the gateway's; accelerated_rig for lives of hours)",
     )
     ap.add_argument(
         "--censored",
@@ -120,19 +135,42 @@ def main(argv: list[str]) -> int:
     hist_default = _factor(run, args.history_condition) if args.history_condition else own
     factors = [_factor(r, None) or hist_default or 1.0 for r in hist]
     fail = [failed.get(r.name, True) for r in hist]
+    # Warnings as the gateway raises them (early_warning.py): the file's own warning goes into
+    # its forecast, the history's warned failures give the fleet's warning-to-failure leads.
+    wp = None if args.warnings == "off" else WarningParams.preset(args.warnings)
+    warned = {r.name: _warning(r, wp) for r in [*hist, run]}
     lives = [
-        Life(r.last_t_s, f, None, k, r.t_s if f else None, r.features if f else None)
+        Life(
+            r.last_t_s,
+            f,
+            None if (w := warned[r.name]) is None else w.t_running_s,
+            k,
+            r.t_s if f else None,
+            r.features if f else None,
+        )
         for r, k, f in zip(hist, factors, fail, strict=True)
     ]
     prior = prior_from_lives(lives, p) if hist else None
     usage = UsageModel(args.rated_l10_h) if args.rated_l10_h else None
-    part = PartHistory(run.t_s, run.features, run.name, own)
+    own_warning = warned[run.name]
+    part = PartHistory(
+        run.t_s, run.features, run.name, own,
+        warned_at_s=None if own_warning is None else own_warning.t_running_s,
+    )  # fmt: skip
     fc = forecast_part(part, prior, usage, p)
     out = fc.to_dict()
     out.update(
         file=str(args.file),
         history_runs=len(hist),
         history_censored=sum(not f for f in fail),
+        history_warned=sum(lf.lead_s is not None for lf in lives),
+        warning=None
+        if own_warning is None
+        else {
+            "reason": own_warning.reason,
+            "channel": own_warning.channel,
+            "t_running_s": own_warning.t_running_s,
+        },
         life_factor=own,
         last_t_s=run.last_t_s,
     )

@@ -77,3 +77,18 @@ def test_cadence_option_sets_the_block() -> None:
     assert out["status"] == "degrading"
     with pytest.raises(SystemExit):
         rul_cli.main([f, "--cadence-s", "0"])  # argparse refuses it (exit 2)
+
+
+@needs_data
+def test_warnings_replayed_as_the_gateway_raises_them() -> None:
+    """The file's own bearing warning goes into its forecast (method warning_lead+...), the
+    history's warned failures give the lead times; `--warnings off` leaves both out."""
+    f = str(IMS / "IMS_T2_B1.csv")
+    out = run(f, "--history-dir", str(IMS))
+    warning = out["warning"]
+    assert isinstance(warning, dict) and str(warning["reason"]).startswith("kurtosis ")
+    assert out["history_warned"] == 2  # IMS test 1 bearings 3 and 4
+    assert str(out["method"]).startswith("warning_lead")
+    off = run(f, "--history-dir", str(IMS), "--warnings", "off")
+    assert off["warning"] is None and off["history_warned"] == 0
+    assert not str(off["method"]).startswith("warning_lead")
