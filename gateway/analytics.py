@@ -148,6 +148,8 @@ class HealthMonitor:
         h = self.assets.get(asset.asset_id)
         if h is None:
             h = AssetHealth(want)
+            # A new asset starts with its machine group's thresholds as the records tuned them.
+            h.early.params = self.records.params(asset.machine_group)
             self.assets[asset.asset_id] = h
         elif (h.alarm.enter, h.alarm.clear) != (want.enter, want.clear):
             # The registry changed the asset's group or limits: new thresholds from the next

@@ -147,6 +147,7 @@ class _Position:
     last: dict[str, float] = field(default_factory=dict)  # last block's ratios (for mates)
     peak: dict[str, float] = field(default_factory=dict)  # highest own ratio per channel
     last_t: float | None = None  # running time of the newest reading
+    confirmed: bool = False  # the latched warning was confirmed at an inspection (counted)
 
     def to_state(self) -> dict[str, Any]:
         d = asdict(self)
@@ -174,6 +175,7 @@ class _Position:
             last=floats(d.get("last")),
             peak=floats(d.get("peak")),
             last_t=None if d.get("last_t") is None else float(d["last_t"]),
+            confirmed=bool(d.get("confirmed", False)),
         )
 
 
@@ -226,15 +228,24 @@ class MachineWarnings:
         """Apply a service-log entry to a position; the warning outcome it settles, if any.
 
         `replacement` / `failure`: a new part, so the baseline is relearned; a warning that
-        stood is confirmed. `inspection` whose finding starts with "no defect" while a warning
-        stands: the warning was false; it is cleared and the baseline kept. Other inspections
-        change nothing (a defect found is confirmed when the part is replaced).
+        stood is confirmed (unless an inspection already confirmed it). `inspection` whose
+        finding starts with "no defect" while a warning stands: the warning was false; it is
+        cleared and the baseline kept. `inspection` whose finding starts with "defect" while a
+        warning stands: confirmed now (the warning stays until the part is replaced). Other
+        inspections change nothing.
         """
         w = self.warning(position)
-        peak = self.state[position].peak
-        out = None if w is None else WarningOutcome(w.channel, peak.get(w.channel, w.value), True)
+        st = self.state[position]
+        out = (
+            None if w is None else WarningOutcome(w.channel, st.peak.get(w.channel, w.value), True)
+        )
         if kind in ("replacement", "failure"):
             self.reset(position, relearn=True)
+            return None if st.confirmed else out
+        if kind == "inspection" and out is not None and finding_is_defect(finding):
+            if st.confirmed:
+                return None
+            st.confirmed = True
             return out
         if kind == "inspection" and out is not None and finding_is_false(finding):
             self.reset(position, relearn=False)
@@ -355,6 +366,14 @@ FALSE_FINDING = "no defect"
 
 def finding_is_false(finding: str) -> bool:
     return finding.strip().lower().startswith(FALSE_FINDING)
+
+
+# A finding that confirms a standing warning at an inspection: "defect: outer race spall", ...
+DEFECT_FINDING = "defect"
+
+
+def finding_is_defect(finding: str) -> bool:
+    return finding.strip().lower().startswith(DEFECT_FINDING)
 
 
 _FIELD = {

@@ -156,3 +156,48 @@ def test_a_warned_asset_is_forecast_from_the_fleets_warning_leads(store: Store) 
     assert isinstance(rul, list) and isinstance(quiet, list)
     assert 40 <= rul[1] < 150 < quiet[1]
     assert o["A3"].method.startswith("fleet_prior") or o["A3"].status != "degrading"
+
+
+def test_the_service_log_tunes_the_groups_thresholds(store: Store, tmp_path: Path) -> None:
+    """Item 4 of issue 14 at the gateway: a warning found false raises its machine group's
+    threshold (for every asset of the group, new ones included); a defect confirmed at an
+    inspection is counted once, not again at the replacement."""
+    mon = HealthMonitor(store, tmp_path / "health.json")
+    mon.step()
+    group = store.asset("A0").machine_group  # type: ignore[union-attr]
+    a0 = Feed(store, "n0")
+    a0.run(30)
+    a0.run(10, kurt=3.0)  # Pearson 3.2 -> 6: 1.9x
+    mon.step()
+    assert mon.assets["A0"].early.warning("bearing") is not None
+    store.add_service_entry(ServiceEntry("A0", _day(a0.t), "inspection", finding="No defect found"))
+    mon.step()
+    assert mon.assets["A0"].early.warning("bearing") is None  # cleared, baseline kept
+    (false,) = mon.records.outcomes[group]
+    assert not false.confirmed and false.channel == "kurtosis"
+    tuned = mon.records.params(group).kurt_ratio
+    assert tuned == pytest.approx(1.1 * false.peak_value) and tuned > 1.5
+    # A1 (same group) starts with the tuned threshold: a 1.9x kurtosis no longer warns it ...
+    a1 = Feed(store, "n1")
+    a1.run(30)
+    a1.run(10, kurt=3.0)
+    mon.step()
+    assert mon.assets["A1"].early.params.kurt_ratio == tuned
+    assert mon.assets["A1"].early.warning("bearing") is None
+    # ... a 2.5x one does; the inspection confirms it, the replacement does not count it again.
+    a1.run(10, kurt=5.0)
+    mon.step()
+    assert mon.assets["A1"].early.warning("bearing") is not None
+    store.add_service_entry(
+        ServiceEntry("A1", _day(a1.t), "inspection", finding="Defect: outer race spall")
+    )
+    mon.step()
+    assert [o.confirmed for o in mon.records.outcomes[group]] == [False, True]
+    assert mon.assets["A1"].early.warning("bearing") is not None  # stands until replaced
+    store.add_service_entry(ServiceEntry("A1", _day(a1.t), "replacement"))
+    mon.step()
+    assert len(mon.records.outcomes[group]) == 2
+    assert mon.assets["A1"].early.warning("bearing") is None  # new part: baseline relearned
+    # The records survive a restart.
+    again = HealthMonitor(store, tmp_path / "health.json")
+    assert again.records.params(group).kurt_ratio == tuned
