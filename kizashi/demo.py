@@ -56,8 +56,10 @@ from kizashi.app import serve
 from kizashi.demo_fleet import (
     DEMO_SITE_ZONES,
     DEMO_SITES,
+    DEMO_STOCK,
     HISTORY_SEED_DAYS,
     demo_assets,
+    demo_catalog,
     demo_windows,
 )
 from kizashi.demo_history import seed_history
@@ -177,6 +179,11 @@ def _ensure_registry(store: Store, opts: DemoOptions, now: float) -> None:
     if not store.windows():
         for window in demo_windows(now):
             store.add_window(window)
+    if not store.catalog():  # first start only: the page's changes to the books stay
+        for part in demo_catalog():
+            store.put_catalog_part(part)
+        for part_number, warehouse, count in DEMO_STOCK:
+            store.set_stock(part_number, warehouse, count, "demo", now)
 
 
 def _ensure_admin(store: Store) -> str | None:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.sitetime import zone
-from gateway.store.api import Asset, MaintenanceWindow, Part, Site
+from gateway.store.api import Asset, CatalogPart, MaintenanceWindow, Part, Site
 
 DEMO_SITES = ("Osaka Press Shop", "Stuttgart Assembly", "Kobe Water Works")
 # Each site's IANA zone: its times are shown and typed in it (kizashi site set).
@@ -118,3 +118,41 @@ def demo_windows(now: float, weeks: int = 12) -> list[MaintenanceWindow]:
                 MaintenanceWindow(site.name, start.timestamp(), end.timestamp(), "planned stop")
             )
     return out
+
+
+# The demo's price list (docs/SERVICE.md): list price in EUR and labour hours to fit, per part
+# number of the registry above; the lead time is the longest any asset's registry entry gives.
+_PRICES: dict[str, tuple[str, float, float]] = {
+    "6312-2Z/C3": ("deep groove ball bearing 60x130x31, shielded, C3", 68.0, 3.0),
+    "6208-2RS": ("deep groove ball bearing 40x80x18, sealed", 14.5, 1.5),
+    "6205-2Z": ("deep groove ball bearing 25x52x15, shielded", 7.8, 1.0),
+    "7014-CD/P4A": ("super-precision angular contact bearing 70x110x20", 640.0, 8.0),
+    "NU 310 ECP": ("cylindrical roller bearing 50x110x27", 92.0, 3.0),
+    "6306-2Z": ("deep groove ball bearing 30x72x19, shielded", 11.2, 1.5),
+    "6316 M/C3": ("deep groove ball bearing 80x170x39, brass cage, C3", 410.0, 6.0),
+    "22215 E": ("spherical roller bearing 75x130x31", 165.0, 4.0),
+    "6310-2RS": ("deep groove ball bearing 50x110x27, sealed", 38.0, 2.5),
+    "SEAL-45x62": ("radial shaft seal 45x62x8", 6.4, 0.5),
+}
+# (part number, warehouse, pieces on the shelf when the demo starts)
+DEMO_STOCK: tuple[tuple[str, str, int], ...] = (
+    ("6312-2Z/C3", "Osaka stores", 1),
+    ("6208-2RS", "central", 4),
+    ("6205-2Z", "central", 6),
+    ("NU 310 ECP", "central", 1),
+    ("6316 M/C3", "central", 1),
+    ("SEAL-45x62", "central", 10),
+    ("SEAL-45x62", "Osaka stores", 2),
+)
+
+
+def demo_catalog() -> list[CatalogPart]:
+    """The price list of every part number the demo's registry names."""
+    lead: dict[str, float] = {}
+    for *_, parts in _TABLE:
+        for p in parts:
+            lead[p.part_number] = max(lead.get(p.part_number, 0.0), p.lead_time_days or 0.0)
+    return [
+        CatalogPart(pn, text, price, "EUR", lead[pn], labour_h, safety_stock=1 if price < 20 else 0)
+        for pn, (text, price, labour_h) in sorted(_PRICES.items())
+    ]
