@@ -108,57 +108,57 @@ def _within(needs: Iterable[PartNeed], now: float, horizons: Sequence[int]) -> d
     }
 
 
+def _first_short(needs: Sequence[PartNeed], have: int, now: float) -> float | None:
+    """When the needs in date order first exceed `have` pieces (None: never)."""
+    running = 0
+    for n in needs:
+        running += n.qty
+        if running > have:
+            return now if n.need_by is None else max(now, n.need_by)
+    return None
+
+
 def _advice(
     part: CatalogPart | None, on_hand: int, needs: Sequence[PartNeed], now: float
 ) -> tuple[float | None, float | None, int, str]:
-    """(shortfall date, order-by, quantity, advice in words) for one part number."""
+    """(shortfall date, order-by, quantity, advice in words) for one part number.
+
+    The shortfall is when a need finds no piece; the order is timed on when the stock would
+    first dip into the safety stock (the same date without one)."""
     safety = part.safety_stock if part is not None else 0
     dated = sorted(needs, key=lambda n: -math.inf if n.need_by is None else n.need_by)
-    running, shortfall = 0, (now if safety > on_hand else None)
-    for n in dated if shortfall is None else ():
-        running += n.qty
-        if running + safety > on_hand:
-            shortfall = now if n.need_by is None else max(now, n.need_by)
-            break
-    if shortfall is None:
+    shortfall = _first_short(dated, on_hand, now)
+    breach = now if safety > on_hand else _first_short(dated, on_hand - safety, now)
+    if breach is None:
         if not dated:
             return None, None, 0, "nothing to order: no known need"
         return None, None, 0, "nothing to order: stock covers every known need"
     if part is None:
-        need = max(0, sum(n.qty for n in dated) + safety - on_hand)
+        need = max(0, sum(n.qty for n in dated) - on_hand)
         return (
             shortfall,
             None,
             need,
-            f"not in the catalog: {need} short by {day(shortfall)}, and no lead time to say"
+            f"not in the catalog: {need} short by {day(breach)}, and no lead time to say"
             " when to order (add it with `kizashi part catalog add`)",
         )
     lead = part.lead_time_days * DAY
-    order_by = shortfall - lead
+    order_by = breach - lead
     arrive = max(now, order_by) + lead
     # Cover every need until a lead time after delivery: the soonest a next order could land.
     cover = sum(n.qty for n in dated if n.need_by is None or n.need_by <= arrive + lead)
     qty = max(1, cover + safety - on_hand)
-    lead_words = f"lead time {part.lead_time_days:g} d"
-    if order_by <= now:
-        late = (now + lead - shortfall) / DAY
-        tail = (
-            f"; even now it arrives {math.ceil(late)} d after the {day(shortfall)} need"
-            if late >= 1
-            else ""
-        )
-        return (
-            shortfall,
-            order_by,
-            qty,
-            f"order now: {qty} (needed {day(shortfall)}, {lead_words}){tail}",
-        )
-    return (
-        shortfall,
-        order_by,
-        qty,
-        f"order by {day(order_by)}: {qty} (needed {day(shortfall)}, {lead_words})",
+    why = (
+        f"needed {day(shortfall)}"
+        if shortfall is not None
+        else f"to keep the safety stock of {safety}"
     )
+    words = f"{qty} ({why}, lead time {part.lead_time_days:g} d)"
+    if order_by > now:
+        return shortfall, order_by, qty, f"order by {day(order_by)}: {words}"
+    late = 0.0 if shortfall is None else (now + lead - shortfall) / DAY
+    tail = f"; even now it arrives {math.ceil(late)} d after that need" if late >= 1 else ""
+    return shortfall, order_by, qty, f"order now: {words}{tail}"
 
 
 def plan_parts(

@@ -81,7 +81,7 @@ def test_order_now_says_when_even_now_is_too_late() -> None:
     d = one(plan_parts([BRG], [], [], looks, NOW))
     assert d.order_by is not None and d.order_by < NOW and d.order_qty == 2
     assert d.advice.startswith("order now: 2 (needed")
-    assert "arrives 9 d after" in d.advice  # 14 d lead time, needed in 5 d
+    assert d.advice.endswith("; even now it arrives 9 d after that need")  # 14 d lead, 5 d
     # in time, but only just: order now, no lateness
     d = one(plan_parts([BRG], [], [], [outlook("a", 14, (("BRG", 1),))], NOW))
     assert d.advice == f"order now: 1 (needed {day(NOW + 14 * DAY)}, lead time 14 d)"
@@ -90,7 +90,14 @@ def test_order_now_says_when_even_now_is_too_late() -> None:
 def test_safety_stock_and_undated_reservations() -> None:
     safe = CatalogPart("BRG", "bearing", 20.0, "EUR", 14.0, 1.0, safety_stock=2)
     d = one(plan_parts([safe], [StockRow("BRG", "main", 1)], [], [], NOW))
-    assert d.advice.startswith("order now: 1") and d.order_qty == 1  # back up to the safety 2
+    assert d.advice == "order now: 1 (to keep the safety stock of 2, lead time 14 d)"
+    assert d.shortfall_at is None  # no need goes without a piece
+    # the need on day 30 is covered, but takes the stock below safety: order by day 16
+    d = one(
+        plan_parts([safe], [StockRow("BRG", "main", 2)], [], [outlook("a", 30, (("BRG", 1),))], NOW)
+    )
+    assert d.order_by == NOW + 16 * DAY and d.order_qty == 1
+    assert d.advice.startswith(f"order by {day(NOW + 16 * DAY)}: 1 (to keep the safety stock")
     d = one(plan_parts([BRG], [], [reserved("P-1", 2, None, wh="")], [], NOW))
     assert d.committed == {4: 2, 8: 2, 12: 2}  # undated: due now
     assert d.advice.startswith("order now: 2")
