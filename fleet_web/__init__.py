@@ -73,8 +73,11 @@ def create_app(
     if store is None:
         raise TypeError("create_app needs the gateway store (gateway.store.open_store(url))")
     from .adapter import StoreFleet
+    from .centre import CentreFleet
 
-    fleet: FleetData = StoreFleet(store, outlook, clock=app.config.get("CLOCK") or time.time)
+    # At the fleet server, writes go to the site gateways as commands (fleet_web/centre.py).
+    kind = CentreFleet if app.config.get("FLEET_ROLE") else StoreFleet
+    fleet: FleetData = kind(store, outlook, clock=app.config.get("CLOCK") or time.time)
     app.extensions["fleet"] = fleet
     proxies = int(app.config["TRUSTED_PROXIES"])
     if proxies > 0:  # only then is X-Forwarded-For believed (the last `proxies` hops)
@@ -90,6 +93,7 @@ def create_app(
         asset,
         auth,
         consulting,
+        commands,
         ledger,
         nodes,
         ops,
@@ -114,6 +118,7 @@ def create_app(
         consulting,
         ledger,
         admin,
+        commands,
         ops,
     ):
         app.register_blueprint(mod.bp)

@@ -401,6 +401,9 @@ class StoreFleet(PartsData):
             })  # fmt: skip
         return out
 
+    def commands(self, limit: int = 200) -> list[Row]:
+        return []  # a site gateway sends no commands (the fleet server's page: centre.py)
+
     def _service_row(self, s: Any) -> Row:
         return {
             "id": s.entry_id,

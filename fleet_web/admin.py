@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from gateway.domain import ROLES
 
 from .auth import fleet, hash_password, requires
+from .centre import sent_or
 from .data import Row
 from .exports import USER_COLUMNS
 from .users import MIN_PASSWORD, USER_NAME_RULE, check_user_name
@@ -107,7 +108,7 @@ def form_asset(asset_id: str) -> Any:
         fleet().update_asset(asset_id, fields)
     except ValueError as e:
         abort(400, str(e))
-    flash(f"Asset {asset_id} updated.")
+    flash(sent_or(f"Asset {asset_id} updated."))
     return redirect(url_for("admin.page"))
 
 
@@ -121,7 +122,7 @@ def form_site(site: str) -> Any:
         fleet().set_site_zone(site, tz)
     except ValueError as e:
         abort(400, str(e))
-    flash(f"Site {site}: times are shown and typed in {tz}.")
+    flash(sent_or(f"Site {site}: times are shown and typed in {tz}."))
     return redirect(url_for("admin.page"))
 
 
@@ -133,6 +134,9 @@ def form_node(node_id: str) -> Any:
         abort(400, "unknown asset")
     if not any(n["id"] == node_id for n in fleet().nodes()):
         abort(404)
-    fleet().assign_node(node_id, target)
-    flash(f"Node {node_id} assigned to {target or 'nothing'}.")
+    try:
+        fleet().assign_node(node_id, target)
+    except ValueError as e:
+        abort(400, str(e))
+    flash(sent_or(f"Node {node_id} assigned to {target or 'nothing'}."))
     return redirect(url_for("admin.page"))

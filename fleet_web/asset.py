@@ -11,6 +11,7 @@ from gateway.domain import SERVICE_KINDS
 from gateway.sitetime import abbrev, date_at, iso_at
 
 from .auth import fleet, requires
+from .centre import sent_or
 from .data import Row
 from .exports import EVENT_COLUMNS, PART_COLUMNS, SERVICE_COLUMNS
 from .sitefmt import tz_of
@@ -170,5 +171,5 @@ def api_record(asset_id: str) -> Response:
 @requires("technician")
 def form_record(asset_id: str) -> Any:
     e = _record(asset_id, request.form.to_dict())
-    flash(f"{e['kind'].capitalize()} recorded.")
+    flash(sent_or(f"{e['kind'].capitalize()} recorded."))
     return redirect(url_for("asset.page", asset_id=asset_id))

@@ -141,6 +141,10 @@ class FleetData(Protocol):
     def set_site_zone(self, site: str, tz: str) -> None:
         """Set a site's time zone; ValueError for a zone the IANA database does not know."""
 
+    def commands(self, limit: int = 200) -> list[Row]:
+        """The fleet server's commands to its site gateways, newest first (fleet_web/centre.py;
+        none on a site gateway)."""
+
     def site_report(self, site: str, days: int) -> Row: ...
 
     def site_customers(self) -> dict[str, str]:

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from gateway.service_entry import MAX_DOWNTIME_AVOIDED_H
 
 from .auth import fleet, requires
+from .centre import sent_or
 from .data import Row
 
 bp = Blueprint("ledger", __name__)
@@ -47,5 +48,5 @@ def correct(entry_id: int) -> Any:
         abort(404)
     except ValueError as e:
         abort(400, str(e))
-    flash(f"Ledger entry {entry_id} corrected.")
+    flash(sent_or(f"Ledger entry {entry_id} corrected."))
     return redirect(url_for("ledger.page"))

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from gateway.sitetime import parse_local
 
 from .auth import fleet, requires
+from .centre import sent_or
 from .data import Row
 from .exports import JOB_COLUMNS, UNPLANNED_COLUMNS, WINDOW_COLUMNS
 from .sitefmt import span, tz_of
@@ -83,7 +84,7 @@ def form_add_window() -> Any:
         fleet().add_window(site, start, end, f.get("note", "")[:200])
     except ValueError as e:
         abort(400, str(e))
-    flash(f"Planned stop added at {site}: {span(start, end, site)}.")
+    flash(sent_or(f"Planned stop added at {site}: {span(start, end, site)}."))
     return redirect(url_for("planner.page", site=site))
 
 

@@ -395,7 +395,8 @@ def current_warning(
 
 
 class FleetForecaster:
-    """Remaining running life per asset, with the fleet prior from the service log.
+    """Remaining running life per asset, with the fleet prior from the service log (or, on a
+    site gateway of a fleet server, the prior the centre fitted from every site's lives).
 
     The prior's lives (gateway/forecast/records.py, the same function the bench and
     `kizashi rul` use): a part life is the running time between a part's installation (its
@@ -428,6 +429,9 @@ class FleetForecaster:
         # the outlook engine keeps both current (the engine's own cache of what it computed).
         self.running_ages: dict[str, float] = {}
         self.warnings: dict[str, list[WarningSeen]] = {}
+        self._central_state: dict[str, Any] | None = None
+        self._central_prior: FleetPrior | None = None
+        self._central_version = 0
 
     def _runtime_at(self, asset_id: str, start: float, end: float) -> float | None:
         hist = self.store.hourly_history(asset_id, start, end)
@@ -470,9 +474,44 @@ class FleetForecaster:
         """Running seconds of every life the service log ended (failed or replaced)."""
         return [lf.life_s for lf in self.ended_lives()]
 
+    def _central(self) -> FleetPrior | None:
+        """The prior the fleet server fitted from every site's lives and sent down (docs/
+        FLEET.md), re-read from the store each time (parsed again only when it changed)."""
+        state = self.store.fleet_prior_state()
+        if state is None:
+            self._central_prior = self._central_state = None
+        elif state != self._central_state:
+            self._central_state = state
+            self._central_prior = FleetPrior.from_state(state)
+            self._central_version += 1
+        return self._central_prior
+
+    def central_version(self) -> int:
+        """Changes whenever a new prior arrives from the fleet server (the outlook then
+        recomputes every asset)."""
+        with self._lock:
+            self._central()
+            return self._central_version
+
+    @property
+    def from_centre(self) -> bool:
+        """The prior in use is the fleet server's (every site's lives), not this site's own."""
+        return self._central_prior is not None
+
+    @property
+    def n_lives(self) -> int:
+        """Completed lives behind the prior in use."""
+        c = self._central_prior
+        if c is not None:
+            return c.n_failures + c.n_censored
+        return len(self.completed_lives)
+
     def prior(self) -> FleetPrior | None:
         """The fleet prior: needs two ended lives, one of them a failure (None before)."""
         with self._lock:
+            central = self._central()
+            if central is not None:
+                return central
             now = self.clock()
             if now - self._prior_at >= self.refit_s:
                 self._prior_at = now

@@ -5,7 +5,9 @@ The same software in its fleet role: no node links and no outlook engine of its 
 what the site gateways forward (gateway/uplink/central.py) into its store (PostgreSQL) and serves
 one fleet page over every site. Config (TOML):
 
-    [fleet]            database (URL, required), data_dir, log_level
+    [fleet]            database (URL, required), data_dir, log_level, prior_every_s (how often
+                       the fleet prior is refitted from every site's lives and, when it
+                       changed, sent down: gateway/uplink/fleet_prior.py; 0 = never)
     [fleet.mqtt]       the central broker: keys of gateway/uplink/config.py (host, port, tls...)
     [fleet.origins]    site gateway id = "customer": the only origins applied, and their customer
     [http]             enabled, host, port, threads (as the site gateway)
@@ -31,7 +33,9 @@ from gateway.service import HttpServer, supervise
 from gateway.store import open_store
 from gateway.store.sql import SqlStore
 from gateway.uplink.central import CentralApplier
+from gateway.uplink.commands import CommandSender
 from gateway.uplink.config import UplinkConfig, parse_uplink
+from gateway.uplink.fleet_prior import PriorPublisher
 from gateway.uplink.wire import ORIGIN_RE
 from gateway.webhooks import WebhookDispatcher, WebhookEndpoint, parse_webhooks
 
@@ -39,7 +43,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FleetConfig", "load_fleet_config", "serve_fleet"]
 
-FLEET_KEYS = {"database", "data_dir", "log_level", "mqtt", "origins"}
+FLEET_KEYS = {"database", "data_dir", "log_level", "mqtt", "origins", "prior_every_s"}
 HTTP_KEYS = {"enabled", "host", "port", "threads"}
 
 
@@ -53,6 +57,7 @@ class FleetConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     web: dict[str, Any] = field(default_factory=dict)
     webhooks: tuple[WebhookEndpoint, ...] = ()  # [[webhooks]] as on a gateway
+    prior_every_s: float = 3600.0
 
 
 def parse_fleet_config(data: dict[str, Any], base: Path = Path(".")) -> FleetConfig:
@@ -86,6 +91,7 @@ def parse_fleet_config(data: dict[str, Any], base: Path = Path(".")) -> FleetCon
         ),
         web=dict(data.get("web", {})),
         webhooks=parse_webhooks(list(data.get("webhooks", []))),
+        prior_every_s=float(fleet.get("prior_every_s", 3600.0)),
     )
 
 
@@ -125,22 +131,32 @@ async def serve_fleet(
         app = app_factory(web_store, cfg)
         http = HttpServer(app, cfg.http.host, cfg.http.port, cfg.http.threads).start()
         log.info("fleet page serving", extra={"host": cfg.http.host, "port": http.port})
+    # commands to the sites (the page's writes, rollouts, the prior) on connections of their own
+    command_store = await asyncio.to_thread(_open, cfg.database)
+    sender = CommandSender(command_store, cfg.origins, cfg.mqtt, metrics)
+    tasks = [
+        asyncio.create_task(supervise("fleet_uplink", applier.run, metrics)),
+        asyncio.create_task(supervise("fleet_commands", sender.run, metrics)),
+    ]
+    if cfg.prior_every_s > 0:
+        prior = PriorPublisher(command_store, cfg.origins, cfg.prior_every_s, metrics)
+        tasks.append(asyncio.create_task(supervise("fleet_prior", prior.run, metrics)))
+    # Proposals are made and answered on the fleet page too (customers sign in here):
+    # their expiry and follow-ups, and the outbox to the webhooks (docs/SERVICE.md).
+    proposals = Proposals(store)
+    tasks.append(asyncio.create_task(supervise("proposals", proposals.run, metrics)))
+    if cfg.webhooks:
+        hooks = WebhookDispatcher(store, cfg.webhooks, metrics, "fleet")
+        tasks.append(asyncio.create_task(supervise("webhooks", hooks.run, metrics)))
     try:
-        task = asyncio.create_task(supervise("fleet_uplink", applier.run, metrics))
-        # Proposals are made and answered on the fleet page too (customers sign in here):
-        # their expiry and follow-ups, and the outbox to the webhooks (docs/SERVICE.md).
-        proposals = Proposals(store)
-        tasks = [task, asyncio.create_task(supervise("proposals", proposals.run, metrics))]
-        if cfg.webhooks:
-            hooks = WebhookDispatcher(store, cfg.webhooks, metrics, "fleet")
-            tasks.append(asyncio.create_task(supervise("webhooks", hooks.run, metrics)))
         if on_ready is not None:
             on_ready(applier, None if http is None else http.port)
         await stop.wait()
-        for t in tasks:
-            t.cancel()
+        for task in tasks:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
+        await asyncio.to_thread(command_store.close)
         if http is not None:
             http.close()
         await asyncio.to_thread(store.close)

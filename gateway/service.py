@@ -42,8 +42,10 @@ from gateway.serial_link import SerialLink
 from gateway.store import open_store
 from gateway.store.api import Store
 from gateway.store.sql import SqlStore
+from gateway.uplink.commands import CommandReceiver
 from gateway.uplink.forwarder import Forwarder
 from gateway.webhooks import WebhookDispatcher
+from gateway.uplink.site_commands import SiteCommands
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +283,18 @@ async def serve(
                 forwarder = Forwarder(uplink_store, cfg.gateway_id, cfg.uplink, metrics)
                 side.append(
                     tg.create_task(supervise("uplink", forwarder.run, metrics), name="uplink")
+                )
+                # commands from the fleet server (gateway/uplink/commands.py), applied once each
+                command_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
+                closers.append(command_store)
+                if not isinstance(command_store, SqlStore):
+                    raise TypeError("fleet commands need an SQL store")
+                apply = SiteCommands(command_store, cfg.data_dir, cfg.secrets, clock)
+                receiver = CommandReceiver(cfg.gateway_id, cfg.uplink, apply, metrics)
+                side.append(
+                    tg.create_task(
+                        supervise("fleet_commands", receiver.run, metrics), name="fleet_commands"
+                    )
                 )
             side.append(tg.create_task(watchdog_loop(health.check), name="watchdog"))
             if on_ready is not None:

@@ -105,14 +105,22 @@ def fleet_app(store: SqlStore, cfg: FleetConfig) -> Callable[..., Any]:
 
 
 def fleet_main(argv: Sequence[str]) -> int:
-    """`kizashi fleet run --config FILE [--no-http]`, `kizashi fleet demo` (kizashi/fleet_demo)."""
+    """`kizashi fleet run --config FILE [--no-http]`, `kizashi fleet demo` (kizashi/fleet_demo),
+    `kizashi fleet command --config FILE ...` (gateway/fleet_command_cli.py)."""
     args = list(argv)
     if args[:1] == ["demo"]:
         from kizashi.fleet_demo import main
 
         return main(args[1:])
+    if args[:1] == ["command"]:
+        from gateway.fleet_command_cli import main as command_main
+
+        return command_main(args[1:])
     if args[:1] != ["run"]:
-        print("usage: kizashi fleet run --config FILE [--no-http] | kizashi fleet demo [--port P]")
+        print(
+            "usage: kizashi fleet run --config FILE [--no-http] | kizashi fleet demo [--port P]"
+            " | kizashi fleet command --config FILE {list,asset,node,service,window,update,prior}"
+        )
         return 2
     ap = argparse.ArgumentParser(prog="kizashi fleet run")
     ap.add_argument("--config", required=True, help="fleet server TOML file")

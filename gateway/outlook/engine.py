@@ -81,6 +81,7 @@ class OutlookEngine:
         self._event_mark = 0
         self._warnings: dict[str, list[WarningSeen]] = {}
         self.forecaster.warnings = self._warnings
+        self._prior_version = 0  # the fleet server's prior last used (FleetForecaster)
         self._stamp: tuple[float, ...] = ()
         self._registry: dict[str, Asset] | None = None
         self._node_asset: dict[str, str] = {}
@@ -123,7 +124,9 @@ class OutlookEngine:
             changed |= self._read_reports()
             changed |= self._read_warnings()
             assert self._registry is not None
-            if now >= self._next_sweep:
+            prior_version = self.forecaster.central_version()
+            if now >= self._next_sweep or prior_version != self._prior_version:
+                self._prior_version = prior_version  # a new prior from the fleet server
                 changed = set(self._registry)
                 self._next_sweep = now + SWEEP_S
             n = self._recompute(sorted(a for a in changed if a in self._registry))
@@ -274,7 +277,7 @@ class OutlookEngine:
             )
         }
         prior = self.forecaster.prior()
-        n_lives = len(self.forecaster.completed_lives)
+        n_lives = self.forecaster.n_lives
         # The part's standing bearing warning, on the forecast's running clock (from the first
         # running hour of its history): as the bench passes it (bench/prognostics.py).
         warning: dict[str, WarningSeen | None] = {}
@@ -365,9 +368,12 @@ class OutlookEngine:
             )
         )  # fmt: skip
         if "fleet_prior" in method:
-            source = f"{n_lives} completed lives of parts in the fleet"
-            n_alive = len(self.forecaster.lives) - n_lives
-            source += f" and {n_alive} parts still running" if n_alive > 0 else ""
+            if self.forecaster.from_centre:  # fitted at the fleet server from every site
+                source = f"{n_lives} completed lives of parts across every site"
+            else:
+                source = f"{n_lives} completed lives of parts in the fleet"
+                n_alive = len(self.forecaster.lives) - n_lives
+                source += f" and {n_alive} parts still running" if n_alive > 0 else ""
         elif "rated_life" in method and part and part.rated_l10_h:
             source = f"the part's rated life (L10 {part.rated_l10_h:,.0f} h)"
         else:

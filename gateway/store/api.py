@@ -718,6 +718,11 @@ class Store(Protocol):
         """The outlook engine's heartbeat: it looked for changes at `ts` (all rows current)."""
 
     def outlook_checked_at(self) -> float | None: ...
+
+    # --- fleet (gateway/store/commands_sql.py)
+    def fleet_prior_state(self) -> dict[str, Any] | None:
+        """The fleet prior the fleet server sent this site (docs/FLEET.md); None if none."""
+
     def reports_after(self, frame_id: int, limit: int = 10000) -> list[ReportRow]:
         """Report frames stored after `frame_id`, in commit order (a watermark)."""
 

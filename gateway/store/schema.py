@@ -32,7 +32,11 @@ consumed or released; warehouse '' is a shortfall, reserved though no shelf has 
 proposal tables (docs/SERVICE.md "Proposals"): `customer_terms` (per customer: currency, labour
 rate, cost of an hour of downtime), `proposals` (one row per revision, its content frozen at
 send), `proposal_events` (every step, when and by whom), and the generic webhook `outbox` with
-`outbox_marks` (how far each endpoint has been delivered).
+`outbox_marks` (how far each endpoint has been delivered); 13 adds the
+command tables (gateway/uplink/commands.py, docs/FLEET.md): `fleet_commands` (the centre's
+outbox of commands to its site gateways, each with its state and the site's reason when
+refused) and `site_commands` (at a site, each command id it applied or refused, so a command
+sent twice is applied once).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -40,7 +44,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -343,6 +347,27 @@ CREATE TABLE IF NOT EXISTS fleet_origins (
     origin TEXT PRIMARY KEY,
     customer TEXT NOT NULL,
     last_seen {real}
+);
+CREATE TABLE IF NOT EXISTS fleet_commands (
+    command_id {serial},
+    origin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    args {blob} NOT NULL,
+    by_user TEXT NOT NULL DEFAULT '',
+    created {real} NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    sends BIGINT NOT NULL DEFAULT 0,
+    sent {real},
+    answered {real}
+);
+CREATE INDEX IF NOT EXISTS fleet_commands_open ON fleet_commands (origin, state, command_id);
+CREATE TABLE IF NOT EXISTS site_commands (
+    command_id BIGINT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    applied {real} NOT NULL
 );
 """
 

@@ -1,0 +1,229 @@
+"""The store's side of commands from the fleet server to its site gateways (docs/FLEET.md,
+gateway/uplink/commands.py). A mixin of `SqlStore` like uplink_sql.py.
+
+- At the centre, `fleet_commands` is the outbox: a command is queued with an id, stays
+  `pending` until its site answers, then is `done` or `refused` (with the site's reason);
+  `superseded` when a newer command of a kind that replaces the older one (the fleet prior)
+  was queued before the older one was answered.
+- At a site, `site_commands` holds every command id it answered: the command's effect and its
+  id are written in ONE transaction, so a command that arrives twice (a resend after an outage,
+  the broker's redelivery) is applied once and answered again with the same result.
+- The fleet prior the centre sent is kept in `meta` (`fleet_prior`), read by the outlook.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+__all__ = ["COMMAND_STATES", "REPLACED_KINDS", "CommandsSql", "FleetCommand"]
+
+COMMAND_STATES = ("pending", "done", "refused", "superseded")
+# A newer command of these kinds makes an older unanswered one of the same origin pointless.
+REPLACED_KINDS = frozenset({"fleet_prior"})
+PRIOR_KEY = "fleet_prior"
+PRIOR_SENT_KEY = "fleet_prior_sent"
+_COLS = "command_id, origin, kind, args, by_user, created, state, reason, sends, sent, answered"
+
+
+@dataclass(frozen=True)
+class FleetCommand:
+    command_id: int
+    origin: str
+    kind: str
+    args: dict[str, Any]
+    by_user: str
+    created: float
+    state: str
+    reason: str
+    sends: int
+    sent: float | None
+    answered: float | None
+
+
+def _command(r: Sequence[Any]) -> FleetCommand:
+    args = msgpack.unpackb(bytes(r[3]), raw=False)
+    return FleetCommand(
+        int(r[0]), str(r[1]), str(r[2]), args, str(r[4]), float(r[5]), str(r[6]), str(r[7]),
+        int(r[8]), None if r[9] is None else float(r[9]), None if r[10] is None else float(r[10]),
+    )  # fmt: skip
+
+
+class CommandsSql:
+    """The outbox (centre) and the applied ids (site) over SqlStore's hooks."""
+
+    _lock: Any
+    data_errors: tuple[type[BaseException], ...]
+
+    def _q(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _savepoint(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _set_meta(self, key: str, value: str) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ centre: the outbox
+    def queue_fleet_command(
+        self, origin: str, kind: str, args: dict[str, Any], by_user: str = ""
+    ) -> int:
+        """Queue a command for the site gateway `origin`; its id."""
+        blob = msgpack.packb(args, use_bin_type=True)
+        now = time.time()
+        with self._lock, self._transaction():
+            if kind in REPLACED_KINDS:
+                self._q(
+                    "UPDATE fleet_commands SET state = 'superseded', answered = ?"
+                    " WHERE origin = ? AND kind = ? AND state = 'pending'",
+                    (now, origin, kind),
+                )
+            rows = self._q(
+                "INSERT INTO fleet_commands (origin, kind, args, by_user, created, state)"
+                " VALUES (?, ?, ?, ?, ?, 'pending') RETURNING command_id",
+                (origin, kind, blob, by_user, now),
+            )
+        return int(rows[0][0])
+
+    def fleet_commands(
+        self, origin: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[FleetCommand]:
+        """Commands, newest first (all, or of one origin and/or state)."""
+        where, params = [], []
+        if origin is not None:
+            where.append("origin = ?")
+            params.append(origin)
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        sql = f"SELECT {_COLS} FROM fleet_commands"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            rows = self._q(sql + " ORDER BY command_id DESC LIMIT ?", (*params, int(limit)))
+        return [_command(r) for r in rows]
+
+    def fleet_command(self, command_id: int) -> FleetCommand | None:
+        with self._lock:
+            rows = self._q(
+                f"SELECT {_COLS} FROM fleet_commands WHERE command_id = ?", (command_id,)
+            )
+        return _command(rows[0]) if rows else None
+
+    def pending_fleet_heads(self) -> dict[str, int]:
+        """origin -> its oldest pending command id (commands go one at a time, in id order)."""
+        with self._lock:
+            rows = self._q(
+                "SELECT origin, MIN(command_id) FROM fleet_commands WHERE state = 'pending'"
+                " GROUP BY origin ORDER BY origin"
+            )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def fleet_command_sent(self, command_id: int, ts: float) -> None:
+        with self._lock, self._transaction():
+            self._q(
+                "UPDATE fleet_commands SET sends = sends + 1, sent = ? WHERE command_id = ?",
+                (ts, command_id),
+            )
+
+    def answer_fleet_command(self, command_id: int, origin: str, state: str, reason: str) -> bool:
+        """Record the site's answer; False when no pending command of `origin` has that id
+        (an answer repeated, or one naming another site's command)."""
+        if state not in ("done", "refused"):
+            raise ValueError(f"unknown command state {state!r}")
+        with self._lock, self._transaction():
+            rows = self._q(
+                "UPDATE fleet_commands SET state = ?, reason = ?, answered = ?"
+                " WHERE command_id = ? AND origin = ? AND state = 'pending' RETURNING command_id",
+                (state, reason[:500], time.time(), int(command_id), origin),
+            )
+        return bool(rows)
+
+    def fleet_owner(self, kind: str, key: str) -> str | None:
+        """The site gateway that forwarded `key` ('site', 'asset', 'node'), None if none."""
+        with self._lock:
+            rows = self._q("SELECT origin FROM fleet_keys WHERE kind = ? AND key = ?", (kind, key))
+        return str(rows[0][0]) if rows else None
+
+    def fleet_site_id(self, kind: str, centre_id: int) -> tuple[str, int] | None:
+        """(origin, the site's id) of a forwarded 'service' entry or 'window' the centre
+        stores as `centre_id`; None when the centre made it or it is unknown."""
+        with self._lock:
+            rows = self._q(
+                "SELECT origin, key FROM fleet_keys WHERE kind = ? AND local_id = ?",
+                (kind, int(centre_id)),
+            )
+        if not rows:
+            return None
+        return str(rows[0][0]), int(str(rows[0][1]).rsplit(":", 1)[1])
+
+    def set_prior_sent(self, digest: str) -> None:
+        with self._lock, self._transaction():
+            self._set_meta(PRIOR_SENT_KEY, digest)
+
+    def prior_sent(self) -> str:
+        """Digest of the fleet prior the centre last queued for its sites ('' if never)."""
+        with self._lock:
+            rows = self._q("SELECT value FROM meta WHERE key = ?", (PRIOR_SENT_KEY,))
+        return str(rows[0][0]) if rows else ""
+
+    # ------------------------------------------------------------ site: each id once
+    def command_result(self, command_id: int) -> tuple[str, str] | None:
+        """(state, reason) this site answered to `command_id`, None if never seen."""
+        with self._lock:
+            rows = self._q(
+                "SELECT state, reason FROM site_commands WHERE command_id = ?", (int(command_id),)
+            )
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def apply_command_once(
+        self,
+        command_id: int,
+        kind: str,
+        apply: Callable[[], None],
+        refusals: tuple[type[BaseException], ...] = (ValueError, KeyError, PermissionError),
+    ) -> tuple[str, str, bool]:
+        """Run `apply` (store writes) and record `command_id` in one transaction, unless the
+        id was answered before: (state, reason, applied now). An exception in `refusals`
+        undoes what `apply` wrote and records the command as refused with its message."""
+        with self._lock, self._transaction():
+            rows = self._q(
+                "SELECT state, reason FROM site_commands WHERE command_id = ?", (int(command_id),)
+            )
+            if rows:
+                return str(rows[0][0]), str(rows[0][1]), False
+            state, reason = "done", ""
+            try:
+                with self._savepoint():
+                    apply()
+            except (*refusals, *self.data_errors) as e:
+                state, reason = "refused", (str(e) or type(e).__name__)[:500]
+            self._q(
+                "INSERT INTO site_commands (command_id, kind, state, reason, applied)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (int(command_id), kind, state, reason, time.time()),
+            )
+        return state, reason, True
+
+    def set_fleet_prior_state(self, state: dict[str, Any]) -> None:
+        """Keep the fleet prior the centre sent (FleetPrior.to_state())."""
+        with self._lock, self._transaction():
+            self._set_meta(PRIOR_KEY, json.dumps(state))
+
+    def fleet_prior_state(self) -> dict[str, Any] | None:
+        """The fleet prior the centre sent, None when none was."""
+        with self._lock:
+            rows = self._q("SELECT value FROM meta WHERE key = ?", (PRIOR_KEY,))
+        if not rows:
+            return None
+        out: dict[str, Any] = json.loads(str(rows[0][0]))
+        return out

@@ -1,0 +1,242 @@
+"""Commands from the fleet server to a site gateway, the same way back as the uplink.
+
+Topics (msgpack maps, QoS 1, persistent sessions on both ends):
+
+- centre -> site on `kizashi/fleet/<origin>/down`:
+  {"v": 1, "id": N, "to": origin, "kind": K, "args": {...}};
+- site -> centre on `kizashi/fleet/<origin>/done`: {"id": N, "state": "done" | "refused",
+  "reason": "..."}.
+
+The centre's store is the outbox (gateway/store/commands_sql.py): `CommandSender` sends each
+origin's oldest pending command, one in flight per origin, so a site applies them in the order
+they were made; it sends it again (with backoff up to `backoff_max_s`) until the site answers,
+and sends every pending command again when it reconnects. A cut link or a site that is down
+only delays: the site's persistent session keeps what the broker holds, and the outbox what
+the broker lost. `CommandReceiver` at the site applies each id once (the effect and the id in
+one transaction) and answers with the id; a command that arrives again is answered again with
+the stored result. A site refuses a command addressed to another id, an unknown kind or bad
+arguments, with a reason the centre keeps and shows. The broker's ACL lets a site read only
+its own `down` topic and write only its own `done` topic (docs/FLEET.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiomqtt
+
+from gateway.metrics import REGISTRY, Metrics
+from gateway.store.sql import SqlStore
+from gateway.uplink.config import UplinkConfig
+from gateway.uplink.wire import ORIGIN_RE, PREFIX, VERSION, decode, encode
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DONE_WILDCARD",
+    "CommandReceiver",
+    "CommandSender",
+    "done_topic",
+    "down_topic",
+]
+
+DONE_WILDCARD = f"{PREFIX}/+/done"
+
+
+def down_topic(origin: str) -> str:
+    return f"{PREFIX}/{origin}/down"
+
+
+def done_topic(origin: str) -> str:
+    return f"{PREFIX}/{origin}/done"
+
+
+def _origin_of_done(topic: str) -> str | None:
+    parts = topic.split("/")
+    if len(parts) != 4 or "/".join(parts[:2]) != PREFIX or parts[3] != "done":
+        return None
+    return parts[2] if ORIGIN_RE.match(parts[2]) else None
+
+
+class CommandSender:
+    """The centre's side: the outbox of `store` to the site gateways in `origins`."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        origins: Mapping[str, str] | list[str],
+        config: UplinkConfig,
+        metrics: Metrics | None = None,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.origins = set(origins)
+        self.config = config
+        self.metrics = metrics or REGISTRY
+        self.poll_s = poll_s
+        self.connected = asyncio.Event()
+        self.sent = 0  # publications, resends included
+        self.answers = 0
+        self._due: dict[str, tuple[int, float]] = {}  # origin -> (command in flight, resend at)
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        delay = self.config.backoff_min_s
+        client_id = (self.config.client_id or "kizashi-fleet") + "-commands"
+        while True:
+            try:
+                async with self.config.client(client_id) as client:
+                    await client.subscribe(DONE_WILDCARD, qos=1)
+                    self.connected.set()
+                    self._due.clear()  # reconnected: every pending command goes again now
+                    delay = self.config.backoff_min_s
+                    await self._session(client)
+            except aiomqtt.MqttError as e:
+                log.warning("fleet commands down", extra={"error": str(e), "retry_s": delay})
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(self.config.backoff_max_s, delay * 2)
+
+    def poke(self) -> None:
+        """Look at the outbox now (a command was queued in this process)."""
+        self._wake.set()
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        reader = asyncio.create_task(self._read_answers(client))
+        try:
+            while not reader.done():
+                await self._send_due(client)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        reader.result()
+
+    async def _send_due(self, client: aiomqtt.Client) -> None:
+        heads = await asyncio.to_thread(self.store.pending_fleet_heads)
+        now = time.monotonic()
+        for origin, cid in heads.items():
+            if origin not in self.origins:
+                continue  # an origin no longer configured: its commands wait
+            due = self._due.get(origin)
+            if due is not None and due[0] == cid and now < due[1]:
+                continue
+            cmd = await asyncio.to_thread(self.store.fleet_command, cid)
+            if cmd is None or cmd.state != "pending":
+                continue
+            msg = {"v": VERSION, "id": cmd.command_id, "to": origin, "kind": cmd.kind,
+                   "args": cmd.args}  # fmt: skip
+            await client.publish(down_topic(origin), encode(msg), qos=1)
+            await asyncio.to_thread(self.store.fleet_command_sent, cid, time.time())
+            self.sent += 1
+            self.metrics.inc("kizashi_fleet_commands_sent_total", origin=origin)
+            # the same command again after ack_timeout_s, doubling up to backoff_max_s: a site
+            # that is down for a day gets a few copies queued in its session, not thousands
+            wait = min(
+                max(self.config.backoff_max_s, self.config.ack_timeout_s),
+                self.config.ack_timeout_s * 2 ** min(cmd.sends, 16),
+            )
+            self._due[origin] = (cid, now + wait)
+
+    async def _read_answers(self, client: aiomqtt.Client) -> None:
+        async for msg in client.messages:
+            origin = _origin_of_done(msg.topic.value)
+            payload = msg.payload
+            if origin is None or origin not in self.origins:
+                self.metrics.inc("kizashi_fleet_messages_refused_total", reason="unknown_origin")
+                continue
+            try:
+                ans = decode(bytes(payload)) if isinstance(payload, bytes | bytearray) else {}
+                cid, state = int(ans["id"]), str(ans["state"])
+                reason = str(ans.get("reason", ""))
+                ok = await asyncio.to_thread(
+                    self.store.answer_fleet_command, cid, origin, state, reason
+                )
+            except (ValueError, KeyError, TypeError) as e:
+                log.warning("command answer refused", extra={"origin": origin, "error": str(e)})
+                self.metrics.inc("kizashi_fleet_messages_refused_total", reason="malformed")
+                continue
+            if ok:
+                self.answers += 1
+                self.metrics.inc("kizashi_fleet_commands_answered_total", state=state)
+                log.info(
+                    "command answered",
+                    extra={"origin": origin, "id": cid, "state": state, "reason": reason},
+                )
+            if self._due.get(origin, (None,))[0] == cid:
+                del self._due[origin]  # the next one goes now
+                self._wake.set()
+
+
+class CommandReceiver:
+    """The site's side: commands for `origin` applied by `apply` (id, kind, args) ->
+    (state, reason); see gateway/uplink/site_commands.py."""
+
+    def __init__(
+        self,
+        origin: str,
+        config: UplinkConfig,
+        apply: Callable[[int, str, dict[str, Any]], tuple[str, str]],
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.origin = origin
+        self.config = config
+        self.apply = apply
+        self.metrics = metrics or REGISTRY
+        self.connected = asyncio.Event()
+        self.received = 0
+        self.refused = 0
+
+    async def run(self) -> None:
+        delay = self.config.backoff_min_s
+        client_id = "kizashi-down-" + self.origin
+        while True:
+            try:
+                async with self.config.client(client_id) as client:
+                    await client.subscribe(down_topic(self.origin), qos=1)
+                    self.connected.set()
+                    delay = self.config.backoff_min_s
+                    async for msg in client.messages:
+                        answer = await self.handle(msg.payload)
+                        if answer is not None:
+                            await client.publish(done_topic(self.origin), encode(answer), qos=1)
+            except aiomqtt.MqttError as e:
+                log.warning("fleet commands link down", extra={"error": str(e), "retry_s": delay})
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(self.config.backoff_max_s, delay * 2)
+
+    async def handle(self, payload: Any) -> dict[str, Any] | None:
+        """The answer to one message (None when it names no command id to answer)."""
+        self.received += 1
+        try:
+            msg = decode(bytes(payload)) if isinstance(payload, bytes | bytearray) else {}
+            cid = int(msg["id"])
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("command refused: unreadable", extra={"error": str(e)})
+            self.metrics.inc("kizashi_site_commands_total", state="unreadable")
+            return None
+        to, kind, args = msg.get("to"), msg.get("kind"), msg.get("args")
+        if msg.get("v") != VERSION:
+            state, reason = "refused", f"command version {msg.get('v')!r}"
+        elif to != self.origin:
+            state, reason = "refused", f"addressed to {to!r}, this site gateway is {self.origin!r}"
+        elif not isinstance(kind, str) or not isinstance(args, dict):
+            state, reason = "refused", "no kind or arguments"
+        else:
+            state, reason = await asyncio.to_thread(self.apply, cid, kind, args)
+        if state != "done":
+            self.refused += 1
+            log.warning("command refused", extra={"id": cid, "kind": kind, "reason": reason})
+        self.metrics.inc("kizashi_site_commands_total", state=state)
+        return {"id": cid, "state": state, "reason": reason}

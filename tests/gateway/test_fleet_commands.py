@@ -1,0 +1,152 @@
+"""Commands from the centre, site side and outbox without a broker (real SQLite site, real
+SQLite and PostgreSQL centre): each id applied once, refusals with the reason and nothing
+changed, a command for another site refused, the outbox's states, rollouts checked against the
+site's fleet key, and the fleet prior fitted at the centre used by a site's outlook."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.outlook.engine import OutlookEngine
+from gateway.store.api import Asset, Part, ServiceEntry, Store
+from gateway.store.sql import SqlStore
+from gateway.store.sqlite import SqliteStore
+from gateway.updates import Build, fleet_key, make_build
+from gateway.uplink.commands import CommandReceiver
+from gateway.uplink.config import UplinkConfig
+from gateway.uplink.fleet_prior import PriorPublisher
+from gateway.uplink.site_commands import SiteCommands, rollout_args
+from gateway.uplink.wire import encode
+
+from ..analytics.test_analytics import REPORT_S, T0, write_series
+from .uplink_support import register_site
+
+
+def _site(tmp_path: Path) -> tuple[SqliteStore, SiteCommands]:
+    store = SqliteStore(tmp_path / "site.db")
+    register_site(store, "site-a", ["a1"])
+    return store, SiteCommands(store, tmp_path / "data", tmp_path / "secrets")
+
+
+def _entries(store: SqlStore, finding: str) -> int:
+    return sum(1 for e in store.service_log() if e.finding == finding)
+
+
+def test_a_command_is_applied_once_however_often_it_arrives(tmp_path: Path) -> None:
+    store, apply = _site(tmp_path)
+    args = {"asset_id": "a1-pump", "kind": "inspection", "finding": "from the centre", "by": "ana"}
+    assert apply(7, "service_add", args) == ("done", "")
+    assert apply(7, "service_add", args) == ("done", "")  # a resend: answered, not applied again
+    assert _entries(store, "from the centre") == 1
+    # a refusal changes nothing and is remembered with its reason
+    bad = {"asset_id": "a1-pump", "kind": "inspection", "date": "2999-01-01", "finding": "x"}
+    state, reason = apply(8, "service_add", bad)
+    assert state == "refused" and "in the future" in reason
+    assert apply(8, "service_add", bad) == (state, reason) and _entries(store, "x") == 0
+    assert apply(9, "asset_update", {"asset_id": "nope"})[1] == "no asset 'nope' at this site"
+    assert apply(10, "format_disk", {})[0] == "refused"
+    # a registry edit: the asset's limits and temperature source (the node config follows)
+    upd = {"asset_id": "a1-pump", "zones": "2.0,4.0,6.5", "temp_source": "board"}
+    assert apply(11, "asset_update", upd) == ("done", "")
+    a = store.asset("a1-pump")
+    assert a is not None and a.zone_limits == (2.0, 4.0, 6.5) and a.temp_source == "board"
+    assert apply(12, "asset_update", {"asset_id": "a1-pump", "zones": "7,4,2"})[0] == "refused"
+    assert store.asset("a1-pump") == a  # a refused edit left the asset as it was
+    store.close()
+
+
+def test_the_receiver_refuses_a_command_for_another_site(tmp_path: Path) -> None:
+    store, apply = _site(tmp_path)
+    rx = CommandReceiver("gw-a", UplinkConfig(), apply)
+    args = {"asset_id": "a1-pump", "kind": "inspection", "finding": "not mine"}
+    msg = {"v": 1, "id": 3, "to": "gw-b", "kind": "service_add", "args": args}
+    answer = asyncio.run(rx.handle(encode(msg)))
+    assert answer is not None and answer["state"] == "refused" and "gw-b" in answer["reason"]
+    assert _entries(store, "not mine") == 0
+    assert asyncio.run(rx.handle(b"\xc1garbage")) is None  # no id to answer: logged, counted
+    store.close()
+
+
+def test_rollout_needs_the_sites_fleet_key(tmp_path: Path) -> None:
+    store, apply = _site(tmp_path)
+    src = tmp_path / "build"
+    (src / "firmware").mkdir(parents=True)
+    (src / "firmware" / "main.py").write_text("print('v2')\n")
+    good = make_build(src, "2.0", fleet_key(tmp_path / "secrets"))  # the key the nodes trust
+    other = make_build(src, "2.0", fleet_key(tmp_path / "elsewhere"))
+
+    def args(b: Build) -> dict[str, Any]:
+        return rollout_args(b, nodes=["a1"])
+
+    state, reason = apply(1, "rollout", args(other))
+    assert state == "refused" and "fleet key" in reason
+    tampered = {**args(good), "files": [["firmware/main.py", b"print('evil')\n"]]}
+    assert "do not match" in apply(2, "rollout", tampered)[1]
+    assert apply(3, "rollout", {**args(good), "nodes": ["zz9"]})[1].startswith("unknown node")
+    assert apply(4, "rollout", args(good)) == ("done", "")
+    docs = [json.loads(p.read_text()) for p in (tmp_path / "data" / "rollouts").glob("*.json")]
+    assert [(d["version"], d["canaries"], d["state"]) for d in docs] == [("2.0", ["a1"], "running")]
+    store.close()
+
+
+def test_outbox_states(store: Store) -> None:
+    assert isinstance(store, SqlStore)
+    a = store.queue_fleet_command("gw-a", "service_add", {"asset_id": "x"}, "ana")
+    b = store.queue_fleet_command("gw-a", "window_add", {"site": "s"})
+    p1 = store.queue_fleet_command("gw-b", "fleet_prior", {"state": {}})
+    p2 = store.queue_fleet_command("gw-b", "fleet_prior", {"state": {}})
+    assert store.pending_fleet_heads() == {"gw-a": a, "gw-b": p2}  # p1 superseded by p2
+    assert store.fleet_command(p1).state == "superseded"  # type: ignore[union-attr]
+    assert not store.answer_fleet_command(a, "gw-b", "done", "")  # another site's answer
+    assert store.answer_fleet_command(a, "gw-a", "refused", "no asset 'x' at this site")
+    assert not store.answer_fleet_command(a, "gw-a", "done", "")  # answered already
+    c = store.fleet_command(a)
+    assert c is not None and (c.state, c.reason, c.by_user) == (
+        "refused", "no asset 'x' at this site", "ana",
+    )  # fmt: skip
+    assert store.pending_fleet_heads()["gw-a"] == b
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).date().isoformat()
+
+
+def test_prior_fitted_at_the_centre_is_used_by_a_site(tmp_path: Path) -> None:
+    """The centre holds another site's completed lives; the site itself has none. The prior
+    the centre fits and sends is what the site's outlook then uses."""
+    part = Part("bearing-de", "Drive-end bearing", "6205", 20000.0, 7.0)
+    centre = SqliteStore(tmp_path / "centre.db")
+    for i, life_h in enumerate([300, 420, 360]):  # gw-b's lives, as forwarded to the centre
+        centre.upsert_asset(Asset(f"B{i}", "site-b", "M", f"n{i}", "class_I", "", (part,)))
+        write_series(centre, f"n{i}", [1.0] * (life_h * 3600 // REPORT_S + 30))
+        failed_at = T0 + (life_h * 3600 // REPORT_S) * REPORT_S
+        centre.add_service_entry(
+            ServiceEntry(f"B{i}", _day(failed_at), "replacement", "bearing-de")
+        )
+    pub = PriorPublisher(centre, ["gw-a", "gw-b"])
+    assert pub.publish() == 2 and pub.publish() == 0  # unchanged: not sent again
+    cmd = centre.fleet_commands(origin="gw-a")[0]
+    assert cmd.kind == "fleet_prior" and cmd.args["lives"] == 3
+
+    site = SqliteStore(tmp_path / "site.db")
+    site.upsert_asset(Asset("A1", "site-a", "M", "m1", "class_I", "", (part,)))
+    write_series(site, "m1", [1.0] * 200)
+    engine = OutlookEngine(site, clock=lambda: T0 + 300 * REPORT_S)
+    before = engine.refresh(["A1"])[0]
+    assert "fleet_prior" not in before.method  # one site, no lives: no prior of its own
+    assert SiteCommands(site, tmp_path, tmp_path / "s")(cmd.command_id, cmd.kind, cmd.args)[0] == (
+        "done"
+    )
+    assert engine.step() >= 1  # a new prior: every asset is recomputed
+    after = site.outlooks(["A1"])[0]
+    assert "fleet_prior" in after.method, after
+    assert "3 completed lives of parts across every site" in after.status_text
+    assert SiteCommands(site, tmp_path, tmp_path / "s")(99, "fleet_prior", {"state": 5})[0] == (
+        "refused"
+    )
+    site.close()
+    centre.close()
