@@ -150,3 +150,40 @@ def test_prior_fitted_at_the_centre_is_used_by_a_site(tmp_path: Path) -> None:
     )
     site.close()
     centre.close()
+
+
+def test_fleet_command_cli(tmp_path: Path, capsys: Any) -> None:
+    """`kizashi fleet command`: queued for the site that owns the asset, listed with the state;
+    what the centre can check is refused at once with the reason."""
+    from gateway.fleet_command_cli import main
+
+    db = tmp_path / "centre.db"
+    centre = SqliteStore(db)
+    register_site(centre, "site-a", ["a1"])
+    with centre._lock, centre._transaction():  # as the applier records gw-a's keys
+        assert centre._claim("asset", "a1-pump", "gw-a") and centre._claim("site", "site-a", "gw-a")
+    centre.close()
+    conf = tmp_path / "fleet.toml"
+    conf.write_text(f'[fleet]\ndatabase = "{db}"\n[fleet.origins]\ngw-a = "acme"\n')
+    base = ["--config", str(conf), "--by", "ana"]
+    assert main([*base, "service", "a1-pump", "--kind", "inspection", "--finding", "ok"]) == 0
+    assert main([*base, "asset", "a1-pump", "--zones", "2,4,6", "--temp-source", "board"]) == 0
+    assert main([*base, "window", "site-a", "--start", "2030-01-02T08:00",
+                 "--end", "2030-01-02T12:00"]) == 0  # fmt: skip
+    assert main([*base, "asset", "nope", "--zones", "2,4,6"]) == 2
+    assert main([*base, "service", "a1-pump", "--kind", "teardown"]) == 2
+    assert main([*base, "prior"]) == 0  # no lives: not enough evidence, nothing queued
+    out = capsys.readouterr()
+    assert "belongs to no site gateway" in out.err and "kind must be one of" in out.err
+    assert "not enough evidence" in out.out
+    capsys.readouterr()
+    assert main([*base, "list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split("\t")[1:3] for ln in lines] == [
+        ["gw-a", "window_add"], ["gw-a", "asset_update"], ["gw-a", "service_add"],
+    ]  # fmt: skip
+    centre = SqliteStore(db)
+    w = centre.fleet_commands(origin="gw-a")[0].args
+    # 08:00 in the site's zone (register_site puts site-a in Asia/Tokyo): 23:00 UTC the day before
+    assert datetime.fromtimestamp(w["start"], UTC).isoformat() == "2030-01-01T23:00:00+00:00"
+    centre.close()
