@@ -44,8 +44,8 @@ from gateway.store.api import Store
 from gateway.store.sql import SqlStore
 from gateway.uplink.commands import CommandReceiver
 from gateway.uplink.forwarder import Forwarder
-from gateway.webhooks import WebhookDispatcher
 from gateway.uplink.site_commands import SiteCommands
+from gateway.webhooks import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
