@@ -57,6 +57,8 @@ HOUR = 3600.0
 SENSOR_FAULT = "sensor_fault"
 DAY = 86400.0
 STAMP_EVERY_S = 0.5  # the store's change stamp is read at most this often
+# Proposals the customer has in hand: sent (awaiting its answer) or accepted (job booked).
+OPEN_PROPOSAL_STATES = ("sent", "accepted")
 WARNINGS_READ = 5000  # warning look-back per asset and report: far more than a period holds
 FULL_EVERY_S = 30.0  # node health re-judged (it moves with time alone: ok, stale, offline)
 
@@ -698,6 +700,24 @@ class StoreFleet(PartsData):
         self, asset_ids: Sequence[str], start: float, end: float
     ) -> dict[str, list[HourlyPoint]]:
         return dict(self.store.hourly_histories(list(asset_ids), start, end))
+
+    def open_proposals(self, asset_ids: Sequence[str]) -> list[Row]:
+        self._sync()  # the sites' zones
+        wanted = set(asset_ids)
+        out = []
+        for p in self.store.proposals(states=OPEN_PROPOSAL_STATES):
+            if p.asset_id not in wanted:
+                continue
+            tz = self._zones.get(p.site, sitetime.UTC_NAME)
+            totals = p.content.get("totals") or {}
+            out.append({
+                "proposal_id": p.proposal_id, "revision": p.revision, "asset_id": p.asset_id,
+                "site": p.site, "state": p.state, "title": p.content.get("title"),
+                "risk_date": _date(p.risk_ts, tz), "window_start": _iso(p.window_start, tz),
+                "total": totals.get("total"), "currency": totals.get("currency"),
+                "sent_at": _iso(p.sent_at, tz),
+            })  # fmt: skip
+        return out
 
     def warning_times(
         self, asset_ids: Sequence[str], start: float, end: float

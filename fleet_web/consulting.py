@@ -32,8 +32,8 @@ CSV_COLUMNS = (
     "warnings", "warnings_previous",
 )  # fmt: skip
 PROPOSALS_NOTE = (
-    "Proposals are not kept on this gateway yet: the open actions of the outlook are listed "
-    "instead (what the service team would propose)."
+    "Open proposals: sent and awaiting an answer, or accepted with the job booked (drafts are "
+    "not proposed yet). Below them, the outlook's open actions that no open proposal covers."
 )
 
 
@@ -77,8 +77,12 @@ def _customer_sites() -> tuple[str, list[str]]:
     return (owners.pop() if len(owners) == 1 and "" not in owners else "All sites"), sites
 
 
-def build(scope: str, sites: list[str]) -> tuple[consulting.Report, list[Row], list[Row]]:
-    """The report, the assets' overview rows and their open actions."""
+Built = tuple[consulting.Report, list[Row], list[Row]]
+
+
+def build(scope: str, sites: list[str]) -> Built:
+    """The report, the open proposals of its assets and the open actions no open proposal
+    covers."""
     if not sites:
         abort(404, "no sites yet")
     zones = fleet().site_zones()
@@ -102,9 +106,14 @@ def build(scope: str, sites: list[str]) -> tuple[consulting.Report, list[Row], l
         scope, inputs, fleet().hourly(ids, start, end), fleet().warning_times(ids, start, end),
         period,
     )  # fmt: skip
-    actions = [r for r in rows if r.get("action") in TO_DO]
+    proposals = fleet().open_proposals(ids)
+    proposed = {p["asset_id"] for p in proposals}
+    actions = [r for r in rows if r.get("action") in TO_DO and r["id"] not in proposed]
     actions.sort(key=lambda r: (r.get("service_due") or "9999", r["id"]))
-    return report, rows, actions
+    names = {r["id"]: _name(r) for r in rows}
+    for p in proposals:
+        p["name"] = names.get(p["asset_id"], p["asset_id"])
+    return report, proposals, actions
 
 
 def _open_actions(actions: list[Row]) -> list[Row]:
@@ -139,12 +148,13 @@ def _r(v: float | None, nd: int) -> float | None:
     return None if v is None else round(v, nd)
 
 
-def _answer(report: consulting.Report, actions: list[Row], name: str) -> Response:
+def _answer(built: Built, name: str) -> Response:
+    report, proposals, actions = built
     if request.args.get("format") == "csv":
         return csv_response(_csv_rows(report), CSV_COLUMNS, f"consulting-{name}")
     body = report.to_dict()
+    body["proposals"] = proposals
     body["open_actions"] = _open_actions(actions)
-    body["proposals"] = None
     body["proposals_note"] = PROPOSALS_NOTE
     return json_response(body)
 
@@ -206,13 +216,15 @@ def charts(report: consulting.Report) -> Row:
     return {"shift": shift, "weekday": weekday, "sites": sites}
 
 
-def _page(report: consulting.Report, actions: list[Row], site: str | None) -> str:
+def _page(built: Built, site: str | None) -> str:
+    report, proposals, actions = built
     tags = fleet().site_customers()
     return render_template(
         "consulting.html",
         rep=report,
         charts=charts(report),
         site=site,
+        proposals=proposals,
         actions=_open_actions(actions),
         proposals_note=PROPOSALS_NOTE,
         sites=fleet().sites(),
@@ -227,28 +239,24 @@ def _page(report: consulting.Report, actions: list[Row], site: str | None) -> st
 @bp.get("/consulting")
 def page() -> Any:
     scope, sites = _customer_sites()
-    report, _, actions = build(scope, sites)
-    return _page(report, actions, None)
+    return _page(build(scope, sites), None)
 
 
 @bp.get("/consulting/<site>")
 def site_page(site: str) -> Any:
     if site not in fleet().sites():
         abort(404)
-    report, _, actions = build(site, [site])
-    return _page(report, actions, site)
+    return _page(build(site, [site]), site)
 
 
 @bp.get("/api/consulting")
 def api() -> Response:
     scope, sites = _customer_sites()
-    report, _, actions = build(scope, sites)
-    return _answer(report, actions, "all" if scope == "All sites" else scope)
+    return _answer(build(scope, sites), "all" if scope == "All sites" else scope)
 
 
 @bp.get("/api/consulting/<site>")
 def api_site(site: str) -> Response:
     if site not in fleet().sites():
         abort(404)
-    report, _, actions = build(site, [site])
-    return _answer(report, actions, site)
+    return _answer(build(site, [site]), site)

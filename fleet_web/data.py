@@ -156,6 +156,11 @@ class FleetData(Protocol):
         """The stored hourly points of those assets in [start, end) (the consulting report's
         input; assets without data are left out)."""
 
+    def open_proposals(self, asset_ids: Sequence[str]) -> list[Row]:
+        """Proposals of those assets the customer has and has not closed (sent: awaiting an
+        answer; accepted: the job is booked), newest first: proposal_id, revision, asset_id,
+        site, state, title, risk_date, window_start, total, currency, sent_at."""
+
     def warning_times(
         self, asset_ids: Sequence[str], start: float, end: float
     ) -> dict[str, list[float]]:

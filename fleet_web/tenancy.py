@@ -126,6 +126,10 @@ class TenantFleet:
         mine = self._asset_ids()
         return self.inner.hourly([a for a in asset_ids if a in mine], start, end)
 
+    def open_proposals(self, asset_ids: Sequence[str]) -> list[Row]:
+        mine = self._asset_ids()
+        return self.inner.open_proposals([a for a in asset_ids if a in mine])
+
     def warning_times(
         self, asset_ids: Sequence[str], start: float, end: float
     ) -> dict[str, list[float]]:

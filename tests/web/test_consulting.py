@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def test_the_api_answers_the_report(app: Flask) -> None:
         or abs(m["running_h"] + m["idle_h"] - m["monitored_h"]) <= 0.2
     )
     assert now["thresholds"]["notable_ratio"] == 3.0
-    assert now["proposals"] is None and "open actions" in now["proposals_note"]
+    assert now["proposals"] == [] and "open actions" in now["proposals_note"]
     assert all(a["site"] == "Osaka Works" for a in now["open_actions"])
 
 
@@ -101,6 +102,44 @@ def test_a_customer_sees_only_its_own_report(app: Flask, store: Any) -> None:
     assert {s["site"] for s in v.get("/api/consulting?customer=globex").get_json()["sites"]} == {
         "Kobe Yard"
     }
+
+
+def test_open_proposals_are_listed_for_their_customer_only(app: Flask, store: Any) -> None:
+    from fleet_web.auth import hash_password
+    from gateway.domain import PROPOSABLE_ACTIONS
+    from gateway.proposals import Proposals
+    from gateway.store.api import Proposal, User
+
+    tag_sites(store)
+    store.upsert_user(User("acme-user", hash_password(PASSWORD), "viewer", customer="acme"))
+    svc = Proposals(store)
+    sent = {}
+    for o in store.outlooks():
+        site = store.asset(o.asset_id).site
+        if o.action in PROPOSABLE_ACTIONS and site not in sent:
+            sent[site] = svc.send(svc.make(o.asset_id, "ken").proposal_id, "ken")
+    assert "Osaka Works" in sent
+    # the other customer's: written as the store takes any proposal (its outlook asks for none)
+    kobe = next(a for a in store.assets() if a.site == "Kobe Yard")
+    t = time.time()
+    draft = store.add_proposal(
+        Proposal("", kobe.asset_id, "Kobe Yard", "globex", 1, "draft", "plan", t, "ken", t,
+                 content={"title": "GLOBEX-ONLY-PROPOSAL"})
+    )  # fmt: skip
+    sent["Kobe Yard"] = store.step_proposal(draft.proposal_id, "send", "ken", t)
+    v = _viewer(app)
+    j = v.get("/api/consulting").get_json()
+    assert {p["proposal_id"] for p in j["proposals"]} == {p.proposal_id for p in sent.values()}
+    assert all(p["state"] == "sent" and p["title"] for p in j["proposals"])
+    covered = {p.asset_id for p in sent.values()}
+    assert not covered & {a["asset_id"] for a in j["open_actions"]}  # listed once, as proposed
+    c = app.test_client()
+    login(c, "acme-user", PASSWORD)
+    mine = c.get("/api/consulting").get_json()["proposals"]
+    assert {p["site"] for p in mine} <= {"Osaka Works", "Nagoya Plant"} and mine
+    html = c.get("/consulting").get_data(as_text=True)
+    assert sent["Osaka Works"].proposal_id in html and "GLOBEX-ONLY" not in html
+    assert "GLOBEX-ONLY" not in c.get("/api/consulting").get_data(as_text=True)
 
 
 # ------------------------------------------------------------------ known answers, end to end
