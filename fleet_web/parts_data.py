@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway import sitetime
-from gateway.parts import day, demand_json, plan_from_store
-from gateway.store.api import CatalogPart, Reservation
+from gateway.parts import day, demand_json, plan_parts
+from gateway.store.api import CatalogPart, Outlook, Reservation
 
 from .data import Row
 from .util import iso
@@ -66,6 +66,7 @@ class PartsData:
     store: Any
     clock: Callable[[], float]
     overview: Callable[[], list[Row]]
+    _outlooks: dict[str, Outlook]
 
     def parts_catalog(self) -> list[Row]:
         return [
@@ -98,7 +99,18 @@ class PartsData:
         ]
 
     def parts_plan(self) -> list[Row]:
-        return demand_json(plan_from_store(self.store, self.clock()))
+        """From the outlooks the page already holds (read again only when they changed)."""
+        self.overview()  # brings self._outlooks up to the store's last commit
+        outlooks = list(self._outlooks.values())
+        return demand_json(
+            plan_parts(
+                self.store.catalog(),
+                self.store.stock(),
+                self.store.reservations(),
+                outlooks,
+                self.clock(),
+            )
+        )
 
     def _reservation_row(self, r: Reservation, sites: dict[str, tuple[str, str]]) -> Row:
         site, tz = sites.get(r.asset_id, ("", sitetime.UTC_NAME))

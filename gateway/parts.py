@@ -183,11 +183,14 @@ def plan_parts(
         if r.state == "reserved":
             book = short if r.shortage else held
             book[r.part_number] = book.get(r.part_number, 0) + r.qty
-    numbers = set(parts) | set(on_hand) | {n.part_number for n in [*committed, *forecast]}
+    by_part: dict[str, list[PartNeed]] = {}
+    for n in [*committed, *forecast]:
+        by_part.setdefault(n.part_number, []).append(n)
+    numbers = set(parts) | set(on_hand) | set(by_part)
     out = []
     for pn in numbers:
         part = parts.get(pn)
-        mine = [n for n in [*committed, *forecast] if n.part_number == pn]
+        mine = by_part.get(pn, [])
         shortfall, order_by, qty, advice = _advice(part, on_hand.get(pn, 0), mine, now)
         out.append(
             PartDemand(

@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 
 from gateway.store.api import CatalogPart, Store
+from gateway.store.postgres import PostgresStore
+from gateway.store.sqlite import SqliteStore
+
+from .conftest import PG_URL
 
 BEARING = CatalogPart("6205-2RS", "deep groove ball bearing", 18.5, "EUR", 14.0, 1.5)
 SEAL = CatalogPart("SEAL-40", "shaft seal 40 mm", 4.2, "EUR", 7.0, 0.5)
@@ -126,3 +131,40 @@ def test_consume_never_takes_pieces_another_proposal_holds(store: Store) -> None
     store.consume_reservations("P-1", "dora", 1100.0)  # came straight from the supplier
     (row,) = store.stock("SEAL-40")
     assert (row.on_hand, row.reserved) == (1, 1)
+
+
+def _second_store(store: Store) -> Store:
+    """Another connection to the same database, as another process would have."""
+    if isinstance(store, PostgresStore):
+        return PostgresStore(PG_URL, store.schema_name)
+    assert isinstance(store, SqliteStore)
+    return SqliteStore(store.path)
+
+
+def test_two_writers_never_hand_out_the_same_pieces(store: Store) -> None:
+    store.put_catalog_part(BEARING)
+    store.set_stock("6205-2RS", "main", 6, "anna")
+    other = _second_store(store)
+    errors: list[BaseException] = []
+
+    def reserve(s: Store, prefix: str) -> None:
+        try:
+            for k in range(6):
+                s.reserve_parts(f"{prefix}-{k}", [("6205-2RS", 1)], prefix, 1000.0 + k)
+        except BaseException as e:  # reported below, not lost in the thread
+            errors.append(e)
+
+    threads = [
+        threading.Thread(target=reserve, args=(store, "A")),
+        threading.Thread(target=reserve, args=(other, "B")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    other.close()
+    assert not errors, errors
+    res = store.reservations()
+    assert sum(r.qty for r in res) == 12  # every request reserved
+    assert sum(r.qty for r in res if not r.shortage) == 6  # the 6 pieces, each once
+    assert [s.free for s in store.stock()] == [0]
