@@ -441,8 +441,9 @@ class FleetForecaster:
         """Every life the service log ended (failed or censored), with its warning if any."""
         lives: list[Life] = []
         by_asset: dict[str, list[ServiceEntry]] = {}
-        log_all = self.store.service_log()
-        for entry in log_all:
+        entries: dict[str, list[ServiceEntry]] = {}
+        for entry in self.store.service_log():
+            entries.setdefault(entry.asset_id, []).append(entry)
             if entry.kind in LIFE_EVENT_KINDS:
                 by_asset.setdefault(entry.asset_id, []).append(entry)
         for asset_id, ends in by_asset.items():
@@ -451,9 +452,7 @@ class FleetForecaster:
             if not first:
                 continue
             prev_runtime = float(first[0].runtime_s)  # the counter when monitoring began
-            warned = standing_warnings(
-                self.warnings.get(asset_id, ()), [e for e in log_all if e.asset_id == asset_id]
-            )
+            warned = standing_warnings(self.warnings.get(asset_id, ()), entries[asset_id])
             for e in ends:
                 d = _date_ts(e.date)
                 rt = self._runtime_at(asset_id, d - 30 * DAY, d + DAY)

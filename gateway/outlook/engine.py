@@ -284,7 +284,11 @@ class OutlookEngine:
         warned_at: dict[str, float | None] = {}
         for a in assets:
             aid = a.asset_id
-            seen = current_warning(self._warnings.get(aid, ()), service.get(aid, ()), since[aid])
+            seen = (
+                current_warning(self._warnings[aid], service.get(aid, ()), since[aid])
+                if aid in self._warnings
+                else None
+            )
             warning[aid] = seen
             run = cols.running_rows(hist[aid]) if seen is not None else None
             warned_at[aid] = (
