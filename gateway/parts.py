@@ -140,7 +140,7 @@ def _advice(
             None,
             need,
             f"not in the catalog: {need} short by {day(breach)}, and no lead time to say"
-            " when to order (add it with `kizashi part catalog add`)",
+            " when to order (add it to the price list)",
         )
     lead = part.lead_time_days * DAY
     order_by = breach - lead
