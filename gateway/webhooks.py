@@ -166,7 +166,9 @@ class WebhookDispatcher:
                 post(ep, e, body_of(e, self.gateway_id))
             except DeliveryError as x:
                 mark = self._failed(ep, mark, e, str(x), now)
-                break
+                if mark.upto != e.event_id:
+                    break  # retried later; a given-up event lets the next ones go
+                continue
             delivered += 1
             self.metrics.inc("kizashi_webhook_deliveries_total", endpoint=ep.name, result="ok")
             mark = replace(
