@@ -100,6 +100,7 @@ def create_app(
         overview,
         parts_page,
         planner,
+        proposals,
         report,
         sitefmt,
     )
@@ -112,6 +113,7 @@ def create_app(
         overview,
         asset,
         planner,
+        proposals,
         parts_page,
         nodes,
         report,

@@ -33,6 +33,7 @@ from gateway.store.api import Asset, HourlyPoint, LatestState, NodeInfo, Outlook
 
 from .data import Row
 from .parts_data import PartsData
+from .proposal_data import ProposalData
 from .util import iso, row_json
 
 
@@ -169,7 +170,7 @@ def outlook_fields(o: Outlook | None, tz: str = "UTC") -> Row:
     }  # fmt: skip
 
 
-class StoreFleet(PartsData):
+class StoreFleet(PartsData, ProposalData):
     def __init__(
         self,
         store: Any,
@@ -552,6 +553,7 @@ class StoreFleet(PartsData):
         rows = self.overview()
         out = []
         now = self.clock()
+        booked = self.store.proposals(states=["accepted"])
         for w in sorted(self.store.windows(site), key=lambda w: (w.site, w.start)):
             if w.end < now:
                 continue
@@ -565,10 +567,36 @@ class StoreFleet(PartsData):
                  "health": r["health"], "rul_p10_date": r["rul_p10_date"]}
                 for r in rows if r["window_id"] is not None and r["window_id"] == w.window_id
             ]  # fmt: skip
+            self._book(w.window_id, jobs, booked)
             tz = self._zones.get(w.site, sitetime.UTC_NAME)
             out.append({"id": w.window_id, "site": w.site, "start": _iso(w.start, tz),
                         "end": _iso(w.end, tz), "note": w.note, "jobs": jobs})  # fmt: skip
         return out
+
+    def _book(self, window_id: int | None, jobs: list[Row], accepted: list[Any]) -> None:
+        """The jobs of accepted proposals are booked into their window: the outlook's job
+        for that asset is marked booked, or the proposal's job is added when the outlook
+        has since moved it (the customer agreed to this stop)."""
+        for p in accepted:
+            if p.window_id is None or p.window_id != window_id:
+                continue
+            job = next((j for j in jobs if j["asset_id"] == p.asset_id), None)
+            if job is None:
+                c = p.content
+                asset = c.get("asset") or {}
+                parts = [ln for ln in c.get("lines", []) if ln.get("kind") == "part"]
+                job = {"asset_id": p.asset_id, "name": asset.get("name", p.asset_id),
+                       "machine": asset.get("machine", ""), "kind": JOB_KIND.get(
+                           str(c.get("reason") or ""), "replacement"),
+                       "reason": c.get("reason"), "fault": "", "action_text": c.get("title"),
+                       "part": parts[0]["part_number"] if parts else None,
+                       "parts_needed": [{"part": ln["part_number"], "quantity": ln["qty"]}
+                                        for ln in parts],
+                       "need_by": None, "order_by": None, "lead_time_days": None,
+                       "health": None, "rul_p10_date": None}  # fmt: skip
+                jobs.append(job)
+            job["booked"] = True
+            job["proposal_id"] = p.proposal_id
 
     def parts_demand(self, weeks: int, rows: list[Row] | None = None) -> list[Row]:
         """Parts the outlook asks for (its parts needed, at their need-by dates) within

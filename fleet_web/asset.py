@@ -91,6 +91,7 @@ def page(asset_id: str) -> str:
         hidden_events=len(recent) - len(shown),
         service=f.service_log(asset_id),
         parts=f.parts(asset_id),
+        proposals=f.proposals(asset_id),
         kinds=SERVICE_KINDS,
         days=_days(),
         iso=iso,

@@ -131,6 +131,28 @@ class FleetData(Protocol):
     def put_catalog_part(self, part: Any) -> None:
         """Add or replace a price-list entry (a gateway.store.api.CatalogPart)."""
 
+    # --- proposals (fleet_web/proposal_data.py, docs/SERVICE.md "Proposals")
+    def proposals(self, asset_id: str | None = None, state: str | None = None) -> list[Row]: ...
+
+    def proposal(self, proposal_id: str) -> Row | None: ...
+
+    def make_proposal(self, asset_id: str, user: str) -> Row:
+        """A draft from the asset's outlook; ValueError when there is nothing to propose."""
+
+    def proposal_step(self, proposal_id: str, step: str, user: str, note: str = "") -> Row:
+        """send / accept / decline / done; ValueError (with why) when not allowed now."""
+
+    def proposal_status(self) -> dict[str, Row]:
+        """asset id -> its newest proposal's state, when and by whom it got there."""
+
+    def customer_terms(self) -> list[Row]: ...
+
+    def customers(self) -> list[str]: ...
+
+    def set_terms(
+        self, customer: str, currency: str, labour_rate: float, downtime_cost_h: float, user: str
+    ) -> None: ...
+
     def nodes(self) -> list[Row]: ...
 
     def sites(self) -> list[str]: ...

@@ -119,6 +119,7 @@ def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str], str]]:
     from .nodes import NODE_COLUMNS
     from .parts_data import CATALOG_COLUMNS, DEMAND_COLUMNS, RESERVATION_COLUMNS, STOCK_COLUMNS
     from .planner import HORIZONS, demand, unplanned
+    from .proposal_data import PROPOSAL_COLUMNS
 
     def jobs() -> list[Row]:
         return [
@@ -146,6 +147,8 @@ def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str], str]]:
             list(RESERVATION_COLUMNS),
             "viewer",
         ),
+        # proposals: a customer's user gets its own, from sent on (tenancy.TenantFleet)
+        "proposals": (f.proposals, list(PROPOSAL_COLUMNS), "viewer"),
         "users": (f.list_users, list(USER_COLUMNS), "admin"),
     }
 

@@ -55,6 +55,7 @@ def page() -> str:
     return render_template(
         "planner.html",
         unplanned=unplanned(site),
+        proposal_of=fleet().proposal_status(),
         windows=fleet().windows(site),
         demand=demand(),
         sites=fleet().sites(),

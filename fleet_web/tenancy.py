@@ -5,7 +5,9 @@ gateways are each tagged with a customer) and only as a viewer. Every blueprint 
 `auth.fleet()`, which wraps the page's FleetData in `TenantFleet` for such a user, so every
 route, API answer, export and the live refresh is filtered in this one place; the response
 cache is per tenant too (util.cache). Anything outside the customer's sites reads as absent
-(None, empty), and every write is refused.
+(None, empty), and every write is refused but one: accepting or declining a proposal its own
+customer was sent (docs/SERVICE.md "Proposals"); drafts and other customers' proposals read
+as absent.
 """
 
 from __future__ import annotations
@@ -98,6 +100,45 @@ class TenantFleet:
         mine = self._asset_ids()
         return [r for r in self.inner.parts_reservations(open_only) if r.get("asset_id") in mine]
 
+    # Proposals: its own customer's, from `sent` on (a draft is the service team's work), on
+    # its own sites. Accepting or declining a sent one is the one write a customer's user has.
+    def _visible(self, row: Row | None) -> bool:
+        return (
+            row is not None
+            and row.get("customer") == self.customer
+            and row.get("site") in self.allowed
+            and row.get("state") != "draft"
+        )
+
+    def proposals(self, asset_id: str | None = None, state: str | None = None) -> list[Row]:
+        return [r for r in self.inner.proposals(asset_id, state) if self._visible(r)]
+
+    def proposal(self, proposal_id: str) -> Row | None:
+        row = self.inner.proposal(proposal_id)
+        return row if self._visible(row) else None
+
+    def proposal_status(self) -> dict[str, Row]:
+        mine = self._asset_ids()
+        return {
+            k: v
+            for k, v in self.inner.proposal_status().items()
+            if k in mine and v.get("state") != "draft" and v.get("customer") == self.customer
+        }
+
+    def proposal_step(self, proposal_id: str, step: str, user: str, note: str = "") -> Row:
+        if step not in ("accept", "decline"):
+            raise PermissionError("a customer's user can only accept or decline a proposal")
+        row = self.proposal(proposal_id)
+        if row is None:
+            raise KeyError(proposal_id)  # another customer's, or a draft: absent
+        return self.inner.proposal_step(proposal_id, step, user, note)
+
+    def customer_terms(self) -> list[Row]:
+        return []
+
+    def customers(self) -> list[str]:
+        return []
+
     def nodes(self) -> list[Row]:
         return [n for n in self.inner.nodes() if n.get("site") in self.allowed]
 
@@ -149,4 +190,4 @@ class TenantFleet:
 
     record_service = correct_ledger = add_window = set_site_zone = _refuse
     list_users = add_user = set_user = update_asset = assign_node = _refuse
-    set_stock = adjust_stock = put_catalog_part = _refuse
+    set_stock = adjust_stock = put_catalog_part = make_proposal = set_terms = _refuse

@@ -6,6 +6,7 @@ no answer may name anything of the other customer, and no write may change the s
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 
 from fleet_web import ops
 from fleet_web.auth import hash_password
+from gateway.proposals import Proposals
 from gateway.store.api import EventRecord, ServiceEntry, User, WriteBatch
 
 from .conftest import login
@@ -54,11 +56,24 @@ def tenants(app: Flask, store: Any) -> dict[str, Any]:
     store.write_batch(WriteBatch(events=alarms))
     entries = {e.entry_id for e in store.service_log() if e.finding == SECRET_NOTE}
     return {
+        "proposal": _their_sent_proposal(store, theirs[0].asset_id),
         "mine": mine,
         "theirs": theirs,
         "entries": entries,
         "windows": {w.window_id for w in store.windows("Kobe Yard")},
     }
+
+
+def _their_sent_proposal(store: Any, asset_id: str) -> str:
+    """A proposal sent to the other customer (globex): accept/decline/send/done on it, and
+    reading it, must all fail for acme's user (docs/SERVICE.md "Proposals")."""
+    template = next(o for o in store.outlooks() if o.action == "plan")
+    store.write_outlooks([
+        dataclasses.replace(template, asset_id=asset_id, action="unplanned_stop", window_id=None,
+                            window_start=None, window_end=None)
+    ])  # fmt: skip
+    svc = Proposals(store)
+    return svc.send(svc.make(asset_id, "ken").proposal_id, "ken").proposal_id
 
 
 def _client(app: Flask, name: str) -> tuple[FlaskClient, str]:
@@ -80,6 +95,10 @@ def _state(store: Any) -> tuple[Any, ...]:
         store.assets(),
         store.sites(),
         [(u.name, u.role, u.disabled, u.customer) for u in store.users()],
+        [(p.proposal_id, p.state, p.followup) for p in store.proposals()],
+        store.reservations(),
+        store.all_terms(),
+        store.last_outbox_id(),
     )
 
 
@@ -147,6 +166,8 @@ def test_no_route_reaches_another_customers_data(
         "entry_id": str(min(tenants["entries"])),
         "name": "globex-user",
         "filename": "app.js",
+        "proposal_id": tenants["proposal"],
+        "step": "accept",
     }
     before = _state(store)
     words = _forbidden_words(tenants)
@@ -164,6 +185,10 @@ def test_no_route_reaches_another_customers_data(
             r"<(?:[^:>]+:)?([^>]+)>", lambda m: quote(params[m.group(1)], safe=""), rule.rule
         )
         paths = [path]
+        if "<step>" in rule.rule:  # every step of the other customer's proposal
+            paths = [
+                path.rsplit("/", 1)[0] + "/" + s for s in ("send", "accept", "decline", "done")
+            ]
         if rule.endpoint == "ops.export":
             with app.test_request_context():
                 paths = [f"/export/{n}.csv" for n in ops._tables()]  # every export there is
