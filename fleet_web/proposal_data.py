@@ -10,7 +10,7 @@ from typing import Any
 from gateway import sitetime
 from gateway.proposal_text import day, money
 from gateway.proposals import Proposals
-from gateway.store.api import CustomerTerms, Proposal
+from gateway.store.api import CustomerTerms, Proposal, ProposalEvent
 
 from .data import Row
 
@@ -35,12 +35,25 @@ class ProposalData:
     def _proposals_svc(self) -> Proposals:
         return Proposals(self.store, self.clock)
 
-    def proposal_row(self, p: Proposal, newer: dict[str, str] | None = None) -> Row:
+    def _events_by_proposal(self) -> dict[str, list[ProposalEvent]]:
+        """Every step, grouped by proposal in one read (a list is not N queries)."""
+        out: dict[str, list[ProposalEvent]] = {}
+        for e in self.store.proposal_events():
+            out.setdefault(e.proposal_id, []).append(e)
+        return out
+
+    def proposal_row(
+        self,
+        p: Proposal,
+        newer: dict[str, str] | None = None,
+        events: list[ProposalEvent] | None = None,
+    ) -> Row:
         c = p.content
         tz = str(c.get("tz") or sitetime.UTC_NAME)
         totals = c.get("totals") or {}
         down = c.get("downtime") or {}
-        events = self.store.proposal_events(p.proposal_id)
+        if events is None:
+            events = self.store.proposal_events(p.proposal_id)
         answer = next((e for e in reversed(events) if e.state in ("accepted", "declined")), None)
         return {
             "id": p.proposal_id, "asset_id": p.asset_id, "site": p.site, "customer": p.customer,
@@ -64,12 +77,13 @@ class ProposalData:
 
     def proposals(self, asset_id: str | None = None, state: str | None = None) -> list[Row]:
         """Proposals, newest first, each with its steps."""
-        every = self.store.proposals()
+        every = self.store.proposals(asset_id)  # revisions are per asset: all of them here
         newer = {p.supersedes: p.proposal_id for p in every if p.supersedes}
+        steps = self._events_by_proposal()
         return [
-            self.proposal_row(p, newer)
+            self.proposal_row(p, newer, steps.get(p.proposal_id, []))
             for p in every
-            if (asset_id is None or p.asset_id == asset_id) and (state is None or p.state == state)
+            if state is None or p.state == state
         ]
 
     def proposal(self, proposal_id: str) -> Row | None:
@@ -119,11 +133,12 @@ class ProposalData:
         """asset id -> its newest proposal (id, state, when answered, follow-up): what the
         asset page and the planner show beside the risk."""
         out: dict[str, Row] = {}
+        steps = self._events_by_proposal()
         for p in self.store.proposals():  # newest first
             if p.asset_id in out:
                 continue
             tz = str(p.content.get("tz") or sitetime.UTC_NAME)
-            events = self.store.proposal_events(p.proposal_id)
+            events = steps.get(p.proposal_id, [])
             last = events[-1] if events else None
             out[p.asset_id] = {
                 "id": p.proposal_id, "state": p.state, "followup": p.followup,
