@@ -84,6 +84,8 @@ def _part(inp: Inputs) -> tuple[str, str]:
     o, a = inp.outlook, inp.asset
     p = next((p for p in a.parts if p.part_id == o.part_id), a.parts[0] if a.parts else None)
     name = p.name if p is not None and p.name else (o.part_id or "part")
+    if len(name) > 1 and name[0].isupper() and name[1].islower():
+        name = name[0].lower() + name[1:]  # inside a sentence ("the drive-end bearing")
     return name, o.part_number or (p.part_number if p is not None else "")
 
 
@@ -121,36 +123,47 @@ def risk(inp: Inputs) -> dict[str, Any]:
 
 
 def question(inp: Inputs) -> str:
-    """The customer-facing sentence: what happens at the current pace, and what we ask."""
+    """The customer-facing sentences: what is measured or happens at the current pace, and
+    what we ask (the outlook's stop in the site's calendar)."""
     o, a, tz, now = inp.outlook, inp.asset, inp.tz, inp.now
     part, _ = _part(inp)
-    thing = f"the {part} of {machine_name(a)}"
+    machine = machine_name(a)
+    said: list[str] = []
     if o.zone in ZONE_WORDS:
-        first = f"The vibration of {machine_name(a)} is in {ZONE_WORDS[o.zone]}"
-        if o.level_mm_s is not None:
-            first += f" ({o.level_mm_s:.1f} mm/s)"
-        first += "."
-    elif o.p50_ts is not None and o.p50_ts > now:
-        first = (
-            f"At the current pace, {thing} reaches the end of its life in"
-            f" {duration(o.p50_ts - now)}."
+        level = "" if o.level_mm_s is None else f" ({o.level_mm_s:.1f} mm/s)"
+        said.append(f"The vibration of {machine} is in {ZONE_WORDS[o.zone]}{level}.")
+    life = ""
+    if o.zone != "D":  # zone D: the wear forecast does not apply
+        thing = f"its {part}" if said else f"the {part} of {machine}"
+        if o.p50_ts is not None and o.p50_ts > now:
+            life = (
+                f"At the current pace, {thing} reaches the end of its life in"
+                f" {duration(o.p50_ts - now)}."
+            )
+        elif o.p10_ts is not None and o.p10_ts > now:
+            life = (
+                f"At the current pace, {thing} may reach the end of its life in"
+                f" {duration(o.p10_ts - now)} (1 in 10 chance; a most likely date is not yet"
+                " known)."
+            )
+        elif o.p10_ts is not None:
+            life = f"At the current pace, {thing} is past its risk date ({day(o.p10_ts, tz)})."
+        elif not said:
+            life = f"Not enough evidence yet for a date when {thing} reaches the end of its life."
+    if life:
+        said.append(life)
+    # "it" is the part when the last sentence was about the part, else the part is named.
+    if not o.parts_needed:
+        it = (
+            f"check the balance, alignment and mounting of {machine}"
+            if o.fault.startswith("high vibration")
+            else f"inspect {machine} and correct the cause"
         )
-    elif o.p10_ts is not None and o.p10_ts > now:
-        first = (
-            f"At the current pace, {thing} may reach the end of its life in"
-            f" {duration(o.p10_ts - now)} (1 in 10 chance; a most likely date is not yet"
-            " known)."
-        )
-    elif o.p10_ts is not None:
-        first = f"At the current pace, {thing} is past its risk date ({day(o.p10_ts, tz)})."
     else:
-        first = f"Not enough evidence yet for a date when {thing} reaches the end of its life."
-    it = "replace it" if o.parts_needed else "inspect it and correct the cause"
-    if not o.parts_needed and o.fault.startswith("high vibration"):
-        it = "check its balance, alignment and mounting"
+        it = "replace it" if life else f"replace its {part}"
     w = inp.window
     if o.action == "stop_now":
-        ask = f"Shall we stop it now and {it}?"
+        ask = f"Shall we stop {machine} now and {it.replace('its ', 'the ')}?"
     elif w is not None:
         what = f" ({w.note})" if w.note else ""
         ask = f"Shall we {it} at the planned stop{what} on {day(w.start, tz)}?"
@@ -158,7 +171,7 @@ def question(inp: Inputs) -> str:
         ask = f"Shall we arrange a stop to {it} by {day(max(now, o.need_by_ts), tz)}?"
     else:
         ask = f"Shall we arrange a stop to {it}?"
-    return f"{first} {ask}"
+    return " ".join([*said, ask])
 
 
 def evidence(inp: Inputs) -> list[str]:
@@ -279,10 +292,18 @@ def downtime(inp: Inputs, labour_h: float) -> dict[str, Any]:
     out["amount"] = round(hours * terms.downtime_cost_h, 2)
     out["text"] = (
         f"An unplanned failure would stop the machine for about {hours:.0f} h"
-        f" ({'; '.join(why)}): about {money(out['amount'], terms.currency)} at"
+        f" ({'; '.join(why)}): about {money(rounded(out['amount']), terms.currency)} at"
         f" {money(terms.downtime_cost_h, terms.currency)} per hour of downtime."
     )
     return out
+
+
+def rounded(amount: float) -> float:
+    """An estimate to three significant figures: the text never claims more precision than
+    hours x rate carries (the exact product stays in the numbers)."""
+    if amount <= 0 or not math.isfinite(amount):
+        return amount
+    return round(amount, 2 - math.floor(math.log10(amount)))
 
 
 def content(inp: Inputs) -> dict[str, Any]:

@@ -273,3 +273,33 @@ def test_durations_in_words() -> None:
     assert duration(3 * DAY) == "about three days"
     assert duration(0.2 * DAY) == "less than a day"
     assert duration(100 * DAY) == "about three months"
+
+
+def test_question_in_each_case() -> None:
+    from gateway.proposal_text import Inputs, question
+
+    a = Asset("spindle-2", "Osaka Works", "Line 1", description="spindle 2",
+              parts=(Part("de-bearing", "Drive-end bearing", "6205-2RS"),))  # fmt: skip
+    w = MaintenanceWindow("Osaka Works", NOW + 7 * DAY, NOW + 7 * DAY + 3600, "", 1)
+
+    def ask(o: Outlook, window: MaintenanceWindow | None = w) -> str:
+        return question(Inputs(outlook=o, asset=a, tz="Asia/Tokyo", now=NOW, window=window))
+
+    zone_c = ask(outlook(w, zone="C", level_mm_s=4.94))
+    assert zone_c == (
+        "The vibration of spindle 2 is in zone C: unsatisfactory for long-term running"
+        " (4.9 mm/s). At the current pace, its drive-end bearing reaches the end of its life in"
+        " about three weeks. Shall we replace it at the planned stop on Wednesday 9 December 2026?"
+    )
+    zone_d = ask(outlook(None, zone="D", action="stop_now"), None)
+    assert zone_d.endswith("Shall we stop spindle 2 now and replace the drive-end bearing?")
+    assert "end of its life" not in zone_d  # zone D: no wear forecast is quoted
+    balance = ask(outlook(w, zone="C", parts_needed=(), fault="high vibration without bearing"
+                          " signs: check balance, alignment and mounting first"))  # fmt: skip
+    assert "Shall we check the balance, alignment and mounting of spindle 2 at" in balance
+    none = ask(outlook(None, p10_ts=None, p50_ts=None, p90_ts=None, action="unplanned_stop",
+                       need_by_ts=NOW + 3 * DAY), None)  # fmt: skip
+    assert none == (
+        "Not enough evidence yet for a date when the drive-end bearing of spindle 2 reaches the"
+        " end of its life. Shall we arrange a stop to replace it by Saturday 5 December 2026?"
+    )
