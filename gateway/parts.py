@@ -251,6 +251,17 @@ def demand_json(rows: Sequence[PartDemand]) -> list[dict[str, Any]]:
                 "order_by": None if r.order_by is None else day(r.order_by),
                 "order_qty": r.order_qty,
                 "advice": r.advice,
+                # where the numbers come from: each need, soonest first
+                "needs": [
+                    {
+                        "source": n.source,
+                        "qty": n.qty,
+                        "need_by": None if n.need_by is None else day(n.need_by),
+                        "asset_id": n.asset_id,
+                        "proposal_id": n.proposal_id,
+                    }
+                    for n in sorted(r.needs, key=lambda n: n.need_by or -math.inf)
+                ],
             }
         )
     return out

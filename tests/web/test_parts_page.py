@@ -53,6 +53,8 @@ def test_api_json_and_csv(app: Flask, store: Any, as_role: Any) -> None:
     brg = plan["BRG-1"]
     assert brg["committed_4w"] == 3 and brg["on_hand"] == 2 and brg["shortage"] == 1
     assert brg["advice"].startswith("order ")
+    assert sum(n["qty"] for n in brg["needs"] if n["source"] == "committed") == 3
+    assert {n["proposal_id"] for n in brg["needs"]} >= {r.proposal_id for r in store.reservations()}
     # every part number the outlook asks for is in the plan (as forecast or covered)
     wanted = {p["part"] for r in c.get("/api/assets").get_json() for p in r["parts_needed"]}
     assert wanted <= set(plan)
