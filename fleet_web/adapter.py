@@ -494,6 +494,13 @@ class StoreFleet(PartsData, ProposalData):
     def site_zones(self) -> dict[str, str]:
         return {x.name: x.tz for x in self.store.sites()}
 
+    def site_shifts(self) -> dict[str, str]:
+        return {s.name: s.shifts for s in self.store.sites() if s.shifts}
+
+    def set_site_shifts(self, site: str, shifts: str) -> None:
+        self.store.set_site_shifts(site, shifts)  # refuses malformed shifts (ValueError)
+        self._sync(force=True)
+
     def set_site_zone(self, site: str, tz: str) -> None:
         from gateway.store.api import Site
 

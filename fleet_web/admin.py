@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from gateway.domain import ROLES
+from gateway.shifts import parse_shifts
 
 from .auth import fleet, hash_password, requires
 from .centre import sent_or
@@ -48,6 +49,7 @@ def page() -> str:
     return render_template(
         "admin.html",
         site_zones=sorted(f.site_zones().items()),
+        site_shifts=f.site_shifts(),
         all_zones=sorted(available_timezones()),
         users=f.list_users(),
         roles=ROLES,
@@ -118,8 +120,13 @@ def form_site(site: str) -> Any:
     if site not in fleet().site_zones():
         abort(404)
     tz = request.form.get("tz", "").strip()
+    shifts = request.form.get("shifts")
     try:
+        if shifts is not None:
+            parse_shifts(shifts)  # refused before anything is written
         fleet().set_site_zone(site, tz)
+        if shifts is not None:  # the form's optional field (gateway/shifts.py)
+            fleet().set_site_shifts(site, shifts.strip()[:200])
     except ValueError as e:
         abort(400, str(e))
     flash(sent_or(f"Site {site}: times are shown and typed in {tz}."))

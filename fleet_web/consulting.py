@@ -3,7 +3,8 @@
 The numbers are gateway/consulting.py's, computed from the stored hourly data in each site's
 own time zone; this module picks the sites the user may see (`auth.fleet()` is already the
 tenant's view), the period (`?days=28`, `?end=YYYY-MM-DD`, the last day, default today) and the
-shifts (`?shifts=early=06-14,...`, default 06-14/14-22/22-06), and renders.
+shifts (`?shifts=early=06-14,...` for every site of the report, else each site's own, else
+06-14/14-22/22-06), and renders.
 
 Scope: `/consulting` covers every site the user sees, or one customer's (`?customer=`, the fleet
 server's tags; a customer's user sees only its own anyway); `/consulting/<site>` one site.
@@ -17,6 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request
 
 from gateway import consulting, sitetime
+from gateway.shifts import OUTSIDE, Shift, parse_shifts
 
 from .auth import fleet
 from .data import Row
@@ -37,9 +39,12 @@ PROPOSALS_NOTE = (
 )
 
 
-def _shifts() -> tuple[consulting.Shift, ...]:
+def _shifts(site: str) -> tuple[Shift, ...]:
+    """`?shifts=` when given (every site of the report), else the site's own (`kizashi site
+    set NAME --shifts`, the admin page), else the default three."""
+    text = request.args.get("shifts", "").strip() or fleet().site_shifts().get(site, "")
     try:
-        return consulting.parse_shifts(request.args.get("shifts", ""))
+        return parse_shifts(text)
     except ValueError as e:
         abort(400, str(e))
 
@@ -86,7 +91,6 @@ def build(scope: str, sites: list[str]) -> Built:
     if not sites:
         abort(404, "no sites yet")
     zones = fleet().site_zones()
-    shifts = _shifts()
     rows = sorted((r for r in fleet().overview() if r["site"] in sites), key=lambda r: r["id"])
     inputs = []
     for s in sites:
@@ -98,7 +102,7 @@ def build(scope: str, sites: list[str]) -> Built:
             for r in rows
             if r["site"] == s
         )  # fmt: skip
-        inputs.append(consulting.SiteInput(s, zones.get(s, sitetime.UTC_NAME), shifts, specs))
+        inputs.append(consulting.SiteInput(s, zones.get(s, sitetime.UTC_NAME), _shifts(s), specs))
     period = _period(inputs[0].tz)
     start, end = consulting.fetch_bounds(inputs, period)
     ids = [r["id"] for r in rows]
@@ -175,7 +179,7 @@ def charts(report: consulting.Report) -> Row:
     shift = [
         (k, labels.get(k, ""), u.utilisation, f"{_h(u.running_h)} of {_h(u.monitored_h)}")
         for k, u in report.by_shift().items()
-        if u.monitored_h or k != consulting.OUTSIDE
+        if u.monitored_h or k != OUTSIDE
     ]
     week = [consulting.Usage() for _ in range(7)]
     for site in report.sites:
@@ -229,7 +233,7 @@ def _page(built: Built, site: str | None) -> str:
         proposals_note=PROPOSALS_NOTE,
         sites=fleet().sites(),
         customers=sorted(set(tags.values())),
-        shifts=consulting.shifts_text(_shifts()),
+        shifts=request.args.get("shifts", "").strip(),
         th=consulting.THRESHOLDS,
         weekdays=consulting.WEEKDAYS,
         generated=_now(),

@@ -169,6 +169,12 @@ class FleetData(Protocol):
 
     def site_report(self, site: str, days: int) -> Row: ...
 
+    def site_shifts(self) -> dict[str, str]:
+        """site -> its shifts (gateway/shifts.py text) for the sites that set their own."""
+
+    def set_site_shifts(self, site: str, shifts: str) -> None:
+        """Set a site's shifts ("" = the default); ValueError with the reason when malformed."""
+
     def site_customers(self) -> dict[str, str]:
         """site -> customer on the fleet server (its site gateways' tags); empty elsewhere."""
 

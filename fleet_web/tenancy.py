@@ -150,6 +150,9 @@ class TenantFleet:
         customers: dict[str, str] = getattr(self.inner, "site_customers", dict)()
         return {s: c for s, c in customers.items() if s in self.allowed}
 
+    def site_shifts(self) -> dict[str, str]:
+        return {s: x for s, x in self.inner.site_shifts().items() if s in self.allowed}
+
     def site_zones(self) -> dict[str, str]:
         return {s: z for s, z in self.inner.site_zones().items() if s in self.allowed}
 
@@ -188,6 +191,6 @@ class TenantFleet:
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise PermissionError("a customer's user can only view")
 
-    record_service = correct_ledger = add_window = set_site_zone = _refuse
+    record_service = correct_ledger = add_window = set_site_zone = set_site_shifts = _refuse
     list_users = add_user = set_user = update_asset = assign_node = _refuse
     set_stock = adjust_stock = put_catalog_part = make_proposal = set_terms = _refuse

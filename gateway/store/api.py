@@ -242,11 +242,19 @@ class Site:
 
     name: str
     tz: str = "UTC"
+    # Its shifts in its wall-clock hours, "early=06-14,late=14-22,night=22-06" (gateway/shifts.py);
+    # "" = those three. Written by `set_site_shifts` (set_site leaves a stored site's shifts).
+    shifts: str = ""
 
 
 def check_site(site: Site) -> Site:
-    """Refuse an empty name or a zone the IANA database (zoneinfo) does not know."""
+    """Refuse an empty name, a zone the IANA database (zoneinfo) does not know or shifts
+    gateway.shifts.parse_shifts refuses."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from gateway.shifts import parse_shifts
+
+    parse_shifts(site.shifts)  # ValueError with the reason
 
     if not site.name.strip():
         raise ValueError("site name must not be empty")
@@ -689,6 +697,10 @@ class Store(Protocol):
 
     def sites(self) -> list[Site]:
         """Every site named in the registry or the sites table, by name; UTC if never set."""
+
+    def set_site_shifts(self, name: str, shifts: str) -> None:
+        """Set a site's shifts ("" = the default three); ValueError for shifts that
+        gateway.shifts.parse_shifts refuses. A site not in the sites table is added in UTC."""
 
     # --- node configuration (gateway.node_config)
     def set_node_config(self, state: NodeConfigState) -> None:

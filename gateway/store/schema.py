@@ -36,7 +36,8 @@ send), `proposal_events` (every step, when and by whom), and the generic webhook
 command tables (gateway/uplink/commands.py, docs/FLEET.md): `fleet_commands` (the centre's
 outbox of commands to its site gateways, each with its state and the site's reason when
 refused) and `site_commands` (at a site, each command id it applied or refused, so a command
-sent twice is applied once).
+sent twice is applied once); 14 adds `sites.shifts` (a site's shifts in its wall-clock hours,
+gateway/shifts.py; '' = the default early/late/night).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -44,7 +45,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -185,7 +186,8 @@ CREATE TABLE IF NOT EXISTS windows (
 );
 CREATE TABLE IF NOT EXISTS sites (
     site TEXT PRIMARY KEY,
-    tz TEXT NOT NULL
+    tz TEXT NOT NULL,
+    shifts TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS outlook (
     asset_id TEXT PRIMARY KEY,
@@ -384,6 +386,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("users", "customer", "TEXT NOT NULL DEFAULT ''"),
     ("assets", "temp_source", "TEXT NOT NULL DEFAULT 'auto'"),
     ("part_catalog", "safety_stock", "BIGINT NOT NULL DEFAULT 0"),
+    ("sites", "shifts", "TEXT NOT NULL DEFAULT ''"),
 )
 
 SQLITE = {"real": "REAL", "blob": "BLOB", "serial": "INTEGER PRIMARY KEY"}

@@ -938,19 +938,29 @@ class SqlStore(OutlookSql, UplinkSql, PartsSql, ProposalsSql, CommandsSql):
         check_site(site)
         with self._lock, self._transaction():
             self._q(
-                "INSERT INTO sites (site, tz) VALUES (?, ?)"
+                "INSERT INTO sites (site, tz, shifts) VALUES (?, ?, ?)"
                 " ON CONFLICT (site) DO UPDATE SET tz = excluded.tz",
-                (site.name, site.tz),
+                (site.name, site.tz, site.shifts),
             )
             self._registry_changed(time.time())  # dates and hours are read in the new zone
+
+    def set_site_shifts(self, name: str, shifts: str) -> None:
+        check_site(Site(name, "UTC", shifts))
+        with self._lock, self._transaction():
+            self._q(
+                "INSERT INTO sites (site, tz, shifts) VALUES (?, 'UTC', ?)"
+                " ON CONFLICT (site) DO UPDATE SET shifts = excluded.shifts",
+                (name, shifts.strip()),
+            )
+            self._registry_changed(time.time())
 
     def sites(self) -> list[Site]:
         with self._lock:
             rows = self._q(
-                "SELECT site, tz FROM sites UNION SELECT DISTINCT site, 'UTC' FROM assets"
-                " WHERE site NOT IN (SELECT site FROM sites) AND site <> ''"
+                "SELECT site, tz, shifts FROM sites UNION SELECT DISTINCT site, 'UTC', ''"
+                " FROM assets WHERE site NOT IN (SELECT site FROM sites) AND site <> ''"
             )
-        return sorted((Site(str(r[0]), str(r[1])) for r in rows), key=lambda s: s.name)
+        return sorted((Site(str(r[0]), str(r[1]), str(r[2])) for r in rows), key=lambda s: s.name)
 
     def set_node_config(self, state: NodeConfigState) -> None:
         if state.state not in CONFIG_STATES:

@@ -12,10 +12,12 @@ from collections.abc import Callable
 import pytest
 
 from gateway import consulting as c
+from gateway import shifts as sh
 from gateway.sitetime import zone
 from gateway.store.api import HourlyPoint
 
 LIMITS = (1.4, 2.8, 4.5)  # group 2 rigid
+DEFAULTS = sh.DEFAULT_SHIFTS
 
 
 def series(
@@ -61,7 +63,7 @@ def spec(
 def usage(
     points: list[HourlyPoint], period: c.Period, tz: str = "UTC", aid: str = "A"
 ) -> c.MachineUsage:
-    return c.machine_usage(spec(aid), points, period, tz, c.DEFAULT_SHIFTS)
+    return c.machine_usage(spec(aid), points, period, tz, sh.DEFAULT_SHIFTS)
 
 
 def test_a_night_shift_crosses_midnight() -> None:
@@ -160,8 +162,8 @@ def test_zone_hours_on_each_assets_own_limits() -> None:
     period = c.Period(dt.date(2026, 6, 1), dt.date(2026, 6, 3))
     start = midnight(period.first, "UTC") - 3600
     pts = series("A", start, 24 * 3 + 1, lambda t: 0.5, level=lambda t: 3.0)
-    tight = c.machine_usage(spec("A"), pts, period, "UTC", c.DEFAULT_SHIFTS)
-    loose = c.machine_usage(spec("A", limits=(2.3, 4.5, 7.1)), pts, period, "UTC", c.DEFAULT_SHIFTS)
+    tight = c.machine_usage(spec("A"), pts, period, "UTC", DEFAULTS)
+    loose = c.machine_usage(spec("A", limits=(2.3, 4.5, 7.1)), pts, period, "UTC", DEFAULTS)
     assert tight.total.zone_h["C"] == pytest.approx(36)  # 3.0 mm/s running, 2.8 < 3.0 <= 4.5
     assert loose.total.zone_h["B"] == pytest.approx(36)
     # the hourly mean includes stopped reports; the running level is not diluted by them
@@ -169,17 +171,17 @@ def test_zone_hours_on_each_assets_own_limits() -> None:
 
 
 def test_shifts_parse_and_refuse_overlaps() -> None:
-    assert c.parse_shifts("") == c.DEFAULT_SHIFTS
-    s = c.parse_shifts("day=07-19,night=19-07")
+    assert sh.parse_shifts("") == sh.DEFAULT_SHIFTS
+    s = sh.parse_shifts("day=07-19,night=19-07")
     assert [x.label for x in s] == ["07-19", "19-07"] and len(s[1].hours()) == 12
-    assert c.parse_shifts("06-14,14-22")[0].name == "06-14"
+    assert sh.parse_shifts("06-14,14-22")[0].name == "06-14"
     with pytest.raises(ValueError, match="overlap"):
-        c.parse_shifts("a=06-14,b=13-22")
+        sh.parse_shifts("a=06-14,b=13-22")
     with pytest.raises(ValueError, match="HH-HH"):
-        c.parse_shifts("night=late")
+        sh.parse_shifts("night=late")
     with pytest.raises(ValueError, match="twice"):
-        c.parse_shifts("a=06-14,a=14-22")
-    assert c.shift_of(3, c.parse_shifts("a=06-14")) == c.OUTSIDE
+        sh.parse_shifts("a=06-14,a=14-22")
+    assert sh.shift_of(3, sh.parse_shifts("a=06-14")) == sh.OUTSIDE
 
 
 # ------------------------------------------------------------------ recommendations
@@ -192,7 +194,7 @@ HOURS = 24 * 56 + 1
 def site(*machines: tuple[str, list[HourlyPoint]], tz: str = "UTC") -> c.Report:
     specs = tuple(spec(name.lower().replace(" ", "-"), name) for name, _ in machines)
     hours = {s.asset_id: pts for s, (_, pts) in zip(specs, machines, strict=True)}
-    inp = c.SiteInput("S", tz, c.DEFAULT_SHIFTS, specs)
+    inp = c.SiteInput("S", tz, sh.DEFAULT_SHIFTS, specs)
     return c.build_report("acme", [inp], hours, {}, PERIOD)
 
 
@@ -318,7 +320,7 @@ def test_the_quiet_shift_is_named() -> None:
 
 
 def test_warnings_are_counted_per_period() -> None:
-    inp = c.SiteInput("S", "UTC", c.DEFAULT_SHIFTS, (spec("a"),))
+    inp = c.SiteInput("S", "UTC", sh.DEFAULT_SHIFTS, (spec("a"),))
     pts = {"a": series("a", START, HOURS, day_shift)}
     now = midnight(dt.date(2026, 6, 5), "UTC")
     before = midnight(dt.date(2026, 5, 5), "UTC")

@@ -81,6 +81,31 @@ def test_store_keeps_site_zones(store: Store) -> None:
     assert Site("Osaka", "Asia/Tokyo") in store.sites()
 
 
+def test_store_keeps_site_shifts(store: Store) -> None:
+    store.upsert_asset(Asset("p1", "Osaka", "press"))
+    store.set_site(Site("Osaka", "Asia/Tokyo"))
+    store.set_site_shifts("Osaka", "day=07-19,night=19-07")
+    store.set_site(Site("Osaka", "Asia/Tokyo"))  # a new zone leaves the shifts
+    assert store.sites() == [Site("Osaka", "Asia/Tokyo", "day=07-19,night=19-07")]
+    for bad in ("day=07-19,late=18-22", "night", "a=25-02"):
+        with pytest.raises(ValueError, match="shift"):
+            store.set_site_shifts("Osaka", bad)
+    store.set_site_shifts("Lyon", "early=05-13")  # named before its assets: in UTC
+    store.set_site_shifts("Osaka", "")  # back to the default three
+    assert store.sites() == [Site("Lyon", "UTC", "early=05-13"), Site("Osaka", "Asia/Tokyo")]
+
+
+def test_site_command_sets_shifts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "k.db")
+    assert site_cli.main(["--db", db, "set", "Osaka", "--tz", "Asia/Tokyo"]) == 0
+    assert site_cli.main(["--db", db, "set", "Osaka", "--shifts", "a=06-14,b=12-22"]) == 2
+    assert "overlap" in capsys.readouterr().err
+    assert site_cli.main(["--db", db, "set", "Osaka", "--shifts", "day=06-18,night=18-06"]) == 0
+    assert site_cli.main(["--db", db, "set", "Osaka"]) == 2
+    assert site_cli.main(["--db", db, "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["Osaka\tAsia/Tokyo\tday=06-18,night=18-06"]
+
+
 def test_site_and_window_commands_use_local_time(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

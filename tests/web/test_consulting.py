@@ -74,6 +74,25 @@ def test_shifts_and_period_are_checked(app: Flask) -> None:
     assert c.get("/consulting?shifts=x").status_code == 400
 
 
+def test_each_site_reports_its_own_shifts(app: Flask, as_role: Any) -> None:
+    c, tok = as_role("admin")
+    r = c.post("/admin/sites/Osaka%20Works", data={"tz": "Asia/Tokyo", "csrf_token": tok,
+                                                   "shifts": "day=07-19,night=19-07"})  # fmt: skip
+    assert r.status_code == 302
+    bad = c.post("/admin/sites/Osaka%20Works", data={"tz": "Europe/Berlin", "csrf_token": tok,
+                                                     "shifts": "a=06-14,b=10-18"})  # fmt: skip
+    assert bad.status_code == 400 and "overlap" in bad.get_data(as_text=True)
+    j = c.get("/api/consulting").get_json()
+    shifts = {s["site"]: [x["name"] for x in s["shifts"]] for s in j["sites"]}
+    assert shifts["Osaka Works"] == ["day", "night"]  # its own, in its own zone (not Berlin)
+    assert shifts["Kobe Yard"] == ["early", "late", "night"]
+    assert next(s for s in j["sites"] if s["site"] == "Osaka Works")["tz"] == "Asia/Tokyo"
+    assert 'value="day=07-19,night=19-07"' in c.get("/admin").get_data(as_text=True)
+    # ?shifts= asks for other shifts on every site of the report
+    j = c.get("/api/consulting?shifts=a=00-12,b=12-24").get_json()
+    assert {tuple(x["name"] for x in s["shifts"]) for s in j["sites"]} == {("a", "b")}
+
+
 def test_csv_has_one_row_per_machine(app: Flask, store: Any) -> None:
     c = _viewer(app)
     r = c.get("/api/consulting?format=csv")
