@@ -160,3 +160,51 @@ def test_config() -> None:
             parse_webhooks(tables)
     with pytest.raises(ValueError, match="list of tables"):
         parse_config({"webhooks": {"url": "http://x"}})
+
+
+@pytest.mark.timeout(60)
+def test_the_gateway_runs_the_proposals_and_webhooks_tasks(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from gateway.config import load_config
+    from gateway.service import ServiceContext, serve
+
+    p = tmp_path / "g.toml"
+    p.write_text(
+        "[gateway]\ndata_dir = 'd'\n[mqtt]\nenabled = false\n[http]\nenabled = false\n"
+        f"[[webhooks]]\nname = 'crm'\nurl = '{receiver.url}'\nsecret = '{SECRET}'\n"
+    )
+    cfg = load_config(p)
+    seen: list[ServiceContext] = []
+    metrics = Metrics()
+
+    async def body() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(cfg, None, [], stop, metrics, on_ready=seen.append))
+        while not seen:
+            await asyncio.sleep(0.01)
+        names = {t.get_name() for t in asyncio.all_tasks()}
+        assert {"proposals", "webhooks"} <= names
+        await asyncio.to_thread(seen[0].store.add_outbox, "proposal.sent", {"p": 1}, 1.0)
+        for _ in range(100):
+            if receiver.got:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+    asyncio.run(body())
+    assert [json.loads(b)["kind"] for _, b in receiver.got] == ["proposal.sent"]
+    assert metrics.get("kizashi_webhook_deliveries_total", endpoint="crm", result="ok") == 1
+
+
+def test_fleet_server_config_takes_webhooks() -> None:
+    from gateway.fleet_server import parse_fleet_config
+
+    cfg = parse_fleet_config({
+        "fleet": {"database": "postgresql://x/y"},
+        "webhooks": [{"url": "https://crm.example/h", "secret": "k"}],
+    })  # fmt: skip
+    assert cfg.webhooks[0].url == "https://crm.example/h"
