@@ -282,12 +282,15 @@ class Proposals:
                 flagged += 1
         return expired, flagged
 
-    async def run(self, every_s: float = 60.0) -> None:
-        """The gateway's supervised `proposals` task."""
+    async def run(self, every_s: float = 60.0, also: Callable[[], object] | None = None) -> None:
+        """The gateway's supervised `proposals` task; `also` is more periodic service work
+        run after each sweep (the weekly KPI snapshot, gateway/kpi_report.py)."""
         while True:
             n = await asyncio.to_thread(self.sweep)
             if any(n):
                 log.info("proposals swept", extra={"expired": n[0], "followups": n[1]})
+            if also is not None:
+                await asyncio.to_thread(also)
             await asyncio.sleep(every_s)
 
 

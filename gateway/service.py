@@ -28,6 +28,7 @@ from gateway.analytics import HealthMonitor
 from gateway.config import GatewayConfig
 from gateway.healthcheck import GatewayHealth
 from gateway.ingest import IngestPipeline
+from gateway.kpi_report import KpiSnapshots
 from gateway.links import Link
 from gateway.metrics import REGISTRY, Metrics
 from gateway.mqtt_link import MqttLink
@@ -249,8 +250,12 @@ async def serve(
             service_store = await asyncio.to_thread(open_store, url, cfg.sqlite_synchronous)
             closers.append(service_store)
             proposals = Proposals(service_store, clock=clock)
+            snapshots = KpiSnapshots(service_store, clock=clock)
             side.append(
-                tg.create_task(supervise("proposals", proposals.run, metrics), name="proposals")
+                tg.create_task(
+                    supervise("proposals", lambda: proposals.run(also=snapshots.step), metrics),
+                    name="proposals",
+                )
             )
             if cfg.webhooks:
                 hooks = WebhookDispatcher(service_store, cfg.webhooks, metrics, cfg.gateway_id)

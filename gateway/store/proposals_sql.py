@@ -277,6 +277,27 @@ class ProposalsSql:
         with self._lock, self._transaction():
             return self._outbox(kind, payload, at)
 
+    def add_outbox_once(
+        self, kind: str, key: str, payload: dict[str, Any], at: float
+    ) -> int | None:
+        """The event, unless one was already written under `key` (then None): the key and the
+        event are one transaction, so two writers (or a restart) never send it twice."""
+        if not kind or not key:
+            raise ValueError("an outbox event written once needs a kind and a key")
+        with self._lock, self._transaction():
+            if self._q("SELECT event_id FROM outbox_keys WHERE key = ?", (key,)):
+                return None
+            event_id = self._outbox(kind, payload, at)
+            rows = self._q(
+                "INSERT INTO outbox_keys (key, event_id) VALUES (?, ?)"
+                " ON CONFLICT (key) DO NOTHING RETURNING key",
+                (key, event_id),
+            )
+            if not rows:  # another writer took the key meanwhile: undo ours
+                self._q("DELETE FROM outbox WHERE event_id = ?", (event_id,))
+                return None
+            return event_id
+
     def outbox_after(self, event_id: int, limit: int = 100) -> list[OutboxEvent]:
         with self._lock:
             rows = self._q(

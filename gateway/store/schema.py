@@ -37,7 +37,9 @@ command tables (gateway/uplink/commands.py, docs/FLEET.md): `fleet_commands` (th
 outbox of commands to its site gateways, each with its state and the site's reason when
 refused) and `site_commands` (at a site, each command id it applied or refused, so a command
 sent twice is applied once); 14 adds `sites.shifts` (a site's shifts in its wall-clock hours,
-gateway/shifts.py; '' = the default early/late/night).
+gateway/shifts.py; '' = the default early/late/night); 15 adds `outbox_keys` (an outbox event
+that must be written once per key, such as the weekly KPI snapshot `kpi.weekly` of a week: the
+key and its event id).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -45,7 +47,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -334,6 +336,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     kind TEXT NOT NULL,
     created_at {real} NOT NULL,
     payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_keys (
+    key TEXT PRIMARY KEY,
+    event_id BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS outbox_marks (
     endpoint TEXT PRIMARY KEY,

@@ -1,0 +1,147 @@
+"""The KPIs' inputs read from the store, and the weekly KPI snapshot for the webhooks.
+
+`inputs_from_store` is the one reader of gateway/kpis.py's records: the page (fleet_web/kpis.py,
+through FleetData.kpi_inputs) and the weekly snapshot use it. `KpiSnapshots.step` runs in the
+gateway's periodic `proposals` task: once a week (ISO weeks, Monday 00:00 UTC) it writes the
+KPIs of the week that ended as one `kpi.weekly` outbox event, keyed by the week, so a restart
+or a second gateway process never sends a week twice (Store.add_outbox_once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gateway.domain import PROPOSABLE_ACTIONS
+from gateway.kpis import (
+    AssetInfo,
+    KpiInputs,
+    OpenRisk,
+    Period,
+    ProposalRecord,
+    month_of,
+    period_kpis,
+)
+from gateway.service_entry import MAX_DOWNTIME_AVOIDED_H, WARNING_EVENTS
+from gateway.store.api import Store
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+WEEK = 7 * DAY
+# Warnings are read this far before the period too: an episode that began before it, and the
+# bound of a ledger entry in it (never longer than this), need them.
+WARNING_LOOKBACK_S = MAX_DOWNTIME_AVOIDED_H * 3600.0
+EVENTS_READ = 100_000  # per node, as gateway/service_entry.first_warning reads
+OPEN_STATES = ("sent", "accepted")
+
+
+def inputs_from_store(
+    store: Store, start: float, end: float, asset_ids: Sequence[str] | None = None
+) -> KpiInputs:
+    """Everything gateway/kpis.py needs for periods within [start, end), for `asset_ids`
+    (default every asset)."""
+    customers_of: Callable[[], dict[str, str]] | None = getattr(store, "site_customers", None)
+    tags = customers_of() if customers_of is not None else {}
+    wanted = None if asset_ids is None else set(asset_ids)
+    assets = [a for a in store.assets() if wanted is None or a.asset_id in wanted]
+    ids = [a.asset_id for a in assets]
+    infos = [
+        AssetInfo(a.asset_id, a.site, tags.get(a.site, ""), a.description or a.machine)
+        for a in assets
+    ]
+    warnings: dict[str, list[float]] = {}
+    for a in assets:
+        if not a.node_id:
+            continue
+        events = store.events(
+            node_id=a.node_id, since=start - WARNING_LOOKBACK_S, limit=EVENTS_READ
+        )
+        warnings[a.asset_id] = sorted(
+            e.ts for e in events if (e.source, e.code) in WARNING_EVENTS and e.ts < end
+        )
+    mine = set(ids)
+    service = [e for e in store.service_log() if e.asset_id in mine]
+    steps: dict[str, dict[str, float]] = {}
+    for ev in store.proposal_events():
+        steps.setdefault(ev.proposal_id, {}).setdefault(ev.state, ev.at)
+    records = []
+    for p in store.proposals():
+        if p.asset_id not in mine:
+            continue
+        s = steps.get(p.proposal_id, {})
+        totals = p.content.get("totals") or {}
+        down = p.content.get("downtime") or {}
+        total = totals.get("total")
+        records.append(
+            ProposalRecord(
+                p.proposal_id, p.asset_id, p.customer, p.state,
+                sent_at=s.get("sent", p.sent_at), accepted_at=s.get("accepted"),
+                declined_at=s.get("declined"), expired_at=s.get("expired"),
+                done_at=s.get("done"), total=None if total is None else float(total),
+                currency=str(totals.get("currency") or ""),
+                downtime_h=float(down.get("hours") or 0.0), window_start=p.window_start,
+            )
+        )  # fmt: skip
+    running: dict[str, dict[str, float]] = {}
+    for aid, points in store.hourly_histories(ids, start, end).items():
+        per = running.setdefault(aid, {})
+        for pt in points:
+            m = month_of(float(pt.hour))
+            per[m] = per.get(m, 0.0) + pt.running_fraction
+    covered = {p.asset_id for p in records if p.state in OPEN_STATES}
+    risk = [
+        OpenRisk(o.asset_id, o.action, o.p10_ts)
+        for o in store.outlooks(ids)
+        if o.action in PROPOSABLE_ACTIONS and o.asset_id not in covered
+    ]
+    tz = {s.name: s.tz for s in store.sites()}
+    return KpiInputs(infos, warnings, service, records, running, risk, tz)
+
+
+def week_of(ts: float) -> Period:
+    """The ISO week (Monday 00:00 UTC on) holding `ts`, labelled like 2026-W49."""
+    d = dt.datetime.fromtimestamp(ts, dt.UTC).date()
+    monday = d - dt.timedelta(days=d.weekday())
+    start = dt.datetime(monday.year, monday.month, monday.day, tzinfo=dt.UTC).timestamp()
+    year, week, _ = monday.isocalendar()
+    return Period(f"{year}-W{week:02d}", start, start + WEEK)
+
+
+def snapshot(store: Store, week: Period) -> dict[str, Any]:
+    """The `kpi.weekly` payload: the week's KPIs for the whole fleet and per customer."""
+    inp = inputs_from_store(store, week.start, week.end)
+    customers = sorted({a.customer for a in inp.assets})
+    return {
+        "week": week.label,
+        "start": dt.datetime.fromtimestamp(week.start, dt.UTC).isoformat(),
+        "end": dt.datetime.fromtimestamp(week.end, dt.UTC).isoformat(),
+        "fleet": period_kpis(inp, week),
+        "customers": [period_kpis(inp, week, c) for c in customers] if len(customers) > 1 else [],
+    }
+
+
+class KpiSnapshots:
+    """Writes each finished week's snapshot once (part of the gateway's periodic work)."""
+
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.clock = clock
+        self.settled = ""  # the last week found written: no need to compute it again
+
+    def step(self) -> str | None:
+        """The week written now, or None (not due, or written before)."""
+        now = self.clock()
+        last = week_of(week_of(now).start - 1.0)  # the week that ended most recently
+        if last.label == self.settled or not self.store.assets():
+            return None  # a gateway with no machines has nothing to report
+        key = f"kpi.weekly:{last.label}"
+        payload = snapshot(self.store, last)
+        event_id = self.store.add_outbox_once("kpi.weekly", key, payload, now)
+        self.settled = last.label
+        if event_id is None:
+            return None
+        log.info("weekly KPI snapshot queued", extra={"week": last.label, "event_id": event_id})
+        return last.label
