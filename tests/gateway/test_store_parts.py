@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +171,25 @@ def test_two_writers_never_hand_out_the_same_pieces(store: Store) -> None:
     assert sum(r.qty for r in res) == 12  # every request reserved
     assert sum(r.qty for r in res if not r.shortage) == 6  # the 6 pieces, each once
     assert [s.free for s in store.stock()] == [0]
+
+
+def test_a_first_version_11_catalog_gets_its_safety_stock_column(tmp_path: Path) -> None:
+    """The catalog's safety_stock came after the first schema-11 tables: opening such a
+    database adds it (schema.ADDED_COLUMNS), with 0 for the parts already listed."""
+    path = tmp_path / "gw.db"
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as con:
+        con.execute("ALTER TABLE part_catalog DROP COLUMN safety_stock")
+        con.execute(
+            "INSERT INTO part_catalog (part_number, description, unit_price, currency,"
+            " lead_time_days, labour_h) VALUES ('OLD-1', 'listed before', 3.0, 'EUR', 2.0, 0.5)"
+        )
+    store = SqliteStore(path)
+    try:
+        assert store.catalog_part("OLD-1") == CatalogPart(
+            "OLD-1", "listed before", 3.0, "EUR", 2.0, 0.5, 0
+        )
+        store.put_catalog_part(dataclasses.replace(BEARING, safety_stock=2))
+        assert store.catalog_part("6205-2RS") == dataclasses.replace(BEARING, safety_stock=2)
+    finally:
+        store.close()
