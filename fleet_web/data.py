@@ -139,8 +139,11 @@ class FleetData(Protocol):
     def make_proposal(self, asset_id: str, user: str) -> Row:
         """A draft from the asset's outlook; ValueError when there is nothing to propose."""
 
-    def proposal_step(self, proposal_id: str, step: str, user: str, note: str = "") -> Row:
-        """send / accept / decline / done; ValueError (with why) when not allowed now."""
+    def proposal_step(
+        self, proposal_id: str, step: str, user: str, note: str = "", log_service: bool = True
+    ) -> Row:
+        """send / accept / decline / done (`log_service`: done also writes the service-log
+        replacement); ValueError (with why) when not allowed now."""
 
     def proposal_status(self) -> dict[str, Row]:
         """asset id -> its newest proposal's state, when and by whom it got there."""

@@ -109,7 +109,9 @@ class ProposalData:
         assert out is not None
         return out
 
-    def proposal_step(self, proposal_id: str, step: str, user: str, note: str = "") -> Row:
+    def proposal_step(
+        self, proposal_id: str, step: str, user: str, note: str = "", log_service: bool = True
+    ) -> Row:
         """send / accept / decline / done; KeyError for no such proposal, ValueError when the
         step is not allowed now (with why)."""
         svc = self._proposals_svc()
@@ -120,7 +122,7 @@ class ProposalData:
         elif step == "decline":
             p = svc.decline(proposal_id, user, note)
         elif step == "done":
-            p = svc.done(proposal_id, user)
+            p = svc.done(proposal_id, user, log_service)
         else:
             raise ValueError(f"unknown step {step!r}; known: {', '.join(STEPS)}")
         if step == "done":

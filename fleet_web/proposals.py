@@ -109,8 +109,12 @@ def step(proposal_id: str, step: str) -> Any:
         abort(403)
     data = request.get_json(silent=True) if request.is_json else request.form
     note = str((data or {}).get("note", ""))[:500]
+    if request.path.startswith("/api/"):  # the service-log entry unless "log_service": false
+        log_service = (data or {}).get("log_service", True) is not False
+    else:  # the form's checkbox
+        log_service = request.form.get("log_service") == "1"
     try:
-        row = fleet().proposal_step(proposal_id, step, g.user["name"], note)
+        row = fleet().proposal_step(proposal_id, step, g.user["name"], note, log_service)
     except KeyError:
         abort(404)
     except PermissionError:

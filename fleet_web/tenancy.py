@@ -125,7 +125,9 @@ class TenantFleet:
             if k in mine and v.get("state") != "draft" and v.get("customer") == self.customer
         }
 
-    def proposal_step(self, proposal_id: str, step: str, user: str, note: str = "") -> Row:
+    def proposal_step(
+        self, proposal_id: str, step: str, user: str, note: str = "", log_service: bool = True
+    ) -> Row:
         if step not in ("accept", "decline"):
             raise PermissionError("a customer's user can only accept or decline a proposal")
         row = self.proposal(proposal_id)

@@ -114,6 +114,8 @@ def test_propose_send_and_the_customer_accepts(
     # done: the technician closes it; the part leaves the shelf
     r = tech.post(f"/api/proposals/{pid}/done", headers={"X-CSRF-Token": tok})
     assert r.status_code == 200 and r.get_json()["state"] == "done"
+    logged = [e for e in store.service_log(aid) if e.finding == f"Done as proposed in {pid}."]
+    assert [(e.kind, e.by, e.acted_on_warning) for e in logged] == [("replacement", "tech", True)]
     assert [x.state for x in store.reservations(pid)] == ["consumed"]
 
 
