@@ -169,6 +169,8 @@ class OutlookEngine:
         gone = [k for k in old if k not in assets]
         if gone:
             self.store.delete_outlooks(gone)
+        for k in gone:  # a removed asset's part is no longer a running life of the fleet
+            self.forecaster.running_ages.pop(k, None)
         if windows_changed:
             changed |= set(assets)
         self._registry = assets

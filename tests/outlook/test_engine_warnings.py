@@ -201,3 +201,15 @@ def test_the_service_log_tunes_the_groups_thresholds(store: Store, tmp_path: Pat
     # The records survive a restart.
     again = HealthMonitor(store, tmp_path / "health.json")
     assert again.records.params(group).kurt_ratio == tuned
+
+
+def test_running_parts_are_censored_lives_until_their_asset_is_removed(store: Store) -> None:
+    a0 = Feed(store, "n0")
+    a0.run(50)
+    now = a0.t + 60
+    eng = OutlookEngine(store, clock=lambda: now)
+    eng.step()
+    assert eng.forecaster.running_ages["A0"] == pytest.approx(50 * HOUR, abs=HOUR)
+    store.delete_asset("A0")
+    eng.step()
+    assert "A0" not in eng.forecaster.running_ages
