@@ -1,6 +1,6 @@
 """The consulting report per customer and per site: pages, JSON and CSV.
 
-The numbers are gateway/consulting.py's, computed from the stored hourly data in each site's
+The numbers are gateway/consulting/'s, computed from the stored hourly data in each site's
 own time zone; this module picks the sites the user may see (`auth.fleet()` is already the
 tenant's view), the period (`?days=28`, `?end=YYYY-MM-DD`, the last day, default today) and the
 shifts (`?shifts=early=06-14,...` for every site of the report, else each site's own, else

@@ -3,7 +3,7 @@
 A site keeps its shifts as text (`Site.shifts`, `kizashi site set NAME --shifts ...`); ""
 means the default three. A shift whose end is not after its start crosses midnight. Shifts may
 leave hours out (counted as "no shift") but never overlap. The consulting report
-(gateway/consulting.py) splits utilisation by them.
+(gateway/consulting/) splits utilisation by them.
 """
 
 from __future__ import annotations

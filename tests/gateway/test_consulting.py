@@ -1,4 +1,4 @@
-"""The consulting report's computation (gateway/consulting.py) on constructed hourly histories
+"""The consulting report's computation (gateway/consulting/) on constructed hourly histories
 with known answers: shifts across midnight, a Berlin daylight-saving change, a Tokyo site, gaps
 and counter resets, zones on each asset's own limits, and recommendations that fire on a clear
 difference and stay quiet on noise."""
@@ -327,4 +327,6 @@ def test_warnings_are_counted_per_period() -> None:
     r = c.build_report("acme", [inp], pts, {"a": [now, now + 60, before]}, PERIOD)
     assert r.changes[0].warnings == (2, 1)
     d = r.to_dict()
-    assert d["thresholds"]["notable_ratio"] == c.NOTABLE_RATIO and d["days"] == 28
+    assert (
+        d["thresholds"]["notable_ratio"] == c.THRESHOLDS["notable_ratio"] == 3.0 and d["days"] == 28
+    )
