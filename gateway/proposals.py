@@ -160,6 +160,12 @@ class Proposals:
         p = self._proposal(proposal_id)
         if p.state != "draft":
             raise ProposalError(f"{proposal_id} is {p.state}: only a draft can be sent")
+        old = self.store.proposal(p.supersedes) if p.supersedes else None
+        if old is not None and old.state in ("accepted", "done"):
+            raise ProposalError(
+                f"{old.proposal_id}, the revision this one replaces, was {old.state} meanwhile:"
+                " this one is not needed"
+            )
         fresh = self.make(p.asset_id, by)  # rewrites this draft (it is the newest)
         now = self.clock()
         if fresh.window_start is not None and fresh.window_start <= now:

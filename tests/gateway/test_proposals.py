@@ -236,6 +236,12 @@ def test_revision_supersedes_and_expires_the_old(world: dict[str, Any]) -> None:
     )
     with pytest.raises(ProposalError, match="is expired"):
         svc.accept(first.proposal_id, "acme-user")
+    # a revision drafted while its predecessor is still open is not sent once that is accepted
+    store.write_outlooks([outlook(world["window"], p10_ts=NOW + 8 * DAY)])
+    third = svc.make("spindle-2", "ken")
+    svc.accept(second.proposal_id, "acme-user")
+    with pytest.raises(ProposalError, match="was accepted meanwhile"):
+        svc.send(third.proposal_id, "ken")
 
 
 def test_decline_keeps_the_risk_and_growth_flags_a_followup(world: dict[str, Any]) -> None:
