@@ -5,6 +5,7 @@
     node    NODE (--asset ASSET | --none)
     service ASSET --kind K [--date YYYY-MM-DD] [--part P] [--finding TEXT] [--by NAME]
     window  SITE --start ISO --end ISO [--note TEXT]      (times without offset: the site's)
+    periods GW [--report-s N] [--window-s N]              (the site's node periods; none: reset)
     update  --origin GW --build DIR --version V (--node ID ... | --site S | --all)
             [--canary-share 0.1] [--secrets DIR]
     prior   [--force]
@@ -68,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--start", required=True)
     w.add_argument("--end", required=True)
     w.add_argument("--note", default="")
+    pr = sub.add_parser("periods")
+    pr.add_argument("origin")
+    pr.add_argument("--report-s", type=int)
+    pr.add_argument("--window-s", type=int)
     u = sub.add_parser("update")
     u.add_argument("--origin", required=True)
     u.add_argument("--build", type=Path, required=True)
@@ -138,6 +143,12 @@ def _run(store: SqlStore, args: argparse.Namespace, origins: dict[str, str], bas
             raise ValueError("--end must be after --start")
         w = {"site": args.site, "start": start, "end": end, "note": args.note}
         _queue(store, _owner(store, "site", args.site), "window_add", w, args.by)
+    elif args.cmd == "periods":
+        if args.origin not in origins:
+            raise ValueError(f"{args.origin!r} is not in [fleet.origins]")
+        periods = {k: v for k, v in (("report_s", args.report_s), ("window_s", args.window_s))
+                   if v is not None}  # fmt: skip
+        _queue(store, args.origin, "node_periods", periods, args.by)
     elif args.cmd == "update":
         if args.origin not in origins:
             raise ValueError(f"{args.origin!r} is not in [fleet.origins]")

@@ -199,12 +199,13 @@ class NodeConfigManager:
 
     def _desired_for(self, nodes: list[str]) -> dict[str, dict[str, Any]]:
         by_node = {a.node_id: a for a in self.store.assets() if a.node_id}
+        # periods the fleet server set for this site (a `node_periods` command) win over the
+        # config's: read at every check, so the nodes follow at the next one
+        settings = replace(self.settings, **self.store.node_periods())
         out = {}
         for node in nodes:
             try:
-                out[node] = desired_config(
-                    by_node.get(node), self.settings, self.birth_info.get(node)
-                )
+                out[node] = desired_config(by_node.get(node), settings, self.birth_info.get(node))
             except ValueError as e:  # registry values the firmware cannot take: say so
                 log.error("no valid configuration", extra={"node": node, "error": str(e)})
         return out

@@ -6,7 +6,9 @@ tests' fleet_web.synth, not the firmware simulation of `kizashi demo`) and the o
 engine computed. The uplink runs in-process: the same messages the MQTT forwarder sends
 (Forwarder.next_batch / state_message) applied by the same CentralApplier, every few seconds,
 without a broker (the tests use a real Mosquitto). The fleet page over the central store shows
-both sites; users: `admin` (service team) and `acme` (a customer's viewer: only its site).
+both sites; users: `admin` (service team) and `acme` (a customer's viewer: only its site). Its
+writes go to the sites as commands (fleet_web/centre.py), delivered in-process in the same
+rounds and applied by the sites' own SiteCommands.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gateway.store.sql import SqlStore
 from gateway.uplink.central import CentralApplier
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.forwarder import Forwarder
+from gateway.uplink.site_commands import SiteCommands
 from gateway.uplink.wire import decode
 
 # origin, customer, site, id prefix
@@ -43,6 +46,20 @@ def forward_in_process(fwd: Forwarder, applier: CentralApplier) -> int:
             fwd.acknowledged(stream, upto, result.upto)
             messages += 1
     return messages
+
+
+def commands_in_process(central: SqlStore, origin: str, apply: SiteCommands) -> int:
+    """The pending commands of `origin`, oldest first, applied and answered without a broker."""
+    n = 0
+    while (cid := central.pending_fleet_heads().get(origin)) is not None:
+        cmd = central.fleet_command(cid)
+        if cmd is None:
+            break
+        state, reason = apply(cid, cmd.kind, cmd.args)
+        if not central.answer_fleet_command(cid, origin, state, reason):
+            break
+        n += 1
+    return n
 
 
 def _sql(url: str) -> SqlStore:
@@ -102,7 +119,11 @@ def main(argv: Sequence[str]) -> int:
 
     central, fwds, applier = build(args.data_dir, time.time())
     passwords = _users(central)
-    app = create_app({"SECRET_KEY": secrets.token_hex(32)}, store=central)
+    app = create_app({"SECRET_KEY": secrets.token_hex(32), "FLEET_ROLE": True}, store=central)
+    sites = {
+        f.origin: SiteCommands(f.store, args.data_dir / f.origin, args.data_dir / "secrets")
+        for f in fwds
+    }
     server = create_server(app, host=args.host, port=args.port, threads=4)
     threading.Thread(target=server.run, name="web", daemon=True).start()
     print(f"Kizashi fleet demo: {len(fwds)} site gateways, data in {args.data_dir}")
@@ -114,6 +135,7 @@ def main(argv: Sequence[str]) -> int:
         while end is None or time.monotonic() < end:
             time.sleep(2.0 if end is None else min(2.0, max(0.0, end - time.monotonic())))
             for fwd in fwds:
+                commands_in_process(central, fwd.origin, sites[fwd.origin])
                 forward_in_process(fwd, applier)
     except KeyboardInterrupt:
         pass

@@ -735,6 +735,9 @@ class Store(Protocol):
     def fleet_prior_state(self) -> dict[str, Any] | None:
         """The fleet prior the fleet server sent this site (docs/FLEET.md); None if none."""
 
+    def node_periods(self) -> dict[str, int]:
+        """report_s / window_s the fleet server set for this site's nodes ({}: the config's)."""
+
     def reports_after(self, frame_id: int, limit: int = 10000) -> list[ReportRow]:
         """Report frames stored after `frame_id`, in commit order (a watermark)."""
 

@@ -29,6 +29,7 @@ COMMAND_STATES = ("pending", "done", "refused", "superseded")
 REPLACED_KINDS = frozenset({"fleet_prior"})
 PRIOR_KEY = "fleet_prior"
 PRIOR_SENT_KEY = "fleet_prior_sent"
+PERIODS_KEY = "node_periods"
 _COLS = "command_id, origin, kind, args, by_user, created, state, reason, sends, sent, answered"
 
 
@@ -218,6 +219,21 @@ class CommandsSql:
         """Keep the fleet prior the centre sent (FleetPrior.to_state())."""
         with self._lock, self._transaction():
             self._set_meta(PRIOR_KEY, json.dumps(state))
+
+    def set_node_periods(self, periods: dict[str, int]) -> None:
+        """The site's report and window periods as the fleet server set them (they replace
+        `[node_config]` report_s / window_s); an empty map goes back to the config's."""
+        with self._lock, self._transaction():
+            self._set_meta(PERIODS_KEY, json.dumps(periods))
+
+    def node_periods(self) -> dict[str, int]:
+        """report_s / window_s the fleet server set for this site ({} = the config's)."""
+        with self._lock:
+            rows = self._q("SELECT value FROM meta WHERE key = ?", (PERIODS_KEY,))
+        if not rows:
+            return {}
+        raw = json.loads(str(rows[0][0]))
+        return {k: int(v) for k, v in raw.items() if k in ("report_s", "window_s")}
 
     def fleet_prior_state(self) -> dict[str, Any] | None:
         """The fleet prior the centre sent, None when none was."""

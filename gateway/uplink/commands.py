@@ -112,8 +112,8 @@ class CommandSender:
         reader = asyncio.create_task(self._read_answers(client))
         try:
             while not reader.done():
+                self._wake.clear()  # before looking: an answer during the look wakes the next
                 await self._send_due(client)
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
         finally:

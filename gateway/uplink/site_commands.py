@@ -16,6 +16,8 @@ Kinds and arguments (all ids are the site's own):
 - `service_add` {asset_id, kind, date?, part?, finding?, by?, acted_on_warning?,
   downtime_avoided_h?}; `ledger_set` {entry_id, acted_on_warning, downtime_avoided_h};
 - `window_add` {site, start, end, note?}; `window_delete` {window_id}; `site_zone` {site, tz};
+- `node_periods` {report_s?, window_s?}: the site's report and window periods (they replace its
+  `[node_config]` values; {} goes back to them), pushed to the nodes at the next check;
 - `rollout` {version, manifest, signature, files [[name, bytes]], nodes? | site? | all?,
   canary_share?}: the build must carry a valid signature of this site's fleet key (the key its
   nodes trust), else it is refused here rather than by every node;
@@ -43,12 +45,13 @@ from gateway.sitetime import local
 from gateway.store.api import MaintenanceWindow, Site, parse_zone_limits
 from gateway.store.sql import SqlStore
 from gateway.updates import Build, fleet_public_key
+from protocol import nodeconfig
 
 __all__ = ["KINDS", "SiteCommands", "rollout_args"]
 
 KINDS = (
     "asset_update", "node_assign", "service_add", "ledger_set", "window_add", "window_delete",
-    "site_zone", "rollout", "fleet_prior",
+    "site_zone", "node_periods", "rollout", "fleet_prior",
 )  # fmt: skip
 
 
@@ -142,6 +145,14 @@ class SiteCommands:
         if site not in {s.name for s in self.store.sites()}:
             raise ValueError(f"no site {site!r} at this site gateway")
         self.store.set_site(Site(site, _str(args, "tz")))  # refuses an unknown zone
+
+    def node_periods(self, args: dict[str, Any]) -> None:
+        periods = {k: int(args[k]) for k in ("report_s", "window_s") if args.get(k) is not None}
+        changes = {**periods, "alarm_report_s": 1}  # the check below must not trip on it
+        cfg, why = nodeconfig.merged(nodeconfig.DEFAULTS, changes)
+        if cfg is None:
+            raise ValueError(f"periods the nodes cannot take: {why}")
+        self.store.set_node_periods(periods)
 
     # ------------------------------------------------------------ service log, windows
     def _tz(self, site: str) -> str:

@@ -170,6 +170,8 @@ def test_fleet_command_cli(tmp_path: Path, capsys: Any) -> None:
     assert main([*base, "asset", "a1-pump", "--zones", "2,4,6", "--temp-source", "board"]) == 0
     assert main([*base, "window", "site-a", "--start", "2030-01-02T08:00",
                  "--end", "2030-01-02T12:00"]) == 0  # fmt: skip
+    assert main([*base, "periods", "gw-a", "--report-s", "300"]) == 0
+    assert main([*base, "periods", "gw-z", "--report-s", "300"]) == 2  # not a configured site
     assert main([*base, "asset", "nope", "--zones", "2,4,6"]) == 2
     assert main([*base, "service", "a1-pump", "--kind", "teardown"]) == 2
     assert main([*base, "prior"]) == 0  # no lives: not enough evidence, nothing queued
@@ -180,10 +182,11 @@ def test_fleet_command_cli(tmp_path: Path, capsys: Any) -> None:
     assert main([*base, "list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [ln.split("\t")[1:3] for ln in lines] == [
-        ["gw-a", "window_add"], ["gw-a", "asset_update"], ["gw-a", "service_add"],
+        ["gw-a", "node_periods"], ["gw-a", "window_add"], ["gw-a", "asset_update"],
+        ["gw-a", "service_add"],
     ]  # fmt: skip
     centre = SqliteStore(db)
-    w = centre.fleet_commands(origin="gw-a")[0].args
+    w = centre.fleet_commands(origin="gw-a")[1].args
     # 08:00 in the site's zone (register_site puts site-a in Asia/Tokyo): 23:00 UTC the day before
     assert datetime.fromtimestamp(w["start"], UTC).isoformat() == "2030-01-01T23:00:00+00:00"
     centre.close()

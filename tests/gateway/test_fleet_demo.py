@@ -10,7 +10,8 @@ import urllib.request
 from pathlib import Path
 
 from gateway.store.sqlite import SqliteStore
-from kizashi.fleet_demo import DEMO_SITE_GATEWAYS, build
+from gateway.uplink.site_commands import SiteCommands
+from kizashi.fleet_demo import DEMO_SITE_GATEWAYS, build, commands_in_process, forward_in_process
 from tests.web.conftest import login
 
 from .broker import free_port
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_fleet_demo_builds_two_sites_in_one_page(tmp_path: Path) -> None:
     from fleet_web import create_app
 
-    central, fwds, _ = build(tmp_path, time.time(), assets_per_site=4)
+    central, fwds, applier = build(tmp_path, time.time(), assets_per_site=4)
     try:
         sites = sorted(site for _, _, site, _ in DEMO_SITE_GATEWAYS)
         assert [s.name for s in central.sites()] == sites
@@ -39,6 +40,24 @@ def test_fleet_demo_builds_two_sites_in_one_page(tmp_path: Path) -> None:
         c = app.test_client()
         login(c, "team", "team-pass-1234")
         assert c.get("/api/sites").get_json() == sites
+        # a window planned on the fleet page goes to its site and comes back up once
+        boss = create_app({"SECRET_KEY": "x", "TESTING": True, "FLEET_ROLE": True}, store=central)
+        central.upsert_user(User("boss", hash_password("boss-pass-1234"), "admin"))
+        b = boss.test_client()
+        tok = login(b, "boss", "boss-pass-1234")
+        site = DEMO_SITE_GATEWAYS[0][2]
+        before = len(central.windows(site))
+        r = b.post("/planner/windows", data={"site": site, "day": "2031-03-04", "from": "08:00",
+                                            "to": "12:00", "note": "from the centre",
+                                            "csrf_token": tok})  # fmt: skip
+        assert r.status_code == 302 and len(central.windows(site)) == before  # not stored here
+        for fwd in fwds:
+            apply = SiteCommands(fwd.store, tmp_path / fwd.origin, tmp_path / "secrets")
+            commands_in_process(central, fwd.origin, apply)
+            forward_in_process(fwd, applier)
+            forward_in_process(fwd, applier)
+        assert [w.note for w in central.windows(site)].count("from the centre") == 1
+        assert [c.state for c in central.fleet_commands()] == ["done"]
     finally:
         for f in fwds:
             f.store.close()

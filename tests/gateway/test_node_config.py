@@ -198,3 +198,35 @@ async def _temp_source(store: Store, tmp_path: Path) -> None:
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+def test_periods_from_the_fleet_server_reach_the_node(store: Store, tmp_path: Path) -> None:
+    """A `node_periods` command from the centre (gateway/uplink/site_commands.py) replaces the
+    site's [node_config] periods: the node runs them after the next check."""
+    from gateway.store.sql import SqlStore
+    from gateway.uplink.site_commands import SiteCommands
+
+    assert isinstance(store, SqlStore)
+    store.upsert_asset(Asset("press-7", "plant-a", "press 7", node_id=NODE))
+    apply = SiteCommands(store, tmp_path, tmp_path / "secrets")
+    assert apply(1, "node_periods", {"report_s": 0})[0] == "refused"  # the nodes cannot take it
+    assert apply(2, "node_periods", {"report_s": 20, "window_s": 10}) == ("done", "")
+    assert store.node_periods() == {"report_s": 20, "window_s": 10}
+
+    async def run() -> None:
+        async with pipeline(store) as (pipe, link, metrics):
+            mgr = NodeConfigManager(pipe, store, FAST, metrics)
+            task = asyncio.create_task(mgr.run())
+            try:
+                board = Board(link, NODE, tmp_path / "flash")
+                for _ in range(40):
+                    await board.run(1)
+                    st = state(store)
+                    if st is not None and st.state == "applied":
+                        break
+                assert (board.node.cfg["report_s"], board.node.cfg["window_s"]) == (20, 10)
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(run())
