@@ -201,7 +201,12 @@ class NodeConfigManager:
         by_node = {a.node_id: a for a in self.store.assets() if a.node_id}
         # periods the fleet server set for this site (a `node_periods` command) win over the
         # config's: read at every check, so the nodes follow at the next one
-        settings = replace(self.settings, **self.store.node_periods())
+        periods = self.store.node_periods()
+        settings = replace(
+            self.settings,
+            report_s=periods.get("report_s", self.settings.report_s),
+            window_s=periods.get("window_s", self.settings.window_s),
+        )
         out = {}
         for node in nodes:
             try:
