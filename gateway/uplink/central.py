@@ -21,6 +21,7 @@ import aiomqtt
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.sql import SqlStore
 from gateway.store.uplink_sql import ApplyResult, frame_from_wire
+from gateway.uplink.cancel import raise_if_cancelled
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.wire import UP_WILDCARD, VERSION, ack_topic, decode, encode, origin_of
 
@@ -66,6 +67,7 @@ class CentralApplier:
                     async for msg in client.messages:
                         await self._handle(client, msg.topic.value, msg.payload)
             except aiomqtt.MqttError as e:
+                raise_if_cancelled(e)
                 log.warning("fleet applier down", extra={"error": str(e), "retry_s": delay})
             finally:
                 self.connected.clear()

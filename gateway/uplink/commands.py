@@ -33,6 +33,7 @@ import aiomqtt
 
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.sql import SqlStore
+from gateway.uplink.cancel import raise_if_cancelled
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.wire import ORIGIN_RE, PREFIX, VERSION, decode, encode
 
@@ -98,6 +99,7 @@ class CommandSender:
                     delay = self.config.backoff_min_s
                     await self._session(client)
             except aiomqtt.MqttError as e:
+                raise_if_cancelled(e)
                 log.warning("fleet commands down", extra={"error": str(e), "retry_s": delay})
             finally:
                 self.connected.clear()
@@ -210,6 +212,7 @@ class CommandReceiver:
                         if answer is not None:
                             await client.publish(done_topic(self.origin), encode(answer), qos=1)
             except aiomqtt.MqttError as e:
+                raise_if_cancelled(e)
                 log.warning("fleet commands link down", extra={"error": str(e), "retry_s": delay})
             finally:
                 self.connected.clear()

@@ -24,6 +24,7 @@ import aiomqtt
 
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.sql import SqlStore
+from gateway.uplink.cancel import raise_if_cancelled
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.wire import VERSION, ack_topic, decode, encode, up_topic
 
@@ -63,6 +64,7 @@ class Forwarder:
                     delay = self.config.backoff_min_s
                     await self._session(client)
             except aiomqtt.MqttError as e:
+                raise_if_cancelled(e)
                 log.warning("uplink down", extra={"error": str(e), "retry_s": round(delay, 2)})
             finally:
                 self.connected.clear()
