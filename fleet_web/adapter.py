@@ -561,6 +561,7 @@ class StoreFleet(PartsData, ProposalData):
         out = []
         now = self.clock()
         booked = self.store.proposals(states=["accepted"])
+        by_id = {r["id"]: r for r in rows} if booked else {}
         for w in sorted(self.store.windows(site), key=lambda w: (w.site, w.start)):
             if w.end < now:
                 continue
@@ -574,13 +575,15 @@ class StoreFleet(PartsData, ProposalData):
                  "health": r["health"], "rul_p10_date": r["rul_p10_date"]}
                 for r in rows if r["window_id"] is not None and r["window_id"] == w.window_id
             ]  # fmt: skip
-            self._book(w.window_id, jobs, booked)
+            self._book(w.window_id, jobs, booked, by_id)
             tz = self._zones.get(w.site, sitetime.UTC_NAME)
             out.append({"id": w.window_id, "site": w.site, "start": _iso(w.start, tz),
                         "end": _iso(w.end, tz), "note": w.note, "jobs": jobs})  # fmt: skip
         return out
 
-    def _book(self, window_id: int | None, jobs: list[Row], accepted: list[Any]) -> None:
+    def _book(
+        self, window_id: int | None, jobs: list[Row], accepted: list[Any], rows: dict[str, Row]
+    ) -> None:
         """The jobs of accepted proposals are booked into their window: the outlook's job
         for that asset is marked booked, or the proposal's job is added when the outlook
         has since moved it (the customer agreed to this stop)."""
@@ -600,7 +603,8 @@ class StoreFleet(PartsData, ProposalData):
                        "parts_needed": [{"part": ln["part_number"], "quantity": ln["qty"]}
                                         for ln in parts],
                        "need_by": None, "order_by": None, "lead_time_days": None,
-                       "health": None, "rul_p10_date": None}  # fmt: skip
+                       "health": rows.get(p.asset_id, {}).get("health"),
+                       "rul_p10_date": rows.get(p.asset_id, {}).get("rul_p10_date")}  # fmt: skip
                 jobs.append(job)
             job["booked"] = True
             job["proposal_id"] = p.proposal_id

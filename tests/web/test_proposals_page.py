@@ -108,6 +108,15 @@ def test_propose_send_and_the_customer_accepts(
             for j in w["jobs"]]  # fmt: skip
     assert any(j["asset_id"] == aid and j.get("booked") and j["proposal_id"] == pid for j in jobs)
     assert f"booked: {pid} accepted" in tech.get("/planner").get_data(as_text=True)
+    # the outlook moves on (no planned stop any more): the accepted job stays in its window
+    o = store.outlooks([aid])[0]
+    moved = dataclasses.replace(o, computed_at=o.computed_at + 1, action="unplanned_stop",
+                                window_id=None, window_start=None, window_end=None)  # fmt: skip
+    store.write_outlooks([moved])
+    app.extensions["fleet"]._sync(force=True)
+    jobs = [j for w in tech.get("/api/windows").get_json() if w["id"] == p.window_id
+            for j in w["jobs"]]  # fmt: skip
+    assert [(j["asset_id"], j["proposal_id"]) for j in jobs if j.get("booked")] == [(aid, pid)]
     # answering twice is refused with why
     r = cust.post(f"/api/proposals/{pid}/decline", headers={"X-CSRF-Token": ctok})
     assert r.status_code == 409 and "accepted" in r.get_json()["detail"]
