@@ -23,13 +23,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gateway import sitetime
 from gateway.domain import asset_zone_limits, part_install_dates
 from gateway.forecast.health import is_sensor_fault
 from gateway.outlook import OutlookEngine
 from gateway.service_entry import WARNING_EVENTS
-from gateway.store.api import Asset, HourlyPoint, LatestState, NodeInfo, Outlook
+from gateway.store.api import Asset, LatestState, NodeInfo, Outlook
 
 from .data import Row
 from .parts_data import PartsData
@@ -737,8 +738,8 @@ class StoreFleet(PartsData, ProposalData):
 
     def hourly(
         self, asset_ids: Sequence[str], start: float, end: float
-    ) -> dict[str, list[HourlyPoint]]:
-        return dict(self.store.hourly_histories(list(asset_ids), start, end))
+    ) -> dict[str, NDArray[np.float64]]:
+        return dict(self.store.hourly_columns(list(asset_ids), start, end))
 
     def open_proposals(self, asset_ids: Sequence[str]) -> list[Row]:
         self._sync()  # the sites' zones

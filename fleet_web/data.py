@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from gateway.store.api import HourlyPoint
+import numpy as np
+from numpy.typing import NDArray
 
 Row = dict[str, Any]
 
@@ -183,9 +184,10 @@ class FleetData(Protocol):
 
     def hourly(
         self, asset_ids: Sequence[str], start: float, end: float
-    ) -> dict[str, list[HourlyPoint]]:
-        """The stored hourly points of those assets in [start, end) (the consulting report's
-        input; assets without data are left out)."""
+    ) -> dict[str, NDArray[np.float64]]:
+        """The stored hourly rows of those assets in [start, end) as arrays
+        (`Store.hourly_columns`: the consulting report's input; assets without data are left
+        out)."""
 
     def open_proposals(self, asset_ids: Sequence[str]) -> list[Row]:
         """Proposals of those assets the customer has and has not closed (sent: awaiting an

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.store.api import HourlyPoint
+import numpy as np
+from numpy.typing import NDArray
 
 from .data import FleetData, Row
 
@@ -168,7 +169,7 @@ class TenantFleet:
 
     def hourly(
         self, asset_ids: Sequence[str], start: float, end: float
-    ) -> dict[str, list[HourlyPoint]]:
+    ) -> dict[str, NDArray[np.float64]]:
         mine = self._asset_ids()
         return self.inner.hourly([a for a in asset_ids if a in mine], start, end)
 

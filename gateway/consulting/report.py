@@ -6,10 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.store.api import HourlyPoint
-
 from .findings import THRESHOLDS, Change, Recommendation, changes, recommendations
-from .usage import MachineUsage, Period, SiteInput, SiteUsage, Usage, site_usage
+from .usage import Columns, MachineUsage, Period, SiteInput, SiteUsage, Usage, site_usage
 
 # ------------------------------------------------------------------------------ the report
 
@@ -62,13 +60,13 @@ class Report:
 def build_report(
     scope: str,
     sites: Sequence[SiteInput],
-    hours: Mapping[str, Sequence[HourlyPoint]],
+    hours: Mapping[str, Columns],
     warnings: Mapping[str, Sequence[float]],
     period: Period,
 ) -> Report:
     """The report over `period` (each site's own calendar days) and its comparison with the
-    period just before. `hours`: each asset's hourly points from `fetch_bounds`; `warnings`:
-    the instants of each asset's warning events."""
+    period just before. `hours`: each asset's hourly rows (`Store.hourly_columns`) over
+    `fetch_bounds`; `warnings`: the instants of each asset's warning events."""
     prev = period.previous()
     now_sites = [site_usage(s, hours, period) for s in sites]
     prev_sites = [site_usage(s, hours, prev) for s in sites]

@@ -9,9 +9,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from gateway import sitetime
-from gateway.domain import ZONES, zone_on
-from gateway.shifts import Shift, shift_of
+from gateway.domain import ZONES
+from gateway.outlook import columns as col
+from gateway.shifts import OUTSIDE, Shift
 from gateway.store.api import HourlyPoint
 
 HOUR = 3600
@@ -149,54 +153,139 @@ class MachineUsage:
         }
 
 
-def running_level(p: HourlyPoint) -> float | None:
-    """The hour's running vibration (worst axis, mm/s): see the module's docstring."""
-    if p.running_fraction <= 0:
-        return None
-    return min(max(p.vel_rms_mm_s) / p.running_fraction, p.vel_rms_max_mm_s)
+Columns = NDArray[np.float64]  # one asset's hourly rows (gateway/outlook/columns.py layout)
+
+
+def columns_of(points: Sequence[HourlyPoint]) -> Columns:
+    """HourlyPoint records as the store's hourly array (`Store.hourly_columns`): for callers
+    that hold records (tests, small tools)."""
+    m = np.zeros((len(points), col.WIDTH), dtype=np.float64)
+    for i, p in enumerate(points):
+        m[i, col.HOUR], m[i, col.N] = p.hour, p.n
+        m[i, col.S_VEL_X : col.S_VEL_Z + 1] = [v * p.n for v in p.vel_rms_mm_s]
+        m[i, col.MAX_VEL] = p.vel_rms_max_mm_s
+        m[i, col.RUNTIME], m[i, col.STARTS] = p.runtime_s, p.starts
+        m[i, col.N_RUNNING] = p.running_fraction * p.n
+    return m
+
+
+def running_level(m: Columns) -> NDArray[np.float64]:
+    """Each hour's running vibration (worst axis, mm/s; NaN for an hour that did not run): the
+    hourly mean over all reports divided by the running share (stopped reports read near
+    zero), never above the hour's highest reading."""
+    n = np.maximum(m[:, col.N], 1.0)
+    share = m[:, col.N_RUNNING] / n
+    worst = m[:, col.S_VEL_X : col.S_VEL_Z + 1].max(axis=1) / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = np.minimum(worst / share, m[:, col.MAX_VEL])
+    return np.where(share > 0, level, np.nan)
+
+
+@dataclass(frozen=True)
+class SiteClock:
+    """Each hour of a span as the site's wall clock sees it (local hour, weekday, calendar
+    day), computed once per site and shared by its machines: the zone conversion is the
+    costly step, and every machine's hours are the same UTC hours."""
+
+    base: float
+    local_hour: NDArray[np.int64]
+    weekday: NDArray[np.int64]
+    day: tuple[str, ...]
+    day_index: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, tz: str, start: float, end: float) -> SiteClock:
+        base = float(int(start // HOUR) * HOUR)
+        n = max(0, int(-(-(end - base) // HOUR)))
+        hours: list[int] = []
+        weekdays: list[int] = []
+        days: list[str] = []
+        index: list[int] = []
+        for i in range(n):
+            local = sitetime.local(base + i * HOUR, tz)
+            key = local.date().isoformat()
+            if not days or days[-1] != key:
+                days.append(key)
+            hours.append(local.hour)
+            weekdays.append(local.weekday())
+            index.append(len(days) - 1)
+        return cls(base, _ints(hours), _ints(weekdays), tuple(days), _ints(index))
+
+
+def _ints(values: list[int]) -> NDArray[np.int64]:
+    return np.asarray(values, dtype=np.int64)
+
+
+def _tally(
+    group: NDArray[np.int64],
+    size: int,
+    ran: NDArray[np.float64],
+    started: NDArray[np.float64],
+    zone: NDArray[np.int64],
+) -> list[Usage]:
+    """Usage per group index 0..size-1 of the period's hours (zone -1: no level)."""
+    mon = np.bincount(group, minlength=size)
+    run = np.bincount(group, weights=ran, minlength=size)
+    st = np.bincount(group, weights=started, minlength=size)
+    has = zone >= 0
+    zh = np.bincount(group[has] * 4 + zone[has], weights=ran[has], minlength=size * 4).reshape(
+        size, 4
+    )
+    return [
+        Usage(float(mon[g]), float(run[g]), int(np.rint(st[g])),
+              {z: float(zh[g, k]) for k, z in enumerate(ZONES)})
+        for g in range(size)
+    ]  # fmt: skip
 
 
 def machine_usage(
     spec: MachineSpec,
-    points: Sequence[HourlyPoint],
+    m: Columns,
     period: Period,
     tz: str,
     shifts: Sequence[Shift],
+    clock: SiteClock | None = None,
 ) -> MachineUsage:
-    """The machine's usage in the period, from its hourly points (sorted by hour; the hour
-    before the period, if given, is the reference for the first hour's counters)."""
+    """The machine's usage in the period, from its hourly rows (sorted by hour; the row of the
+    hour before the period, if given, is the reference for the first hour's counters).
+    `clock`: the site's, covering the period (made here when not given)."""
     start, end = period.bounds(tz)
-    names = [s.name for s in shifts]
-    by_shift = {n: Usage() for n in names}
-    by_weekday = [Usage() for _ in range(7)]
-    by_day: dict[str, Usage] = {}
-    total = Usage()
-    prev: HourlyPoint | None = None
-    for p in points:
-        if p.hour < start or p.hour >= end:
-            prev = p if p.hour < start else prev
-            continue
-        adjacent = prev is not None and p.hour - prev.hour == HOUR
-        if prev is not None and adjacent and p.runtime_s >= prev.runtime_s:
-            ran_h = min(p.runtime_s - prev.runtime_s, HOUR) / HOUR
-        else:
-            ran_h = min(max(p.running_fraction, 0.0), 1.0)
-        started = p.starts - prev.starts if prev is not None and adjacent else 0
-        started = max(started, 0)  # a counter that went back (a new board): unknown, not < 0
-        hour = Usage(1.0, ran_h, started)
-        level = running_level(p)
-        if ran_h > 0 and level is not None:
-            hour.zone_h[zone_on(spec.limits, level)] += ran_h
-        local = sitetime.local(p.hour, tz)
-        shift = shift_of(local.hour, shifts)
-        for u in (
-            total,
-            by_shift.setdefault(shift, Usage()),
-            by_weekday[local.weekday()],
-            by_day.setdefault(local.date().isoformat(), Usage()),
-        ):
-            u.add(hour)
-        prev = p
+    clock = clock or SiteClock.of(tz, start, end)
+    # the period's rows and the one before (the first hour's counters' reference)
+    lo, hi = np.searchsorted(m[:, col.HOUR], [start, end])
+    m = m[max(0, lo - 1) : hi]
+    hours = m[:, col.HOUR]
+    prev_hour = np.concatenate([[np.nan], hours[:-1]])
+    prev_rt = np.concatenate([[np.nan], m[:-1, col.RUNTIME]])
+    prev_st = np.concatenate([[np.nan], m[:-1, col.STARTS]])
+    adjacent = hours - prev_hour == HOUR
+    share = np.clip(m[:, col.N_RUNNING] / np.maximum(m[:, col.N], 1.0), 0.0, 1.0)
+    counted = adjacent & (m[:, col.RUNTIME] >= prev_rt)
+    with np.errstate(invalid="ignore"):
+        by_counter = np.minimum(m[:, col.RUNTIME] - prev_rt, HOUR) / HOUR
+        # a counter that went back (a new board): unknown, never a negative number
+        started = np.where(adjacent, np.maximum(m[:, col.STARTS] - prev_st, 0.0), 0.0)
+    ran = np.where(counted, by_counter, share)
+    level = running_level(m)
+    ab, bc, cd = spec.limits
+    with np.errstate(invalid="ignore"):
+        zone = (level > ab).astype(np.int64) + (level > bc) + (level > cd)
+    zone = np.where((ran > 0) & ~np.isnan(level), zone, -1)
+    inside = (hours >= start) & (hours < end)
+    ran, started, zone = ran[inside], started[inside], zone[inside]
+    k = ((hours[inside] - clock.base) // HOUR).astype(np.int64)
+    shift_index = np.array(
+        [next((i for i, s in enumerate(shifts) if h in s.hours()), len(shifts)) for h in range(24)]
+    )
+    total = _tally(np.zeros(len(k), dtype=np.int64), 1, ran, started, zone)[0]
+    per_shift = _tally(shift_index[clock.local_hour[k]], len(shifts) + 1, ran, started, zone)
+    by_shift = {s.name: per_shift[i] for i, s in enumerate(shifts)}
+    if per_shift[-1].monitored_h:
+        by_shift[OUTSIDE] = per_shift[-1]
+    by_weekday = _tally(clock.weekday[k], 7, ran, started, zone)
+    days = clock.day_index[k]
+    per_day = _tally(days, len(clock.day), ran, started, zone)
+    by_day = {clock.day[d]: per_day[d] for d in np.unique(days).tolist()}
     return MachineUsage(spec, total, by_shift, by_weekday, by_day)
 
 
@@ -255,11 +344,11 @@ class SiteInput:
     machines: tuple[MachineSpec, ...]
 
 
-def site_usage(
-    site: SiteInput, hours: Mapping[str, Sequence[HourlyPoint]], period: Period
-) -> SiteUsage:
+def site_usage(site: SiteInput, hours: Mapping[str, Columns], period: Period) -> SiteUsage:
+    clock = SiteClock.of(site.tz, *period.bounds(site.tz))
+    empty = np.zeros((0, col.WIDTH), dtype=np.float64)
     machines = [
-        machine_usage(m, hours.get(m.asset_id, ()), period, site.tz, site.shifts)
+        machine_usage(m, hours.get(m.asset_id, empty), period, site.tz, site.shifts, clock)
         for m in site.machines
     ]
     return SiteUsage(site.site, site.tz, site.shifts, period, machines)

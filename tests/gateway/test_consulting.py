@@ -63,7 +63,7 @@ def spec(
 def usage(
     points: list[HourlyPoint], period: c.Period, tz: str = "UTC", aid: str = "A"
 ) -> c.MachineUsage:
-    return c.machine_usage(spec(aid), points, period, tz, sh.DEFAULT_SHIFTS)
+    return c.machine_usage(spec(aid), c.columns_of(points), period, tz, sh.DEFAULT_SHIFTS)
 
 
 def test_a_night_shift_crosses_midnight() -> None:
@@ -162,12 +162,13 @@ def test_zone_hours_on_each_assets_own_limits() -> None:
     period = c.Period(dt.date(2026, 6, 1), dt.date(2026, 6, 3))
     start = midnight(period.first, "UTC") - 3600
     pts = series("A", start, 24 * 3 + 1, lambda t: 0.5, level=lambda t: 3.0)
-    tight = c.machine_usage(spec("A"), pts, period, "UTC", DEFAULTS)
-    loose = c.machine_usage(spec("A", limits=(2.3, 4.5, 7.1)), pts, period, "UTC", DEFAULTS)
+    m = c.columns_of(pts)
+    tight = c.machine_usage(spec("A"), m, period, "UTC", DEFAULTS)
+    loose = c.machine_usage(spec("A", limits=(2.3, 4.5, 7.1)), m, period, "UTC", DEFAULTS)
     assert tight.total.zone_h["C"] == pytest.approx(36)  # 3.0 mm/s running, 2.8 < 3.0 <= 4.5
     assert loose.total.zone_h["B"] == pytest.approx(36)
     # the hourly mean includes stopped reports; the running level is not diluted by them
-    assert c.running_level(pts[1]) == pytest.approx(3.0)
+    assert c.running_level(m)[1] == pytest.approx(3.0)
 
 
 def test_shifts_parse_and_refuse_overlaps() -> None:
@@ -193,7 +194,7 @@ HOURS = 24 * 56 + 1
 
 def site(*machines: tuple[str, list[HourlyPoint]], tz: str = "UTC") -> c.Report:
     specs = tuple(spec(name.lower().replace(" ", "-"), name) for name, _ in machines)
-    hours = {s.asset_id: pts for s, (_, pts) in zip(specs, machines, strict=True)}
+    hours = {s.asset_id: c.columns_of(pts) for s, (_, pts) in zip(specs, machines, strict=True)}
     inp = c.SiteInput("S", tz, sh.DEFAULT_SHIFTS, specs)
     return c.build_report("acme", [inp], hours, {}, PERIOD)
 
@@ -321,7 +322,7 @@ def test_the_quiet_shift_is_named() -> None:
 
 def test_warnings_are_counted_per_period() -> None:
     inp = c.SiteInput("S", "UTC", sh.DEFAULT_SHIFTS, (spec("a"),))
-    pts = {"a": series("a", START, HOURS, day_shift)}
+    pts = {"a": c.columns_of(series("a", START, HOURS, day_shift))}
     now = midnight(dt.date(2026, 6, 5), "UTC")
     before = midnight(dt.date(2026, 5, 5), "UTC")
     r = c.build_report("acme", [inp], pts, {"a": [now, now + 60, before]}, PERIOD)
