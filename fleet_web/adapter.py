@@ -28,6 +28,8 @@ from numpy.typing import NDArray
 from gateway import sitetime
 from gateway.domain import asset_zone_limits, part_install_dates
 from gateway.forecast.health import is_sensor_fault
+from gateway.kpi_report import inputs_from_store
+from gateway.kpis import KpiInputs
 from gateway.outlook import OutlookEngine
 from gateway.service_entry import WARNING_EVENTS
 from gateway.store.api import Asset, LatestState, NodeInfo, Outlook
@@ -772,6 +774,9 @@ class StoreFleet(PartsData, ProposalData):
                 e.ts for e in events if (e.source, e.code) in WARNING_EVENTS and e.ts < end
             )
         return out
+
+    def kpi_inputs(self, asset_ids: Sequence[str], start: float, end: float) -> KpiInputs:
+        return inputs_from_store(self.store, start, end, asset_ids)
 
     def get_user(self, name: str) -> Row | None:
         u = self.store.user(name)

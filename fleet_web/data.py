@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.kpis import KpiInputs
+
 Row = dict[str, Any]
 
 ZONES = ("A", "B", "C", "D")
@@ -199,6 +201,10 @@ class FleetData(Protocol):
     ) -> dict[str, list[float]]:
         """When each asset's warning events (gateway/service_entry.WARNING_EVENTS) were raised
         in [start, end)."""
+
+    def kpi_inputs(self, asset_ids: Sequence[str], start: float, end: float) -> KpiInputs:
+        """The records the KPIs of those assets in [start, end) are computed from
+        (gateway/kpi_report.inputs_from_store)."""
 
     def get_user(self, name: str) -> Row | None:
         """name, role, password_hash, disabled, session_version (see end_sessions)."""

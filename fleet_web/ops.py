@@ -116,6 +116,7 @@ def _stamp(rows: list[Row], *keys: str) -> list[Row]:
 
 def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str], str]]:
     f = fleet()
+    from . import kpis
     from .nodes import NODE_COLUMNS
     from .parts_data import CATALOG_COLUMNS, DEMAND_COLUMNS, RESERVATION_COLUMNS, STOCK_COLUMNS
     from .planner import HORIZONS, demand, unplanned
@@ -149,6 +150,7 @@ def _tables() -> dict[str, tuple[Callable[[], list[Row]], list[str], str]]:
         ),
         # proposals: a customer's user gets its own, from sent on (tenancy.TenantFleet)
         "proposals": (f.proposals, list(PROPOSAL_COLUMNS), "viewer"),
+        "kpis": (kpis.export_rows, list(kpis.KPI_COLUMNS), "viewer"),
         "users": (f.list_users, list(USER_COLUMNS), "admin"),
     }
 

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gateway.kpis import KpiInputs
+
 from .data import FleetData, Row
 
 
@@ -182,6 +184,10 @@ class TenantFleet:
     ) -> dict[str, list[float]]:
         mine = self._asset_ids()
         return self.inner.warning_times([a for a in asset_ids if a in mine], start, end)
+
+    def kpi_inputs(self, asset_ids: Sequence[str], start: float, end: float) -> KpiInputs:
+        mine = self._asset_ids()
+        return self.inner.kpi_inputs([a for a in asset_ids if a in mine], start, end)
 
     # ---- the session needs these as they are
     def get_user(self, name: str) -> Row | None:
