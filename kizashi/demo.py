@@ -63,6 +63,14 @@ from kizashi.demo_fleet import (
     demo_windows,
 )
 from kizashi.demo_history import seed_history
+from kizashi.demo_story import (
+    CUSTOMER_USER,
+    DEMO_CUSTOMERS,
+    STORY_ASSET,
+    ensure_customer_user,
+    seed_story,
+    tag_customers,
+)
 from kizashi.sim_fleet import BYE, DATA, HEADER, STOP, TIME, data_message, message, split_data
 
 log = logging.getLogger("kizashi.demo")
@@ -266,7 +274,11 @@ async def run_demo(opts: DemoOptions) -> int:
                 flash.mkdir(parents=True, exist_ok=True)
                 (flash / "node.json").write_text(json.dumps({"counters": c}))
             print(f"wrote {HISTORY_SEED_DAYS:.0f} days of past readings ({n} reports)")
+            tag_customers(store)
+            pid = seed_story(store, origin)
+            print(f"seeded a finished proactive job ({pid} on {STORY_ASSET}) for the KPIs")
         password = _ensure_admin(store)
+        customer_password = ensure_customer_user(store)
     finally:
         store.close()
 
@@ -288,6 +300,12 @@ async def run_demo(opts: DemoOptions) -> int:
             print(f"admin password (generated, shown once): {password}")
         elif os.environ.get("KIZASHI_ADMIN_PASSWORD"):
             print("admin password: from KIZASHI_ADMIN_PASSWORD")
+        print(f"customer login: user {CUSTOMER_USER} ({DEMO_CUSTOMERS['Osaka Press Shop']}, "
+              "sees only its own machines and answers its proposals)")  # fmt: skip
+        if customer_password:
+            print(f"{CUSTOMER_USER} password (generated, shown once): {customer_password}")
+        elif os.environ.get("KIZASHI_CUSTOMER_PASSWORD"):
+            print(f"{CUSTOMER_USER} password: from KIZASHI_CUSTOMER_PASSWORD")
         print("Ctrl-C stops cleanly.", flush=True)
 
     def save() -> None:

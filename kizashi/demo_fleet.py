@@ -48,6 +48,10 @@ class DemoNode:
     profile: str | dict[str, Any]
     asset: Asset
     age_days: float = 0.0
+    # A worn part replaced in the seeded past (kizashi/demo_story.py): its vibration rose from
+    # `wear_from_days` before the nodes start until `replaced_days` before (days; 0 = none).
+    wear_from_days: float = 0.0
+    replaced_days: float = 0.0
     node_config: dict[str, int] = field(default_factory=lambda: dict(DEMO_NODE_CONFIG))
 
 
@@ -88,6 +92,11 @@ _TABLE: list[tuple[str, int, str, str, str | dict[str, Any], float, tuple[Part, 
 ]  # fmt: skip
 
 
+# Servo press 1's previous bearing: worn from 19 days before the nodes start, replaced 8 days
+# before (the demo's finished proactive job; kizashi/demo_story.py keeps the same days).
+_PAST_WEAR = {"OSK-PRS-01": (19.0, 8.0)}
+
+
 def demo_assets(count: int) -> list[DemoNode]:
     """`count` demo positions: the table above, repeated with new ids beyond twelve."""
     out: list[DemoNode] = []
@@ -98,7 +107,8 @@ def demo_assets(count: int) -> list[DemoNode]:
             asset_id = f"{asset_id}-{round_ + 1}"
         node_id = f"kz{i + 1:03d}"
         asset = Asset(asset_id, DEMO_SITES[site], machine, node_id, group, "", parts)
-        out.append(DemoNode(node_id, profile, asset, age))
+        wear = _PAST_WEAR.get(asset_id, (0.0, 0.0))
+        out.append(DemoNode(node_id, profile, asset, age, *wear))
     return out
 
 
@@ -136,7 +146,7 @@ _PRICES: dict[str, tuple[str, float, float]] = {
 }
 # (part number, warehouse, pieces on the shelf when the demo starts)
 DEMO_STOCK: tuple[tuple[str, str, int], ...] = (
-    ("6312-2Z/C3", "Osaka stores", 1),
+    ("6312-2Z/C3", "Osaka stores", 2),  # one goes into the seeded past job
     ("6208-2RS", "central", 4),
     ("6205-2Z", "central", 6),
     ("NU 310 ECP", "central", 1),

@@ -49,6 +49,22 @@ def _growth(profile: dict[str, Any], age_days: float) -> float:
     return 1.0 + per_day * d * d if d > 0 else 1.0
 
 
+# How far a part worn in the seeded past rose before its replacement: 1 + PAST_WEAR_RISE x^2,
+# x from 0 when the wear began to 1 at the replacement (2.2x the new part's level then).
+PAST_WEAR_RISE = 1.2
+
+
+def _past_wear(spec: Any, t: float, origin: float) -> float:
+    if not getattr(spec, "replaced_days", 0.0):
+        return 1.0
+    on = origin - spec.wear_from_days * 86400.0
+    off = origin - spec.replaced_days * 86400.0
+    if not on <= t < off:
+        return 1.0
+    x = (t - on) / (off - on)
+    return float(1.0 + PAST_WEAR_RISE * x * x)
+
+
 def _running(profile: dict[str, Any], t: float, phase_s: float) -> bool:
     sched = profile["schedule"]
     if sched is None:
@@ -89,7 +105,7 @@ def seed_history(
             # boot of a fresh demo): the past ends in step with the live node.
             run = _running(prof, t - origin, phase)
             age = spec.age_days + (t - origin) / 86400.0
-            g = _growth(prof, age) if run else 0.0
+            g = _growth(prof, age) * _past_wear(spec, t, origin) if run else 0.0
             jitter = rng.lognormvariate(0.0, 0.03)
             vel = [max(0.02, v * g * jitter) if run else 0.03 for v in base]
             if run:

@@ -229,6 +229,13 @@ class UplinkSql:
                 (origin, customer),
             )
 
+    def claim_site(self, site: str, origin: str) -> bool:
+        """Tag `site` as `origin`'s (so its customer's users see it) without a forwarded row:
+        the demo's one-gateway customers (kizashi/demo_story.py). False when another origin
+        owns it already."""
+        with self._lock, self._transaction():
+            return self._claim("site", site, origin)
+
     def fleet_origins(self) -> dict[str, str]:
         """origin -> customer of every registered site gateway."""
         with self._lock:
