@@ -16,7 +16,8 @@ on first start while the live fleet shows the next warning waiting for its propo
   at the stop: the reservation consumed, the replacement in the service log acting on the
   warning, its downtime avoided bounded by the time from warning to repair. Every step goes
   through gateway/proposals.py with the clock set to its day; only the warning event and the
-  outlook of that day are written directly (the seeded past has no live monitor or engine).
+  outlook of that day are written directly (the seeded past has no live monitor or engine), and
+  that outlook is removed once the job is done (the live engine writes the current one).
 - **An inspection** on Raw water pump B (KOB-PMP-02, imbalance, zone C in the seeded data):
   a warning and an inspection that confirmed it.
 
@@ -155,6 +156,7 @@ def seed_story(store: Store, origin: float) -> str:
     svc.accept(p.proposal_id, CUSTOMER_USER, "Yes, at the line stop.")
     clock.t = w.end
     svc.done(p.proposal_id, ENGINEER)
+    store.delete_outlooks([STORY_ASSET])  # that day's judgement is history: the engine's is next
     day = datetime.fromtimestamp(origin - 5 * DAY, zone("Asia/Tokyo")).date().isoformat()
     store.add_service_entry(
         ServiceEntry(INSPECTED_ASSET, day, "inspection",

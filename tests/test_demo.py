@@ -20,10 +20,12 @@ from typing import Any
 from bench.mosquitto import free_port
 
 PASSWORD = "demo-test-password-1"
+CUSTOMER_PASSWORD = "demo-customer-password-1"  # the demo's customer user, naniwa
 
 
 def start_demo(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "KIZASHI_ADMIN_PASSWORD": PASSWORD}
+    env = {**os.environ, "KIZASHI_ADMIN_PASSWORD": PASSWORD,
+           "KIZASHI_CUSTOMER_PASSWORD": CUSTOMER_PASSWORD}  # fmt: skip
     cmd = [sys.executable, "-m", "kizashi.cli", "demo", "--port", str(port)]
     cmd += ["--data-dir", str(data_dir), "--seconds", "170"]
     return subprocess.Popen(

@@ -39,6 +39,7 @@ def test_the_seeded_story_gives_the_kpis_figures(tmp_path: Path) -> None:
         assert steps == [("draft", "admin"), ("sent", "admin"), ("accepted", CUSTOMER_USER),
                          ("done", "admin")]  # fmt: skip
         assert [r.state for r in store.reservations(pid)] == ["consumed"]
+        assert store.outlooks([STORY_ASSET]) == []  # that day's outlook is not left as today's
         (entry,) = [e for e in store.service_log(STORY_ASSET)]
         assert entry.kind == "replacement" and entry.acted_on_warning
         # from the warning (13 days before origin) to the end of the stop's day (8 days before)

@@ -285,3 +285,93 @@ def test_demo_degrading_asset_has_the_same_dates_on_every_page(
         if dates() == (risk, stop):  # the outlook held still: the pages really disagree
             break
     raise AssertionError(f"risk {risk}, stop {stop} missing on: {wrong}")
+
+
+def _login_as(d: Any, base: str, name: str, password: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    d.delete_all_cookies()
+    d.get(base + "/login")
+    d.find_element(By.ID, "username").send_keys(name)
+    d.find_element(By.ID, "password").send_keys(password)
+    d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _wait(d, lambda x: "/login" not in x.current_url, 20)
+
+
+@pytest.mark.timeout(240)
+def test_demo_service_story(demo: tuple[str, dict[str, Any]], browser: Any) -> None:
+    """Issue 18's story on the demo, in the browser. The service engineer sees the wearing
+    press's recommended work, proposes it and sends it, and reads the KPIs (the seeded past
+    job counted, traced to its proposal). The customer's user (naniwa, Naniwa Press) sees only
+    its own site's machines and accepts; the bearing is reserved; the engineer marks the job
+    done and the KPI page counts the second proposal."""
+    import json
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    from kizashi.demo_story import CUSTOMER_USER, STORY_ASSET
+    from tests.test_demo import CUSTOMER_PASSWORD, PASSWORD
+
+    base, _ = demo
+    d = browser
+    _login_as(d, base, "admin", PASSWORD)
+    asset = "OSK-PRS-02"  # the wearing bearing at the customer's site (kizashi/demo_fleet.py)
+    deadline = time.monotonic() + 120
+    while True:
+        d.get(f"{base}/api/assets/{asset}")
+        row = json.loads(d.find_element(By.TAG_NAME, "body").text)
+        if row.get("action") in ("plan", "unplanned_stop", "stop_now"):
+            break
+        assert time.monotonic() < deadline, f"{asset} asks for no work: {row.get('action')}"
+        time.sleep(3)
+    d.get(f"{base}/assets/{asset}")
+    main = d.find_element(By.TAG_NAME, "main").text
+    assert row["action_text"] and row["action_text"][:30] in main, "the warning's action shown"
+    d.find_element(By.ID, "propose").click()
+    _wait(d, lambda x: x.find_elements(By.ID, "proposal-state"), 20)
+    assert d.find_element(By.ID, "proposal-state").text == "draft"
+    assert "6312-2Z/C3" in d.find_element(By.ID, "proposal-lines").text
+    d.find_element(By.ID, "send").click()
+    _wait(d, lambda x: x.find_element(By.ID, "proposal-state").text == "sent", 20)
+    pid = d.find_element(By.ID, "proposal").get_attribute("data-proposal")
+    d.save_screenshot(str(SHOTS / "story_proposal_sent.png"))
+
+    d.get(base + "/kpis")
+    kpis = d.find_element(By.TAG_NAME, "main").text
+    assert "Confirmed at inspection (precision)" in kpis and "not enough evidence" in kpis
+    seeded = json.loads(
+        d.execute_script(
+            "return fetch('/api/kpis').then(r => r.text())"  # the figures behind the page
+        )
+    )
+    past = [
+        x for k in seeded["fleet"] for x in k["downtime_entries"] if x["asset_id"] == STORY_ASSET
+    ]
+    assert past and past[0]["proposal_id"] and past[0]["counted_h"] > 0, "the seeded job counted"
+    assert seeded["fleet"][-1]["proposals_sent"] >= 1, "the proposal just sent is counted"
+    d.save_screenshot(str(SHOTS / "story_kpis_engineer.png"))
+
+    _login_as(d, base, CUSTOMER_USER, CUSTOMER_PASSWORD)
+    d.get(base + "/api/assets")
+    sites = {r["site"] for r in json.loads(d.find_element(By.TAG_NAME, "body").text)}
+    assert sites == {"Osaka Press Shop"}, sites
+    d.get(base + "/proposals")
+    d.find_element(By.CSS_SELECTOR, f'a[href$="/proposals/{pid}"]').click()
+    _wait(d, lambda x: x.find_elements(By.ID, "accept"), 20)
+    d.find_element(By.ID, "accept").click()
+    _wait(d, lambda x: x.find_element(By.ID, "proposal-state").text == "accepted", 20)
+    held = d.find_element(By.ID, "proposal-reservations").text
+    assert "6312-2Z/C3" in held and "reserved" in held
+    d.save_screenshot(str(SHOTS / "story_accepted_by_customer.png"))
+    d.get(base + "/kpis")
+    assert "Kobe" not in d.find_element(By.TAG_NAME, "main").text
+
+    _login_as(d, base, "admin", PASSWORD)
+    d.get(f"{base}/proposals/{pid}")
+    d.find_element(By.ID, "done").click()
+    _wait(d, lambda x: x.find_element(By.ID, "proposal-state").text == "done", 20)
+    d.get(base + "/kpis")
+    text = d.find_element(By.ID, "kpi-downtime-entries").text
+    assert pid in text, "the job's ledger entry traced to its proposal"
+    d.save_screenshot(str(SHOTS / "story_kpis_done.png"))
