@@ -83,8 +83,10 @@ def page(proposal_id: str) -> str:
     )  # fmt: skip
 
 
-@bp.post("/assets/<asset_id>/proposals")
+# The page's rule is registered first (decorators apply bottom up): url_for, which the forms
+# use, builds the first, and a form posted to the /api/ rule would be answered with JSON.
 @bp.post("/api/assets/<asset_id>/proposals")
+@bp.post("/assets/<asset_id>/proposals")
 @requires("technician")
 def make(asset_id: str) -> Any:
     if fleet().asset(asset_id) is None:
@@ -100,8 +102,8 @@ def make(asset_id: str) -> Any:
     return _answer(row, 201)
 
 
-@bp.post("/proposals/<proposal_id>/<step>")
 @bp.post("/api/proposals/<proposal_id>/<step>")
+@bp.post("/proposals/<proposal_id>/<step>")
 def step(proposal_id: str, step: str) -> Any:
     if step not in STEPS:
         abort(404)

@@ -298,6 +298,18 @@ def _login_as(d: Any, base: str, name: str, password: str) -> None:
     _wait(d, lambda x: "/login" not in x.current_url, 20)
 
 
+def _wait_page(d: Any, cond: Any, what: str, timeout: float = 20) -> None:
+    """_wait, failing with the page's address and text (what the walk met instead)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+
+    try:
+        _wait(d, cond, timeout)
+    except TimeoutException:
+        body = d.find_element(By.TAG_NAME, "body").text[:1500]
+        raise AssertionError(f"{what}: not seen at {d.current_url}:\n{body}") from None
+
+
 @pytest.mark.timeout(240)
 def test_demo_service_story(demo: tuple[str, dict[str, Any]], browser: Any) -> None:
     """Issue 18's story on the demo, in the browser. The service engineer sees the wearing
@@ -329,11 +341,11 @@ def test_demo_service_story(demo: tuple[str, dict[str, Any]], browser: Any) -> N
     main = d.find_element(By.TAG_NAME, "main").text
     assert row["action_text"] and row["action_text"][:30] in main, "the warning's action shown"
     d.find_element(By.ID, "propose").click()
-    _wait(d, lambda x: x.find_elements(By.ID, "proposal-state"), 20)
+    _wait_page(d, lambda x: x.find_elements(By.ID, "proposal-state"), "the draft")
     assert d.find_element(By.ID, "proposal-state").text == "draft"
     assert "6312-2Z/C3" in d.find_element(By.ID, "proposal-lines").text
     d.find_element(By.ID, "send").click()
-    _wait(d, lambda x: x.find_element(By.ID, "proposal-state").text == "sent", 20)
+    _wait_page(d, lambda x: x.find_element(By.ID, "proposal-state").text == "sent", "sent")
     pid = d.find_element(By.ID, "proposal").get_attribute("data-proposal")
     d.save_screenshot(str(SHOTS / "story_proposal_sent.png"))
 
@@ -358,9 +370,9 @@ def test_demo_service_story(demo: tuple[str, dict[str, Any]], browser: Any) -> N
     assert sites == {"Osaka Press Shop"}, sites
     d.get(base + "/proposals")
     d.find_element(By.CSS_SELECTOR, f'a[href$="/proposals/{pid}"]').click()
-    _wait(d, lambda x: x.find_elements(By.ID, "accept"), 20)
+    _wait_page(d, lambda x: x.find_elements(By.ID, "accept"), "the accept button")
     d.find_element(By.ID, "accept").click()
-    _wait(d, lambda x: x.find_element(By.ID, "proposal-state").text == "accepted", 20)
+    _wait_page(d, lambda x: x.find_element(By.ID, "proposal-state").text == "accepted", "accepted")
     held = d.find_element(By.ID, "proposal-reservations").text
     assert "6312-2Z/C3" in held and "reserved" in held
     d.save_screenshot(str(SHOTS / "story_accepted_by_customer.png"))
@@ -370,7 +382,7 @@ def test_demo_service_story(demo: tuple[str, dict[str, Any]], browser: Any) -> N
     _login_as(d, base, "admin", PASSWORD)
     d.get(f"{base}/proposals/{pid}")
     d.find_element(By.ID, "done").click()
-    _wait(d, lambda x: x.find_element(By.ID, "proposal-state").text == "done", 20)
+    _wait_page(d, lambda x: x.find_element(By.ID, "proposal-state").text == "done", "done")
     d.get(base + "/kpis")
     text = d.find_element(By.ID, "kpi-downtime-entries").text
     assert pid in text, "the job's ledger entry traced to its proposal"
