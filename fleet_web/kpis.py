@@ -87,7 +87,7 @@ def cell(k: Row, key: str) -> tuple[Any, int | None, str]:
         return value, v["n"], v["why"] or v["text"]
     if key == "downtime_avoided_h":
         over = k["downtime_over_bound"]
-        note = f"{over} entr{'y' if over == 1 else 'ies'} above its bound counted at the bound"
+        note = f"{over} entr{'y' if over == 1 else 'ies'} above the bound left out, to review"
         return v, len(k["downtime_entries"]), note if over else ""
     if key == "downtime_booked_h":
         return v, len(k["downtime_booked"]), "not counted until done"

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from gateway.domain import PROPOSABLE_ACTIONS
 from gateway.kpis import (
     AssetInfo,
@@ -21,6 +23,7 @@ from gateway.kpis import (
     OpenRisk,
     Period,
     ProposalRecord,
+    month,
     month_of,
     period_kpis,
 )
@@ -85,12 +88,7 @@ def inputs_from_store(
                 downtime_h=float(down.get("hours") or 0.0), window_start=p.window_start,
             )
         )  # fmt: skip
-    running: dict[str, dict[str, float]] = {}
-    for aid, points in store.hourly_histories(ids, start, end).items():
-        per = running.setdefault(aid, {})
-        for pt in points:
-            m = month_of(float(pt.hour))
-            per[m] = per.get(m, 0.0) + pt.running_fraction
+    running = running_hours(store, ids, start, end)
     covered = {p.asset_id for p in records if p.state in OPEN_STATES}
     risk = [
         OpenRisk(o.asset_id, o.action, o.p10_ts)
@@ -99,6 +97,32 @@ def inputs_from_store(
     ]
     tz = {s.name: s.tz for s in store.sites()}
     return KpiInputs(infos, warnings, service, records, running, risk, tz)
+
+
+# hourly_columns' columns (the store's hourly row without asset_id): the count of reports and
+# of those flagged running
+_N, _N_RUNNING = 1, 15
+
+
+def running_hours(
+    store: Store, ids: Sequence[str], start: float, end: float
+) -> dict[str, dict[str, float]]:
+    """asset -> month -> running hours (each hour counts its share of reports flagged running),
+    summed over the store's hourly arrays (no record per hour)."""
+    first = month(month_of(start))
+    periods = [first]
+    while periods[-1].end < end:
+        periods.append(month(month_of(periods[-1].end)))
+    out: dict[str, dict[str, float]] = {}
+    for aid, m in store.hourly_columns(ids, start, end).items():
+        share = m[:, _N_RUNNING] / np.maximum(m[:, _N], 1.0)
+        hours = m[:, 0]
+        per = out.setdefault(aid, {})
+        for p in periods:
+            inside = (hours >= p.start) & (hours < p.end)
+            if inside.any():
+                per[p.label] = float(share[inside].sum())
+    return out
 
 
 def week_of(ts: float) -> Period:

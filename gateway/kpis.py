@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.forecast.early_warning import finding_is_defect, finding_is_false
-from gateway.service_entry import MAX_DOWNTIME_AVOIDED_H
+from gateway.service_entry import MAX_DOWNTIME_AVOIDED_H, day_end
 from gateway.store.api import ServiceEntry
 
 DAY = 86400.0
@@ -55,12 +55,12 @@ DEFINITIONS: dict[str, str] = {
     " proposals marked done in the period. Reactive repairs: the cost of failures, which the"
     " service log does not record (shown as 'not recorded').",
     "downtime": "Downtime avoided: the ledger's entries dated in the period (service entries"
-    " acting on a warning), each counted at most the hours from the asset's first warning to the"
-    f" end of the repair day and at most {MAX_DOWNTIME_AVOIDED_H:g} h; an entry above its bound"
-    " counts only its bound and is listed for review. Each entry names its proposal when it"
-    " came from one (a proposal done that day on that machine). Booked: accepted proposals not"
-    " done yet, their claimed hours bounded the same way up to their planned stop; not counted"
-    " until done.",
+    " acting on a warning), each bounded by the hours from the asset's first warning to the end"
+    f" of the repair day (at most {MAX_DOWNTIME_AVOIDED_H:g} h); an entry claiming more than its"
+    " bound is left out and listed for review until an admin corrects it, as on the ledger page."
+    " Each entry names its proposal when it came from one (a proposal done that day on that"
+    " machine). Booked: accepted proposals not done yet, their claimed hours bounded the same way"
+    " up to their planned stop; not counted until done.",
     "availability": "Availability: the share of the period the machines were not stopped by a"
     " failure. The service log keeps no stop duration for a failure, so it is not recorded.",
     "mtbf": "MTBF: running hours of the customer's machines in the period (hourly share of"
@@ -287,7 +287,8 @@ class LedgerLine:
 
 
 def ledger_lines(inp: KpiInputs, period: Period, asset_ids: set[str]) -> list[LedgerLine]:
-    """The ledger's entries dated in the period, each capped at its bound and traced."""
+    """The ledger's entries dated in the period, each checked against its bound (one above it
+    counts nothing until corrected, as the ledger page's total) and traced to its proposal."""
     done_on: dict[tuple[str, str], str] = {}
     for p in inp.proposals:
         if p.done_at is not None:
@@ -295,6 +296,7 @@ def ledger_lines(inp: KpiInputs, period: Period, asset_ids: set[str]) -> list[Le
                 (p.asset_id, dt.datetime.fromtimestamp(p.done_at, dt.UTC).date().isoformat())
             ] = p.proposal_id
     by_asset = _entries_by_asset(inp.service)
+    site_of = {a.asset_id: a.site for a in inp.assets}
     out = []
     for e in inp.service:
         if not e.acted_on_warning or e.asset_id not in asset_ids:
@@ -302,7 +304,7 @@ def ledger_lines(inp: KpiInputs, period: Period, asset_ids: set[str]) -> list[Le
         d = day_ts(e.date)
         if not period.holds(d):
             continue
-        end = d + DAY
+        end = day_end(e.date, inp.tz.get(site_of.get(e.asset_id, ""), "UTC"))  # as the ledger
         life = _life_start(by_asset.get(e.asset_id, []), e.date)
         warned = [t for t in inp.warnings.get(e.asset_id, ()) if life <= t < end]
         bound = 0.0 if not warned else min(MAX_DOWNTIME_AVOIDED_H, (end - min(warned)) / 3600)
@@ -313,7 +315,7 @@ def ledger_lines(inp: KpiInputs, period: Period, asset_ids: set[str]) -> list[Le
         out.append(
             LedgerLine(
                 e.entry_id, e.asset_id, e.date, claimed, round(bound, 1),
-                round(min(claimed, bound), 1), pid, claimed > bound + 1e-9,
+                claimed if claimed <= bound + 1e-9 else 0.0, pid, claimed > bound + 1e-9,
             )
         )  # fmt: skip
     return out

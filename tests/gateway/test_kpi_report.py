@@ -102,3 +102,23 @@ def test_add_outbox_once_refuses_no_key(store: Store) -> None:
     assert store.add_outbox_once("k", "a", {"x": 1}, NOW) is not None
     assert store.add_outbox_once("k", "a", {"x": 2}, NOW) is None
     assert [e.payload for e in store.outbox_after(0)] == [{"x": 1}]
+
+
+def test_running_hours_by_month_from_the_hourly_arrays(store: Store) -> None:
+    from gateway.kpi_report import running_hours
+    from gateway.store.api import FrameRecord
+
+    store.upsert_asset(Asset("m", "s", "line", node_id="n9"))
+    t0 = datetime(2026, 11, 30, 22, tzinfo=UTC).timestamp()  # 22:00, 23:00, then December
+    frames = [
+        FrameRecord(node_id="n9", boot_id=1, seq=i + 1, kind="report", node_time=int(t),
+                    recv_time=t, ts=t, payload=b"", flags=1 if i % 2 == 0 else 0, dropped=0,
+                    runtime_s=60 * i, starts=1, acc_rms_mg=(1, 1, 1),
+                    vel_rms_mm_s_x100=(100, 100, 100), peak_mg=10, kurtosis_x100=300,
+                    temp_c_x10=300)
+        for i, t in enumerate(t0 + 1800 * k for k in range(8))
+    ]  # fmt: skip
+    store.write_batch(WriteBatch(frames=frames))
+    got = running_hours(store, ["m"], month("2026-11").start, month("2026-12").end)
+    # two reports an hour, one of them flagged running: half of each hour
+    assert got == {"m": {"2026-11": 1.0, "2026-12": 1.0}}
