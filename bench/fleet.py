@@ -1,23 +1,43 @@
-"""Fleet uplink benchmark: site gateways' stores -> forwarders -> real Mosquitto -> the central
-applier -> PostgreSQL. Prints one JSON line.
+"""Fleet scale benchmark: 1,000 sites of 20 nodes (20,000 nodes) forwarding into the central
+fleet server through its broker, into PostgreSQL. Prints one JSON object.
 
-    .venv/bin/python -m bench.fleet [--sites 10] [--nodes 20] [--reports 60] [--batch 1000]
+    .venv/bin/python -m bench.fleet [--quick] [--sites 1000] [--nodes 20] [--lanes 4]
+        [--steady-s 60] [--load-x 5.25] [--load-s 90] [--outage-sites 100] [--runs 20]
 
-Each site is a real SQLite store holding `--reports` reports per node (30 s apart) committed
-before the clock starts: the backlog a site builds during an outage. All forwarders then start
-at once (one asyncio loop, as many MQTT clients as sites) against a private Mosquitto on a free
-port, and one CentralApplier applies into a fresh PostgreSQL schema (dropped at the end).
-frames_per_s = frames / (start -> the centre holds every frame); lag_s_per_outage_hour_100_sites
-= the time this rate needs for the frames 100 sites of `--nodes` nodes send in an hour (a report
-every 30 s): an estimate from the measured rate, not a run of that size.
+Real parts: a private Mosquitto on a free port, the fleet server as its own process
+(`kizashi fleet run --no-http` with `[fleet] appliers = --lanes`) on a fresh PostgreSQL schema
+(dropped at the end), and the sites' real uplink forwarders (gateway/uplink/forwarder.py: the
+real wire format, one message in flight, the centre's answer moves the mark). A site is
+simulated by its forwarder over an in-memory log of its committed frames (`SimSite`), not by
+a full gateway: its nodes' reports appear in the log at their report times (each node every
+30 s / the load factor, phases spread) and the forwarder sends them (`--poll-s`, `--batch`).
+
+Phases (every figure is measured, none estimated):
+1. registry: every site sends its state (sites, 20 assets with parts and outlooks, nodes).
+2. steady: every node reports every 30 s (667 frames/s for 20,000 nodes) for --steady-s.
+3. load: every node reports --load-x times as often (5.25x = 3,500 frames/s) for --load-s;
+   `frames_per_s` is what the centre applied per second over the phase's second half, and
+   `kept_up` says the backlog at the sites did not grow over it.
+4. outage: --outage-sites sites lose the link; an hour of their reports (120 per node) is
+   committed at the sites; the link comes back while every other site goes on at the steady
+   rate: `catch_up_s` is the time until the centre holds every frame those sites committed.
+5. page: overview p95 through the real Flask app (the fleet role, kizashi.app.fleet_app) over
+   the central PostgreSQL store with every site's assets, response caches emptied first.
+End-to-end latency: a frame's `recv_time` at the centre (when it was applied) minus its `ts`
+(when its site committed it; one clock here).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
 import os
+import re
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -25,104 +45,370 @@ from pathlib import Path
 from typing import Any
 
 from bench.mosquitto import PrivateBroker
-from gateway.store.api import Asset, FrameRecord, WriteBatch
+from gateway.store.api import FrameRecord, Outlook
+from gateway.store.outlook_sql import _row as outlook_row
 from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SqliteStore
-from gateway.uplink.central import CentralApplier
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.forwarder import Forwarder
 
 PG_URL = os.environ.get("KIZASHI_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+ROOT = Path(__file__).resolve().parents[1]
+REPORT_S = 30.0
 
 
 def _report(node: str, seq: int, ts: float) -> FrameRecord:
+    v = 100 + seq % 50
     return FrameRecord(
-        node, 1, seq, "report", int(ts), ts + 0.5, ts, b"\x91\x01", 1, 0, 1000 + seq, 3,
-        (100, 200, 300), (150, 300, 450), 900, 300, 415,
+        node, 1, seq, "report", int(ts), ts, ts, b"\x91\x01", 1, 0, 1000 + seq * 30, 3,
+        (v, v + 10, v + 20), (v, v + 5, v + 10), 900, 300, 415,
     )  # fmt: skip
 
 
-def _fill(path: Path, site: str, nodes: int, reports: int, t0: float) -> int:
-    st = SqliteStore(path, synchronous="NORMAL")
-    ids = [f"{site}-n{i:02d}" for i in range(nodes)]
-    for n in ids:
-        st.upsert_asset(Asset(f"{n}-asset", site, "pump", n))
-    for seq in range(reports):
-        st.write_batch(WriteBatch(frames=[_report(n, seq, t0 + seq * 30) for n in ids]))
-    st.close()
-    return nodes * reports
+def _outlook(asset: str, now: float, k: int) -> list[Any]:
+    zone = "ABCD"[k % 4] if k % 10 == 0 else "A"
+    o = Outlook(
+        asset, now, zone, 1.2, 40, now, "stable", 0.5, "healthy_no_trend", "rated_life",
+        "healthy", 0.9, 9000.0, 15000.0, 22000.0, now + 9e6, now + 15e6, now + 22e6, False,
+        "more than a year", 80.0, "none", None, "", "brg", "6205", 14.0, None, None, None,
+        None, None, "nothing to do",
+    )  # fmt: skip
+    return list(outlook_row(o))
 
 
-async def _run(args: argparse.Namespace, work: Path, central: PostgresStore) -> dict[str, Any]:
-    broker = PrivateBroker(work, "allow_anonymous true\nmax_queued_messages 10000\n").start()
-    try:
-        cfg = UplinkConfig(enabled=True, port=broker.port, batch=args.batch, poll_s=0.05,
-                           ack_timeout_s=30, state_every_s=60)  # fmt: skip
-        origins = {f"gw-{i:04d}": f"customer-{i % 7}" for i in range(args.sites)}
-        t0 = time.time() - args.reports * 30
-        total = 0
-        for i, origin in enumerate(origins):
-            total += _fill(work / f"{origin}.db", f"site-{i:04d}", args.nodes, args.reports, t0)
-        sites = [SqliteStore(work / f"{o}.db") for o in origins]
-        applier = CentralApplier(central, origins, cfg)
-        tasks = [asyncio.create_task(applier.run())]
-        await asyncio.wait_for(applier.connected.wait(), 10)
-        start = time.perf_counter()
-        tasks += [
-            asyncio.create_task(Forwarder(s, o, cfg).run())
-            for o, s in zip(origins, sites, strict=True)
-        ]
+class SimSite:
+    """The part of a site's store its forwarder reads: an in-memory log of committed frames
+    (frame ids from 1, in commit order), its marks and its state (duck-typed SqlStore)."""
 
-        end = time.monotonic() + args.timeout
-        marks = {o: s.frames_after(0, 10**9)[-1][0] for o, s in zip(origins, sites, strict=True)}
-        while time.monotonic() < end:
-            done = await asyncio.to_thread(
-                lambda: all(central.uplink_mark(o, "frames") >= m for o, m in marks.items())
-            )
-            if done:
-                break
-            await asyncio.sleep(0.05)
-        elapsed = time.perf_counter() - start
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        with central._lock:
-            at_centre = int(central._q("SELECT count(*) FROM frames")[0][0])
-        for s in sites:
-            s.close()
-        rate = at_centre / elapsed
-        hour_100 = 100 * args.nodes * 120
-        return {
-            "sites": args.sites,
-            "nodes_per_site": args.nodes,
-            "frames": total,
-            "frames_at_centre": at_centre,
-            "complete": at_centre == total,
-            "seconds": round(elapsed, 2),
-            "frames_per_s": round(rate),
-            "lag_s_per_outage_hour_100_sites": round(hour_100 / rate, 1),
-            "batch": args.batch,
-            "cpu_count": os.cpu_count(),
+    def __init__(self, index: int, nodes: int, now: float) -> None:
+        self.origin = f"gw-{index:04d}"
+        self.site = f"site-{index:04d}"
+        self.nodes = [f"{self.site}-n{k:02d}" for k in range(nodes)]
+        self.seq = dict.fromkeys(self.nodes, 0)
+        self.log: list[FrameRecord] = []
+        self.marks = {"frames": 0, "events": 0}
+        assets = [
+            [f"{n}-pump", self.site, "pump", n, "group2_rigid", "", None, None, None,
+             [["brg", "bearing", "6205", 20000.0, 14.0]], "auto"]
+            for n in self.nodes
+        ]  # fmt: skip
+        self.state = {
+            "sites": [[self.site, "Asia/Tokyo" if index % 2 else "Europe/Berlin"]],
+            "assets": assets,
+            "service": [],
+            "windows": [],
+            "nodes": [],
+            "outlooks": [_outlook(a[0], now, index + k) for k, a in enumerate(assets)],
         }
-    finally:
+
+    def commit(self, node: str, ts: float) -> None:
+        self.log.append(_report(node, self.seq[node], ts))
+        self.seq[node] += 1
+
+    # ---- what Forwarder reads and writes
+    def registry_stamp(self) -> str:
+        return "1"
+
+    def uplink_mark(self, origin: str, stream: str) -> int:
+        return self.marks[stream]
+
+    def set_uplink_mark(self, origin: str, stream: str, upto: int) -> None:
+        self.marks[stream] = upto
+
+    def frames_after(self, frame_id: int, limit: int = 1000) -> list[tuple[int, FrameRecord]]:
+        end = min(len(self.log), frame_id + limit)
+        return [(i + 1, self.log[i]) for i in range(frame_id, end)]
+
+    def event_rows_after(self, event_id: int, limit: int = 1000) -> list[list[Any]]:
+        return []
+
+    def state_snapshot(self) -> dict[str, Any]:
+        return self.state
+
+
+class Reporter:
+    """Commits every node's reports at their times: each node every `interval` s, phases
+    spread evenly, one heap over all nodes (the sites' pipelines, in one task)."""
+
+    def __init__(self, sites: list[SimSite]) -> None:
+        self.sites = sites
+        self.heap: list[tuple[float, int, int]] = []
+        self.interval = REPORT_S
+        self.paused: set[int] = set()  # sites whose reports are committed later (outage)
+
+    def reset(self, interval: float, now: float) -> None:
+        self.interval = interval
+        n = sum(len(s.nodes) for s in self.sites)
+        self.heap = []
+        k = 0
+        for si, s in enumerate(self.sites):
+            for ni in range(len(s.nodes)):
+                self.heap.append((now + interval * k / n, si, ni))
+                k += 1
+        heapq.heapify(self.heap)
+
+    async def run(self) -> None:
+        while True:
+            now = time.time()
+            while self.heap and self.heap[0][0] <= now:
+                due, si, ni = heapq.heappop(self.heap)
+                site = self.sites[si]
+                site.commit(site.nodes[ni], due)
+                heapq.heappush(self.heap, (due + self.interval, si, ni))
+            await asyncio.sleep(0.02)
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+class Centre:
+    """The fleet server process and a connection to its database for the measurements."""
+
+    def __init__(self, work: Path, args: argparse.Namespace, port: int, sites: list[SimSite]):
+        self.schema = "kz_bench_fleet_" + uuid.uuid4().hex[:10]
+        self.db = PostgresStore(PG_URL, self.schema)
+        sep = "&" if "?" in PG_URL else "?"
+        origins = "\n".join(f'"{s.origin}" = "customer-{i % 7}"' for i, s in enumerate(sites))
+        conf = work / "fleet.toml"
+        conf.write_text(
+            f'[fleet]\ndatabase = "{PG_URL}{sep}schema={self.schema}"\n'
+            f'data_dir = "{work / "fleet-data"}"\nlog_level = "WARNING"\n'
+            f"appliers = {args.lanes}\n"
+            f"[fleet.mqtt]\nport = {port}\nbatch = {args.batch}\n"
+            f"[fleet.origins]\n{origins}\n"
+        )
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.log = (work / "fleet.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kizashi.cli", "fleet", "run", "--config", str(conf),
+             "--no-http"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def applied(self) -> int:
+        """Frames the centre holds: the sum of its marks (each site's ids run from 1)."""
+        with self.db._lock:
+            rows = self.db._q("SELECT coalesce(sum(upto), 0) FROM uplink_marks WHERE stream = ?",
+                              ("frames",))  # fmt: skip
+        return int(rows[0][0])
+
+    def marks(self) -> dict[str, int]:
+        with self.db._lock:
+            rows = self.db._q("SELECT origin, upto FROM uplink_marks WHERE stream = 'frames'")
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def latency(self, since: float, until: float) -> dict[str, float | int]:
+        """End-to-end p50/p95 (s) of the frames committed at the sites in [since, until)."""
+        with self.db._lock:
+            rows = self.db._q(
+                "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY recv_time - ts),"
+                " percentile_cont(0.95) WITHIN GROUP (ORDER BY recv_time - ts),"
+                " max(recv_time - ts) FROM frames WHERE ts >= ? AND ts < ?",
+                (since, until),
+            )
+        n, p50, p95, mx = rows[0]
+        return {"frames": int(n), "p50_s": round(float(p50 or 0), 2),
+                "p95_s": round(float(p95 or 0), 2), "max_s": round(float(mx or 0), 2)}  # fmt: skip
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+        self.db.drop_schema()
+        self.db.close()
+
+
+async def _wait(cond: Any, timeout: float, every: float = 0.5) -> float:
+    """Seconds until `cond()` (run in a thread) is true; inf after `timeout`."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if await asyncio.to_thread(cond):
+            return time.perf_counter() - t0
+        await asyncio.sleep(every)
+    return float("inf")
+
+
+async def _phases(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    broker = PrivateBroker(
+        work, "allow_anonymous true\nmax_queued_messages 100000\nmax_inflight_messages 0\n"
+    ).start()
+    now = time.time()
+    sites = [SimSite(i, args.nodes, now) for i in range(args.sites)]
+    centre = Centre(work, args, broker.port, sites)
+    cfg = UplinkConfig(enabled=True, port=broker.port, batch=args.batch, poll_s=args.poll_s,
+                       ack_timeout_s=30, state_every_s=1e9)  # fmt: skip
+    fwds = {s.origin: Forwarder(s, s.origin, cfg) for s in sites}  # type: ignore[arg-type]
+    tasks: dict[str, asyncio.Task[None]] = {}
+    reporter = Reporter(sites)
+    out: dict[str, Any] = {
+        "sites": args.sites, "nodes": args.sites * args.nodes, "lanes": args.lanes,
+        "batch": args.batch, "poll_s": args.poll_s,
+    }  # fmt: skip
+    try:
+        # the centre's session must exist before the sites publish (else the broker has
+        # nobody to keep their first messages for, and they wait ack_timeout_s to resend)
+        await _wait(lambda: broker.connects("kizashi-fleet") > 0, 60, 0.1)
+        await asyncio.sleep(1.0)
+        # 1. registry
+        for s in sites:
+            tasks[s.origin] = asyncio.create_task(fwds[s.origin].run())
+        n_assets = args.sites * args.nodes
+
+        def registry_done() -> bool:
+            with centre.db._lock:
+                return int(centre.db._q("SELECT count(*) FROM assets")[0][0]) >= n_assets
+
+        out["registry_s"] = round(await _wait(registry_done, args.timeout), 1)
+        # 2. steady, 3. load
+        rep = asyncio.create_task(reporter.run())
+        for name, factor, seconds in (("steady", 1.0, args.steady_s),
+                                      ("load", args.load_x, args.load_s)):  # fmt: skip
+            out[name] = await _phase(centre, sites, reporter, factor, seconds, args.poll_s)
+        # 4. outage of --outage-sites sites, while the others report at the steady rate
+        reporter.reset(REPORT_S, time.time())
+        await asyncio.sleep(min(10.0, args.steady_s / 2))
+        cut = sites[: args.outage_sites]
+        for s in cut:
+            tasks.pop(s.origin).cancel()
+        await asyncio.sleep(1.0)
+        backlog = 0
+        hour_start = time.time() - 3600
+        for s in cut:  # an hour of reports committed at the site while its link was down
+            for k in range(int(3600 / REPORT_S)):
+                for j, node in enumerate(s.nodes):
+                    s.commit(node, hour_start + k * REPORT_S + j)
+            backlog += len(s.log) - s.marks["frames"]
+        want = {s.origin: len(s.log) for s in cut}
+        for s in cut:
+            tasks[s.origin] = asyncio.create_task(fwds[s.origin].run())
+
+        def caught_up() -> bool:
+            have = centre.marks()
+            return all(have.get(o, 0) >= m for o, m in want.items())
+
+        catch = await _wait(caught_up, args.timeout, 0.25)
+        out["outage"] = {
+            "sites": len(cut),
+            "backlog_frames": backlog,
+            "catch_up_s": None if catch == float("inf") else round(catch, 1),
+            "others_reporting_frames_per_s": round((args.sites - len(cut)) * args.nodes / 30),
+        }
+        rep.cancel()
+        total = sum(len(s.log) for s in sites)  # the reports stop: everything must arrive
+        await _wait(lambda: centre.applied() >= total, args.timeout)
+        for t in tasks.values():
+            t.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        centre.proc.terminate()
         broker.kill()
+        with centre.db._lock:
+            out["frames_at_centre"] = int(centre.db._q("SELECT count(*) FROM frames")[0][0])
+        out["frames_at_sites"] = total
+        out["exactly_once"] = out["frames_at_centre"] == total
+        out["page"] = await asyncio.to_thread(_page, centre.db, args.runs)
+    finally:
+        for t in tasks.values():
+            t.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        broker.kill()
+        centre.close()
+    return out
+
+
+async def _phase(
+    centre: Centre,
+    sites: list[SimSite],
+    reporter: Reporter,
+    factor: float,
+    seconds: float,
+    poll_s: float,
+) -> dict[str, Any]:
+    """Run the reporters at `factor` x the steady rate for `seconds`; measure the second
+    half (the first lets the forwarders reach their rhythm)."""
+    start = time.time()
+    reporter.reset(REPORT_S / factor, start)
+    await asyncio.sleep(seconds / 2)
+    t1 = time.time()
+    a1 = await asyncio.to_thread(centre.applied)
+    b1 = sum(len(s.log) for s in sites) - a1
+    await asyncio.sleep(seconds / 2)
+    t2 = time.time()
+    a2 = await asyncio.to_thread(centre.applied)
+    b2 = sum(len(s.log) for s in sites) - a2
+    offered = sum(len(s.nodes) for s in sites) / reporter.interval
+    rate = (a2 - a1) / (t2 - t1)
+    return {
+        "offered_frames_per_s": round(offered),
+        "frames_per_s": round(rate),
+        "backlog_start": b1,
+        "backlog_end": b2,
+        # kept up: what waits at the sites at the end is no more than the forwarders' poll
+        # interval and 5 s of traffic (a centre that falls behind lets it grow without bound)
+        "kept_up": b2 <= offered * (poll_s + 5),
+        "latency": await asyncio.to_thread(centre.latency, t1, t2 - min(10, (t2 - t1) / 2)),
+        "load_average_1min": round(os.getloadavg()[0], 1),
+    }
+
+
+def _page(db: PostgresStore, runs: int) -> dict[str, Any]:
+    """Overview through the real Flask app (fleet role) over the central store."""
+    from fleet_web.auth import hash_password
+    from gateway.fleet_server import FleetConfig
+    from gateway.store.api import User
+    from kizashi.app import fleet_app
+
+    db.upsert_user(User("bench", hash_password("bench-password"), "viewer"))
+    app: Any = fleet_app(db, FleetConfig(database=PG_URL, origins={}))
+    c = app.test_client()
+    m = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").get_data(as_text=True))
+    assert m
+    c.post("/login", data={"username": "bench", "password": "bench-password", "csrf_token": m[1]})
+    clear = app.extensions["kz_cache"]._d.clear
+    out: dict[str, Any] = {"assets": len(c.get("/api/assets").get_json())}
+    for name, url in {"overview_page": "/", "api_assets_page": "/api/assets?limit=100",
+                      "overview_one_customer": "/?customer=customer-3"}.items():  # fmt: skip
+        ms = []
+        for _ in range(runs):
+            clear()
+            t0 = time.perf_counter()
+            r = c.get(url)
+            ms.append((time.perf_counter() - t0) * 1000)
+            assert r.status_code == 200, (url, r.status_code)
+        out[name] = {"p50_ms": round(statistics.median(ms), 1), "p95_ms": round(_pct(ms, 0.95), 1)}
+    out["load_average_1min"] = round(os.getloadavg()[0], 1)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="bench.fleet", description=__doc__.splitlines()[0])
-    ap.add_argument("--sites", type=int, default=10)
-    ap.add_argument("--nodes", type=int, default=20)
-    ap.add_argument("--reports", type=int, default=60, help="per node, 30 s apart")
+    ap.add_argument("--quick", action="store_true",
+                    help="100 sites, 20 s phases, 10 sites cut: about 2 minutes")  # fmt: skip
+    ap.add_argument("--sites", type=int, default=1000)
+    ap.add_argument("--nodes", type=int, default=20, help="per site")
+    ap.add_argument("--lanes", type=int, default=4, help="applier lanes at the centre")
     ap.add_argument("--batch", type=int, default=1000, help="rows per uplink message")
-    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--poll-s", type=float, default=5.0, help="the sites' uplink poll_s")
+    ap.add_argument("--steady-s", type=float, default=60)
+    ap.add_argument("--load-x", type=float, default=5.25, help="x the steady rate (3,500/s)")
+    ap.add_argument("--load-s", type=float, default=90)
+    ap.add_argument("--outage-sites", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=20, help="page requests per figure")
+    ap.add_argument("--timeout", type=float, default=300, help="per wait")
     args = ap.parse_args()
-    central = PostgresStore(PG_URL, "kz_bench_fleet_" + uuid.uuid4().hex[:10])
-    try:
-        with tempfile.TemporaryDirectory(prefix="kizashi-bench-fleet-") as tmp:
-            out = asyncio.run(_run(args, Path(tmp), central))
-    finally:
-        central.drop_schema()
-        central.close()
+    if args.quick:
+        args.sites, args.steady_s, args.load_s = min(args.sites, 100), 20, 20
+        args.outage_sites, args.runs = min(args.outage_sites, 10), 10
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kizashi-bench-fleet-") as tmp:
+        out = asyncio.run(_phases(args, Path(tmp)))
+    out["cpu_count"] = os.cpu_count()
+    out["total_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out))
 
 

@@ -7,7 +7,8 @@ one fleet page over every site. Config (TOML):
 
     [fleet]            database (URL, required), data_dir, log_level, prior_every_s (how often
                        the fleet prior is refitted from every site's lives and, when it
-                       changed, sent down: gateway/uplink/fleet_prior.py; 0 = never)
+                       changed, sent down: gateway/uplink/fleet_prior.py; 0 = never), appliers
+                       (parallel applier connections, PostgreSQL only; default 4)
     [fleet.mqtt]       the central broker: keys of gateway/uplink/config.py (host, port, tls...)
     [fleet.origins]    site gateway id = "customer": the only origins applied, and their customer
     [http]             enabled, host, port, threads (as the site gateway)
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FleetConfig", "load_fleet_config", "serve_fleet"]
 
-FLEET_KEYS = {"database", "data_dir", "log_level", "mqtt", "origins", "prior_every_s"}
+FLEET_KEYS = {"database", "data_dir", "log_level", "mqtt", "origins", "prior_every_s", "appliers"}
 HTTP_KEYS = {"enabled", "host", "port", "threads"}
 
 
@@ -58,6 +59,9 @@ class FleetConfig:
     web: dict[str, Any] = field(default_factory=dict)
     webhooks: tuple[WebhookEndpoint, ...] = ()  # [[webhooks]] as on a gateway
     prior_every_s: float = 3600.0
+    # Applier lanes (a database connection each, origins partitioned among them); SQLite
+    # (tests) always has one: its writers serialise on the file anyway.
+    appliers: int = 4
 
 
 def parse_fleet_config(data: dict[str, Any], base: Path = Path(".")) -> FleetConfig:
@@ -77,6 +81,9 @@ def parse_fleet_config(data: dict[str, Any], base: Path = Path(".")) -> FleetCon
         if not ORIGIN_RE.match(origin) or not customer.strip():
             raise ValueError(f"[fleet.origins] {origin!r}: an id [A-Za-z0-9_.-] and a customer")
     http = data.get("http", {})
+    appliers = fleet.get("appliers", 4)
+    if not isinstance(appliers, int) or not 1 <= appliers <= 32:
+        raise ValueError("[fleet] appliers: a whole number from 1 to 32")
     return FleetConfig(
         database=str(fleet["database"]),
         origins=origins,
@@ -92,6 +99,7 @@ def parse_fleet_config(data: dict[str, Any], base: Path = Path(".")) -> FleetCon
         web=dict(data.get("web", {})),
         webhooks=parse_webhooks(list(data.get("webhooks", []))),
         prior_every_s=float(fleet.get("prior_every_s", 3600.0)),
+        appliers=appliers,
     )
 
 
@@ -125,7 +133,9 @@ async def serve_fleet(
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     store = await asyncio.to_thread(_open, cfg.database)
     web_store = await asyncio.to_thread(_open, cfg.database)
-    applier = CentralApplier(store, cfg.origins, cfg.mqtt, metrics)
+    lanes = cfg.appliers if cfg.database.startswith(("postgresql:", "postgres:")) else 1
+    more = [await asyncio.to_thread(_open, cfg.database) for _ in range(lanes - 1)]
+    applier = CentralApplier(store, cfg.origins, cfg.mqtt, metrics, more)
     http: HttpServer | None = None
     if app_factory is not None and cfg.http.enabled:
         app = app_factory(web_store, cfg)
@@ -159,5 +169,5 @@ async def serve_fleet(
         await asyncio.to_thread(command_store.close)
         if http is not None:
             http.close()
-        await asyncio.to_thread(store.close)
-        await asyncio.to_thread(web_store.close)
+        for st in (store, web_store, *more):
+            await asyncio.to_thread(st.close)

@@ -22,7 +22,22 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from gateway.store import schema
-from gateway.store.sql import Row, SqlStore
+from gateway.store.api import FrameRecord
+from gateway.store.sql import Row, SqlStore, _frame_columns
+
+# The fleet applier's frame insert (gateway/store/uplink_sql.py): every frame of a message as
+# one array per column, the stored ones skipped by the (node, boot, seq) key, the inserted keys
+# returned: one round trip instead of a check per node and an executemany.
+_FRAME_TYPES = ("text", "bigint", "bigint", "text", "bigint", "float8", "float8", "int", "bigint",
+                "bigint", "bigint", "int", "int", "int", "int", "int", "int", "int", "int", "int",
+                "int", "bytea")  # fmt: skip
+_FRAME_INSERT_NEW = (
+    "INSERT INTO frames (node_id, boot_id, seq, kind, node_time, recv_time, ts, flags, dropped,"
+    " runtime_s, starts, acc_x, acc_y, acc_z, vel_x, vel_y, vel_z, peak_mg, kurt_x100,"
+    " temp_c_x10, backfilled, payload) SELECT * FROM unnest("
+    + ", ".join(f"%s::{t}[]" for t in _FRAME_TYPES)
+    + ") ON CONFLICT DO NOTHING RETURNING node_id, boot_id, seq"
+)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -110,6 +125,11 @@ class PostgresStore(SqlStore):
     def _savepoint(self) -> Iterator[None]:
         with self._connection() as conn, conn.transaction():  # nested: a SAVEPOINT
             yield
+
+    def _insert_new_frames(self, frames: Sequence[FrameRecord]) -> set[tuple[str, int, int]]:
+        columns = [list(c) for c in _frame_columns(frames)]
+        rows = self._execute(_FRAME_INSERT_NEW, columns)
+        return {(str(r[0]), int(r[1]), int(r[2])) for r in rows}
 
     def drop_schema(self) -> None:
         """Drop this store's schema and everything in it (tests)."""

@@ -447,14 +447,21 @@ class SqlStore(OutlookSql, UplinkSql, PartsSql, ProposalsSql, CommandsSql):
             )
 
     def _write_batch(self, batch: WriteBatch, isolate: bool = False) -> int:
-        refused = 0
         node_asset = {
             str(r[0]): str(r[1])
             for r in self._q("SELECT node_id, asset_id FROM assets WHERE node_id IS NOT NULL")
         }
-        if batch.frames:
-            self._many_columns(_FRAME_INSERT, _frame_columns(batch.frames))
-        hourly, latest = _hourly_and_latest(batch.frames, node_asset)
+        self._insert_frames(batch.frames)
+        self._write_reports(batch.frames, node_asset)
+        return self._write_rest(batch, isolate)
+
+    def _insert_frames(self, frames: Sequence[FrameRecord]) -> None:
+        if frames:
+            self._many_columns(_FRAME_INSERT, _frame_columns(frames))
+
+    def _write_reports(self, frames: Sequence[FrameRecord], node_asset: dict[str, str]) -> None:
+        """The hourly sums and latest rows of stored `frames` (node -> asset: `node_asset`)."""
+        hourly, latest = _hourly_and_latest(frames, node_asset)
         self._many(_HOURLY_UPSERT, hourly)
         self._many(
             _LATEST_UPSERT,
@@ -476,6 +483,10 @@ class SqlStore(OutlookSql, UplinkSql, PartsSql, ProposalsSql, CommandsSql):
                 for asset, f in latest.items()
             ],
         )
+
+    def _write_rest(self, batch: WriteBatch, isolate: bool) -> int:
+        """Births, node status, events and sequence states of `batch`; rows refused."""
+        refused = 0
         self._many(_NODE_ENSURE, [(n,) for n in sorted({b.node_id for b in batch.births})])
         for b in batch.births:
             rows = self._q("SELECT resets FROM nodes WHERE node_id = ?", (b.node_id,))

@@ -64,6 +64,14 @@ _ASSET_PARTS, _ASSET_TEMP_SOURCE = 9, 10
 _OUTLOOK_WINDOW = _OUTLOOK_COLUMNS.replace(" ", "").split(",").index("window_id")
 
 
+FrameKey = tuple[str, int, int]  # (node, boot, seq): a frame's identity wherever it is stored
+
+
+def _chunks(items: Sequence[Any], n: int = 500) -> Iterator[Sequence[Any]]:
+    for k in range(0, len(items), n):
+        yield items[k : k + n]
+
+
 def _none3(row: Sequence[Any]) -> tuple[int, int, int] | None:
     return None if row[0] is None else (int(row[0]), int(row[1]), int(row[2]))
 
@@ -127,6 +135,18 @@ class UplinkSql:
 
     def _write_batch(self, batch: WriteBatch, isolate: bool = False) -> int:
         raise NotImplementedError
+
+    def _insert_frames(self, frames: Sequence[FrameRecord]) -> None:
+        raise NotImplementedError
+
+    def _write_reports(self, frames: Sequence[FrameRecord], node_asset: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def _insert_new_frames(self, frames: Sequence[FrameRecord]) -> set[FrameKey] | None:
+        """Insert `frames`, skipping the (node, boot, seq) already stored, in one statement;
+        the keys it inserted. None where the backend cannot say (SQLite's executemany returns
+        no rows): the caller then checks first (_existing_frames)."""
+        return None
 
     def _registry_changed(self, ts: float) -> None:
         raise NotImplementedError
@@ -266,6 +286,44 @@ class UplinkSql:
             return True
         return owner == origin
 
+    def _claim_all(self, kind: str, keys: Sequence[str], origin: str) -> dict[str, bool]:
+        """`_claim` for many keys in a few statements: key -> owned by `origin`. A key another
+        applier claims at the same moment is read back, never taken twice (primary key)."""
+        owners: dict[str, str] = {}
+        keys = sorted(set(keys))
+
+        def read(some: Sequence[str]) -> None:
+            for chunk in _chunks(some):
+                marks = ", ".join("?" * len(chunk))
+                for k, o in self._q(
+                    f"SELECT key, origin FROM fleet_keys WHERE kind = ? AND key IN ({marks})",
+                    (kind, *chunk),
+                ):
+                    owners[str(k)] = str(o)
+
+        read(keys)
+        missing = [k for k in keys if k not in owners]
+        if missing:
+            self._many(
+                "INSERT INTO fleet_keys (kind, key, origin, local_id) VALUES (?, ?, ?, NULL)"
+                " ON CONFLICT DO NOTHING",
+                [(kind, k, origin) for k in missing],
+            )
+            read(missing)
+        return {k: owners.get(k) == origin for k in keys}
+
+    def _node_assets(self, nodes: Sequence[str]) -> dict[str, str]:
+        """node -> asset for `nodes` only (the centre holds every site's assets)."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(nodes))):
+            for n, a in self._q(
+                "SELECT node_id, asset_id FROM assets WHERE node_id IN"
+                f" ({', '.join('?' * len(chunk))})",
+                chunk,
+            ):
+                out[str(n)] = str(a)
+        return out
+
     def _owned(self, kind: str, origin: str) -> dict[str, int | None]:
         rows = self._q(
             "SELECT key, local_id FROM fleet_keys WHERE kind = ? AND origin = ?", (kind, origin)
@@ -287,32 +345,53 @@ class UplinkSql:
                 res.duplicates = len(rows) if upto <= mark else 0
                 return res
             fresh: list[FrameRecord] = []
-            nodes_ok: dict[str, bool] = {}
+            nodes_ok = self._claim_all("node", [f.node_id for _, f in rows], origin)
             for fid, f in rows:
                 if fid <= mark:
                     res.duplicates += 1
-                    continue
-                ok = nodes_ok.get(f.node_id)
-                if ok is None:
-                    ok = nodes_ok[f.node_id] = self._claim("node", f.node_id, origin)
-                if not ok:
+                elif not nodes_ok[f.node_id]:
                     res.refuse("node_of_other_site", f.node_id, origin)
-                    continue
-                fresh.append(f)
-            stored = self._existing_frames(fresh)
-            new = [f for f in fresh if (f.node_id, f.boot_id, f.seq) not in stored]
+                else:
+                    fresh.append(f)
+            # recv_time at the centre is when the centre applied the frame: the page follows
+            # new readings by it, and a site's clock (ahead or behind) must not hide the other
+            # sites' readings from it. ts and node_time stay the site's.
+            now = time.time()
+            fresh = [f._replace(recv_time=now) for f in fresh]
+            new = self._store_new_frames(fresh)
             res.duplicates += len(fresh) - len(new)
             if new:
-                # recv_time at the centre is when the centre applied the frame: the page
-                # follows new readings by it, and a site's clock (ahead or behind) must not
-                # hide the other sites' readings from it. ts and node_time stay the site's.
-                now = time.time()
-                self._write_batch(WriteBatch(frames=[f._replace(recv_time=now) for f in new]))
+                self._write_reports(new, self._node_assets([f.node_id for f in new]))
             res.stored = len(new)
             self._set_mark(origin, "frames", upto)
             self._touch_origin(origin)
             res.upto = upto
         return res
+
+    def _store_new_frames(self, frames: Sequence[FrameRecord]) -> list[FrameRecord]:
+        """Insert the frames of `frames` not stored yet (by (node, boot, seq), also within
+        `frames`); returns them, for the hourly sums (a frame counted twice would skew them)."""
+        if not frames:
+            return []
+        inserted = self._insert_new_frames(frames)
+        if inserted is None:
+            stored = self._existing_frames(frames)
+            seen: set[FrameKey] = set()
+            new = []
+            for f in frames:
+                key = (f.node_id, f.boot_id, f.seq)
+                if key not in stored and key not in seen:
+                    seen.add(key)
+                    new.append(f)
+            self._insert_frames(new)
+            return new
+        out = []
+        for f in frames:
+            key = (f.node_id, f.boot_id, f.seq)
+            if key in inserted:
+                inserted.discard(key)  # a second copy within the message is not new
+                out.append(f)
+        return out
 
     def _existing_frames(self, frames: Sequence[FrameRecord]) -> set[tuple[str, int, int]]:
         """The (node, boot, seq) keys among `frames` the store holds already."""
@@ -412,37 +491,47 @@ class UplinkSql:
         self, origin: str, state: dict[str, Any], res: ApplyResult
     ) -> tuple[set[str], dict[str, bool]]:
         """Sites and assets of `origin`; (its asset ids, site -> owned by origin)."""
-        sites_ok = {str(s): self._claim("site", str(s), origin) for s, _ in state["sites"]}
-        for a in state["assets"]:
-            if str(a[1]) not in sites_ok:
-                sites_ok[str(a[1])] = self._claim("site", str(a[1]), origin)
-        for s, tz in state["sites"]:
-            if sites_ok[str(s)]:
-                self._q(
-                    "INSERT INTO sites (site, tz) VALUES (?, ?)"
-                    " ON CONFLICT (site) DO UPDATE SET tz = excluded.tz",
-                    (s, tz),
-                )
-            else:
+        names = [str(s) for s, _ in state["sites"]] + [str(a[1]) for a in state["assets"]]
+        sites_ok = self._claim_all("site", names, origin)
+        for s, _ in state["sites"]:
+            if not sites_ok[str(s)]:
                 res.refuse("site_of_other_site_gateway", str(s), origin)
-        assets = list(self._assets_ok(origin, state["assets"], sites_ok, res))
+        self._many(
+            "INSERT INTO sites (site, tz) VALUES (?, ?) ON CONFLICT (site) DO UPDATE SET"
+            " tz = excluded.tz",
+            [(s, tz) for s, tz in state["sites"] if sites_ok[str(s)]],
+        )
+        assets = self._assets_ok(origin, state["assets"], sites_ok, res)
         self._apply_assets(origin, assets)
         return {str(a[0]) for a in assets}, sites_ok
 
     def _assets_ok(
         self, origin: str, assets: Sequence[Sequence[Any]], sites_ok: dict[str, bool],
         res: ApplyResult,
-    ) -> Iterator[Sequence[Any]]:  # fmt: skip
+    ) -> list[Sequence[Any]]:  # fmt: skip
+        """The assets `origin` may write: on its own sites, its own ids and nodes (claimed in
+        that order, so nothing is claimed for a row that is refused)."""
+        on_site = []
         for a in assets:
-            asset_id, site, node = str(a[0]), str(a[1]), a[3]
-            if not sites_ok.get(site, False):
-                res.refuse("site_of_other_site_gateway", asset_id, origin)
-            elif not self._claim("asset", asset_id, origin):
-                res.refuse("asset_of_other_site", asset_id, origin)
-            elif node is not None and not self._claim("node", str(node), origin):
-                res.refuse("node_of_other_site", asset_id, origin)
+            if sites_ok.get(str(a[1]), False):
+                on_site.append(a)
             else:
-                yield a
+                res.refuse("site_of_other_site_gateway", str(a[0]), origin)
+        ids_ok = self._claim_all("asset", [str(a[0]) for a in on_site], origin)
+        mine = []
+        for a in on_site:
+            if ids_ok[str(a[0])]:
+                mine.append(a)
+            else:
+                res.refuse("asset_of_other_site", str(a[0]), origin)
+        nodes_ok = self._claim_all("node", [str(a[3]) for a in mine if a[3] is not None], origin)
+        out = []
+        for a in mine:
+            if a[3] is not None and not nodes_ok[str(a[3])]:
+                res.refuse("node_of_other_site", str(a[0]), origin)
+            else:
+                out.append(a)
+        return out
 
     def _apply_assets(self, origin: str, assets: Sequence[Sequence[Any]]) -> None:
         present = {str(a[0]) for a in assets}
@@ -451,27 +540,32 @@ class UplinkSql:
             self._q("DELETE FROM outlook WHERE asset_id = ?", (gone,))
             self._q("DELETE FROM assets WHERE asset_id = ?", (gone,))
             self._q("DELETE FROM fleet_keys WHERE kind = 'asset' AND key = ?", (gone,))
-        for a in assets:
-            if a[3] is not None:  # a node belongs to one asset (as upsert_asset)
-                self._q(
-                    "UPDATE assets SET node_id = NULL WHERE node_id = ? AND asset_id <> ?",
-                    (a[3], a[0]),
-                )
-            temp_source = a[_ASSET_TEMP_SOURCE] if len(a) > _ASSET_TEMP_SOURCE else "auto"
-            self._q(_ASSET_UPSERT, (*a[:_ASSET_PARTS], str(temp_source)))
-            self._q("DELETE FROM parts WHERE asset_id = ?", (a[0],))
-            self._many(
-                "INSERT INTO parts (asset_id, part_id, name, part_number, rated_l10_h,"
-                " lead_time_days) VALUES (?, ?, ?, ?, ?, ?)",
-                [(a[0], *p) for p in a[_ASSET_PARTS]],
-            )
+        # a node belongs to one asset (as upsert_asset)
+        self._many(
+            "UPDATE assets SET node_id = NULL WHERE node_id = ? AND asset_id <> ?",
+            [(a[3], a[0]) for a in assets if a[3] is not None],
+        )
+        self._many(
+            _ASSET_UPSERT,
+            [
+                (*a[:_ASSET_PARTS],
+                 str(a[_ASSET_TEMP_SOURCE]) if len(a) > _ASSET_TEMP_SOURCE else "auto")
+                for a in assets
+            ],
+        )  # fmt: skip
+        self._many("DELETE FROM parts WHERE asset_id = ?", [(a[0],) for a in assets])
+        self._many(
+            "INSERT INTO parts (asset_id, part_id, name, part_number, rated_l10_h,"
+            " lead_time_days) VALUES (?, ?, ?, ?, ?, ?)",
+            [(a[0], *p) for a in assets for p in a[_ASSET_PARTS]],
+        )
 
     def _apply_nodes(self, origin: str, nodes: Sequence[Sequence[Any]], res: ApplyResult) -> None:
+        ok = self._claim_all("node", [str(n[0]) for n in nodes], origin)
         for n in nodes:
-            if self._claim("node", str(n[0]), origin):
-                self._q(_NODE_UPSERT, tuple(n))
-            else:
+            if not ok[str(n[0])]:
                 res.refuse("node_of_other_site", str(n[0]), origin)
+        self._many(_NODE_UPSERT, [tuple(n) for n in nodes if ok[str(n[0])]])
 
     def _apply_service(
         self, origin: str, entries: Sequence[Sequence[Any]], assets: set[str], res: ApplyResult

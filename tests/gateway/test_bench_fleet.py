@@ -1,4 +1,5 @@
-"""bench.fleet runs end to end on a tiny fleet and says every frame reached the centre."""
+"""bench.fleet runs end to end on a tiny fleet: every phase reports, every frame reached the
+centre exactly once (fleet server process, Mosquitto, PostgreSQL), the page answered."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_bench_fleet_small() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.fleet", "--sites", "3", "--nodes", "2", "--reports", "20",
-         "--batch", "7", "--timeout", "60"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
+        [sys.executable, "-m", "bench.fleet", "--sites", "3", "--nodes", "2", "--lanes", "2",
+         "--poll-s", "0.5", "--steady-s", "3", "--load-x", "10", "--load-s", "3",
+         "--outage-sites", "1", "--runs", "2", "--timeout", "60"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180, check=True,
     )  # fmt: skip
     row = json.loads(out.stdout.strip().splitlines()[-1])
-    assert row["complete"] is True and row["frames_at_centre"] == 120
-    assert row["frames_per_s"] > 0 and row["lag_s_per_outage_hour_100_sites"] > 0
+    assert row["exactly_once"] is True and row["frames_at_centre"] > 240
+    assert row["outage"]["backlog_frames"] >= 240 and row["outage"]["catch_up_s"] is not None
+    assert row["load"]["offered_frames_per_s"] == 2 and row["page"]["assets"] == 6
+    assert row["page"]["overview_page"]["p95_ms"] > 0
