@@ -253,7 +253,7 @@ async def _phases(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     try:
         # the centre's session must exist before the sites publish (else the broker has
         # nobody to keep their first messages for, and they wait ack_timeout_s to resend)
-        await _wait(lambda: broker.connects("kizashi-fleet") > 0, 60, 0.1)
+        await _wait(lambda: broker.connects("kizashi-fleet (") > 0, 60, 0.1)
         await asyncio.sleep(1.0)
         # 1. registry
         for s in sites:

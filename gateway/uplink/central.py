@@ -71,6 +71,7 @@ class CentralApplier:
     async def run(self) -> None:
         delay = self.config.backoff_min_s
         while True:
+            raise_if_cancelled()
             try:
                 async with self.config.client("kizashi-fleet") as client:
                     await client.subscribe(UP_WILDCARD, qos=1)
@@ -104,6 +105,7 @@ class CentralApplier:
 
         async def read() -> None:
             async for msg in client.messages:
+                raise_if_cancelled()
                 topic = msg.topic.value
                 origin = origin_of(topic)
                 await queues[0 if origin is None else self.lane_of(origin)].put(
@@ -126,6 +128,7 @@ class CentralApplier:
         self, client: aiomqtt.Client, store: SqlStore, queue: asyncio.Queue[tuple[str, Any]]
     ) -> None:
         while True:
+            raise_if_cancelled()
             topic, payload = await queue.get()
             await self._handle(client, topic, payload, store)
 

@@ -55,6 +55,7 @@ class Forwarder:
         """Connect, forward, reconnect with backoff and jitter; until cancelled."""
         delay = self.config.backoff_min_s
         while True:
+            raise_if_cancelled()
             try:
                 async with self.config.client("kizashi-uplink-" + self.origin) as client:
                     await client.subscribe(ack_topic(self.origin), qos=1)
@@ -102,11 +103,13 @@ class Forwarder:
         """The centre's answer to (stream, ref), or None after ack_timeout_s."""
         end = time.monotonic() + self.config.ack_timeout_s
         while True:
+            raise_if_cancelled()
             left = end - time.monotonic()
             if left <= 0:
                 return None
             try:
-                ack = await asyncio.wait_for(self._acks.get(), left)
+                async with asyncio.timeout(left):  # (3.11's wait_for can drop a cancellation)
+                    ack = await self._acks.get()
             except TimeoutError:
                 return None
             if ack.get("stream") == stream and ack.get("ref") == ref:
@@ -133,6 +136,7 @@ class Forwarder:
 
     async def _forward(self, client: aiomqtt.Client) -> None:
         while True:
+            raise_if_cancelled()
             stamp = await asyncio.to_thread(self.store.registry_stamp)
             due = time.monotonic() - self._state_sent_at >= self.config.state_every_s
             if due or stamp != self._registry_stamp:
