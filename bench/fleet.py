@@ -171,8 +171,10 @@ class Centre:
         sep = "&" if "?" in PG_URL else "?"
         origins = "\n".join(f'"{s.origin}" = "customer-{i % 7}"' for i, s in enumerate(sites))
         conf = work / "fleet.toml"
+        self.app_name = "kz-bench-" + self.schema  # finds its database backends (CPU)
         conf.write_text(
-            f'[fleet]\ndatabase = "{PG_URL}{sep}schema={self.schema}"\n'
+            f'[fleet]\ndatabase = "{PG_URL}{sep}schema={self.schema}'
+            f'&application_name={self.app_name}"\n'
             f'data_dir = "{work / "fleet-data"}"\nlog_level = "WARNING"\n'
             f"appliers = {args.lanes}\n"
             f"[fleet.mqtt]\nport = {port}\nbatch = {args.batch}\n"
@@ -192,6 +194,21 @@ class Centre:
             rows = self.db._q("SELECT coalesce(sum(upto), 0) FROM uplink_marks WHERE stream = ?",
                               ("frames",))  # fmt: skip
         return int(rows[0][0])
+
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by the fleet server process and its database backends."""
+        with self.db._lock:
+            rows = self.db._q(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = ?", (self.app_name,)
+            )
+        total = 0.0
+        for pid in [self.proc.pid, *(int(r[0]) for r in rows)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def marks(self) -> dict[str, int]:
         with self.db._lock:
@@ -292,12 +309,17 @@ async def _phases(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             have = centre.marks()
             return all(have.get(o, 0) >= m for o, m in want.items())
 
+        c0, a0 = await asyncio.to_thread(centre.cpu_s), await asyncio.to_thread(centre.applied)
         catch = await _wait(caught_up, args.timeout, 0.25)
+        c1, a1 = await asyncio.to_thread(centre.cpu_s), await asyncio.to_thread(centre.applied)
         out["outage"] = {
             "sites": len(cut),
             "backlog_frames": backlog,
             "catch_up_s": None if catch == float("inf") else round(catch, 1),
             "others_reporting_frames_per_s": round((args.sites - len(cut)) * args.nodes / 30),
+            "frames_per_s_while_catching_up": round((a1 - a0) / catch) if catch < 1e9 else None,
+            "frames_per_centre_cpu_s": round((a1 - a0) / max(c1 - c0, 1e-9)),
+            "load_average_1min": round(os.getloadavg()[0], 1),
         }
         rep.cancel()
         total = sum(len(s.log) for s in sites)  # the reports stop: everything must arrive
@@ -335,10 +357,12 @@ async def _phase(
     reporter.reset(REPORT_S / factor, start)
     await asyncio.sleep(seconds / 2)
     t1 = time.time()
+    c1 = await asyncio.to_thread(centre.cpu_s)
     a1 = await asyncio.to_thread(centre.applied)
     b1 = sum(len(s.log) for s in sites) - a1
     await asyncio.sleep(seconds / 2)
     t2 = time.time()
+    c2 = await asyncio.to_thread(centre.cpu_s)
     a2 = await asyncio.to_thread(centre.applied)
     b2 = sum(len(s.log) for s in sites) - a2
     offered = sum(len(s.nodes) for s in sites) / reporter.interval
@@ -352,6 +376,10 @@ async def _phase(
         # interval and 5 s of traffic (a centre that falls behind lets it grow without bound)
         "kept_up": b2 <= offered * (poll_s + 5),
         "latency": await asyncio.to_thread(centre.latency, t1, t2 - min(10, (t2 - t1) / 2)),
+        # what the centre (fleet server + its PostgreSQL backends) spent: frames per CPU
+        # second, the figure a busy shared machine does not hide
+        "centre_cpu_s": round(c2 - c1, 1),
+        "frames_per_centre_cpu_s": round((a2 - a1) / max(c2 - c1, 1e-9)),
         "load_average_1min": round(os.getloadavg()[0], 1),
     }
 
