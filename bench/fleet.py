@@ -24,7 +24,10 @@ Phases (every figure is measured, none estimated):
 5. page: overview p95 through the real Flask app (the fleet role, kizashi.app.fleet_app) over
    the central PostgreSQL store with every site's assets, response caches emptied first.
 End-to-end latency: a frame's `recv_time` at the centre (when it was applied) minus its `ts`
-(when its site committed it; one clock here).
+(when its site committed it; one clock here), over the frames of each phase's window that
+reached the centre by the end of the run. `frames_per_centre_cpu_s`: frames applied per CPU
+second of the fleet server process and its PostgreSQL backends (what the centre would do per
+core it had to itself; on a shared machine the wall-clock rate says how much CPU it got).
 """
 
 from __future__ import annotations
@@ -331,8 +334,18 @@ async def _phases(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         broker.kill()
         with centre.db._lock:
             out["frames_at_centre"] = int(centre.db._q("SELECT count(*) FROM frames")[0][0])
+            size = centre.db._q("SELECT pg_total_relation_size('frames')")[0][0]
+        # disk per stored frame (table, its key index, TOAST): what a day of frames costs
+        out["frames_bytes_per_row"] = round(int(size) / max(out["frames_at_centre"], 1))
         out["frames_at_sites"] = total
-        out["exactly_once"] = out["frames_at_centre"] == total
+        applied = await asyncio.to_thread(centre.applied)
+        out["complete"] = applied >= total  # the centre caught up once the reports stopped
+        # every site's ids run from 1, so rows == the sum of the centre's marks means no
+        # frame stored twice and none missing below the marks, caught up or not
+        out["exactly_once_below_marks"] = out["frames_at_centre"] == applied
+        for name in ("steady", "load"):  # frames of the window that reached the centre
+            since, until = out[name].pop("window")
+            out[name]["latency"] = await asyncio.to_thread(centre.latency, since, until)
         out["page"] = await asyncio.to_thread(_page, centre.db, args.runs)
     finally:
         for t in tasks.values():
@@ -375,7 +388,7 @@ async def _phase(
         # kept up: what waits at the sites at the end is no more than the forwarders' poll
         # interval and 5 s of traffic (a centre that falls behind lets it grow without bound)
         "kept_up": b2 <= offered * (poll_s + 5),
-        "latency": await asyncio.to_thread(centre.latency, t1, t2 - min(10, (t2 - t1) / 2)),
+        "window": [t1, t2 - min(10, (t2 - t1) / 2)],  # latency: measured after the run
         # what the centre (fleet server + its PostgreSQL backends) spent: frames per CPU
         # second, the figure a busy shared machine does not hide
         "centre_cpu_s": round(c2 - c1, 1),
