@@ -21,6 +21,7 @@ import asyncio
 import logging
 import signal
 import threading
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import HttpConfig
+from gateway.kpi_report import KpiSnapshots
 from gateway.metrics import REGISTRY, Metrics
 from gateway.proposals import Proposals
 from gateway.service import HttpServer, supervise
@@ -153,8 +155,14 @@ async def serve_fleet(
         tasks.append(asyncio.create_task(supervise("fleet_prior", prior.run, metrics)))
     # Proposals are made and answered on the fleet page too (customers sign in here):
     # their expiry and follow-ups, and the outbox to the webhooks (docs/SERVICE.md).
+    # The weekly KPI snapshot (per customer here) goes with them (gateway/kpi_report.py).
     proposals = Proposals(store)
-    tasks.append(asyncio.create_task(supervise("proposals", proposals.run, metrics)))
+    snapshots = KpiSnapshots(store, time.time)
+    tasks.append(
+        asyncio.create_task(
+            supervise("proposals", lambda: proposals.run(also=snapshots.step), metrics)
+        )
+    )
     if cfg.webhooks:
         hooks = WebhookDispatcher(store, cfg.webhooks, metrics, "fleet")
         tasks.append(asyncio.create_task(supervise("webhooks", hooks.run, metrics)))

@@ -122,3 +122,29 @@ def test_running_hours_by_month_from_the_hourly_arrays(store: Store) -> None:
     got = running_hours(store, ["m"], month("2026-11").start, month("2026-12").end)
     # two reports an hour, one of them flagged running: half of each hour
     assert got == {"m": {"2026-11": 1.0, "2026-12": 1.0}}
+
+
+def test_the_proposals_task_writes_the_snapshot(store: Store) -> None:
+    """The gateway's periodic `proposals` task (gateway/service.py, fleet_server.py) runs the
+    snapshot after each sweep: one pass writes last week's event."""
+    import asyncio
+    import contextlib
+
+    world(store)
+    clock = Clock(datetime(2026, 12, 2, 9, tzinfo=UTC).timestamp())
+    snaps = KpiSnapshots(store, clock)
+
+    async def one_pass() -> None:
+        task = asyncio.create_task(Proposals(store, clock).run(every_s=3600, also=snaps.step))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if any(e.kind == "kpi.weekly" for e in store.outbox_after(0)):
+                break
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(one_pass())
+    assert [e.payload["week"] for e in store.outbox_after(0) if e.kind == "kpi.weekly"] == [
+        "2026-W48"
+    ]
