@@ -129,12 +129,32 @@ class CommandsSql:
             )
         return {str(r[0]): int(r[1]) for r in rows}
 
-    def fleet_command_sent(self, command_id: int, ts: float) -> None:
+    def fleet_commands_by_id(self, ids: Sequence[int]) -> list[FleetCommand]:
+        """The commands with these ids (one query per 500), by id."""
+        out: list[FleetCommand] = []
+        with self._lock:
+            for k in range(0, len(ids), 500):
+                chunk = [int(i) for i in ids[k : k + 500]]
+                out += [
+                    _command(r)
+                    for r in self._q(
+                        f"SELECT {_COLS} FROM fleet_commands WHERE command_id IN"
+                        f" ({', '.join('?' * len(chunk))}) ORDER BY command_id",
+                        chunk,
+                    )
+                ]
+        return out
+
+    def fleet_command_sent(self, command_ids: Sequence[int], ts: float) -> None:
+        """Count one more send of each of these commands, at `ts`."""
         with self._lock, self._transaction():
-            self._q(
-                "UPDATE fleet_commands SET sends = sends + 1, sent = ? WHERE command_id = ?",
-                (ts, command_id),
-            )
+            for k in range(0, len(command_ids), 500):
+                chunk = [int(i) for i in command_ids[k : k + 500]]
+                self._q(
+                    "UPDATE fleet_commands SET sends = sends + 1, sent = ? WHERE command_id IN"
+                    f" ({', '.join('?' * len(chunk))})",
+                    (ts, *chunk),
+                )
 
     def answer_fleet_command(self, command_id: int, origin: str, state: str, reason: str) -> bool:
         """Record the site's answer; False when no pending command of `origin` has that id

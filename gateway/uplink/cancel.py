@@ -1,9 +1,12 @@
 """Cancellation through aiomqtt's client context.
 
-Leaving `async with aiomqtt.Client(...)` on a cancellation waits for the disconnection, and if
-that wait fails it raises MqttError in place of the CancelledError. A reconnect loop that
-catches MqttError would then carry on for ever: the task cannot be stopped (a test's teardown,
-or the service's shutdown, hangs). The loops call `raise_if_cancelled` in their handler.
+Leaving `async with aiomqtt.Client(...)` waits for the broker to confirm the disconnection,
+with no time limit, and if that wait fails it raises MqttError in place of the exception that
+was leaving (a CancelledError included). A reconnect loop that catches MqttError would then
+carry on for ever, and a wait that never ends keeps the task from stopping: a test's teardown,
+or the service's shutdown, hangs. The loops enter the client through `session(client)` (the way
+out bounded by `exit_timeout_s`, the leaving exception kept) and call `raise_if_cancelled` in
+their MqttError handler.
 
 Python 3.11's asyncio.wait_for (aiomqtt's publish waits with it) also drops a cancellation that
 arrives as the awaited future completes: the task goes on to its next message still marked as
@@ -14,8 +17,16 @@ forwarder) therefore also call `raise_if_cancelled()` at the top of each turn.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
 
-__all__ = ["raise_if_cancelled"]
+import aiomqtt
+
+log = logging.getLogger(__name__)
+
+__all__ = ["raise_if_cancelled", "session"]
 
 
 def raise_if_cancelled(error: BaseException | None = None) -> None:
@@ -23,3 +34,29 @@ def raise_if_cancelled(error: BaseException | None = None) -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError() from error
+
+
+async def _leave(
+    client: aiomqtt.Client,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+    timeout_s: float,
+) -> None:
+    try:
+        await asyncio.wait_for(client.__aexit__(type(exc) if exc else None, exc, tb), timeout_s)
+    except (TimeoutError, aiomqtt.MqttError) as e:
+        if exc is None:
+            raise aiomqtt.MqttError(f"disconnect failed: {e!r}") from e
+        log.info("mqtt disconnect not confirmed", extra={"error": repr(e)})
+
+
+@asynccontextmanager
+async def session(client: aiomqtt.Client, exit_timeout_s: float = 5.0) -> AsyncIterator[None]:
+    """`async with client`, leaving within `exit_timeout_s` and with the original exception."""
+    await client.__aenter__()
+    try:
+        yield
+    except BaseException as e:
+        await _leave(client, e, e.__traceback__, exit_timeout_s)
+        raise
+    await _leave(client, None, None, exit_timeout_s)

@@ -29,7 +29,7 @@ import aiomqtt
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.sql import SqlStore
 from gateway.store.uplink_sql import ApplyResult, frame_from_wire
-from gateway.uplink.cancel import raise_if_cancelled
+from gateway.uplink.cancel import raise_if_cancelled, session
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.wire import UP_WILDCARD, VERSION, ack_topic, decode, encode, origin_of
 
@@ -73,7 +73,8 @@ class CentralApplier:
         while True:
             raise_if_cancelled()
             try:
-                async with self.config.client("kizashi-fleet") as client:
+                client = self.config.client("kizashi-fleet")
+                async with session(client):
                     await client.subscribe(UP_WILDCARD, qos=1)
                     self.connected.set()
                     self.metrics.set("kizashi_fleet_uplink_up", 1)

@@ -33,7 +33,7 @@ import aiomqtt
 
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.sql import SqlStore
-from gateway.uplink.cancel import raise_if_cancelled
+from gateway.uplink.cancel import raise_if_cancelled, session
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.wire import ORIGIN_RE, PREFIX, VERSION, decode, encode
 
@@ -92,7 +92,8 @@ class CommandSender:
         client_id = (self.config.client_id or "kizashi-fleet") + "-commands"
         while True:
             try:
-                async with self.config.client(client_id) as client:
+                client = self.config.client(client_id)
+                async with session(client):
                     await client.subscribe(DONE_WILDCARD, qos=1)
                     self.connected.set()
                     self._due.clear()  # reconnected: every pending command goes again now
@@ -114,6 +115,7 @@ class CommandSender:
         reader = asyncio.create_task(self._read_answers(client))
         try:
             while not reader.done():
+                raise_if_cancelled()  # (3.11's wait_for in publish can drop one)
                 self._wake.clear()  # before looking: an answer during the look wakes the next
                 await self._send_due(client)
                 with contextlib.suppress(TimeoutError):
@@ -124,30 +126,38 @@ class CommandSender:
         reader.result()
 
     async def _send_due(self, client: aiomqtt.Client) -> None:
+        """Send each origin's oldest pending command unless it is in flight and not overdue
+        (the outbox read in two queries, whatever the number of sites)."""
         heads = await asyncio.to_thread(self.store.pending_fleet_heads)
         now = time.monotonic()
-        for origin, cid in heads.items():
-            if origin not in self.origins:
-                continue  # an origin no longer configured: its commands wait
-            due = self._due.get(origin)
-            if due is not None and due[0] == cid and now < due[1]:
+        todo = [
+            cid
+            for origin, cid in heads.items()
+            if origin in self.origins  # an origin no longer configured: its commands wait
+            and not ((due := self._due.get(origin)) and due[0] == cid and now < due[1])
+        ]
+        if not todo:
+            return
+        cmds = await asyncio.to_thread(self.store.fleet_commands_by_id, todo)
+        sent: list[int] = []
+        for cmd in cmds:
+            if cmd.state != "pending":
                 continue
-            cmd = await asyncio.to_thread(self.store.fleet_command, cid)
-            if cmd is None or cmd.state != "pending":
-                continue
-            msg = {"v": VERSION, "id": cmd.command_id, "to": origin, "kind": cmd.kind,
+            msg = {"v": VERSION, "id": cmd.command_id, "to": cmd.origin, "kind": cmd.kind,
                    "args": cmd.args}  # fmt: skip
-            await client.publish(down_topic(origin), encode(msg), qos=1)
-            await asyncio.to_thread(self.store.fleet_command_sent, cid, time.time())
+            await client.publish(down_topic(cmd.origin), encode(msg), qos=1)
+            sent.append(cmd.command_id)
             self.sent += 1
-            self.metrics.inc("kizashi_fleet_commands_sent_total", origin=origin)
+            self.metrics.inc("kizashi_fleet_commands_sent_total", origin=cmd.origin)
             # the same command again after ack_timeout_s, doubling up to backoff_max_s: a site
             # that is down for a day gets a few copies queued in its session, not thousands
             wait = min(
                 max(self.config.backoff_max_s, self.config.ack_timeout_s),
                 self.config.ack_timeout_s * 2 ** min(cmd.sends, 16),
             )
-            self._due[origin] = (cid, now + wait)
+            self._due[cmd.origin] = (cmd.command_id, now + wait)
+        if sent:
+            await asyncio.to_thread(self.store.fleet_command_sent, sent, time.time())
 
     async def _read_answers(self, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
@@ -203,11 +213,13 @@ class CommandReceiver:
         client_id = "kizashi-down-" + self.origin
         while True:
             try:
-                async with self.config.client(client_id) as client:
+                client = self.config.client(client_id)
+                async with session(client):
                     await client.subscribe(down_topic(self.origin), qos=1)
                     self.connected.set()
                     delay = self.config.backoff_min_s
                     async for msg in client.messages:
+                        raise_if_cancelled()  # (3.11's wait_for in publish can drop one)
                         answer = await self.handle(msg.payload)
                         if answer is not None:
                             await client.publish(done_topic(self.origin), encode(answer), qos=1)

@@ -24,7 +24,7 @@ import aiomqtt
 
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.sql import SqlStore
-from gateway.uplink.cancel import raise_if_cancelled
+from gateway.uplink.cancel import raise_if_cancelled, session
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.wire import VERSION, ack_topic, decode, encode, up_topic
 
@@ -57,7 +57,8 @@ class Forwarder:
         while True:
             raise_if_cancelled()
             try:
-                async with self.config.client("kizashi-uplink-" + self.origin) as client:
+                client = self.config.client("kizashi-uplink-" + self.origin)
+                async with session(client):
                     await client.subscribe(ack_topic(self.origin), qos=1)
                     self.connected.set()
                     self.metrics.set("kizashi_uplink_up", 1)
