@@ -287,6 +287,8 @@ class Node:
             wait = r
         if self.transport.connected() and self.ring.peek() is not None:
             wait = 0
+        if self.updater.busy():  # an update's checks run one slice per poll
+            wait = 0
         return max(0, min(wait, 1000))
 
     def _spin(self, ms):

@@ -150,6 +150,13 @@ MANIFEST_PART = "ota_manifest.part"
 MAX_MANIFEST = 4096
 
 
+def _size(fs, name):
+    """Bytes in a file (0 if absent), without reading it where the fs can tell."""
+    if hasattr(fs, "size"):
+        return max(fs.size(name), 0)
+    return len(fs.read(name) or b"")
+
+
 def _u(args, key, hi=0xFFFFFFFF):
     v = args.get(key)
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= hi:
@@ -189,6 +196,13 @@ class NodeUpdater:
         None means: reboot into the new build."""
         self.detail = {}
         try:
+            return self._command(args)
+        finally:
+            if self.stager is not None and self.stager.slot is None:
+                self._drop()  # no build in progress: the staging code leaves the heap
+
+    def _command(self, args):
+        try:
             op = args.get("op")
             if self.key is None:
                 return "no_fleet_key"
@@ -198,12 +212,11 @@ class NodeUpdater:
             if op == "man":
                 off = _u(args, "off", MAX_MANIFEST)
                 data = _b(args, "d")
-                have = self.fs.read(MANIFEST_PART) or b""
                 if off == 0:
-                    have = b""
                     self.fs.write(MANIFEST_PART, b"")
-                if off != len(have):
-                    return "offset:" + str(len(have))
+                have = _size(self.fs, MANIFEST_PART)
+                if off != have:
+                    return "offset:" + str(have)
                 if off + len(data) > MAX_MANIFEST:
                     return "manifest_too_big"
                 self.fs.append(MANIFEST_PART, data)
@@ -216,10 +229,8 @@ class NodeUpdater:
                 return why
             if op == "put":
                 return st.chunk(_u(args, "i", MAX_FILES), _u(args, "off", MAX_TOTAL), _b(args, "d"))
-            if op == "commit":
-                while st.poll(256) is None:
-                    pass
-                why = st.commit()
+            if op == "commit":  # `verifying` while the checks still run (poll): ask again
+                why = st.commit(wait=False)
                 if why is None:
                     self.fs.remove(MANIFEST_PART)
                 return why
@@ -240,12 +251,30 @@ class NodeUpdater:
             d["file"], d["off"] = p if p is not None else (0, 0)
         self.detail = d
 
+    def _drop(self):
+        """Unload the staging code and the verifier (imported again by the next update), so
+        the steady-state heap is what it was before the update (docs/FIRMWARE.md)."""
+        self.stager = None
+        import sys
+
+        import firmware
+
+        for name in ("ota_stage", "ed25519"):
+            sys.modules.pop("firmware." + name, None)
+            if hasattr(firmware, name):
+                delattr(firmware, name)
+
+    def busy(self):
+        """A build's checks are running: the node's loop should poll again at once."""
+        st = self.stager
+        return st is not None and st.slot is not None and st.sig_ok is not False and not st.checked
+
     def poll(self, uptime_ms):
-        """Each loop step: a slice of a pending signature check; True when the trial time
-        ran out (the table now names the previous build: the caller resets the board)."""
+        """Each loop step: a slice of the update's checks; True when the trial time ran out
+        (the table now names the previous build: the caller resets the board)."""
         st = self.stager
         if st is not None and st.slot is not None:
-            st.poll(8)
+            st.poll()
         if self.trial and uptime_ms >= TRIAL_S * 1000:
             self.trial = False
             self.table.rollback()

@@ -6,14 +6,17 @@ one node through the ingest pipeline's commands (firmware/ota.py is the node's s
   (node.json `fleet_key`, hex): nothing a node carries can sign a build.
 - `make_build(src_dir, version, key)`: every `firmware/` and `protocol/` file (.mpy or .py)
   under `src_dir` (the mpy-cross build of firmware.deploy) with its size and SHA-256 in a
-  JSON manifest, signed as sent.
+  JSON manifest; the fleet key signs the manifest's SHA-256 (the node hashes the manifest
+  with its C hashlib and checks Ed25519 over those 32 bytes: one SHA-512 block in Python
+  instead of one per 128 bytes of manifest, docs/FIRMWARE.md).
 - `UpdateSender(pipeline, node_id, build)`: `await run()` sends the manifest, `begin`, the
   files in chunks and `commit`, one command in flight, each answered by the node (`cmd_ok` /
   `cmd_refused`); a lost command or answer is sent again after `answer_timeout_s`, a refusal
   `offset:<n>` continues from where the node's flash is (a broken link or a node reset in
-  the middle resumes; the node keeps what it has). After the commit it waits for the node's
-  birth from the new slot and its `update_ok` (confirmed), or a birth from another slot
-  (rolled back). Result in `state` / `reason`.
+  the middle resumes; the node keeps what it has); a commit answered `verifying` (the node's
+  checks still run, a slice per loop) is asked again after `verify_poll_s`. After the commit
+  it waits for the node's birth from the new slot and its `update_ok` (confirmed), or a birth
+  from another slot (rolled back). Result in `state` / `reason`.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def make_build(src_dir: Path, version: str, key: Ed25519PrivateKey) -> Build:
         },
         separators=(",", ":"),
     ).encode()
-    return Build(version, manifest, key.sign(manifest), tuple(files))
+    return Build(version, manifest, key.sign(hashlib.sha256(manifest).digest()), tuple(files))
 
 
 class CommandQueue(Protocol):
@@ -117,6 +120,8 @@ class UpdateSender:
         attempts: int = 30,
         confirm_timeout_s: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
+        verify_poll_s: float = 1.0,
+        verify_polls: int = 300,
     ) -> None:
         self.pipeline = pipeline
         self.node_id = node_id
@@ -125,6 +130,8 @@ class UpdateSender:
         self.answer_timeout_s = answer_timeout_s
         self.attempts = attempts
         self.confirm_timeout_s = confirm_timeout_s
+        self.verify_poll_s = verify_poll_s
+        self.verify_polls = verify_polls  # the node verifies in a few s; this is ample
         self.clock = clock
         self.state = "idle"  # sending, committed, confirmed, rolled_back, failed
         self.reason = ""
@@ -211,6 +218,11 @@ class UpdateSender:
                 self._births.get_nowait()
             self._confirmed.clear()
             ok, detail = await self._call({"op": "commit"})
+            for _ in range(self.verify_polls):
+                if ok or detail.get("why") != "verifying":
+                    break
+                await asyncio.sleep(self.verify_poll_s)
+                ok, detail = await self._call({"op": "commit"})
             if ok:
                 self.state = "committed"
                 return

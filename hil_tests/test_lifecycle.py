@@ -5,6 +5,7 @@ confirmed by its first acked report)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,18 @@ def _ok(board, args: dict[str, Any]) -> dict[str, Any]:  # type: ignore[no-untyp
     ans = board.command("update", args, timeout_sim=30)
     assert ans["code"] == "cmd_ok", ans
     return ans["detail"]
+
+
+def _commit(board) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The gateway's commit: asked again while the node answers `verifying` (its signature
+    and file checks run a slice per loop step)."""
+    for _ in range(120):
+        ans = board.command("update", {"op": "commit"}, timeout_sim=30)
+        if ans["code"] == "cmd_ok":
+            return dict(ans["detail"])
+        assert ans["detail"].get("why") == "verifying", ans
+        time.sleep(0.25)
+    raise AssertionError("the node kept verifying")
 
 
 def _send_files(board, build: Build, start: tuple[int, int], stop_after: int = 0) -> int:  # type: ignore[no-untyped-def]
@@ -94,7 +107,7 @@ def test_update_interrupted_then_confirmed(board_factory, record, tmp_path):
     )
     _send_files(board, build, (st["file"], st["off"]))
     m = board.bench.mark()
-    _ok(board, {"op": "commit"})
+    _commit(board)
     birth = board.wait_birth(m, board.timeout(30))
     record.equal("slot in the next birth", birth["info"].get("slot"), 1)
     ok = board.bench.wait_frame(
@@ -116,7 +129,7 @@ def test_update_rolled_back_when_it_never_reports(board_factory, record, tmp_pat
     _stage(board, build)
     _send_files(board, build, (0, 0))
     m = board.bench.mark()
-    _ok(board, {"op": "commit"})
+    _commit(board)
     slots = [board.wait_birth(m, board.timeout(30))["info"].get("slot")]
     for _ in range(ota.MAX_TRIES):  # cut each trial boot before its first report (60 s)
         slots.append(board.power_cut()["info"].get("slot"))

@@ -1,45 +1,29 @@
-"""Ed25519 signing (RFC 8032) for the tests, on the curve arithmetic of firmware.ed25519.
+"""Ed25519 signing (RFC 8032) for the tests, by the `cryptography` package (the gateway's
+signer), independent of the node's verifier in firmware/ed25519.py.
 
-Checked against RFC 8032's first test vector (deterministic signatures must match exactly).
+`sign(seed, msg)` signs `msg` as given; `sign_manifest(seed, manifest)` signs what the fleet
+key signs for a build: the manifest's SHA-256 (gateway/updates.py, firmware/ota_stage.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from firmware import ed25519 as e
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 
-def _mul(k: int, pt: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    acc = (0, 1, 1, 0)
-    while k:
-        if k & 1:
-            acc = e._add(acc, pt)
-        pt = e._add(pt, pt)
-        k >>= 1
-    return acc
-
-
-def _base() -> tuple[int, int, int, int]:
-    b = e._decode((4 * e._inv(5) % e.P).to_bytes(32, "little"))
-    assert b is not None
-    return b
+def _key(seed: bytes) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(seed)
 
 
 def public_key(seed: bytes) -> bytes:
-    h = hashlib.sha512(seed).digest()
-    a = int.from_bytes(h[:32], "little")
-    a = (a & ((1 << 254) - 8)) | (1 << 254)
-    return e._encode(_mul(a, _base()))
+    return _key(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def sign(seed: bytes, msg: bytes) -> bytes:
-    h = hashlib.sha512(seed).digest()
-    a = int.from_bytes(h[:32], "little")
-    a = (a & ((1 << 254) - 8)) | (1 << 254)
-    pub = e._encode(_mul(a, _base()))
-    r = int.from_bytes(hashlib.sha512(h[32:] + msg).digest(), "little") % e.L
-    big_r = e._encode(_mul(r, _base()))
-    k = int.from_bytes(hashlib.sha512(big_r + pub + msg).digest(), "little") % e.L
-    s = (r + k * a) % e.L
-    return big_r + s.to_bytes(32, "little")
+    return _key(seed).sign(msg)
+
+
+def sign_manifest(seed: bytes, manifest: bytes) -> bytes:
+    return sign(seed, hashlib.sha256(manifest).digest())

@@ -13,59 +13,119 @@ import pytest
 
 from firmware import ed25519, ota, ota_stage
 from firmware.host import MemFS, PowerCut
-from tests.firmware.ed25519_sign import public_key, sign
+from tests.firmware.ed25519_sign import public_key, sign, sign_manifest
 from tests.support.micropython_vm import run_in_micropython
 
-RFC_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
-RFC_PK = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
-RFC_SIG = bytes.fromhex(
-    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701"
-    "cf9b46bd25bf5f0595bbe24655141438e7a100b"
-)
+# RFC 8032 section 7.1, tests 1-3: (secret key, public key, message, signature)
+RFC_VECTORS = [
+    (
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "",
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701"
+        "cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    ),
+    (
+        "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+        "72",
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d"
+        "0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+    ),
+    (
+        "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+        "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+        "af82",
+        "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f7609"
+        "84dc6594a7c15e9716ed28dc027beceea1ec40a",
+    ),
+]
 SEED = bytes(range(32))
 KEY = public_key(SEED)
 FACTORY = {"firmware/node.py": b"factory node", "protocol/frames.py": b"factory frames"}
 
 
-def test_sha512_and_rfc8032_vector() -> None:
-    for n in (0, 1, 111, 112, 127, 128, 129, 300):
+def test_constants_are_derived_from_their_definitions() -> None:
+    from math import isqrt
+
+    p = ed25519.P
+    assert -121665 * pow(121666, p - 2, p) % p == ed25519.D
+    assert pow(2, (p - 1) // 4, p) == ed25519.SQRT_M1 and ed25519.SQRT_M1**2 % p == p - 1
+    assert 4 * pow(5, p - 2, p) % p == ed25519.BY  # the base point: y = 4/5, x even
+    x = ed25519.BX
+    y = ed25519.BY
+    assert x % 2 == 0 and (-(x * x) + y * y - 1 - ed25519.D * x * x * y * y) % p == 0
+    primes = [n for n in range(2, 410) if all(n % q for q in range(2, isqrt(n) + 1))][:80]
+    m = 2**64 - 1
+
+    def cube_root(n: int) -> int:
+        r = 1 << (n.bit_length() // 3 + 1)  # above the root; Newton's steps come down
+        while True:
+            s = (2 * r + n // (r * r)) // 3
+            if s >= r:
+                return r
+            r = s
+
+    words = [isqrt(q << 128) & m for q in primes[:8]] + [cube_root(q << 192) & m for q in primes]
+    assert b"".join(b"%016x" % w for w in words) == ed25519._HEX
+
+
+def test_sha512_and_rfc8032_vectors() -> None:
+    for n in (0, 1, 111, 112, 127, 128, 129, 300, 1000):
         m = os.urandom(n)
         assert ed25519.sha512(m) == hashlib.sha512(m).digest()
-    assert public_key(RFC_SEED) == RFC_PK and sign(RFC_SEED, b"") == RFC_SIG
-    assert ed25519.verify(RFC_PK, b"", RFC_SIG)
-    bad = bytearray(RFC_SIG)
-    bad[40] ^= 1
-    assert not ed25519.verify(RFC_PK, b"", bytes(bad))
-    assert not ed25519.verify(RFC_PK, b"x", RFC_SIG)
-    assert not ed25519.verify(KEY, b"", RFC_SIG)
-    assert not ed25519.verify(RFC_PK, b"", RFC_SIG[:32] + ed25519.L.to_bytes(32, "little"))
-    assert not ed25519.verify(b"\xff" * 32, b"", RFC_SIG)  # not a point
+    s = ed25519.Sha512()
+    for part in (b"a" * 100, b"b" * 200, b"", b"c"):  # streamed in pieces
+        s.update(part)
+    assert s.digest() == hashlib.sha512(b"a" * 100 + b"b" * 200 + b"c").digest()
+    for sk, pk, msg, sig in RFC_VECTORS:
+        key, m, sg = bytes.fromhex(pk), bytes.fromhex(msg), bytes.fromhex(sig)
+        assert public_key(bytes.fromhex(sk)) == key and sign(bytes.fromhex(sk), m) == sg
+        assert ed25519.verify(key, m, sg)
+        for i in (0, 31, 32, 40, 63):  # R or S changed
+            bad = bytearray(sg)
+            bad[i] ^= 1
+            assert not ed25519.verify(key, m, bytes(bad))
+        assert not ed25519.verify(key, m + b"x", sg)
+        assert not ed25519.verify(KEY, m, sg)
+        assert not ed25519.verify(key, m, sg[:32] + ed25519.L.to_bytes(32, "little"))
+    assert not ed25519.verify(b"\xff" * 32, b"", bytes.fromhex(RFC_VECTORS[0][3]))  # no point
+    for n in (0, 32, 95, 96, 200, 5000):  # the gateway's signer, messages of every block count
+        m = os.urandom(n)
+        assert ed25519.verify(KEY, m, sign(SEED, m))
     v = ed25519.Verify(KEY, b"m", sign(SEED, b"m"))
     slices = 0
     while v.step(8) is None:
         slices += 1
-    assert v.result is True and slices == 31
+    assert v.result is True and slices == 31  # 255 units (key, 1 block, 253 bits), 8 a slice
 
 
 def test_ed25519_in_the_micropython_vm() -> None:
-    msg = b"manifest"
+    msg = hashlib.sha256(b"manifest").digest()
     sig = sign(SEED, msg)
+    long = bytes(range(256)) * 2
     code = f"""
 import gc
 from firmware import ed25519 as e
-e._consts()
 gc.collect()
-v = e.Verify({KEY!r}, {msg!r}, {sig!r})
-gc.collect()
-while v.step(8) is None:
+def run(key, msg, sig):
+    v = e.Verify(key, msg, sig)
+    return v
+out = []
+for msg, sig in (({msg!r}, {sig!r}), (b"other", {sig!r}), ({long!r}, {sign(SEED, long)!r})):
+    v = run({KEY!r}, msg, sig)
     gc.collect()
-w = e.Verify({KEY!r}, b"other", {sig!r})
-gc.collect()
-while w.step(8) is None:
-    gc.collect()
-print(v.result, w.result)
+    while v.step(4) is None:
+        gc.collect()
+    out.append(v.result)
+print(out[0], out[1], out[2], e.sha512({long!r}) == {hashlib.sha512(long).digest()!r})
 """
-    assert run_in_micropython(code).stdout.split() == ["True", "False"]
+    assert run_in_micropython(code, fuel=100_000_000_000).stdout.split() == [
+        "True",
+        "False",
+        "True",
+        "True",
+    ]
 
 
 def build(version: str, n: int = 3, size: int = 150) -> tuple[dict[str, bytes], str, bytes]:
@@ -79,7 +139,7 @@ def build(version: str, n: int = 3, size: int = 150) -> tuple[dict[str, bytes], 
             "files": [[p, len(d), hashlib.sha256(d).hexdigest()] for p, d in files.items()],
         }
     )
-    return files, manifest, sign(SEED, manifest.encode())
+    return files, manifest, sign_manifest(SEED, manifest.encode())
 
 
 def send(st: ota_stage.Stager, files: dict[str, bytes], chunk: int = 64) -> None:
@@ -266,6 +326,15 @@ def test_update_over_the_command_then_confirm_and_a_rollback() -> None:
         assert got and got[0]["detail"].get("cmd") == cid[0], got[0]["detail"]
         return got[0]
 
+    def commit() -> str:
+        """The gateway's commit: asked again while the node answers `verifying` (its checks
+        run a slice per poll)."""
+        for _ in range(200):
+            r = cmd(op="commit")
+            if r["detail"].get("why") != "verifying":
+                return str(r["code"])
+        raise AssertionError("still verifying")
+
     files, manifest, sig = build("0.2.0", n=2, size=300)
     m = manifest.encode()
     for off in range(0, len(m), 200):
@@ -279,7 +348,13 @@ def test_update_over_the_command_then_confirm_and_a_rollback() -> None:
     assert r["detail"]["why"] == "offset:300"  # where to resume
     st = cmd(op="status")["detail"]
     assert (st["file"], st["ver"], st["slot"]) == (2, "0.2.0", 0)
-    assert cmd(op="commit")["code"] == "cmd_ok"
+    assert cmd(op="commit")["detail"]["why"] == "verifying"  # the checks run a slice a poll
+    polls = 0
+    while node.updater.busy():  # type: ignore[attr-defined]
+        node.poll(clock.ticks_ms())  # type: ignore[attr-defined]
+        polls += 1
+    assert 0 < polls < 300  # what is left of 255 signature units and the file reads
+    assert commit() == "cmd_ok"
     clock.advance(2500)
     node.poll(clock.ticks_ms())  # type: ignore[attr-defined]
     assert resets == [1]
@@ -292,12 +367,13 @@ def test_update_over_the_command_then_confirm_and_a_rollback() -> None:
     for _ in range(40):
         node.poll(clock.ticks_ms())  # type: ignore[attr-defined]
         clock.advance(250)
-    birth = frames.decode(tr2.outbox[0][1])
+    # the last birth: frames the old build left in the flash ring are sent first
+    birth = [f for f in (frames.decode(p) for _, p in tr2.outbox) if f["kind"] == "birth"][-1]
     assert birth["info"]["slot"] == 1
     last = frames.decode(tr2.outbox[-1][1])
     tr2.inbound.append(frames.encode_ack("pump-1", last["boot"], last["seq"], 0))
     node.poll(clock.ticks_ms())  # type: ignore[attr-defined]
-    assert [f["code"] for f in _answers(tr2)] == ["update_ok"]
+    assert [f["code"] for f in _answers(tr2) if f["boot"] == birth["boot"]] == ["update_ok"]
     assert ota.Table(fs).state == ota.CONFIRMED
 
     # A second build that never reaches the gateway rolls back after the trial time.
@@ -310,7 +386,7 @@ def test_update_over_the_command_then_confirm_and_a_rollback() -> None:
     assert cmd(op="begin", sig=sig2)["code"] == "cmd_ok"
     data = next(iter(files2.values()))
     assert cmd(op="put", i=0, off=0, d=data)["code"] == "cmd_ok"
-    assert cmd(op="commit")["code"] == "cmd_ok"
+    assert commit() == "cmd_ok"
     assert ota.boot_select(fs)[0] == "ota2"
     tr3, resets = QueueTransport(online=False), []
     node = _node(fs, tr3, clock, resets)
@@ -331,9 +407,14 @@ def test_update_needs_the_fleet_key_and_a_good_signature() -> None:
     up = ota.NodeUpdater(MemFS(dict(FACTORY)), KEY)
     files, manifest, _ = build("0.2.0", n=1, size=40)
     assert up.command({"op": "man", "off": 0, "d": manifest.encode()}) is None
-    assert up.command({"op": "begin", "sig": sign(bytes(32), manifest.encode())}) is None
+    assert up.command({"op": "begin", "sig": sign_manifest(bytes(32), manifest.encode())}) is None
     assert up.command({"op": "put", "i": 0, "off": 0, "d": next(iter(files.values()))}) is None
+    assert up.command({"op": "commit"}) == "verifying"
+    while up.busy():
+        up.poll(0)
     assert up.command({"op": "commit"}) == "bad_signature"
+    assert up.stager is None  # the build is abandoned and the staging code unloaded
+    assert up.command({"op": "commit"}) == "no_update"
     assert up.command({"op": "put", "i": "0", "off": 0, "d": b""}) == "bad_args:i"
     assert up.command({"op": "nope"}) == "bad_args:op"
 

@@ -39,7 +39,9 @@ def test_fleet_key_and_signed_build(tmp_path: Path) -> None:
     assert fleet_public_key(sdir) == pub  # created once, then read
     assert oct((sdir / "fleet_ed25519.json").stat().st_mode & 0o777) == "0o600"
     b = make_build(_src(tmp_path, "0.2.0"), "0.2.0", fleet_key(sdir))
-    assert ed25519.verify(pub, b.manifest, b.signature)  # what the node checks
+    # what the node checks: the signature of the manifest's SHA-256
+    assert ed25519.verify(pub, ota_stage.signed_message(b.manifest), b.signature)
+    assert not ed25519.verify(pub, b.manifest, b.signature)
     version, files = ota_stage.parse_manifest(b.manifest)
     assert version == "0.2.0" and [f[0] for f in files] == [n for n, _ in b.files]
     with pytest.raises(ValueError):
