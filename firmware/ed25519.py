@@ -31,25 +31,38 @@ _SQRT_EXP = (P - 5) // 8
 # ------------------------------------------------------------------ SHA-512
 
 # The 8 initial values and 80 round constants (fractional parts of the square and cube roots
-# of the first primes; test_ota derives them and compares), as hex: indexing bytes gives
-# small ints, so turning them into limbs allocates nothing but the arrays.
-_HEX = (
-    b"6a09e667f3bcc908bb67ae8584caa73b3c6ef372fe94f82ba54ff53a5f1d36f1"
-    b"510e527fade682d19b05688c2b3e6c1f1f83d9abfb41bd6b5be0cd19137e2179"
-    b"428a2f98d728ae227137449123ef65cdb5c0fbcfec4d3b2fe9b5dba58189dbbc3956c25bf348b53859f111f1b605d019"
-    b"923f82a4af194f9bab1c5ed5da6d8118d807aa98a303024212835b0145706fbe243185be4ee4b28c550c7dc3d5ffb4e2"
-    b"72be5d74f27b896f80deb1fe3b1696b19bdc06a725c71235c19bf174cf692694e49b69c19ef14ad2efbe4786384f25e3"
-    b"0fc19dc68b8cd5b5240ca1cc77ac9c652de92c6f592b02754a7484aa6ea6e4835cb0a9dcbd41fbd476f988da831153b5"
-    b"983e5152ee66dfaba831c66d2db43210b00327c898fb213fbf597fc7beef0ee4c6e00bf33da88fc2d5a79147930aa725"
-    b"06ca6351e003826f142929670a0e6e7027b70a8546d22ffc2e1b21385c26c9264d2c6dfc5ac42aed53380d139d95b3df"
-    b"650a73548baf63de766a0abb3c77b2a881c2c92e47edaee692722c851482353ba2bfe8a14cf10364a81a664bbc423001"
-    b"c24b8b70d0f89791c76c51a30654be30d192e819d6ef5218d69906245565a910f40e35855771202a106aa07032bbd1b8"
-    b"19a4c116b8d2d0c81e376c085141ab532748774cdf8eeb9934b0bcb5e19b48a8391c0cb3c5c95a634ed8aa4ae3418acb"
-    b"5b9cca4f7763e373682e6ff3d6b2b8a3748f82ee5defb2fc78a5636f43172f6084c87814a1f0ab728cc702081a6439ec"
-    b"90befffa23631e28a4506cebde82bde9bef9a3f7b2c67915c67178f2e372532bca273eceea26619cd186b8c721c0c207"
-    b"eada7dd6cde0eb1ef57d4f7fee6ed17806f067aa72176fba0a637dc5a2c898a6113f9804bef90dae1b710b35131c471b"
-    b"28db77f523047d8432caab7b40c724933c9ebe0a15c9bebc431d67c49c100d4c4cc5d4becb3e42b6597f299cfc657e2a"
-    b"5fcb6fab3ad6faec6c44198c4a475817"
+# of the first primes; test_ota derives them and compares), big-endian 64-bit words.
+_KB = (
+    b"\x6a\x09\xe6\x67\xf3\xbc\xc9\x08\xbb\x67\xae\x85\x84\xca\xa7\x3b\x3c\x6e\xf3\x72\xfe\x94\xf8\x2b"
+    b"\xa5\x4f\xf5\x3a\x5f\x1d\x36\xf1\x51\x0e\x52\x7f\xad\xe6\x82\xd1\x9b\x05\x68\x8c\x2b\x3e\x6c\x1f"
+    b"\x1f\x83\xd9\xab\xfb\x41\xbd\x6b\x5b\xe0\xcd\x19\x13\x7e\x21\x79\x42\x8a\x2f\x98\xd7\x28\xae\x22"
+    b"\x71\x37\x44\x91\x23\xef\x65\xcd\xb5\xc0\xfb\xcf\xec\x4d\x3b\x2f\xe9\xb5\xdb\xa5\x81\x89\xdb\xbc"
+    b"\x39\x56\xc2\x5b\xf3\x48\xb5\x38\x59\xf1\x11\xf1\xb6\x05\xd0\x19\x92\x3f\x82\xa4\xaf\x19\x4f\x9b"
+    b"\xab\x1c\x5e\xd5\xda\x6d\x81\x18\xd8\x07\xaa\x98\xa3\x03\x02\x42\x12\x83\x5b\x01\x45\x70\x6f\xbe"
+    b"\x24\x31\x85\xbe\x4e\xe4\xb2\x8c\x55\x0c\x7d\xc3\xd5\xff\xb4\xe2\x72\xbe\x5d\x74\xf2\x7b\x89\x6f"
+    b"\x80\xde\xb1\xfe\x3b\x16\x96\xb1\x9b\xdc\x06\xa7\x25\xc7\x12\x35\xc1\x9b\xf1\x74\xcf\x69\x26\x94"
+    b"\xe4\x9b\x69\xc1\x9e\xf1\x4a\xd2\xef\xbe\x47\x86\x38\x4f\x25\xe3\x0f\xc1\x9d\xc6\x8b\x8c\xd5\xb5"
+    b"\x24\x0c\xa1\xcc\x77\xac\x9c\x65\x2d\xe9\x2c\x6f\x59\x2b\x02\x75\x4a\x74\x84\xaa\x6e\xa6\xe4\x83"
+    b"\x5c\xb0\xa9\xdc\xbd\x41\xfb\xd4\x76\xf9\x88\xda\x83\x11\x53\xb5\x98\x3e\x51\x52\xee\x66\xdf\xab"
+    b"\xa8\x31\xc6\x6d\x2d\xb4\x32\x10\xb0\x03\x27\xc8\x98\xfb\x21\x3f\xbf\x59\x7f\xc7\xbe\xef\x0e\xe4"
+    b"\xc6\xe0\x0b\xf3\x3d\xa8\x8f\xc2\xd5\xa7\x91\x47\x93\x0a\xa7\x25\x06\xca\x63\x51\xe0\x03\x82\x6f"
+    b"\x14\x29\x29\x67\x0a\x0e\x6e\x70\x27\xb7\x0a\x85\x46\xd2\x2f\xfc\x2e\x1b\x21\x38\x5c\x26\xc9\x26"
+    b"\x4d\x2c\x6d\xfc\x5a\xc4\x2a\xed\x53\x38\x0d\x13\x9d\x95\xb3\xdf\x65\x0a\x73\x54\x8b\xaf\x63\xde"
+    b"\x76\x6a\x0a\xbb\x3c\x77\xb2\xa8\x81\xc2\xc9\x2e\x47\xed\xae\xe6\x92\x72\x2c\x85\x14\x82\x35\x3b"
+    b"\xa2\xbf\xe8\xa1\x4c\xf1\x03\x64\xa8\x1a\x66\x4b\xbc\x42\x30\x01\xc2\x4b\x8b\x70\xd0\xf8\x97\x91"
+    b"\xc7\x6c\x51\xa3\x06\x54\xbe\x30\xd1\x92\xe8\x19\xd6\xef\x52\x18\xd6\x99\x06\x24\x55\x65\xa9\x10"
+    b"\xf4\x0e\x35\x85\x57\x71\x20\x2a\x10\x6a\xa0\x70\x32\xbb\xd1\xb8\x19\xa4\xc1\x16\xb8\xd2\xd0\xc8"
+    b"\x1e\x37\x6c\x08\x51\x41\xab\x53\x27\x48\x77\x4c\xdf\x8e\xeb\x99\x34\xb0\xbc\xb5\xe1\x9b\x48\xa8"
+    b"\x39\x1c\x0c\xb3\xc5\xc9\x5a\x63\x4e\xd8\xaa\x4a\xe3\x41\x8a\xcb\x5b\x9c\xca\x4f\x77\x63\xe3\x73"
+    b"\x68\x2e\x6f\xf3\xd6\xb2\xb8\xa3\x74\x8f\x82\xee\x5d\xef\xb2\xfc\x78\xa5\x63\x6f\x43\x17\x2f\x60"
+    b"\x84\xc8\x78\x14\xa1\xf0\xab\x72\x8c\xc7\x02\x08\x1a\x64\x39\xec\x90\xbe\xff\xfa\x23\x63\x1e\x28"
+    b"\xa4\x50\x6c\xeb\xde\x82\xbd\xe9\xbe\xf9\xa3\xf7\xb2\xc6\x79\x15\xc6\x71\x78\xf2\xe3\x72\x53\x2b"
+    b"\xca\x27\x3e\xce\xea\x26\x61\x9c\xd1\x86\xb8\xc7\x21\xc0\xc2\x07\xea\xda\x7d\xd6\xcd\xe0\xeb\x1e"
+    b"\xf5\x7d\x4f\x7f\xee\x6e\xd1\x78\x06\xf0\x67\xaa\x72\x17\x6f\xba\x0a\x63\x7d\xc5\xa2\xc8\x98\xa6"
+    b"\x11\x3f\x98\x04\xbe\xf9\x0d\xae\x1b\x71\x0b\x35\x13\x1c\x47\x1b\x28\xdb\x77\xf5\x23\x04\x7d\x84"
+    b"\x32\xca\xab\x7b\x40\xc7\x24\x93\x3c\x9e\xbe\x0a\x15\xc9\xbe\xbc\x43\x1d\x67\xc4\x9c\x10\x0d\x4c"
+    b"\x4c\xc5\xd4\xbe\xcb\x3e\x42\xb6\x59\x7f\x29\x9c\xfc\x65\x7e\x2a\x5f\xcb\x6f\xab\x3a\xd6\xfa\xec"
+    b"\x6c\x44\x19\x8c\x4a\x47\x58\x17"
 )
 # A 64-bit word is 4 limbs of 16 bits, least significant first, at 4 * word index.
 _K = array("H", bytes(2 * 4 * 88))  # H0 (words 0-7), then K (8-87); filled at first use
@@ -58,15 +71,9 @@ _K = array("H", bytes(2 * 4 * 88))  # H0 (words 0-7), then K (8-87); filled at f
 def _limbs():
     if _K[0] or _K[1]:
         return
-    h = _HEX
     for w in range(88):
         for j in range(4):
-            v = 0
-            o = 16 * w + 4 * (3 - j)
-            for c in range(o, o + 4):
-                c = h[c]
-                v = (v << 4) | (c - 48 if c < 58 else c - 87)
-            _K[4 * w + j] = v
+            _K[4 * w + j] = (_KB[8 * w + 6 - 2 * j] << 8) | _KB[8 * w + 7 - 2 * j]
 
 
 # Rotations and shifts of sigma functions, (q, r) pairs: n = 16 q + r. Index 6 says whether
@@ -255,10 +262,10 @@ class Verify:
     """One verification in slices, so the node's loop keeps polling and feeding the watchdog.
 
     `step(units)` does that many units of work and returns None while unfinished, then the
-    result (True / False) on every later call. Units: the key and the fixed points (one), each
-    128-byte block of R || A || message hashed (one each), each of the 253 scalar bits (one
-    each). In the 32-bit MicroPython VM a bit leaves about 3-4.5 KB of garbage, a block
-    0.2 KB, the first unit about 8 KB (bench.ota_cost, tests/firmware/test_ota_heap.py).
+    result (True / False) on every later call. Units: the key, then the fixed points (two),
+    each 128-byte block of R || A || message hashed (one each), then a doubling or an addition
+    for each of the 253 scalar bits (about 440). In the 32-bit MicroPython VM a unit leaves
+    at most about 2.5 KB of garbage (bench.ota_cost, tests/firmware/test_ota_heap.py).
     The node signs short messages (the manifest's SHA-256), so it hashes one block."""
 
     def __init__(self, public_key, message, signature):
@@ -266,23 +273,27 @@ class Verify:
         self.key = bytes(public_key)
         self.msg = message
         self.sig = bytes(signature)
-        self.off = -1  # next message offset to hash; -1: the key is not decoded yet
+        self.off = -2  # next message offset to hash; -2, -1: the two setup units first
+        self.add = False  # the addition of bit i is next (its doubling is done)
         self.i = -1  # scalar bit to do next; -1 while hashing
         self.sha = Sha512()
         self.acc = (0, 1, 1, 0)  # the accumulator: the neutral point
 
     def _setup(self):
+        """Two units: the key decoded (a square root: the largest), then the fixed points."""
         sig = self.sig
-        a = _decode(self.key) if len(sig) == 64 else None
-        s = int.from_bytes(sig[32:], "little") if a is not None else L
-        if a is None or s >= L:
-            self.result = False
+        if self.off == -2:
+            a = _decode(self.key) if len(sig) == 64 else None
+            s = int.from_bytes(sig[32:], "little") if a is not None else L
+            if a is None or s >= L:
+                self.result = False
+                return
+            self.s = s
+            self.na = _cached(P - a[0], a[1])  # -A = (-x, y)
+            self.off = -1
             return
-        self.s = s
-        # -A = (-x, y); B - A once, in affine form (one inversion)
-        self.na = _cached(P - a[0], a[1])
         self.b = _cached(BX, BY)
-        x, y, z, _ = _madd(BX, BY, 1, BX * BY % P, self.na)
+        x, y, z, _ = _madd(BX, BY, 1, BX * BY % P, self.na)  # B - A, once, made affine
         zi = _inv(z)
         self.bna = _cached(x * zi % P, y * zi % P)
         self.sha.update(memoryview(sig)[:32])
@@ -290,7 +301,7 @@ class Verify:
         self.off = 0
 
     def step(self, units=1):
-        if self.result is None and self.off < 0 and units > 0:
+        while self.result is None and self.off < 0 and units > 0:
             self._setup()
             units -= 1
         if self.result is not None:
@@ -308,20 +319,25 @@ class Verify:
         if self.i < 0:
             return None
         x, y, z, t = self.acc
-        s, h, i = self.s, self.h, self.i
+        s, h, i, add = self.s, self.h, self.i, self.add
         while units > 0 and i >= 0:  # [s]B + [h](-A), one shared doubling chain
-            bs = (s >> i) & 1
+            bs = (s >> i) & 1  # a unit: the doubling of bit i, or its addition
             bh = (h >> i) & 1
-            x, y, z, t = _dbl(x, y, z, bs | bh)
-            if bs and bh:
+            units -= 1
+            if not add:
+                x, y, z, t = _dbl(x, y, z, bs | bh)
+                add = bool(bs | bh)
+                if add:
+                    continue
+            elif bs and bh:
                 x, y, z, t = _madd(x, y, z, t, self.bna)
             elif bs:
                 x, y, z, t = _madd(x, y, z, t, self.b)
-            elif bh:
+            else:
                 x, y, z, t = _madd(x, y, z, t, self.na)
+            add = False
             i -= 1
-            units -= 1
-        self.i = i
+        self.i, self.add = i, add
         if i >= 0:
             self.acc = (x, y, z, t)
             return None

@@ -182,6 +182,7 @@ class NodeUpdater:
         self.key = fleet_key
         self.stager = None
         self.detail = {}
+        self._busy_step = False
         self.trial = self.table.state == TRIAL
 
     def _stager(self):
@@ -195,6 +196,7 @@ class NodeUpdater:
         """-> reason or None; `self.detail` holds what cmd_ok reports. `commit` returning
         None means: reboot into the new build."""
         self.detail = {}
+        self._busy_step = True  # this loop step did update work: no check slice in it
         try:
             return self._command(args)
         finally:
@@ -273,7 +275,9 @@ class NodeUpdater:
         """Each loop step: a slice of the update's checks; True when the trial time ran out
         (the table now names the previous build: the caller resets the board)."""
         st = self.stager
-        if st is not None and st.slot is not None:
+        if self._busy_step:  # a command ran in this step: the next slice waits a step
+            self._busy_step = False
+        elif st is not None and st.slot is not None:
             st.poll()
         if self.trial and uptime_ms >= TRIAL_S * 1000:
             self.trial = False

@@ -5,7 +5,7 @@ hold this code in its heap (bench.ota_cost).
 """
 
 import hashlib
-import json
+from array import array
 
 from firmware.ota import MANIFEST, MAX_FILES, MAX_TOTAL, READ_CHUNK, SLOT_DIRS, slot_path
 
@@ -31,63 +31,226 @@ def _verifier(key, message, signature):
     return ed25519.Verify(key, message, signature)
 
 
+class _Scan:
+    """The manifest's JSON read in place (json.loads would build every string and list of a
+    3.9 KB manifest at once, about 12 KB in a 32-bit heap): whitespace, strings without
+    escapes, non-negative integers, objects and arrays (other keys' values are skipped)."""
+
+    def __init__(self, data):
+        self.d = data
+        self.i = 0
+
+    def ws(self):
+        d, i = self.d, self.i
+        while i < len(d) and d[i] in b" \t\r\n":
+            i += 1
+        self.i = i
+        if i >= len(d):
+            raise ValueError("manifest_json")
+        return d[i]
+
+    def eat(self, c):
+        if self.ws() != c:
+            raise ValueError("manifest_json")
+        self.i += 1
+
+    def more(self, close):
+        """After a value in an array or object: True at a comma, False at the close."""
+        c = self.ws()
+        self.i += 1
+        if c == 44:  # ,
+            return True
+        if c != close:
+            raise ValueError("manifest_json")
+        return False
+
+    def span(self):
+        """A string's (start, end) in the data."""
+        self.eat(34)  # "
+        a = self.i
+        d = self.d
+        i = a
+        while i < len(d) and d[i] != 34:
+            if d[i] == 92 or d[i] < 32:  # no escapes, no control characters
+                raise ValueError("manifest_json")
+            i += 1
+        if i >= len(d):
+            raise ValueError("manifest_json")
+        self.i = i + 1
+        return a, i
+
+    def text(self):
+        a, b = self.span()
+        return str(memoryview(self.d)[a:b], "utf-8")
+
+    def number(self):
+        c = self.ws()
+        d, i, n = self.d, self.i, 0
+        if not 48 <= c <= 57:
+            return None
+        while i < len(d) and 48 <= d[i] <= 57 and n <= MAX_TOTAL:
+            n = n * 10 + d[i] - 48
+            i += 1
+        self.i = i
+        return n
+
+    def skip(self):
+        c = self.ws()
+        if c == 34:
+            self.span()
+        elif c in b"[{":
+            self.i += 1
+            close = 93 if c == 91 else 125
+            if self.ws() == close:
+                self.i += 1
+                return
+            while True:
+                if c == 123:
+                    self.span()
+                    self.eat(58)
+                self.skip()
+                if not self.more(close):
+                    return
+        elif self.number() is None:
+            for w in (b"true", b"false", b"null"):
+                if self.d[self.i : self.i + len(w)] == w:
+                    self.i += len(w)
+                    return
+            raise ValueError("manifest_json")
+
+    def digest(self, out, o):
+        """64 hex characters -> 32 bytes at out[o:o + 32]."""
+        a, b = self.span()
+        if b - a != 64:
+            raise ValueError("manifest_sha256")
+        d = self.d
+        for k in range(64):
+            c = d[a + k] | 32  # lower case
+            v = c - 48 if 48 <= c <= 57 else c - 87 if 97 <= c <= 102 else -1
+            if v < 0:
+                raise ValueError("manifest_sha256")
+            out[o + (k >> 1)] = ((out[o + (k >> 1)] << 4) | v) & 0xFF
+
+
+class Files:
+    """The manifest's file list, compact (a path string each, sizes and SHA-256 digests in
+    flat buffers: about 0.1 KB a file). `files[i]` -> (path, size, digest bytes)."""
+
+    def __init__(self, n=0):
+        self.paths = []
+        self.sizes = array("I", bytes(4 * n))
+        self.digests = bytearray(32 * n)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        if not 0 <= i < len(self.paths):
+            raise IndexError(i)
+        return self.paths[i], self.sizes[i], bytes(self.digests[32 * i : 32 * i + 32])
+
+    def __iter__(self):
+        for i in range(len(self.paths)):
+            yield self[i]
+
+
+def _entry(sc, files):
+    """One ["path", size, "sha256 hex"] appended to `files`."""
+    if sc.ws() != 91:
+        raise ValueError("manifest_entry")
+    sc.i += 1
+    if sc.ws() != 34:
+        raise ValueError("manifest_path")
+    path = sc.text()
+    if (
+        not (path.startswith("firmware/") or path.startswith("protocol/"))
+        or not (path.endswith(".mpy") or path.endswith(".py"))
+        or ".." in path
+        or "//" in path
+        or len(path) > 64
+    ):
+        raise ValueError("manifest_path")
+    sc.eat(44)
+    size = sc.number()
+    if size is None or size > MAX_TOTAL:
+        raise ValueError("manifest_size")
+    sc.eat(44)
+    if sc.ws() != 34:
+        raise ValueError("manifest_sha256")
+    n = len(files.paths)
+    if n >= len(files.sizes):
+        raise ValueError("manifest_files")
+    sc.digest(files.digests, 32 * n)
+    if sc.more(93):
+        raise ValueError("manifest_entry")
+    files.sizes[n] = size
+    files.paths.append(path)
+
+
 def parse_manifest(data):
-    """Manifest bytes -> (version, files) or raises ValueError(reason)."""
-    try:
-        m = json.loads(data)
-    except ValueError:
+    """Manifest bytes -> (version, Files) or raises ValueError(reason)."""
+    if isinstance(data, str):
+        data = data.encode()
+    sc = _Scan(data)
+    sc.eat(123)  # {
+    version = None
+    files = None
+    if sc.ws() == 125:
+        sc.i += 1
+    else:
+        while True:
+            key = sc.text()
+            sc.eat(58)  # :
+            c = sc.ws()
+            if key == "version":
+                if c != 34:
+                    raise ValueError("manifest_version")
+                version = sc.text()
+            elif key == "files":
+                if c != 91:
+                    raise ValueError("manifest_files")
+                files = Files(min(MAX_FILES, data.count(b"[") - 1))  # entries, at most
+                sc.i += 1
+                if sc.ws() == 93:
+                    sc.i += 1
+                else:
+                    while True:
+                        _entry(sc, files)
+                        if not sc.more(93):
+                            break
+            else:
+                sc.skip()
+            if not sc.more(125):
+                break
+    while sc.i < len(data) and data[sc.i] in b" \t\r\n":
+        sc.i += 1
+    if sc.i != len(data):
         raise ValueError("manifest_json")
-    if not isinstance(m, dict) or not isinstance(m.get("version"), str):
+    if version is None:
         raise ValueError("manifest_version")
-    files = m.get("files")
-    if not isinstance(files, list) or not 1 <= len(files) <= MAX_FILES:
+    if not files:
         raise ValueError("manifest_files")
     total = 0
-    out = []
-    for f in files:
-        if not isinstance(f, list) or len(f) != 3:
-            raise ValueError("manifest_entry")
-        path, size, digest = f
-        if (
-            not isinstance(path, str)
-            or not (path.startswith("firmware/") or path.startswith("protocol/"))
-            or not (path.endswith(".mpy") or path.endswith(".py"))
-            or ".." in path
-            or "//" in path
-            or len(path) > 64
-        ):
-            raise ValueError("manifest_path")
-        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_TOTAL:
-            raise ValueError("manifest_size")
-        if not isinstance(digest, str) or len(digest) != 64:
-            raise ValueError("manifest_sha256")
-        total += size
-        out.append((path, size, digest.lower()))
+    for i in range(len(files)):
+        total += files.sizes[i]
     if total > MAX_TOTAL:
         raise ValueError("manifest_too_big")
-    return m["version"], out
+    return version, files
 
 
-def _hex(b):
-    return "".join("%02x" % x for x in b)
-
-
-def file_sha256(fs, name):
-    """Streaming SHA-256 of a file (READ_CHUNK bytes at a time when the fs can seek)."""
-    h = hashlib.sha256()
-    if hasattr(fs, "read_at"):
-        off = 0
-        while True:
-            part = fs.read_at(name, off, READ_CHUNK)
-            if not part:
-                break
-            h.update(part)
-            off += len(part)
-    else:
-        data = fs.read(name)
-        if data:
-            h.update(data)
-    return _hex(h.digest())
+def _copy(fs, src, dst):
+    """Copy a file READ_CHUNK bytes at a time (no whole-file buffer) where the fs can seek."""
+    if not hasattr(fs, "read_at"):
+        fs.write(dst, fs.read(src))
+        return
+    fs.write(dst, b"")
+    off = 0
+    while True:
+        part = fs.read_at(src, off, READ_CHUNK)
+        if not part:
+            return
+        fs.append(dst, part)
+        off += len(part)
 
 
 def _read_part(fs, name, off):
@@ -117,7 +280,7 @@ class Stager:
         self.table = table
         self.key = public_key
         self.slot = None
-        self.files = []
+        self.files = Files()
         self.version = ""
         self._mid = None  # the manifest's SHA-256 (what is signed)
         self._sig = None
@@ -132,6 +295,7 @@ class Stager:
         self._ho = 0
         self._bad = None  # a file that failed its check (removed: it is sent again)
         self.checked = False  # the signature and every file are good
+        self._next = 0  # progress: the first file that may not be complete
 
     def _p(self, name):
         return slot_path(self.slot, name)
@@ -155,12 +319,11 @@ class Stager:
         try:
             self.version, self.files = parse_manifest(data)
         except ValueError:
-            self.files = []
+            self.files = Files()
             return
         self.slot = slot
         self._mid = signed_message(data)
         self._sig = sig
-        self._verify = _verifier(self.key, self._mid, sig)
 
     def begin(self, manifest, signature):
         slot = self.table.staging_slot()
@@ -181,21 +344,21 @@ class Stager:
                 self.fs.write(self._p(PENDING_SIG), signature)
                 self._sig = signature
                 self._reset_checks()
-                self._verify = _verifier(self.key, mid, signature)
             return None
         self.slot = slot
         self.version, self.files = version, files
         self._mid, self._sig = mid, signature
         self.fs.remove(self._p(MANIFEST))  # the slot is incomplete from here on
         self.fs.remove(self._p(PENDING_SIG))  # a note is complete once its signature is there
-        for path, _, _ in files:
-            self.fs.remove(self._p(path))
+        # Files an earlier build left in the slot are not removed here (40 removals cost the
+        # heap as much as the rest of `begin`): a stale file is either the size and SHA-256
+        # the manifest says (then it is the right file) or fails the check, is removed and
+        # sent again.
         if hasattr(self.fs, "mkdir"):
             self.fs.mkdir(SLOT_DIRS[slot])
         self.fs.write(self._p(PENDING_MAN), manifest)
         self.fs.write(self._p(PENDING_SIG), signature)
         self._reset_checks()
-        self._verify = _verifier(self.key, mid, signature)
         return None
 
     def _size(self, name):
@@ -207,21 +370,30 @@ class Stager:
     def progress(self):
         if self.slot is None:
             return None
-        for i, (path, size, _) in enumerate(self.files):
-            have = self._size(self._p(path))
-            if have < size or (size == 0 and have < 0):
-                return i, max(have, 0)
-        return len(self.files), 0
+        sizes = self.files.sizes
+        paths = self.files.paths
+        i = self._next  # the files before it are all on flash
+        while i < len(paths):
+            size = sizes[i]
+            have = self._size(self._p(paths[i]))
+            if have < size or (size == 0 and have < 0) or have > size:
+                return i, max(have, 0) if have <= size else 0
+            i += 1
+            self._next = i
+        return len(paths), 0
 
     def chunk(self, index, offset, data):
         if self.slot is None:
             return "no_update"
         if not 0 <= index < len(self.files):
             return "bad_index"
-        path, size, _ = self.files[index]
-        have = max(self._size(self._p(path)), 0)
-        if offset != have:
-            return "offset:" + str(have)  # resume from here
+        path = self.files.paths[index]
+        size = self.files.sizes[index]
+        name = self._p(path)
+        have = max(self._size(name), 0)
+        stale = have > size  # left by an earlier build: written over from the start
+        if offset != (0 if stale else have):
+            return "offset:" + str(0 if stale else have)  # resume from here
         if offset + len(data) > size:
             return "too_long"
         if hasattr(self.fs, "mkdir") and "/" in path:
@@ -230,7 +402,12 @@ class Stager:
             self._ck = index
             self._h = None
             self.checked = False
-        self.fs.append(self._p(path), data)
+        if index < self._next:
+            self._next = index
+        if stale:
+            self.fs.write(name, data)
+        else:
+            self.fs.append(name, data)
         return None
 
     def poll(self):
@@ -240,7 +417,8 @@ class Stager:
         if self.checked:
             return True
         if self.sig_ok is None:
-            if self._verify is None:
+            if self._verify is None:  # its own slice: the verifier's import (a few KB)
+                self._verify = _verifier(self.key, self._mid, self._sig)
                 return False
             self.sig_ok = self._verify.step(SLICE_UNITS)
             if self.sig_ok is not None:
@@ -264,11 +442,12 @@ class Stager:
                 self._h.update(part)
                 self._ho += len(part)
                 continue
-            good = _hex(self._h.digest()) == digest and self._ho == size
+            good = self._h.digest() == digest and self._ho == size
             self._h = None
             if not good:
                 self.fs.remove(name)  # sent again from the start
                 self._bad = path
+                self._next = min(self._next, self._ck)
                 return False
             self._ck += 1
         self.checked = self._ck >= len(self.files)
@@ -295,7 +474,7 @@ class Stager:
             if not wait:
                 return "verifying"
         # the slot is complete once its manifest is there; then the table names it
-        self.fs.write(self._p(MANIFEST), self.fs.read(self._p(PENDING_MAN)))
+        _copy(self.fs, self._p(PENDING_MAN), self._p(MANIFEST))
         self.table.switch(self.slot)
         self.fs.remove(self._p(PENDING_SIG))
         self.fs.remove(self._p(PENDING_MAN))
@@ -308,6 +487,6 @@ class Stager:
             self.fs.remove(self._p(PENDING_SIG))
             self.fs.remove(self._p(PENDING_MAN))
         self.slot = None
-        self.files = []
+        self.files = Files()
         self._mid = None
         self._reset_checks()

@@ -67,7 +67,7 @@ def test_constants_are_derived_from_their_definitions() -> None:
             r = s
 
     words = [isqrt(q << 128) & m for q in primes[:8]] + [cube_root(q << 192) & m for q in primes]
-    assert b"".join(b"%016x" % w for w in words) == ed25519._HEX
+    assert b"".join(w.to_bytes(8, "big") for w in words) == ed25519._KB
 
 
 def test_sha512_and_rfc8032_vectors() -> None:
@@ -97,7 +97,8 @@ def test_sha512_and_rfc8032_vectors() -> None:
     slices = 0
     while v.step(8) is None:
         slices += 1
-    assert v.result is True and slices == 31  # 255 units (key, 1 block, 253 bits), 8 a slice
+    # 2 setup units, 1 block, 253 doublings and about 190 additions, 8 units a slice
+    assert v.result is True and 45 < slices < 65, slices
 
 
 def test_ed25519_in_the_micropython_vm() -> None:
@@ -353,7 +354,7 @@ def test_update_over_the_command_then_confirm_and_a_rollback() -> None:
     while node.updater.busy():  # type: ignore[attr-defined]
         node.poll(clock.ticks_ms())  # type: ignore[attr-defined]
         polls += 1
-    assert 0 < polls < 300  # what is left of 255 signature units and the file reads
+    assert 0 < polls < 500  # what is left of ~450 signature units and the file reads
     assert commit() == "cmd_ok"
     clock.advance(2500)
     node.poll(clock.ticks_ms())  # type: ignore[attr-defined]

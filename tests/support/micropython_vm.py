@@ -37,13 +37,16 @@ def run_in_micropython(
     fuel: int = 20_000_000_000,
     memory_bytes: int = 64 * 1024 * 1024,
     wall_timeout_s: float = 120.0,
+    root: Path = REPO_ROOT,
 ) -> VmResult:
+    """root: the directory mounted at /input (default the repository; a test that needs
+    data files in the VM passes a copy of firmware/ and protocol/ with its files beside)."""
     result = run(
         PRELUDE + WRAPPER.format(code=code),
         fuel=fuel,
         memory_bytes=memory_bytes,
         wall_timeout_seconds=wall_timeout_s,
-        readonly_dir=str(REPO_ROOT),
+        readonly_dir=str(root),
     )
     marker = result.stdout.find("@@MPY-EXCEPTION@@")
     if marker >= 0:
