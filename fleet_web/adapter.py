@@ -422,6 +422,8 @@ class StoreFleet(PartsData, ProposalData):
             "user": s.by,
             "acted_on_warning": bool(s.acted_on_warning),
             "downtime_avoided_h": float(s.downtime_avoided_h),
+            "stop_h": s.stop_h,
+            "repair_cost": s.repair_cost,
         }
 
     def service_log(self, asset_id: str | None = None) -> list[Row]:
@@ -455,6 +457,8 @@ class StoreFleet(PartsData, ProposalData):
         acted_on_warning: bool = False,
         downtime_avoided_h: float = 0.0,
         date: str | None = None,
+        stop_h: float | None = None,
+        repair_cost: float | None = None,
     ) -> Row:
         from gateway.service_entry import build_entry
         from gateway.sitetime import local
@@ -475,6 +479,8 @@ class StoreFleet(PartsData, ProposalData):
             downtime_avoided_h=downtime_avoided_h,
             store=self.store,
             tz=tz,
+            stop_h=stop_h,
+            repair_cost=repair_cost,
         )
         eid = self.store.add_service_entry(entry)
         self._after_write(asset_id)

@@ -139,6 +139,7 @@ def _record(asset_id: str, data: dict[str, Any]) -> Row:
         avoided = float(data.get("downtime_avoided_h") or 0)
     except (TypeError, ValueError):
         abort(400, "downtime_avoided_h must be a number")
+    stop_h, repair_cost = _optional_number(data, "stop_h"), _optional_number(data, "repair_cost")
     acted = data.get("acted_on_warning") in (True, "1", "on", "true", 1)
     date = data.get("date")
     if date is not None and not isinstance(date, str):
@@ -153,9 +154,24 @@ def _record(asset_id: str, data: dict[str, Any]) -> Row:
             acted_on_warning=acted,
             downtime_avoided_h=avoided,
             date=date or None,
+            stop_h=stop_h,
+            repair_cost=repair_cost,
         )
     except ValueError as e:
         abort(400, str(e))
+
+
+def _optional_number(data: dict[str, Any], key: str) -> float | None:
+    """A number the form or JSON may leave out (absent, empty or null: not recorded)."""
+    v = data.get(key)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    if isinstance(v, bool):
+        abort(400, f"{key} must be a number")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        abort(400, f"{key} must be a number")
 
 
 @bp.post("/api/assets/<asset_id>/service")

@@ -61,6 +61,8 @@ class CentreFleet(StoreFleet):
         acted_on_warning: bool = False,
         downtime_avoided_h: float = 0.0,
         date: str | None = None,
+        stop_h: float | None = None,
+        repair_cost: float | None = None,
     ) -> Row:
         from gateway.service_entry import build_entry
         from gateway.sitetime import local
@@ -72,13 +74,14 @@ class CentreFleet(StoreFleet):
         entry = build_entry(  # the site's rules, here first: a clear 400 at once
             a, kind, local(self.clock(), tz).date(), date=date, part=part, finding=note, by=user,
             acted_on_warning=acted_on_warning, downtime_avoided_h=downtime_avoided_h,
-            store=self.store, tz=tz,
+            store=self.store, tz=tz, stop_h=stop_h, repair_cost=repair_cost,
         )  # fmt: skip
         args = {
             "asset_id": entry.asset_id, "kind": entry.kind, "date": entry.date,
             "part": entry.part_id, "finding": entry.finding, "by": entry.by,
             "acted_on_warning": entry.acted_on_warning,
             "downtime_avoided_h": entry.downtime_avoided_h,
+            "stop_h": entry.stop_h, "repair_cost": entry.repair_cost,
         }  # fmt: skip
         cid = self._queue("asset", asset_id, "service_add", args)
         return {**self._service_row(dataclasses.replace(entry, entry_id=None)), "command_id": cid}

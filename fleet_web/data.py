@@ -92,9 +92,13 @@ class FleetData(Protocol):
         acted_on_warning: bool = False,
         downtime_avoided_h: float = 0.0,
         date: str | None = None,
+        stop_h: float | None = None,
+        repair_cost: float | None = None,
     ) -> Row:
-        """Add a service-log entry dated `date` (YYYY-MM-DD, default today); ValueError when
-        the kind, date, part or downtime figures are wrong (gateway/service_entry.py)."""
+        """Add a service-log entry dated `date` (YYYY-MM-DD, default today), with the hours the
+        machine stood still and what the job was invoiced when known (None: not recorded);
+        ValueError when the kind, date, part, downtime, stop or cost figures are wrong
+        (gateway/service_entry.py)."""
 
     def ledger(self) -> list[Row]:
         """Downtime-avoided ledger: acted-on warnings with hours avoided, `bound_h` (the most

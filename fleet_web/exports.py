@@ -6,7 +6,7 @@ from __future__ import annotations
 EVENT_COLUMNS = ("ts", "asset_id", "node_id", "kind", "source", "severity", "message",
                  "housekeeping")  # fmt: skip
 SERVICE_COLUMNS = ("id", "ts", "date", "asset_id", "kind", "part", "note", "user",
-                   "acted_on_warning", "downtime_avoided_h")  # fmt: skip
+                   "acted_on_warning", "downtime_avoided_h", "stop_h", "repair_cost")  # fmt: skip
 LEDGER_COLUMNS = (*SERVICE_COLUMNS, "site", "warned_at", "bound_h", "needs_review")
 PART_COLUMNS = ("part", "name", "role", "rated_l10_h", "lead_time_days", "since", "since_source")
 WINDOW_COLUMNS = ("id", "site", "start", "end", "note")

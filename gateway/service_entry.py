@@ -22,6 +22,9 @@ from gateway.store.api import Asset, ServiceEntry, Store
 # generous unplanned stop (a part with a 12-week lead time, then the repair). Entries beyond
 # either bound are refused; an admin corrects old ones on the ledger page.
 MAX_DOWNTIME_AVOIDED_H = 90 * 24.0
+# The longest stop one service entry may record: 90 days, as the ledger's bound (a part with a
+# 12-week lead time, then the repair); more is a typo (minutes for hours) rather than a stop.
+MAX_STOP_H = 90 * 24.0
 # Events that are a Kizashi warning about an asset: the gateway's vibration alarms and
 # baseline change, and the node's own vibration alarm.
 WARNING_EVENT_CODES = ("alarm_alert", "alarm_danger", "baseline_change", "alarm")
@@ -127,6 +130,30 @@ def check_downtime(
     return hours
 
 
+def check_stop_h(hours: float | None) -> float | None:
+    """Hours the machine stood still for the job: None (not recorded), or finite, >= 0 and at
+    most MAX_STOP_H; ValueError says which."""
+    if hours is None:
+        return None
+    if not math.isfinite(hours) or hours < 0:
+        raise ValueError("stop_h (hours the machine stood still) must be a finite number >= 0")
+    if hours > MAX_STOP_H:
+        raise ValueError(
+            f"stop_h of {hours:g} h is more than {MAX_STOP_H:g} h (90 days), the longest stop"
+            " one service entry may record"
+        )
+    return hours
+
+
+def check_repair_cost(amount: float | None) -> float | None:
+    """What the job was invoiced: None (not recorded), or a finite amount >= 0."""
+    if amount is None:
+        return None
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError("repair_cost (what the job was invoiced) must be a finite amount >= 0")
+    return amount
+
+
 def first_warning(store: Store, asset: Asset, day: str, tz: str | None = None) -> float | None:
     """When Kizashi first warned about `asset` before the repair dated `day`: the earliest
     warning event (WARNING_EVENTS: code and who raised it) of its node since the last
@@ -160,13 +187,19 @@ def build_entry(
     downtime_avoided_h: float = 0.0,
     store: Store | None = None,
     tz: str | None = None,
+    stop_h: float | None = None,
+    repair_cost: float | None = None,
 ) -> ServiceEntry:
     """A checked entry for `asset` (date default `today`, the site's calendar day); ValueError
     saying what is wrong. With `store`, downtime avoided is bounded by the time from the
     asset's first warning on record to the end of the repair day (in the site's zone `tz`);
-    without one (no event history to check against) only by MAX_DOWNTIME_AVOIDED_H."""
+    without one (no event history to check against) only by MAX_DOWNTIME_AVOIDED_H. `stop_h`
+    and `repair_cost` are optional (None: not recorded), checked by check_stop_h and
+    check_repair_cost."""
     day = check_date(date, today) if date else today.isoformat()
     check_kind(kind)
+    stop_h = check_stop_h(stop_h)
+    repair_cost = check_repair_cost(repair_cost)
     part_id = resolve_part(asset, kind, part)
     if store is not None and downtime_avoided_h:
         warned = first_warning(store, asset, day, tz)
@@ -182,4 +215,6 @@ def build_entry(
         by,
         acted_on_warning=acted_on_warning,
         downtime_avoided_h=hours,
+        stop_h=stop_h,
+        repair_cost=repair_cost,
     )

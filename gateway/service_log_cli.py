@@ -55,6 +55,18 @@ def main(argv: Sequence[str]) -> int:
         default=0.0,
         help="unplanned downtime this avoided, hours (needs --acted-on-warning)",
     )
+    a.add_argument(
+        "--stop-h",
+        type=float,
+        default=None,
+        help="hours the machine stood still for this job (a failure: its unplanned downtime)",
+    )
+    a.add_argument(
+        "--repair-cost",
+        type=float,
+        default=None,
+        help="what the job was invoiced, in the customer's currency (customer terms)",
+    )
     ls = sub.add_parser("list")
     ls.add_argument("asset_id", nargs="?")
     args = ap.parse_args(list(argv))
@@ -79,6 +91,8 @@ def main(argv: Sequence[str]) -> int:
                 downtime_avoided_h=args.downtime_avoided_h,
                 store=store,
                 tz=tz,
+                stop_h=args.stop_h,
+                repair_cost=args.repair_cost,
             )
             print(store.add_service_entry(entry))
         else:

@@ -220,7 +220,9 @@ def parse_zone_limits(text: str) -> tuple[float, float, float] | None:
 class ServiceEntry:
     """One service log entry. `acted_on_warning`: the work was done because of a Kizashi
     warning; `downtime_avoided_h`: the unplanned downtime that avoided, in hours (finite,
-    >= 0). Together they make the downtime-avoided ledger.
+    >= 0). Together they make the downtime-avoided ledger. `stop_h`: the hours the machine
+    stood still for this job (for a failure, its unplanned downtime); `repair_cost`: what the
+    job was invoiced, in the customer's currency (customer terms). None: not recorded.
     """
 
     asset_id: str
@@ -232,6 +234,8 @@ class ServiceEntry:
     entry_id: int | None = None
     acted_on_warning: bool = False
     downtime_avoided_h: float = 0.0
+    stop_h: float | None = None
+    repair_cost: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,9 @@ refused) and `site_commands` (at a site, each command id it applied or refused, 
 sent twice is applied once); 14 adds `sites.shifts` (a site's shifts in its wall-clock hours,
 gateway/shifts.py; '' = the default early/late/night); 15 adds `outbox_keys` (an outbox event
 that must be written once per key, such as the weekly KPI snapshot `kpi.weekly` of a week: the
-key and its event id).
+key and its event id); 16 adds `service_log.stop_h` (hours the machine stood still for the job;
+for a failure its unplanned downtime) and `service_log.repair_cost` (what the job was invoiced,
+in the customer's currency), both NULL when not recorded.
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -47,7 +49,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 15
+SCHEMA_VERSION = 16
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -176,7 +178,9 @@ CREATE TABLE IF NOT EXISTS service_log (
     finding TEXT NOT NULL DEFAULT '',
     by_user TEXT NOT NULL DEFAULT '',
     acted_on_warning INTEGER NOT NULL DEFAULT 0,
-    downtime_avoided_h {real} NOT NULL DEFAULT 0
+    downtime_avoided_h {real} NOT NULL DEFAULT 0,
+    stop_h {real},
+    repair_cost {real}
 );
 CREATE INDEX IF NOT EXISTS service_log_asset ON service_log (asset_id, date);
 CREATE TABLE IF NOT EXISTS windows (
@@ -393,6 +397,8 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("assets", "temp_source", "TEXT NOT NULL DEFAULT 'auto'"),
     ("part_catalog", "safety_stock", "BIGINT NOT NULL DEFAULT 0"),
     ("sites", "shifts", "TEXT NOT NULL DEFAULT ''"),
+    ("service_log", "stop_h", "{real}"),
+    ("service_log", "repair_cost", "{real}"),
 )
 
 SQLITE = {"real": "REAL", "blob": "BLOB", "serial": "INTEGER PRIMARY KEY"}

@@ -878,11 +878,15 @@ class SqlStore(OutlookSql, UplinkSql, PartsSql, ProposalsSql, CommandsSql):
         avoided = float(entry.downtime_avoided_h)
         if not math.isfinite(avoided) or avoided < 0:
             raise ValueError("downtime_avoided_h must be a finite number >= 0")
+        for name in ("stop_h", "repair_cost"):
+            v = getattr(entry, name)
+            if v is not None and not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0 or None")
         with self._lock, self._transaction():
             rows = self._q(
                 "INSERT INTO service_log (asset_id, part_id, date, kind, finding, by_user,"
-                " acted_on_warning, downtime_avoided_h) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " RETURNING entry_id",
+                " acted_on_warning, downtime_avoided_h, stop_h, repair_cost)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING entry_id",
                 (
                     entry.asset_id,
                     entry.part_id,
@@ -892,6 +896,8 @@ class SqlStore(OutlookSql, UplinkSql, PartsSql, ProposalsSql, CommandsSql):
                     entry.by,
                     1 if entry.acted_on_warning else 0,
                     avoided,
+                    entry.stop_h,
+                    entry.repair_cost,
                 ),
             )
         return int(rows[0][0])
@@ -899,7 +905,7 @@ class SqlStore(OutlookSql, UplinkSql, PartsSql, ProposalsSql, CommandsSql):
     def service_log(self, asset_id: str | None = None) -> list[ServiceEntry]:
         sql = (
             "SELECT asset_id, date, kind, part_id, finding, by_user, entry_id, acted_on_warning,"
-            " downtime_avoided_h FROM service_log"
+            " downtime_avoided_h, stop_h, repair_cost FROM service_log"
         )
         params: tuple[Any, ...] = ()
         if asset_id is not None:
@@ -908,7 +914,19 @@ class SqlStore(OutlookSql, UplinkSql, PartsSql, ProposalsSql, CommandsSql):
         with self._lock:
             rows = self._q(sql + " ORDER BY date, entry_id", params)
         return [
-            ServiceEntry(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), bool(r[7]), float(r[8]))
+            ServiceEntry(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                int(r[6]),
+                bool(r[7]),
+                float(r[8]),
+                None if r[9] is None else float(r[9]),
+                None if r[10] is None else float(r[10]),
+            )
             for r in rows
         ]
 

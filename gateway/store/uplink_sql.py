@@ -219,8 +219,8 @@ class UplinkSql:
                     list(r)
                     for r in self._q(
                         "SELECT entry_id, asset_id, part_id, date, kind, finding, by_user,"
-                        " acted_on_warning, downtime_avoided_h FROM service_log"
-                        " ORDER BY entry_id"
+                        " acted_on_warning, downtime_avoided_h, stop_h, repair_cost"
+                        " FROM service_log ORDER BY entry_id"
                     )
                 ],
                 "windows": [
@@ -577,20 +577,22 @@ class UplinkSql:
                 res.refuse("entry_for_unknown_asset", key, origin)
                 continue
             local = mapped.get(key)
+            # A site on schema 15 or older sends no stop_h, repair_cost: not recorded.
+            row = (*e[1:11], *([None] * (11 - len(e))))
             if local is None:
                 rows = self._q(
                     "INSERT INTO service_log (asset_id, part_id, date, kind, finding, by_user,"
-                    " acted_on_warning, downtime_avoided_h) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " RETURNING entry_id",
-                    tuple(e[1:]),
+                    " acted_on_warning, downtime_avoided_h, stop_h, repair_cost)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING entry_id",
+                    row,
                 )
                 self._claim("service", key, origin, int(rows[0][0]))
             else:  # the ledger fields can be corrected at the site
                 self._q(
                     "UPDATE service_log SET asset_id = ?, part_id = ?, date = ?, kind = ?,"
-                    " finding = ?, by_user = ?, acted_on_warning = ?, downtime_avoided_h = ?"
-                    " WHERE entry_id = ?",
-                    (*e[1:], local),
+                    " finding = ?, by_user = ?, acted_on_warning = ?, downtime_avoided_h = ?,"
+                    " stop_h = ?, repair_cost = ? WHERE entry_id = ?",
+                    (*row, local),
                 )
 
     def _apply_windows(

@@ -14,7 +14,8 @@ Kinds and arguments (all ids are the site's own):
 - `asset_update` {asset_id, description?, machine?, machine_group?, zones? ("2,4.5,7.1" or
   "group"), temp_source?}; `node_assign` {node_id, asset_id or None};
 - `service_add` {asset_id, kind, date?, part?, finding?, by?, acted_on_warning?,
-  downtime_avoided_h?}; `ledger_set` {entry_id, acted_on_warning, downtime_avoided_h};
+  downtime_avoided_h?, stop_h?, repair_cost?}; `ledger_set` {entry_id, acted_on_warning,
+  downtime_avoided_h};
 - `window_add` {site, start, end, note?}; `window_delete` {window_id}; `site_zone` {site, tz};
 - `node_periods` {report_s?, window_s?}: the site's report and window periods (they replace its
   `[node_config]` values; {} goes back to them), pushed to the nodes at the next check;
@@ -81,6 +82,16 @@ def _str(args: dict[str, Any], key: str) -> str:
     if not isinstance(v, str) or not v:
         raise ValueError(f"argument {key!r} missing")
     return v
+
+
+def _opt_float(args: dict[str, Any], key: str) -> float | None:
+    """An optional number argument: None when absent (not recorded)."""
+    v = args.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"argument {key!r} must be a number")
+    return float(v)
 
 
 class SiteCommands:
@@ -173,6 +184,8 @@ class SiteCommands:
             downtime_avoided_h=float(args.get("downtime_avoided_h") or 0.0),
             store=self.store,
             tz=tz,
+            stop_h=_opt_float(args, "stop_h"),
+            repair_cost=_opt_float(args, "repair_cost"),
         )
         self.store.add_service_entry(entry)
 
