@@ -112,9 +112,15 @@ def csv_rows(rep: dict[str, Any]) -> list[Row]:
     for c in rep["customers"]:
         add(c["kpis"], c["customer"])
         last = c["kpis"]["period"]
-        for label, f in (("Availability", c["availability"]), ("MTBF (h)", c["mtbf_h"])):
+        avail = c["availability"]
+        pct = None if avail["value"] is None else round(avail["value"] * 100, 2)
+        for label, value, f in (
+            ("Availability (%)", pct, avail),
+            ("MTBF (h)", c["mtbf_h"]["value"], c["mtbf_h"]),
+        ):
+            note = "; ".join(x for x in (f["text"], f["why"]) if x)
             out.append({"period": last, "customer": c["customer"], "kpi": label,
-                        "value": f["value"], "events": f["n"], "note": f["why"]})  # fmt: skip
+                        "value": value, "events": f["n"], "note": note})  # fmt: skip
         for m in c["service_revenue"]:
             out.append({"period": m["period"], "customer": c["customer"],
                         "kpi": "Service revenue", "value": m["text"], "events": None,

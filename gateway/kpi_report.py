@@ -96,7 +96,8 @@ def inputs_from_store(
         if o.action in PROPOSABLE_ACTIONS and o.asset_id not in covered
     ]
     tz = {s.name: s.tz for s in store.sites()}
-    return KpiInputs(infos, warnings, service, records, running, risk, tz)
+    currency = {t.customer: t.currency for t in store.all_terms()}  # none set: no currency
+    return KpiInputs(infos, warnings, service, records, running, risk, tz, currency)
 
 
 # hourly_columns' columns (the store's hourly row without asset_id): the count of reports and

@@ -52,8 +52,10 @@ DEFINITIONS: dict[str, str] = {
     f" accepted (declined and expired ones count against it). Shown from {MIN_ANSWERED}"
     " answered.",
     "revenue": "Revenue from proactive work: the price (total of the parts and labour lines) of"
-    " proposals marked done in the period. Reactive repairs: the cost of failures, which the"
-    " service log does not record (shown as 'not recorded').",
+    " proposals marked done in the period. Reactive repairs: the sum of what the failures dated"
+    " in the period were invoiced (the service entry's repair cost, in the customer's currency)."
+    " A failure without its repair cost is left out and counted beside the sum; 'not recorded'"
+    " when no failure in the period has one.",
     "downtime": "Downtime avoided: the ledger's entries dated in the period (service entries"
     " acting on a warning), each bounded by the hours from the asset's first warning to the end"
     f" of the repair day (at most {MAX_DOWNTIME_AVOIDED_H:g} h); an entry claiming more than its"
@@ -61,8 +63,11 @@ DEFINITIONS: dict[str, str] = {
     " Each entry names its proposal when it came from one (a proposal done that day on that"
     " machine). Booked: accepted proposals not done yet, their claimed hours bounded the same way"
     " up to their planned stop; not counted until done.",
-    "availability": "Availability: the share of the period the machines were not stopped by a"
-    " failure. The service log keeps no stop duration for a failure, so it is not recorded.",
+    "availability": "Availability: 1 - (unplanned stop hours of the failures dated in the"
+    " period, from each failure's service entry) / (hours in the period x the customer's"
+    " machines). A failure without its stop hours is left out and counted beside the figure"
+    " (the figure is then an upper bound); 'not enough evidence' when failures exist and none"
+    " recorded its stop hours. No failure in the period: 100 %.",
     "mtbf": "MTBF: running hours of the customer's machines in the period (hourly share of"
     f" reports flagged running) divided by their failures in it; shown from {MIN_FAILURES}"
     " failures.",
@@ -117,6 +122,7 @@ class KpiInputs:
     running_h: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # asset->month->h
     open_risk: Sequence[OpenRisk] = ()
     tz: Mapping[str, str] = field(default_factory=dict)  # site -> zone (the repair day's end)
+    currency: Mapping[str, str] = field(default_factory=dict)  # customer -> its terms' currency
 
 
 @dataclass(frozen=True)
@@ -340,6 +346,57 @@ def _money(amounts: Mapping[str, float]) -> str:
     return ", ".join(f"{v:,.2f} {c}".strip() for c, v in sorted(amounts.items()))
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def reactive_revenue(
+    failures: Sequence[ServiceEntry], currency_of: Mapping[str, str]
+) -> dict[str, Any]:
+    """What the failures were invoiced, by currency (`currency_of`: asset -> its customer's
+    currency); the failures without a repair cost are counted, not guessed."""
+    costed = [e for e in failures if e.repair_cost is not None]
+    lacking = len(failures) - len(costed)
+    amounts: dict[str, float] = {}
+    for e in costed:
+        cur = currency_of.get(e.asset_id, "")
+        amounts[cur] = amounts.get(cur, 0.0) + float(e.repair_cost or 0.0)
+    if failures and not costed:
+        why = f"not recorded: {_plural(lacking, 'failure')} without a repair cost"
+        return {"value": None, "n": len(failures), "why": why, "text": "", "amounts": {},
+                "lacking": lacking}  # fmt: skip
+    why = f"{lacking} of {_plural(len(failures), 'failure')} without a repair cost, left out"
+    return {"value": _money(amounts), "n": len(failures), "why": why if lacking else "",
+            "text": f"{_plural(len(costed), 'failure')} costed", "amounts": amounts,
+            "lacking": lacking}  # fmt: skip
+
+
+def availability(failures: Sequence[ServiceEntry], period: Period, machines: int) -> Figure:
+    """1 - unplanned stop hours / (period hours x machines), from the failures that recorded
+    their stop hours; None with the reason when none did (or there are no machines)."""
+    if machines == 0:
+        return Figure(None, 0, "no machines")
+    timed = [float(e.stop_h) for e in failures if e.stop_h is not None]
+    lacking = len(failures) - len(timed)
+    if failures and not timed:
+        return Figure(
+            None, len(failures),
+            f"not enough evidence: none of the {_plural(len(failures), 'failure')} in the"
+            " period recorded its stop hours",
+        )  # fmt: skip
+    capacity = (period.end - period.start) / 3600.0 * machines
+    stopped = sum(timed)
+    value = max(0.0, 1.0 - stopped / capacity)
+    text = f"{stopped:,.1f} h stopped in {capacity:,.0f} machine h"
+    why = (
+        f"{lacking} of {_plural(len(failures), 'failure')} without stop hours, left out"
+        " (an upper bound)"
+        if lacking
+        else ""
+    )
+    return Figure(round(value, 5), len(failures), why, text)
+
+
 def period_kpis(inp: KpiInputs, period: Period, customer: str | None = None) -> dict[str, Any]:
     """The service KPIs of one period, for one customer (None: every asset given)."""
     assets = [a for a in inp.assets if customer is None or a.customer == customer]
@@ -422,7 +479,7 @@ def period_kpis(inp: KpiInputs, period: Period, customer: str | None = None) -> 
         "proposals_accepted": len(accepted),
         "acceptance_rate": rate.to_dict(),
         "revenue_proactive": {"amounts": revenue, "text": _money(revenue)},
-        "revenue_reactive": Figure(None, len(failures), "not recorded").to_dict(),
+        "revenue_reactive": reactive_revenue(failures, _currency_of(inp)),
         "downtime_avoided_h": round(sum(x.counted_h for x in lines), 1),
         "downtime_entries": [x.to_dict() for x in lines],
         "downtime_over_bound": sum(x.over_bound for x in lines),
@@ -431,15 +488,20 @@ def period_kpis(inp: KpiInputs, period: Period, customer: str | None = None) -> 
     }
 
 
+def _currency_of(inp: KpiInputs) -> dict[str, str]:
+    return {a.asset_id: inp.currency.get(a.customer, "") for a in inp.assets}
+
+
 def customer_kpis(inp: KpiInputs, periods: Sequence[Period], customer: str) -> dict[str, Any]:
     """Per customer: availability, MTBF, service revenue by month, open risk."""
     ids = {a.asset_id for a in inp.assets if a.customer == customer}
     last = periods[-1]
     running = sum(inp.running_h.get(aid, {}).get(last.label, 0.0) for aid in ids)
-    failures = sum(
-        1 for e in inp.service if e.asset_id in ids and e.kind == "failure"
+    failed = [
+        e for e in inp.service if e.asset_id in ids and e.kind == "failure"
         and last.holds(day_ts(e.date))
-    )  # fmt: skip
+    ]  # fmt: skip
+    failures = len(failed)
     mtbf = (
         Figure(round(running / failures, 1), failures, text="running h per failure")
         if failures >= MIN_FAILURES
@@ -462,7 +524,7 @@ def customer_kpis(inp: KpiInputs, periods: Sequence[Period], customer: str) -> d
     return {
         "customer": customer,
         "assets": len(ids),
-        "availability": Figure(None, failures, "not recorded").to_dict(),
+        "availability": availability(failed, last, len(ids)).to_dict(),
         "mtbf_h": mtbf.to_dict(),
         "running_h": round(running, 1),
         "service_revenue": by_month,

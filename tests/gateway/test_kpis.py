@@ -110,7 +110,7 @@ def test_period_figures_with_known_answers() -> None:
     assert k["proposals_sent"] == 3 and k["proposals_accepted"] == 2
     assert k["acceptance_rate"]["value"] == pytest.approx(2 / 3)
     assert k["revenue_proactive"]["amounts"] == {"EUR": 1200.0}
-    assert k["revenue_reactive"]["why"] == "not recorded"
+    assert k["revenue_reactive"]["value"] == "0" and k["revenue_reactive"]["n"] == 0  # no failure
     lines = {x["asset_id"]: x for x in k["downtime_entries"]}
     assert lines["a1"]["proposal_id"] == "P-7" and lines["a1"]["counted_h"] == 48.0
     # a3: warned 2026-11-01 04:00, repair day ends 2026-11-07 00:00: 140 h bound, not 900
@@ -129,6 +129,9 @@ def test_too_few_events_say_not_enough_evidence_and_how_few() -> None:
     assert k["missed_failures"]["value"] == 1  # the first failure; its life had no warning
     assert k["acceptance_rate"]["why"].startswith("not enough evidence: 0 answered")
     assert k["lead_time_days"]["value"] is None
+    # two failures, neither with its repair cost: not recorded, and how many lack it
+    assert k["revenue_reactive"]["value"] is None
+    assert k["revenue_reactive"]["why"] == "not recorded: 2 failures without a repair cost"
 
 
 def test_customer_figures() -> None:
@@ -140,7 +143,49 @@ def test_customer_figures() -> None:
     assert acme["mtbf_h"]["why"] == "not enough evidence: 0 failures in 100 running h, 2 needed"
     assert [m["amounts"] for m in acme["service_revenue"]] == [{}, {"EUR": 1200.0}]
     assert [r["asset_id"] for r in acme["open_risk"]] == ["a5", "a2"]
-    assert acme["availability"]["why"] == "not recorded"
+    assert acme["availability"]["value"] == 1.0  # no failure in November
+    assert beta["availability"]["value"] is None
+    assert beta["availability"]["why"] == (
+        "not enough evidence: none of the 2 failures in the period recorded its stop hours"
+    )
     full = report(inp, [NOV])
     assert [c["customer"] for c in full["customers"]] == ["acme", "beta"]
     assert full["fleet"][0]["warnings"]["value"] == 6  # b0's warning was in October
+
+
+def gamma(c1_stop: float | None = 12.0) -> KpiInputs:
+    """Two machines of customer gamma (terms in JPY), November: one failure with its stop
+    hours and invoice, one with stop hours only, one in October, one planned replacement."""
+    assets = [AssetInfo("c0", "s3", "gamma"), AssetInfo("c1", "s3", "gamma")]
+    service = [
+        ServiceEntry("c0", "2026-11-03", "failure", stop_h=36.0, repair_cost=2500.0),
+        ServiceEntry("c1", "2026-11-20", "failure", stop_h=c1_stop),  # not invoiced yet
+        ServiceEntry("c1", "2026-10-30", "failure", stop_h=500.0, repair_cost=9999.0),  # October
+        ServiceEntry("c0", "2026-11-10", "replacement", stop_h=8.0, repair_cost=900.0),  # planned
+    ]
+    done = ProposalRecord("P-3", "c0", "gamma", "done", sent_at=at("2026-11-02"),
+                          done_at=at("2026-11-10", 9), total=900.0, currency="JPY")  # fmt: skip
+    return KpiInputs(assets, {}, service, [done], currency={"gamma": "JPY"})
+
+
+def test_availability_from_failure_stop_hours_with_known_answer() -> None:
+    a = customer_kpis(gamma(), [NOV], "gamma")["availability"]
+    # November: 720 h x 2 machines = 1440 machine h; failures stopped 36 + 12 = 48 h
+    # (October's 500 h and the planned replacement's 8 h are not unplanned stops in November)
+    assert a["value"] == pytest.approx(1 - 48 / 1440, abs=1e-5)
+    assert (a["n"], a["why"]) == (2, "")
+    assert a["text"] == "48.0 h stopped in 1,440 machine h"
+    partial = customer_kpis(gamma(c1_stop=None), [NOV], "gamma")["availability"]
+    assert partial["value"] == pytest.approx(1 - 36 / 1440, abs=1e-5)
+    assert partial["why"] == "1 of 2 failures without stop hours, left out (an upper bound)"
+
+
+def test_reactive_repairs_beside_proactive_revenue_with_known_answer() -> None:
+    k = period_kpis(gamma(), NOV, "gamma")
+    assert k["revenue_proactive"]["amounts"] == {"JPY": 900.0}
+    r = k["revenue_reactive"]
+    assert (r["amounts"], r["value"], r["n"], r["lacking"]) == (
+        {"JPY": 2500.0}, "2,500.00 JPY", 2, 1,
+    )  # fmt: skip
+    assert r["why"] == "1 of 2 failures without a repair cost, left out"
+    assert r["text"] == "1 failure costed"

@@ -267,6 +267,20 @@ def test_ledger_fields_and_disabled_users(store: Store) -> None:
             )
     assert len(store.service_log()) == 2
 
+    stopped = store.add_service_entry(
+        ServiceEntry("pump-1", "2024-03-04", "failure", stop_h=36.5, repair_cost=2480.25)
+    )
+    log = {e.entry_id: e for e in store.service_log("pump-1")}
+    assert (log[stopped].stop_h, log[stopped].repair_cost) == (36.5, 2480.25)
+    assert (log[plain].stop_h, log[plain].repair_cost) == (None, None)  # not recorded
+    for field in ("stop_h", "repair_cost"):
+        for bad in (-0.5, math.inf, math.nan):
+            with pytest.raises(ValueError, match=field):
+                store.add_service_entry(
+                    ServiceEntry("pump-1", "2024-03-05", "failure", **{field: bad})
+                )
+    assert len(store.service_log()) == 3
+
     store.upsert_user(User("ana", "scrypt$x", "technician"))
     assert store.user("ana") == User("ana", "scrypt$x", "technician", disabled=False)
     store.upsert_user(User("ana", "scrypt$x", "technician", disabled=True))
@@ -318,6 +332,7 @@ def _v1_statements(dialect: dict[str, str]) -> list[str]:
 
 def _check_migrated(st: Store) -> None:
     log = st.service_log("pump-1")
+    assert all(e.stop_h is None and e.repair_cost is None for e in log)  # added, not recorded
     got = [(e.finding, e.acted_on_warning, e.downtime_avoided_h) for e in log]
     assert got == [
         ("all fine", False, 0.0),
