@@ -42,6 +42,14 @@ def test_a_command_is_applied_once_however_often_it_arrives(tmp_path: Path) -> N
     assert apply(7, "service_add", args) == ("done", "")
     assert apply(7, "service_add", args) == ("done", "")  # a resend: answered, not applied again
     assert _entries(store, "from the centre") == 1
+    timed = {**args, "kind": "failure", "finding": "seized", "stop_h": 20, "repair_cost": 950.5}
+    assert apply(101, "service_add", timed) == ("done", "")
+    (e,) = [e for e in store.service_log() if e.finding == "seized"]
+    assert (e.stop_h, e.repair_cost) == (20.0, 950.5)
+    state, reason = apply(102, "service_add", {**timed, "finding": "y", "stop_h": "20"})
+    assert state == "refused" and "'stop_h' must be a number" in reason
+    state, reason = apply(103, "service_add", {**timed, "finding": "y", "repair_cost": -1})
+    assert state == "refused" and "repair_cost" in reason and _entries(store, "y") == 0
     # a refusal changes nothing and is remembered with its reason
     bad = {"asset_id": "a1-pump", "kind": "inspection", "date": "2999-01-01", "finding": "x"}
     state, reason = apply(8, "service_add", bad)

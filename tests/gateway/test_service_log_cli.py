@@ -42,6 +42,13 @@ def test_add_with_ledger_and_list(db: str, capsys: pytest.CaptureFixture[str]) -
     (e,) = store.service_log("pump-1")
     store.close()
     assert e.acted_on_warning and e.downtime_avoided_h == 8.0
+    assert (e.stop_h, e.repair_cost) == (None, None)  # not given: not recorded
+    timed = ["--date", "2025-03-02", "--stop-h", "14.5", "--repair-cost", "1200"]
+    assert main(["--db", db, "add", "pump-1", "--kind", "failure", "--part", "de", *timed]) == 0
+    store = open_store(db)
+    e = store.service_log("pump-1")[-1]
+    store.close()
+    assert (e.kind, e.stop_h, e.repair_cost) == ("failure", 14.5, 1200.0)
 
 
 @pytest.mark.parametrize(
@@ -53,6 +60,8 @@ def test_add_with_ledger_and_list(db: str, capsys: pytest.CaptureFixture[str]) -
         (["--kind", "inspection", "--date", "1/2/2025"], "YYYY-MM-DD"),
         (["--kind", "inspection", "--downtime-avoided-h", "3"], "warning"),
         (["--kind", "inspection", "--acted-on-warning", "--downtime-avoided-h", "nan"], ">= 0"),
+        (["--kind", "inspection", "--stop-h", "3000"], "more than 2160 h"),
+        (["--kind", "inspection", "--repair-cost", "-5"], "repair_cost"),
     ],
 )
 def test_bad_entries_are_refused(

@@ -11,7 +11,7 @@ from typing import cast
 
 import pytest
 
-from gateway.store.api import Asset, Store
+from gateway.store.api import Asset, ServiceEntry, Store
 from gateway.store.sql import SqlStore
 from gateway.store.sqlite import SqliteStore
 from gateway.uplink.central import CentralApplier
@@ -194,3 +194,21 @@ def test_uplink_config_keys() -> None:
         parse_uplink({"hots": "x"})
     with pytest.raises(ValueError):
         parse_uplink({"batch": 0})
+
+
+def test_stop_hours_and_repair_cost_are_forwarded(site: SqliteStore, store: Store) -> None:
+    central = cast(SqlStore, store)
+    applier = CentralApplier(central, {"gw-a": "acme"}, UplinkConfig())
+    fwd = Forwarder(site, "gw-a", UplinkConfig())
+    site.add_service_entry(
+        ServiceEntry("a2-pump", "2026-01-06", "failure", stop_h=30.5, repair_cost=1800.0)
+    )
+    msg = decode(fwd.state_message()[1])
+    applier.apply("gw-a", msg)
+    got = {e.kind: (e.stop_h, e.repair_cost) for e in central.service_log()}
+    assert got == {"inspection": (None, None), "failure": (30.5, 1800.0)}
+    # a site on schema 15 sends its entries without the two figures: not recorded at the centre
+    msg["state"]["service"] = [row[:9] for row in msg["state"]["service"]]
+    applier.apply("gw-a", msg)
+    got = {e.kind: (e.stop_h, e.repair_cost) for e in central.service_log()}
+    assert got == {"inspection": (None, None), "failure": (None, None)}

@@ -28,6 +28,9 @@ def test_page_api_and_csv(app: Flask, store: Any) -> None:
     store.add_service_entry(
         ServiceEntry(asset, today, "replacement", acted_on_warning=True, downtime_avoided_h=500.0)
     )
+    # a failure with its stop hours and invoice, beside the month's others (if any) without
+    earlier = [e for e in store.service_log() if e.kind == "failure" and e.date[:7] == today[:7]]
+    store.add_service_entry(ServiceEntry(asset, today, "failure", stop_h=12.0, repair_cost=800.0))
     c = app.test_client()
     login(c, "viewer")
     assert 'href="/kpis"' in c.get("/").get_data(as_text=True)
@@ -45,12 +48,16 @@ def test_page_api_and_csv(app: Flask, store: Any) -> None:
     assert line["counted_h"] == 0.0  # left out until corrected, as the ledger page's total
     assert last["precision"]["value"] is None
     assert last["precision"]["why"].startswith("not enough evidence: ")
-    assert last["revenue_reactive"]["why"] == "not recorded"
+    reactive = last["revenue_reactive"]
+    assert (reactive["n"], reactive["lacking"]) == (len(earlier) + 1, len(earlier))
+    assert sum(reactive["amounts"].values()) == 800.0
+    assert 'class="kpi-availability"' in html and "h stopped in" in html
     assert c.get("/api/kpis?end=2026-13").status_code == 400
     assert c.get("/api/kpis?customer=nobody").status_code == 404
     for url in ("/api/kpis?format=csv", "/export/kpis.csv"):
         rows = list(csv.reader(io.StringIO(c.get(url).get_data(as_text=True))))
         assert tuple(rows[0]) == KPI_COLUMNS and len(rows) > 10
+        assert any(r[2] == "Availability (%)" and r[3] for r in rows)
     assert "to review" in html
 
 

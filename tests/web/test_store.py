@@ -211,6 +211,43 @@ def test_service_entry_rules(sqlite_store: Any) -> None:
     assert '<option value="fan">fan (Fan bearing)</option>' in page and 'type="date"' in page
 
 
+def test_stop_hours_and_repair_cost(sqlite_store: Any) -> None:
+    """A failure's stop hours and invoice: stored when given, a clear 400 when not a number,
+    negative, not finite or too long, and absent or empty means not recorded."""
+    c, tok = _client(sqlite_store)
+    h = {"X-CSRF-Token": tok}
+    url = "/api/assets/AS-00005/service"
+    before = len(sqlite_store.service_log())
+    bad = [
+        ({"kind": "failure", "stop_h": "long"}, "stop_h must be a number"),
+        ({"kind": "failure", "stop_h": True}, "stop_h must be a number"),
+        ({"kind": "failure", "stop_h": -2}, "stop_h (hours the machine stood still) must be"),
+        ({"kind": "failure", "stop_h": "nan"}, "finite number >= 0"),
+        ({"kind": "failure", "stop_h": 2161}, "more than 2160 h"),
+        ({"kind": "failure", "repair_cost": [1]}, "repair_cost must be a number"),
+        ({"kind": "failure", "repair_cost": -10}, "repair_cost (what the job was invoiced)"),
+        ({"kind": "failure", "repair_cost": "inf"}, "finite amount >= 0"),
+    ]
+    for body, reason in bad:
+        r = c.post(url, json=body, headers=h)
+        assert r.status_code == 400 and reason in r.get_data(as_text=True), (body, r.data)
+    assert len(sqlite_store.service_log()) == before  # nothing stored
+    r = c.post(url, json={"kind": "failure", "stop_h": 30.5, "repair_cost": 1800}, headers=h)
+    assert r.status_code == 201 and (r.json["stop_h"], r.json["repair_cost"]) == (30.5, 1800.0)
+    r = c.post(url, json={"kind": "inspection", "stop_h": None, "repair_cost": ""}, headers=h)
+    assert r.status_code == 201 and (r.json["stop_h"], r.json["repair_cost"]) == (None, None)
+    page = c.get("/assets/AS-00005").get_data(as_text=True)
+    assert 'name="stop_h"' in page and 'name="repair_cost"' in page
+    form = {"kind": "failure", "stop_h": "4", "repair_cost": "", "csrf_token": tok}
+    r = c.post("/assets/AS-00005/service", data=form)
+    assert r.status_code in (302, 303)
+    got = [(e.kind, e.stop_h, e.repair_cost) for e in sqlite_store.service_log("AS-00005")]
+    assert got[-3:] == [("failure", 30.5, 1800.0), ("inspection", None, None),
+                        ("failure", 4.0, None)]  # fmt: skip
+    csv_head = c.get(url + "?format=csv").get_data(as_text=True).splitlines()[0]
+    assert csv_head.endswith("stop_h,repair_cost")
+
+
 def _report(store: Any, node: str, seq: int, vel_mm_s: float, n: int = 12) -> None:
     """`n` more running reports from a node, the last one now, at the given velocity RMS (all
     axes): the zone follows the median of the recent running readings, not one point."""
