@@ -32,7 +32,7 @@ FLEET_ROWS = (
     ("proposals_accepted", "Proposals accepted"),
     ("acceptance_rate", "Acceptance rate"),
     ("revenue_proactive", "Revenue from proactive work"),
-    ("revenue_reactive", "Reactive repairs (cost)"),
+    ("revenue_reactive", "Revenue from reactive repairs"),
     ("downtime_avoided_h", "Downtime avoided (h)"),
     ("downtime_booked_h", "Downtime to be avoided, booked (h)"),
 )
