@@ -143,7 +143,8 @@ def test_a_command_made_while_the_site_is_cut_off_arrives_once(
             await sites["gw-a"].cut()  # gw-a is cut off: neither commands nor state pass
             tok = await asyncio.to_thread(login, page, "tech", "tech-pass-1234")
             r = page.post("/assets/a1-pump/service", data={
-                "kind": "inspection", "note": "made at the centre", "csrf_token": tok})  # fmt: skip
+                "kind": "inspection", "note": "made at the centre", "stop_h": "6",
+                "repair_cost": "420", "csrf_token": tok})  # fmt: skip
             assert r.status_code == 302, r.get_data(as_text=True)[:300]
             listed = page.get("/commands").get_data(as_text=True)
             assert "service_add" in listed and "pending" in listed
@@ -177,6 +178,9 @@ def test_a_command_made_while_the_site_is_cut_off_arrives_once(
         assert sends["service_add"] >= 2  # several copies went; the site applied one
         assert _count(stores["gw-a"], "made at the centre") == 1
         assert _count(central, "made at the centre") == 1
+        for st in (stores["gw-a"], central):  # the stop hours and invoice went down and up
+            (e,) = [e for e in st.service_log() if e.finding == "made at the centre"]
+            assert (e.stop_h, e.repair_cost) == (6.0, 420.0)
         done = {c.kind: c for c in central.fleet_commands()}
         assert done["service_add"].state == "done" and done["service_add"].by_user == "tech"
         refused = done["asset_update"]
