@@ -45,7 +45,7 @@ from gateway.service_entry import build_entry, check_downtime, day_end, first_wa
 from gateway.sitetime import local
 from gateway.store.api import MaintenanceWindow, Site, parse_zone_limits
 from gateway.store.sql import SqlStore
-from gateway.updates import Build, fleet_public_key
+from gateway.updates import Build, fleet_public_key, signed_digest
 from protocol import nodeconfig
 
 __all__ = ["KINDS", "SiteCommands", "rollout_args"]
@@ -221,7 +221,7 @@ class SiteCommands:
         manifest, sig = bytes(args["manifest"]), bytes(args["signature"])
         try:
             key = Ed25519PublicKey.from_public_bytes(fleet_public_key(self.secrets_dir))
-            key.verify(sig, manifest)
+            key.verify(sig, signed_digest(manifest))
         except InvalidSignature:
             raise ValueError("build not signed with this site's fleet key") from None
         doc = json.loads(manifest)
