@@ -250,6 +250,9 @@ def web_security(quick: bool) -> Result:
             "name": "viewer",
             "node_id": a0.node_id or "n",
             "entry_id": 1,  # /ledger/<int:entry_id>
+            # /proposals/<id>/<step>: an unknown step is no route (404); "send" is one a
+            # viewer may not take, so the role check, not the lookup, must answer
+            "step": "send",
         }
         rules = [r for r in app.url_map.iter_rules() if r.endpoint not in PUBLIC]
         routes: list[tuple[str, str, str]] = []
