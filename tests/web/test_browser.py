@@ -88,9 +88,14 @@ def browser() -> Iterator[Any]:
 
 
 def _wait(drv: Any, cond: Any, timeout: float = 10) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(drv, timeout).until(cond)
+    # An element found on the page a click is leaving goes stale: look again, as for one
+    # not there yet (the condition still has to hold on the new page within the timeout).
+    return WebDriverWait(drv, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+        cond
+    )
 
 
 def test_login_overview_asset_replacement(server: str, browser: Any) -> None:
