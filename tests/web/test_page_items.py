@@ -166,6 +166,9 @@ def test_asset_page_shows_the_bearing_warning_in_words(sqlite_store: Any) -> Non
     ev = EventRecord(time.time() - 3600, "nd-00002", "baseline_change", detail, source="gateway")
     sqlite_store.write_batch(WriteBatch(events=[ev]))
     gateway_step(sqlite_store)
+    # The page reads the store's change stamp at most every 0.5 s (fleet_web/adapter.py): a
+    # step quicker than that would leave the first GET's cached page in place.
+    c.application.extensions["fleet"]._sync(force=True)
     page = c.get("/assets/AS-00002").get_data(as_text=True)
     assert 'id="bearing-warning"' in page and reason in page
     api = c.get("/api/assets/AS-00002").json
