@@ -469,10 +469,6 @@ class FleetForecaster:
                 prev_runtime = rt
         return lives
 
-    def completed(self) -> list[float]:
-        """Running seconds of every life the service log ended (failed or replaced)."""
-        return [lf.life_s for lf in self.ended_lives()]
-
     def _central(self) -> FleetPrior | None:
         """The prior the fleet server fitted from every site's lives and sent down (docs/
         FLEET.md), re-read from the store each time (parsed again only when it changed)."""
