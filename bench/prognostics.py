@@ -51,6 +51,7 @@ from gateway.forecast.pronostia import (
     read_failed,
     shared_data_dir,
 )
+from gateway.forecast.records import warned_since
 from gateway.forecast.rul import RulForecast, forecast_part
 
 CUTS = (0.5, 0.7, 0.8, 0.9, 0.95)
@@ -201,8 +202,7 @@ def forecast_cases(
         prior = priors[key]
         for frac in cuts:
             h = run.history(cut_index(run, frac))
-            w = (records or {}).get(run.name)
-            warned = w if w is not None and w <= float(h.t_running_s[-1]) else None
+            warned = warned_since((records or {}).get(run.name), float(h.t_running_s[-1]))
             h = replace(h, machine_type=mtype, warned_at_s=warned)
             fc = forecast_part(h, prior, params=p)
             out.append(Case.of(run, frac, run.last_t_s, failed.get(run.name, True), fc))
