@@ -365,6 +365,14 @@ class WarningSeen:
         return cls(ts, num("runtime_s"), str(detail.get("reason", "")),
                    str(detail.get("channel", "")), num("ratio"), num("held_running_h"))  # fmt: skip
 
+    def running_s_after(self, first_runtime_s: float | None) -> float | None:
+        """This warning on a forecast's clock: running seconds since the first running hour of
+        the part's history (the node's counter then, `first_runtime_s`), at least 0; None
+        when either counter reading is unknown."""
+        if self.runtime_s is None or first_runtime_s is None:
+            return None
+        return max(0.0, self.runtime_s - first_runtime_s)
+
 
 def standing_warnings(
     warnings: Sequence[WarningSeen], entries: Sequence[ServiceEntry]
@@ -541,8 +549,6 @@ class FleetForecaster:
         usage = UsageModel(part.rated_l10_h) if part and part.rated_l10_h else None
         w = current_warning(self.warnings.get(asset_id, ()), log_all, since)
         t0 = next((float(h.runtime_s) for h in hist if h.running_fraction > 0), None)
-        warned = None if w is None or w.runtime_s is None or t0 is None else w.runtime_s - t0
-        history = PartHistory(
-            t, feats, asset_id, warned_at_s=None if warned is None else max(warned, 0.0)
-        )
+        warned = None if w is None else w.running_s_after(t0)
+        history = PartHistory(t, feats, asset_id, warned_at_s=warned)
         return forecast_part(history, self.prior(), usage)

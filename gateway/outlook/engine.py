@@ -293,11 +293,8 @@ class OutlookEngine:
             )
             warning[aid] = seen
             run = cols.running_rows(hist[aid]) if seen is not None else None
-            warned_at[aid] = (
-                None
-                if seen is None or seen.runtime_s is None or run is None or not run.shape[0]
-                else max(0.0, seen.runtime_s - float(run[0, cols.RUNTIME]))
-            )
+            t0 = float(run[0, cols.RUNTIME]) if run is not None and run.shape[0] else None
+            warned_at[aid] = None if seen is None else seen.running_s_after(t0)
         fc = cols.forecasts(
             hist,
             {a.asset_id: a.parts[0].rated_l10_h if a.parts else None for a in assets},
