@@ -63,7 +63,6 @@ DAY = 86400.0
 STAMP_EVERY_S = 0.5  # the store's change stamp is read at most this often
 # Proposals the customer has in hand: sent (awaiting its answer) or accepted (job booked).
 OPEN_PROPOSAL_STATES = ("sent", "accepted")
-WARNINGS_READ = 5000  # warning look-back per asset and report: far more than a period holds
 FULL_EVERY_S = 30.0  # node health re-judged (it moves with time alone: ok, stale, offline)
 
 
@@ -770,16 +769,13 @@ class StoreFleet(PartsData, ProposalData):
     def warning_times(
         self, asset_ids: Sequence[str], start: float, end: float
     ) -> dict[str, list[float]]:
-        out: dict[str, list[float]] = {}
+        node_of = {}
         for aid in asset_ids:
             a = self._assets.get(aid) or self.store.asset(aid)
-            if a is None or not a.node_id:
-                continue
-            events = self.store.events(node_id=a.node_id, since=start, limit=WARNINGS_READ)
-            out[aid] = sorted(
-                e.ts for e in events if (e.source, e.code) in WARNING_EVENTS and e.ts < end
-            )
-        return out
+            if a is not None and a.node_id:
+                node_of[aid] = a.node_id
+        times = self.store.event_times(list(node_of.values()), WARNING_EVENTS, start, end)
+        return {aid: times.get(node, []) for aid, node in node_of.items()}
 
     def kpi_inputs(self, asset_ids: Sequence[str], start: float, end: float) -> KpiInputs:
         return inputs_from_store(self.store, start, end, asset_ids)

@@ -37,7 +37,6 @@ WEEK = 7 * DAY
 # Warnings are read this far before the period too: an episode that began before it, and the
 # bound of a ledger entry in it (never longer than this), need them.
 WARNING_LOOKBACK_S = MAX_DOWNTIME_AVOIDED_H * 3600.0
-EVENTS_READ = 100_000  # per node, as gateway/service_entry.first_warning reads
 OPEN_STATES = ("sent", "accepted")
 
 
@@ -55,16 +54,9 @@ def inputs_from_store(
         AssetInfo(a.asset_id, a.site, tags.get(a.site, ""), a.description or a.machine)
         for a in assets
     ]
-    warnings: dict[str, list[float]] = {}
-    for a in assets:
-        if not a.node_id:
-            continue
-        events = store.events(
-            node_id=a.node_id, since=start - WARNING_LOOKBACK_S, limit=EVENTS_READ
-        )
-        warnings[a.asset_id] = sorted(
-            e.ts for e in events if (e.source, e.code) in WARNING_EVENTS and e.ts < end
-        )
+    nodes = [a.node_id for a in assets if a.node_id]
+    times = store.event_times(nodes, WARNING_EVENTS, start - WARNING_LOOKBACK_S, end)
+    warnings = {a.asset_id: times.get(a.node_id, []) for a in assets if a.node_id}
     mine = set(ids)
     service = [e for e in store.service_log() if e.asset_id in mine]
     steps: dict[str, dict[str, float]] = {}

@@ -10,7 +10,7 @@ reference.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -673,6 +673,16 @@ class Store(Protocol):
     def events_after(self, event_id: int, limit: int = 100) -> list[StoredEvent]:
         """Events stored after `event_id`, oldest first (ids grow in commit order): a
         watermark for consumers that must see every event once, e.g. notifications."""
+
+    def event_times(
+        self,
+        node_ids: Sequence[str],
+        kinds: Collection[tuple[str, str]],
+        since: float | None,
+        until: float,
+    ) -> dict[str, list[float]]:
+        """node -> the times, oldest first, of its events of those (source, code) kinds in
+        [since, until): many nodes' warnings in one read (nodes without any are left out)."""
 
     def nodes(self) -> list[NodeInfo]: ...
     def node(self, node_id: str) -> NodeInfo | None: ...

@@ -12,7 +12,7 @@ import operator
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -261,6 +261,9 @@ def _ranges_json(r: tuple[tuple[int, int], ...]) -> str:
 
 def _ranges(text: str) -> tuple[tuple[int, int], ...]:
     return tuple((int(a), int(b)) for a, b in json.loads(text))
+
+
+_IDS_PER_READ = 500  # node ids per IN (...) list: well under both backends' parameter limits
 
 
 def _where(conditions: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
@@ -700,6 +703,34 @@ class SqlStore(OutlookSql, UplinkSql, PartsSql, ProposalsSql, CommandsSql):
         with self._lock:
             rows = self._q(sql, params)
         return self._stored_events(rows)
+
+    def event_times(
+        self,
+        node_ids: Sequence[str],
+        kinds: Collection[tuple[str, str]],
+        since: float | None,
+        until: float,
+    ) -> dict[str, list[float]]:
+        wanted = set(kinds)
+        codes = sorted({code for _, code in wanted})
+        ids = sorted(set(node_ids))
+        out: dict[str, list[float]] = {}
+        if not codes:
+            return out
+        with self._lock:
+            for i in range(0, len(ids), _IDS_PER_READ):
+                part = ids[i : i + _IDS_PER_READ]
+                where, params = _where([("ts >= ?", since), ("ts < ?", until)])
+                rows = self._q(
+                    "SELECT node_id, ts, source, code FROM events" + where
+                    + f" AND node_id IN ({', '.join('?' * len(part))})"
+                    + f" AND code IN ({', '.join('?' * len(codes))}) ORDER BY ts, event_id",
+                    [*params, *part, *codes],
+                )  # fmt: skip
+                for node, ts, source, code in rows:
+                    if (source, code) in wanted:
+                        out.setdefault(node, []).append(float(ts))
+        return out
 
     def events_after(self, event_id: int, limit: int = 100) -> list[StoredEvent]:
         sql = (

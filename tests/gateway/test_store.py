@@ -439,3 +439,27 @@ def test_events_after_follows_commit_order(store: Store) -> None:
     assert [e.code for e in got] == ["a", "b", "c"]
     assert [e.code for e in store.events_after(got[0].event_id, limit=1)] == ["b"]
     assert store.events_after(got[-1].event_id) == []
+
+
+def test_event_times_reads_many_nodes_warnings_at_once(store: Store) -> None:
+    from gateway.store.api import EventRecord
+
+    store.write_batch(
+        WriteBatch(
+            events=[
+                EventRecord(T0 + 30, "n1", "alarm_alert", source="gateway"),
+                EventRecord(T0 + 10, "n1", "alarm_alert", source="gateway"),
+                EventRecord(T0 + 20, "n1", "alarm_alert", source="node"),  # other source
+                EventRecord(T0 + 15, "n1", "boot", source="node"),  # other code
+                EventRecord(T0 - 5, "n1", "alarm_alert", source="gateway"),  # before since
+                EventRecord(T0 + 100, "n1", "alarm_alert", source="gateway"),  # at until
+                EventRecord(T0 + 40, "n2", "alarm", source="node"),
+                EventRecord(T0 + 50, "n3", "alarm", source="node"),  # not asked for
+            ]
+        )
+    )
+    kinds = {("gateway", "alarm_alert"), ("node", "alarm")}
+    got = store.event_times(["n1", "n2", "n4"], kinds, T0, T0 + 100)
+    assert got == {"n1": [T0 + 10, T0 + 30], "n2": [T0 + 40]}
+    assert store.event_times(["n1"], kinds, None, T0)["n1"] == [T0 - 5]
+    assert store.event_times([], kinds, None, T0 + 1000) == {}
