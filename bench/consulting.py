@@ -22,37 +22,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.page_client import add_viewer, login, median_time
 from fleet_web import create_app
-from fleet_web.auth import hash_password
 from fleet_web.synth import populate
 from gateway import consulting
 from gateway.shifts import DEFAULT_SHIFTS
 from gateway.store import open_store
-from gateway.store.api import User
 
 GOAL_S = 2.0
 SITES = ("Osaka Works", "Nagoya Plant", "Kobe Yard")
-
-
-def _median(f: Any, runs: int, cpu: list[float] | None = None) -> tuple[float, Any]:
-    """Median wall time of `runs` calls (and, into `cpu`, the median process CPU time: what
-    it costs when other processes share the machine)."""
-    times, cpus, out = [], [], None
-    for _ in range(runs):
-        t, c = time.perf_counter(), time.process_time()
-        out = f()
-        times.append(time.perf_counter() - t)
-        cpus.append(time.process_time() - c)
-    if cpu is not None:
-        cpu.append(statistics.median(cpus))
-    return statistics.median(times), out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         st = open_store(str(Path(d) / "k.db"))
         now = time.time()
         populate(st, args.assets, args.days * 24, now, sites=SITES)
-        st.upsert_user(User("bench", hash_password("bench-password-1"), "viewer"))
+        add_viewer(st)
         app = create_app({"SECRET_KEY": "bench", "TESTING": True}, store=st)
         fleet = app.extensions["fleet"]
         rows = fleet.overview()
@@ -79,17 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         ]  # fmt: skip
         period = consulting.period_ending(_today(now))
         start, end = consulting.fetch_bounds(inputs, period)
-        read_s, hours = _median(lambda: st.hourly_columns(ids, start, end), args.runs)
-        compute_s, report = _median(
+        read_s, hours = median_time(lambda: st.hourly_columns(ids, start, end), args.runs)
+        compute_s, report = median_time(
             lambda: consulting.build_report("bench", inputs, hours, {}, period), args.runs
         )
-        c = app.test_client()
-        tok = c.get("/login").get_data(as_text=True).split('name="csrf_token" value="')[1]
-        c.post("/login", data={"username": "bench", "password": "bench-password-1",
-                               "csrf_token": tok.split('"')[0]})  # fmt: skip
+        c = login(app)
         page_cpu: list[float] = []
-        page_s, page = _median(lambda: c.get("/consulting"), args.runs, page_cpu)
-        api_s, api = _median(lambda: c.get("/api/consulting"), args.runs)
+        page_s, page = median_time(lambda: c.get("/consulting"), args.runs, page_cpu)
+        api_s, api = median_time(lambda: c.get("/api/consulting"), args.runs)
         assert page.status_code == 200 and api.status_code == 200, (page.status, api.status)
         st.close()
     out = {

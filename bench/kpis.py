@@ -27,14 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.consulting import SITES, _median
+from bench.consulting import SITES
+from bench.page_client import add_viewer, login, median_time
 from fleet_web import create_app
-from fleet_web.auth import hash_password
 from fleet_web.synth import populate
 from gateway import kpis
 from gateway.kpi_report import inputs_from_store
 from gateway.store import open_store
-from gateway.store.api import EventRecord, Proposal, ServiceEntry, Store, User, WriteBatch
+from gateway.store.api import EventRecord, Proposal, ServiceEntry, Store, WriteBatch
 
 GOAL_S = 2.0
 DAY = 86400.0
@@ -85,21 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         now = time.time()
         ids = populate(st, args.assets, args.days * 24, now, sites=SITES)
         made = add_service_history(st, ids, now)
-        st.upsert_user(User("bench", hash_password("bench-password-1"), "viewer"))
+        add_viewer(st)
         periods = kpis.months(now, 6)
         start, end = periods[0].start, periods[-1].end
-        read_s, inp = _median(lambda: inputs_from_store(st, start, end), args.runs)
-        compute_s, rep = _median(lambda: kpis.report(inp, periods), args.runs)
+        read_s, inp = median_time(lambda: inputs_from_store(st, start, end), args.runs)
+        compute_s, rep = median_time(lambda: kpis.report(inp, periods), args.runs)
         # the page's process also computes the outlooks on its first request: warm it up
         app = create_app({"SECRET_KEY": "bench", "TESTING": True}, store=st)
-        c = app.test_client()
-        tok = c.get("/login").get_data(as_text=True).split('name="csrf_token" value="')[1]
-        c.post("/login", data={"username": "bench", "password": "bench-password-1",
-                               "csrf_token": tok.split('"')[0]})  # fmt: skip
+        c = login(app)
         c.get("/kpis")
         page_cpu: list[float] = []
-        page_s, page = _median(lambda: c.get("/kpis"), args.runs, page_cpu)
-        api_s, api = _median(lambda: c.get("/api/kpis"), args.runs)
+        page_s, page = median_time(lambda: c.get("/kpis"), args.runs, page_cpu)
+        api_s, api = median_time(lambda: c.get("/api/kpis"), args.runs)
         assert page.status_code == 200 and api.status_code == 200, (page.status, api.status)
         st.close()
     last = rep["fleet"][-1]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -36,24 +35,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.page_client import add_viewer, login
 from fleet_web import create_app
-from fleet_web.auth import hash_password
 
 GOAL_MS = 200.0
 GOAL_REFRESH_S = 2.0
 GOAL_FRESH_S = 5.0
-
-
-def _login(app: Any) -> Any:
-    c = app.test_client()
-    page = c.get("/login").get_data(as_text=True)
-    m = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert m
-    r = c.post(
-        "/login", data={"username": "bench", "password": "bench-password", "csrf_token": m[1]}
-    )
-    assert r.status_code == 302, r.status_code
-    return c
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -153,14 +140,13 @@ def bench(n: int, runs: int, fresh: int) -> dict[str, Any]:
     from fleet_web.synth import populate
     from gateway.outlook import OutlookEngine
     from gateway.store import open_store
-    from gateway.store.api import User
 
     tmp = Path(tempfile.mkdtemp(prefix="kz-bench-"))
     st = open_store(str(tmp / "bench.db"), synchronous="NORMAL")
     t0 = time.perf_counter()
     populate(st, n, 24 * 365, time.time(), history_assets=3)  # 3 with a year, the rest 1 report
     fill_s = time.perf_counter() - t0
-    st.upsert_user(User("bench", hash_password("bench-password"), "viewer"))
+    add_viewer(st)
     engine = OutlookEngine(st)
     t0, c0 = time.perf_counter(), time.process_time()
     cold = engine.step()
@@ -172,7 +158,7 @@ def bench(n: int, runs: int, fresh: int) -> dict[str, Any]:
     assert cold == again == n, (cold, again)
     app = create_app({"SECRET_KEY": "bench"}, store=st, outlook=engine)
     clear = app.extensions["kz_cache"]._d.clear
-    c = _login(app)
+    c = login(app)
     t0 = time.perf_counter()
     c.get("/api/assets")
     first_s = time.perf_counter() - t0
