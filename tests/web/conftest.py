@@ -115,6 +115,14 @@ def as_role(app: Flask) -> Any:
     return make
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless chromium for the module's browser tests (tests/web/browser.py)."""
+    from .browser import chromium
+
+    yield from chromium()
+
+
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Any]:
     """A small fleet of its own (12 assets, 40 days, two sites)."""

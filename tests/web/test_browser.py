@@ -6,96 +6,37 @@ forecast change. Screenshots go to artifacts/screenshots/.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fleet_web import create_app
 
+from .browser import MARKS, SHOTS, login_as, serve, wait
 from .conftest import PASSWORDS, SITES, make_store
 
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
-pytestmark = [
-    pytest.mark.timeout(60),
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
-        reason="chromium/chromedriver missing: run scripts/ensure_chromium.sh",
-    ),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: Any) -> Iterator[str]:
     """120 assets on three sites in a real SQLite store, their outlook by the gateway's engine."""
     st = make_store(tmp_path_factory.mktemp("db") / "kizashi.db", 120, 24 * 20, SITES)
-    srv, url = _serve(create_app({"SECRET_KEY": "browser", "REFRESH_S": 2}, store=st))
+    srv, url = serve(create_app({"SECRET_KEY": "browser", "REFRESH_S": 2}, store=st))
     yield url
     srv.close()
     st.close()
-
-
-def _serve(app: Any) -> tuple[Any, str]:
-    from waitress.server import create_server  # type: ignore[import-untyped,unused-ignore]
-
-    srv = create_server(app, host="127.0.0.1", port=0, threads=4)
-    threading.Thread(target=srv.run, daemon=True).start()
-    return srv, f"http://127.0.0.1:{srv.effective_port}"
 
 
 @pytest.fixture(scope="module")
 def store_server(tmp_path_factory: Any) -> Iterator[str]:
     """A small fleet with 40 days of history (the forecast has a trend to show)."""
     st = make_store(tmp_path_factory.mktemp("db") / "kizashi.db", 8, 24 * 40)
-    srv, url = _serve(create_app({"SECRET_KEY": "browser"}, store=st))
+    srv, url = serve(create_app({"SECRET_KEY": "browser"}, store=st))
     yield url
     srv.close()
     st.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="kz-chrome-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,1000",
-    ):
-        opts.add_argument(flag)
-    drv = webdriver.Chrome(options=opts, service=Service(DRIVER))
-    drv.set_page_load_timeout(20)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    yield drv
-    drv.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-def _wait(drv: Any, cond: Any, timeout: float = 10) -> Any:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    # An element found on the page a click is leaving goes stale: look again, as for one
-    # not there yet (the condition still has to hold on the new page within the timeout).
-    return WebDriverWait(drv, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
-        cond
-    )
 
 
 def test_login_overview_asset_replacement(server: str, browser: Any) -> None:
@@ -107,9 +48,9 @@ def test_login_overview_asset_replacement(server: str, browser: Any) -> None:
     d.find_element(By.ID, "username").send_keys("tech")
     d.find_element(By.ID, "password").send_keys(PASSWORDS["tech"])
     d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, "#asset-rows tr[data-id]"))
+    wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, "#asset-rows tr[data-id]"))
     # live refresh re-renders the table from /api/assets
-    _wait(d, lambda x: x.find_element(By.ID, "assets").get_attribute("data-refreshed"), 8)
+    wait(d, lambda x: x.find_element(By.ID, "assets").get_attribute("data-refreshed"), 8)
     assert len(d.find_elements(By.CSS_SELECTOR, "#asset-rows tr[data-id]")) == 100
     assert d.find_element(By.CSS_SELECTOR, '[data-k="at_risk"]').text.isdigit()
     d.save_screenshot(str(SHOTS / "overview.png"))
@@ -118,7 +59,7 @@ def test_login_overview_asset_replacement(server: str, browser: Any) -> None:
     d.get(server + "/?sort=rul_p10_h&order=asc")
     first = d.find_element(By.CSS_SELECTOR, "#asset-rows tr[data-id] a")
     first.click()
-    _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
+    wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
     assert d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone"), "forecast cone drawn"
     assert len(d.find_elements(By.CSS_SELECTOR, "#vib-chart rect.band")) >= 3, "zone bands drawn"
     before = d.find_element(By.ID, "rul").text
@@ -132,11 +73,11 @@ def test_login_overview_asset_replacement(server: str, browser: Any) -> None:
     hours.clear()
     hours.send_keys("12")
     d.find_element(By.ID, "record-btn").click()
-    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, ".flash"))
+    wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, ".flash"))
     after = d.find_element(By.ID, "rul").text
     assert after != before, (before, after)
     assert "replacement" in d.find_element(By.ID, "service").text
-    _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
+    wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
     assert not d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone"), "no cone after repair"
     d.save_screenshot(str(SHOTS / "asset_after.png"))
 
@@ -170,15 +111,15 @@ def test_store_backed_replacement(store_server: str, browser: Any) -> None:
     d.find_element(By.ID, "username").send_keys("tech")
     d.find_element(By.ID, "password").send_keys(PASSWORDS["tech"])
     d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, "#asset-rows tr[data-id]"))
+    wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, "#asset-rows tr[data-id]"))
     d.get(store_server + "/assets/AS-00001")
-    _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
+    wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
     assert d.find_element(By.ID, "fstatus").text == "degrading"
     assert d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone")
     d.save_screenshot(str(SHOTS / "store_asset_before.png"))
     Select(d.find_element(By.ID, "kind")).select_by_value("replacement")
     d.find_element(By.ID, "record-btn").click()
-    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, ".flash"))
+    wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, ".flash"))
     assert d.find_element(By.ID, "fstatus").text != "degrading"
     d.save_screenshot(str(SHOTS / "store_asset_after.png"))
 
@@ -242,7 +183,7 @@ def test_demo_degrading_asset_has_the_same_dates_on_every_page(
     d.find_element(By.ID, "password").send_keys(PASSWORD)
     d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     sel = f'#asset-rows tr[data-id="{row["id"]}"]'
-    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, sel), 20)
+    wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, sel), 20)
 
     def dates() -> tuple[str, str]:
         d.get(f"{base}/api/assets/{row['id']}")
@@ -258,11 +199,11 @@ def test_demo_degrading_asset_has_the_same_dates_on_every_page(
                 wrong[page] = text
 
         d.get(base + "/")
-        _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, sel), 20)
+        wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, sel), 20)
         text = d.find_element(By.CSS_SELECTOR, sel).text
         check("overview", text, risk in text and stop in text)
         d.find_element(By.CSS_SELECTOR, sel + " a").click()
-        _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
+        wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
         assert d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone"), "forecast cone drawn"
         text = d.find_element(By.TAG_NAME, "main").text
         check("asset page", text, risk in text and stop in text)
@@ -292,24 +233,13 @@ def test_demo_degrading_asset_has_the_same_dates_on_every_page(
     raise AssertionError(f"risk {risk}, stop {stop} missing on: {wrong}")
 
 
-def _login_as(d: Any, base: str, name: str, password: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    d.delete_all_cookies()
-    d.get(base + "/login")
-    d.find_element(By.ID, "username").send_keys(name)
-    d.find_element(By.ID, "password").send_keys(password)
-    d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    _wait(d, lambda x: "/login" not in x.current_url, 20)
-
-
 def _wait_page(d: Any, cond: Any, what: str, timeout: float = 20) -> None:
     """_wait, failing with the page's address and text (what the walk met instead)."""
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
 
     try:
-        _wait(d, cond, timeout)
+        wait(d, cond, timeout)
     except TimeoutException:
         body = d.find_element(By.TAG_NAME, "body").text[:1500]
         raise AssertionError(f"{what}: not seen at {d.current_url}:\n{body}") from None
@@ -332,7 +262,7 @@ def test_demo_service_story(demo: tuple[str, dict[str, Any]], browser: Any) -> N
 
     base, _ = demo
     d = browser
-    _login_as(d, base, "admin", PASSWORD)
+    login_as(d, base, "admin", PASSWORD)
     asset = "OSK-PRS-02"  # the wearing bearing at the customer's site (kizashi/demo_fleet.py)
     deadline = time.monotonic() + 120
     while True:
@@ -369,7 +299,7 @@ def test_demo_service_story(demo: tuple[str, dict[str, Any]], browser: Any) -> N
     assert seeded["fleet"][-1]["proposals_sent"] >= 1, "the proposal just sent is counted"
     d.save_screenshot(str(SHOTS / "story_kpis_engineer.png"))
 
-    _login_as(d, base, CUSTOMER_USER, CUSTOMER_PASSWORD)
+    login_as(d, base, CUSTOMER_USER, CUSTOMER_PASSWORD)
     d.get(base + "/api/assets")
     sites = {r["site"] for r in json.loads(d.find_element(By.TAG_NAME, "body").text)}
     assert sites == {"Osaka Press Shop"}, sites
@@ -384,7 +314,7 @@ def test_demo_service_story(demo: tuple[str, dict[str, Any]], browser: Any) -> N
     d.get(base + "/kpis")
     assert "Kobe" not in d.find_element(By.TAG_NAME, "main").text
 
-    _login_as(d, base, "admin", PASSWORD)
+    login_as(d, base, "admin", PASSWORD)
     d.get(f"{base}/proposals/{pid}")
     d.find_element(By.ID, "done").click()
     _wait_page(d, lambda x: x.find_element(By.ID, "proposal-state").text == "done", "done")

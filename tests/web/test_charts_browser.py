@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,23 +14,17 @@ import pytest
 from fleet_web import create_app
 from gateway.store.api import Site
 
+from .browser import HAVE_BROWSER, MISSING, SHOTS, login_as, serve, wait
 from .conftest import PASSWORDS, make_store
-from .test_browser import CHROMIUM, DRIVER, SHOTS, _serve, _wait, browser  # noqa: F401
 
-pytestmark = [
-    pytest.mark.timeout(90),
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() and Path(DRIVER).exists()),
-        reason="chromium/chromedriver missing: run scripts/ensure_chromium.sh",
-    ),
-]  # fmt: skip
+pytestmark = [pytest.mark.timeout(90), pytest.mark.skipif(not HAVE_BROWSER, reason=MISSING)]
 
 
 @pytest.fixture(scope="module")
 def tokyo_server(tmp_path_factory: Any) -> Iterator[str]:
     st = make_store(tmp_path_factory.mktemp("db") / "kizashi.db", 6, 24 * 40)
     st.set_site(Site("Osaka Works", "Asia/Tokyo"))
-    srv, url = _serve(create_app({"SECRET_KEY": "charts"}, store=st))
+    srv, url = serve(create_app({"SECRET_KEY": "charts"}, store=st))
     yield url
     srv.close()
     st.close()
@@ -49,18 +42,14 @@ def _inside(d: Any, selector: str) -> list[bool]:
     return result
 
 
-def test_charts_are_legible(tokyo_server: str, browser: Any) -> None:  # noqa: F811
+def test_charts_are_legible(tokyo_server: str, browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
     d = browser
-    d.delete_all_cookies()
-    d.get(tokyo_server + "/login")
-    d.find_element(By.ID, "username").send_keys("viewer")
-    d.find_element(By.ID, "password").send_keys(PASSWORDS["viewer"])
-    d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, "#asset-rows tr[data-id]"))
+    login_as(d, tokyo_server, "viewer", PASSWORDS["viewer"])
+    wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, "#asset-rows tr[data-id]"))
     d.get(tokyo_server + "/assets/AS-00001")  # degrading, at the Tokyo site
-    _wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
+    wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
     d.save_screenshot(str(SHOTS / "asset_charts.png"))
     assert d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone")
     assert d.find_elements(By.CSS_SELECTOR, "#vib-chart line.fail-level"), "failure level drawn"

@@ -12,17 +12,16 @@ import pytest
 
 from fleet_web import create_app
 
+from .browser import MARKS, SHOTS, login_as, serve, wait
 from .conftest import PASSWORDS, make_store
-from .test_browser import SHOTS, _serve, _wait, browser  # noqa: F401  (the browser fixture)
-from .test_browser import pytestmark as browser_marks
 
-pytestmark = browser_marks
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: Any) -> Iterator[str]:
     st = make_store(tmp_path_factory.mktemp("db") / "kizashi.db", 8, 24 * 40)
-    srv, url = _serve(create_app({"SECRET_KEY": "consulting"}, store=st))
+    srv, url = serve(create_app({"SECRET_KEY": "consulting"}, store=st))
     yield url
     srv.close()
     st.close()
@@ -36,17 +35,14 @@ def _shown(d: Any, css: str) -> list[bool]:
     )]  # fmt: skip
 
 
-def test_report_charts_render_and_print_hides_navigation(server: str, browser: Any) -> None:  # noqa: F811
+def test_report_charts_render_and_print_hides_navigation(server: str, browser: Any) -> None:
     from selenium.webdriver.common.by import By
 
     d = browser
-    d.get(server + "/login")
-    d.find_element(By.ID, "username").send_keys("viewer")
-    d.find_element(By.ID, "password").send_keys(PASSWORDS["viewer"])
-    d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, ".topbar"))
+    login_as(d, server, "viewer", PASSWORDS["viewer"])
+    wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, ".topbar"))
     d.find_element(By.LINK_TEXT, "Consulting").click()
-    _wait(d, lambda x: x.find_elements(By.ID, "consulting"))
+    wait(d, lambda x: x.find_elements(By.ID, "consulting"))
     charts = "svg.kchart"
     n = len(d.find_elements(By.CSS_SELECTOR, charts))
     assert n >= 5 and all(_shown(d, charts))  # shift, weekday, and per site run/starts/zones

@@ -13,11 +13,10 @@ import pytest
 from fleet_web import create_app
 from gateway.store.api import CatalogPart
 
+from .browser import MARKS, SHOTS, login_as, serve, wait
 from .conftest import PASSWORDS, make_store
-from .test_browser import SHOTS, _serve, _wait, browser  # noqa: F401  (the browser fixture)
-from .test_browser import pytestmark as browser_marks
 
-pytestmark = browser_marks
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
@@ -27,24 +26,21 @@ def server(tmp_path_factory: Any) -> Iterator[str]:
     st.set_stock("BRG-9", "central", 1, "setup")
     aid = st.assets()[0].asset_id
     st.reserve_parts("PR-1", [("BRG-9", 3)], "setup", time.time(), aid, time.time() + 9 * 86400)
-    srv, url = _serve(create_app({"SECRET_KEY": "parts"}, store=st))
+    srv, url = serve(create_app({"SECRET_KEY": "parts"}, store=st))
     yield url
     srv.close()
     st.close()
 
 
-def test_technician_counts_stock_on_the_parts_page(server: str, browser: Any) -> None:  # noqa: F811
+def test_technician_counts_stock_on_the_parts_page(server: str, browser: Any) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     d = browser
-    d.get(server + "/login")
-    d.find_element(By.ID, "username").send_keys("tech")
-    d.find_element(By.ID, "password").send_keys(PASSWORDS["tech"])
-    d.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    _wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, ".topbar"))
+    login_as(d, server, "tech", PASSWORDS["tech"])
+    wait(d, lambda x: x.find_elements(By.CSS_SELECTOR, ".topbar"))
     d.find_element(By.LINK_TEXT, "Parts").click()
-    _wait(d, lambda x: x.find_elements(By.ID, "parts-demand"))
+    wait(d, lambda x: x.find_elements(By.ID, "parts-demand"))
     row = d.find_element(By.XPATH, "//table[@id='parts-demand']//tr[td[contains(., 'BRG-9')]]")
     assert "order now: 2" in row.text  # 3 held, 1 on the shelf, needed in 9 d, 10 d lead time
     held = d.find_element(By.ID, "parts-reservations").text
@@ -54,7 +50,7 @@ def test_technician_counts_stock_on_the_parts_page(server: str, browser: Any) ->
     form.find_element(By.NAME, "warehouse").send_keys("van-2")
     form.find_element(By.NAME, "count").send_keys("4")
     form.find_element(By.CSS_SELECTOR, "button").click()
-    _wait(d, lambda x: "BRG-9 at van-2: 4 on hand." in x.find_element(By.TAG_NAME, "body").text)
+    wait(d, lambda x: "BRG-9 at van-2: 4 on hand." in x.find_element(By.TAG_NAME, "body").text)
     stock = d.find_element(By.ID, "parts-stock").text
     assert "van-2" in stock
     width = d.execute_script("return document.documentElement.scrollWidth")
