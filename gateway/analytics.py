@@ -473,7 +473,11 @@ class FleetForecaster:
                         if w.runtime_s is not None and prev_runtime < w.runtime_s <= rt
                     ]
                     failed = e.kind == "failure" or not finding_is_false(e.finding)
-                    lives.append(Life(rt - prev_runtime, failed, min(at) if at else None))
+                    # Only a failure measures how long a warned part runs on: a replacement
+                    # (most often made because of the warning) ends the lead early, and taking
+                    # the team's reaction time for it would forecast hours for the next one.
+                    warned_at = min(at) if at and e.kind == "failure" else None
+                    lives.append(Life(rt - prev_runtime, failed, warned_at))
                 prev_runtime = rt
         return lives
 

@@ -109,12 +109,17 @@ def test_warned_failures_give_lead_times_and_survivors_are_censored(store: Store
     store.add_service_entry(ServiceEntry("A2", _day(end["A2"]), "replacement"))
     now = end["A3"] + 60
     fc = FleetForecaster(store, clock=lambda: now)
-    fc.warnings = {"A0": [WarningSeen(T0 + 150 * HOUR, 150 * HOUR, "kurtosis 2.0x its baseline")]}
+    fc.warnings = {
+        "A0": [WarningSeen(T0 + 150 * HOUR, 150 * HOUR, "kurtosis 2.0x its baseline")],
+        # A2 was replaced 10 h after its warning: the team's reaction, not how long a warned
+        # part runs on, so it gives no lead time
+        "A2": [WarningSeen(T0 + 240 * HOUR, 240 * HOUR, "peak 3.0x its baseline")],
+    }
     fc.running_ages = {"A3": 400 * HOUR}
     prior = fc.prior()
     assert prior is not None and prior.weibull is not None
     assert (prior.n_failures, prior.n_censored) == (2, 2)  # A0, A2 failed; A1, A3 censored
-    assert prior.warning_leads_s.tolist() == pytest.approx([50 * HOUR], abs=1.0)
+    assert prior.warning_leads_s.tolist() == pytest.approx([50 * HOUR], abs=1.0)  # A0's only
     # The oldest running part does not extend what the history covers by its own age.
     assert prior.max_life_s == pytest.approx(300 * HOUR, abs=HOUR)
     assert prior.weibull.shape >= 1.0  # wear-out: the hazard never falls with age
