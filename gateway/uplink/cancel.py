@@ -12,21 +12,27 @@ Python 3.11's asyncio.wait_for (aiomqtt's publish waits with it) also drops a ca
 arrives as the awaited future completes: the task goes on to its next message still marked as
 cancelling. The loops that take message after message (the applier's lanes and reader, the
 forwarder) therefore also call `raise_if_cancelled()` at the top of each turn.
+
+`keep_linked` is that reconnect loop, shared by the uplink's four MQTT clients (forwarder,
+applier, command sender and receiver).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 
 import aiomqtt
 
+from gateway.uplink.config import UplinkConfig
+
 log = logging.getLogger(__name__)
 
-__all__ = ["raise_if_cancelled", "session"]
+__all__ = ["keep_linked", "raise_if_cancelled", "session"]
 
 
 def raise_if_cancelled(error: BaseException | None = None) -> None:
@@ -60,3 +66,37 @@ async def session(client: aiomqtt.Client, exit_timeout_s: float = 5.0) -> AsyncI
         await _leave(client, e, e.__traceback__, exit_timeout_s)
         raise
     await _leave(client, None, None, exit_timeout_s)
+
+
+async def keep_linked(
+    config: UplinkConfig,
+    client_id: str,
+    topic: str,
+    connected: asyncio.Event,
+    work: Callable[[aiomqtt.Client], Awaitable[None]],
+    name: str,
+    on_change: Callable[[bool], None] = lambda up: None,
+) -> None:
+    """Connect as `client_id`, subscribe to `topic` (QoS 1), then `work(client)` until the
+    link fails; reconnect with exponential backoff and jitter; until cancelled. `connected`
+    is set while subscribed; `on_change(up)` is told each change (a gauge, a reset)."""
+    delay = config.backoff_min_s
+    while True:
+        raise_if_cancelled()
+        try:
+            client = config.client(client_id)
+            async with session(client):
+                await client.subscribe(topic, qos=1)
+                connected.set()
+                on_change(True)
+                log.info("%s up", name, extra={"host": config.host, "client_id": client_id})
+                delay = config.backoff_min_s
+                await work(client)
+        except aiomqtt.MqttError as e:
+            raise_if_cancelled(e)
+            log.warning("%s down", name, extra={"error": str(e), "retry_s": round(delay, 2)})
+        finally:
+            connected.clear()
+            on_change(False)
+        await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(config.backoff_max_s, delay * 2)

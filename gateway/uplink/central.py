@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,7 +28,7 @@ import aiomqtt
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.sql import SqlStore
 from gateway.store.uplink_sql import ApplyResult, frame_from_wire
-from gateway.uplink.cancel import raise_if_cancelled, session
+from gateway.uplink.cancel import keep_linked, raise_if_cancelled
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.wire import UP_WILDCARD, VERSION, ack_topic, decode, encode, origin_of
 
@@ -69,26 +68,10 @@ class CentralApplier:
             store.set_origin(origin, customer)
 
     async def run(self) -> None:
-        delay = self.config.backoff_min_s
-        while True:
-            raise_if_cancelled()
-            try:
-                client = self.config.client("kizashi-fleet")
-                async with session(client):
-                    await client.subscribe(UP_WILDCARD, qos=1)
-                    self.connected.set()
-                    self.metrics.set("kizashi_fleet_uplink_up", 1)
-                    log.info("fleet applier up", extra={"host": self.config.host})
-                    delay = self.config.backoff_min_s
-                    await self._session(client)
-            except aiomqtt.MqttError as e:
-                raise_if_cancelled(e)
-                log.warning("fleet applier down", extra={"error": str(e), "retry_s": delay})
-            finally:
-                self.connected.clear()
-                self.metrics.set("kizashi_fleet_uplink_up", 0)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(self.config.backoff_max_s, delay * 2)
+        await keep_linked(
+            self.config, "kizashi-fleet", UP_WILDCARD, self.connected, self._session,
+            "fleet applier", lambda up: self.metrics.set("kizashi_fleet_uplink_up", int(up)),
+        )  # fmt: skip
 
     def lane_of(self, origin: str) -> int:
         """The lane that applies `origin`'s messages (stable across restarts)."""

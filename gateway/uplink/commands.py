@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,7 +32,7 @@ import aiomqtt
 
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.sql import SqlStore
-from gateway.uplink.cancel import raise_if_cancelled, session
+from gateway.uplink.cancel import keep_linked, raise_if_cancelled
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.wire import ORIGIN_RE, PREFIX, VERSION, decode, encode
 
@@ -88,24 +87,11 @@ class CommandSender:
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
-        delay = self.config.backoff_min_s
         client_id = (self.config.client_id or "kizashi-fleet") + "-commands"
-        while True:
-            try:
-                client = self.config.client(client_id)
-                async with session(client):
-                    await client.subscribe(DONE_WILDCARD, qos=1)
-                    self.connected.set()
-                    self._due.clear()  # reconnected: every pending command goes again now
-                    delay = self.config.backoff_min_s
-                    await self._session(client)
-            except aiomqtt.MqttError as e:
-                raise_if_cancelled(e)
-                log.warning("fleet commands down", extra={"error": str(e), "retry_s": delay})
-            finally:
-                self.connected.clear()
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(self.config.backoff_max_s, delay * 2)
+        await keep_linked(
+            self.config, client_id, DONE_WILDCARD, self.connected, self._session,
+            "fleet commands", lambda up: self._due.clear(),  # reconnected: all pending go now
+        )  # fmt: skip
 
     def poke(self) -> None:
         """Look at the outbox now (a command was queued in this process)."""
@@ -209,27 +195,17 @@ class CommandReceiver:
         self.refused = 0
 
     async def run(self) -> None:
-        delay = self.config.backoff_min_s
-        client_id = "kizashi-down-" + self.origin
-        while True:
-            try:
-                client = self.config.client(client_id)
-                async with session(client):
-                    await client.subscribe(down_topic(self.origin), qos=1)
-                    self.connected.set()
-                    delay = self.config.backoff_min_s
-                    async for msg in client.messages:
-                        raise_if_cancelled()  # (3.11's wait_for in publish can drop one)
-                        answer = await self.handle(msg.payload)
-                        if answer is not None:
-                            await client.publish(done_topic(self.origin), encode(answer), qos=1)
-            except aiomqtt.MqttError as e:
-                raise_if_cancelled(e)
-                log.warning("fleet commands link down", extra={"error": str(e), "retry_s": delay})
-            finally:
-                self.connected.clear()
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(self.config.backoff_max_s, delay * 2)
+        await keep_linked(
+            self.config, "kizashi-down-" + self.origin, down_topic(self.origin), self.connected,
+            self._answer, "fleet commands link",
+        )  # fmt: skip
+
+    async def _answer(self, client: aiomqtt.Client) -> None:
+        async for msg in client.messages:
+            raise_if_cancelled()  # (3.11's wait_for in publish can drop one)
+            answer = await self.handle(msg.payload)
+            if answer is not None:
+                await client.publish(done_topic(self.origin), encode(answer), qos=1)
 
     async def handle(self, payload: Any) -> dict[str, Any] | None:
         """The answer to one message (None when it names no command id to answer)."""

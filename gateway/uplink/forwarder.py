@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import random
 import time
 from typing import Any
 
@@ -24,7 +23,7 @@ import aiomqtt
 
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.sql import SqlStore
-from gateway.uplink.cancel import raise_if_cancelled, session
+from gateway.uplink.cancel import keep_linked, raise_if_cancelled
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.wire import VERSION, ack_topic, decode, encode, up_topic
 
@@ -53,26 +52,11 @@ class Forwarder:
 
     async def run(self) -> None:
         """Connect, forward, reconnect with backoff and jitter; until cancelled."""
-        delay = self.config.backoff_min_s
-        while True:
-            raise_if_cancelled()
-            try:
-                client = self.config.client("kizashi-uplink-" + self.origin)
-                async with session(client):
-                    await client.subscribe(ack_topic(self.origin), qos=1)
-                    self.connected.set()
-                    self.metrics.set("kizashi_uplink_up", 1)
-                    log.info("uplink up", extra={"host": self.config.host, "origin": self.origin})
-                    delay = self.config.backoff_min_s
-                    await self._session(client)
-            except aiomqtt.MqttError as e:
-                raise_if_cancelled(e)
-                log.warning("uplink down", extra={"error": str(e), "retry_s": round(delay, 2)})
-            finally:
-                self.connected.clear()
-                self.metrics.set("kizashi_uplink_up", 0)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(self.config.backoff_max_s, delay * 2)
+        await keep_linked(
+            self.config, "kizashi-uplink-" + self.origin, ack_topic(self.origin), self.connected,
+            self._session, "uplink",
+            lambda up: self.metrics.set("kizashi_uplink_up", int(up)),
+        )  # fmt: skip
 
     async def _session(self, client: aiomqtt.Client) -> None:
         """Read answers and forward until either fails (the link went down)."""
