@@ -31,8 +31,8 @@ from gateway.forecast.health import is_sensor_fault
 from gateway.kpi_report import inputs_from_store
 from gateway.kpis import KpiInputs
 from gateway.outlook import OutlookEngine
-from gateway.service_entry import WARNING_EVENTS
-from gateway.store.api import Asset, LatestState, NodeInfo, Outlook
+from gateway.service_entry import WARNING_EVENTS, build_entry
+from gateway.store.api import Asset, LatestState, NodeInfo, Outlook, ServiceEntry
 
 from .data import Row
 from .parts_data import PartsData
@@ -459,17 +459,37 @@ class StoreFleet(PartsData, ProposalData):
         stop_h: float | None = None,
         repair_cost: float | None = None,
     ) -> Row:
-        from gateway.service_entry import build_entry
-        from gateway.sitetime import local
+        entry = self._checked_entry(
+            asset_id, kind, user, note, part, acted_on_warning, downtime_avoided_h, date,
+            stop_h, repair_cost,
+        )  # fmt: skip
+        eid = self.store.add_service_entry(entry)
+        self._after_write(asset_id)
+        return self._service_row(dataclasses.replace(entry, entry_id=eid))
 
+    def _checked_entry(
+        self,
+        asset_id: str,
+        kind: str,
+        user: str,
+        note: str,
+        part: str,
+        acted_on_warning: bool,
+        downtime_avoided_h: float,
+        date: str | None,
+        stop_h: float | None,
+        repair_cost: float | None,
+    ) -> ServiceEntry:
+        """record_service's entry checked by the site's rules (gateway/service_entry.py),
+        dated in the asset's site zone; ValueError saying what is wrong."""
         a = self.store.asset(asset_id)
         if a is None:
             raise ValueError(f"no asset {asset_id}")
         tz = self.site_tz(a.site)
-        entry = build_entry(
+        return build_entry(
             a,
             kind,
-            local(self.clock(), tz).date(),  # "today" at the asset's site
+            sitetime.local(self.clock(), tz).date(),  # "today" at the asset's site
             date=date,
             part=part,
             finding=note,
@@ -481,9 +501,6 @@ class StoreFleet(PartsData, ProposalData):
             stop_h=stop_h,
             repair_cost=repair_cost,
         )
-        eid = self.store.add_service_entry(entry)
-        self._after_write(asset_id)
-        return self._service_row(dataclasses.replace(entry, entry_id=eid))
 
     def site_tz(self, site: str) -> str:
         """The site's IANA time zone (registry; UTC when never set)."""

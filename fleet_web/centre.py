@@ -46,7 +46,11 @@ class CentreFleet(StoreFleet):
         origin = self.store.fleet_owner(owner_kind, key)
         if origin is None:
             raise ValueError(f"{owner_kind} {key!r} belongs to no site gateway of this fleet")
-        cid = int(self.store.queue_fleet_command(origin, kind, args, self._user()))
+        return self._send(origin, kind, args, self._user())
+
+    def _send(self, origin: str, kind: str, args: dict[str, Any], user: str) -> int:
+        """Queue the command for `origin`; the request remembers it for sent_or's message."""
+        cid = int(self.store.queue_fleet_command(origin, kind, args, user))
         if has_request_context():
             g.fleet_command = (origin, cid)
         return cid
@@ -64,17 +68,9 @@ class CentreFleet(StoreFleet):
         stop_h: float | None = None,
         repair_cost: float | None = None,
     ) -> Row:
-        from gateway.service_entry import build_entry
-        from gateway.sitetime import local
-
-        a = self.store.asset(asset_id)
-        if a is None:
-            raise ValueError(f"no asset {asset_id}")
-        tz = self.site_tz(a.site)
-        entry = build_entry(  # the site's rules, here first: a clear 400 at once
-            a, kind, local(self.clock(), tz).date(), date=date, part=part, finding=note, by=user,
-            acted_on_warning=acted_on_warning, downtime_avoided_h=downtime_avoided_h,
-            store=self.store, tz=tz, stop_h=stop_h, repair_cost=repair_cost,
+        entry = self._checked_entry(  # the site's rules, here first: a clear 400 at once
+            asset_id, kind, user, note, part, acted_on_warning, downtime_avoided_h, date,
+            stop_h, repair_cost,
         )  # fmt: skip
         args = {
             "asset_id": entry.asset_id, "kind": entry.kind, "date": entry.date,
@@ -108,9 +104,7 @@ class CentreFleet(StoreFleet):
         origin, site_id = where
         args = {"entry_id": site_id, "acted_on_warning": acted_on_warning,
                 "downtime_avoided_h": downtime_avoided_h}  # fmt: skip
-        cid = int(self.store.queue_fleet_command(origin, "ledger_set", args, user))
-        if has_request_context():
-            g.fleet_command = (origin, cid)
+        cid = self._send(origin, "ledger_set", args, user)
         return {**self._service_row(old), "command_id": cid}
 
     def update_asset(self, asset_id: str, fields: Row) -> None:
