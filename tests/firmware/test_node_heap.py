@@ -25,62 +25,18 @@ import sys
 import time
 from pathlib import Path
 
+from tests.firmware import vm_heap
 from tests.support.micropython_vm import json_lines, run_in_micropython
 
 ROOT = Path(__file__).resolve().parents[2]
-CAP = 120 * 1024
+CAP = vm_heap.CAP
 WINDOWS = 300
 
-SCRIPT = r"""
-import gc
-import json
-from array import array
-gc.collect()
-base = gc.mem_alloc()
-# What a board's main.py loads: the node and everything it imports, the MQTT transport, the
-# board table and the accelerometer driver.
-from firmware.node import Node
-from firmware import boards, heap
-from firmware.sensors import adxl345, none
-from firmware.transports import mqtt, umqtt
-from protocol import frames
-gc.collect()
-code = gc.mem_alloc() - base
-CAP = %(cap)d
-WINDOWS = %(windows)d
-
-# The cap: ballast leaves CAP - code free (the modules count in the 120 KB). Compiling the
-# modules from source left about 75 KB of small holes among them (more than a board loading
-# .mpy files has, and more than the whole 120 KB budget leaves); the rest of the heap is one
-# free run at the end. So: the holes are filled with 32-byte ballast pieces (first fit puts
-# them there, before the run) down to HOLES_KEPT, then one block at the start of the run takes
-# all of it but CAP - code - HOLES_KEPT. The node then has a contiguous region plus some small
-# holes, like a board's heap after the imports. With the collector disabled a failed
-# allocation raises MemoryError instead of collecting (which would trap inside the allocator
-# here), so the run's length is found by bisection, collecting at top level.
-HOLES_KEPT = 8 * 1024
-gc.disable()
-keep = [None] * 4096  # the hole pieces (allocated first: their list must not move)
-lo = 0
-hi = gc.mem_free()
-while hi - lo > 16:
-    mid = (lo + hi) // 2
-    try:
-        b = bytearray(mid)
-        b = None
-        lo = mid
-    except MemoryError:
-        hi = mid
-    gc.collect()
-run = lo
-holes = gc.mem_free() - run
-pieces = 0
-while gc.mem_free() - run > HOLES_KEPT and pieces < len(keep):
-    keep[pieces] = bytearray(8)
-    pieces += 1
-ballast = bytearray(run - (CAP - code - HOLES_KEPT))
-capped_free = gc.mem_free()
-probe = []
+SCRIPT = (
+    vm_heap.LOAD_NODE
+    + "WINDOWS = %(windows)d\n"
+    + vm_heap.CAP_HEAP
+    + r"""probe = []
 try:
     while True:
         probe.append(bytearray(1024))
@@ -89,15 +45,6 @@ except MemoryError:
 probe_n = len(probe)
 probe = None
 gc.collect()
-
-
-class FakeClock:
-    def __init__(self):
-        self.ms = 0
-    def ticks_ms(self):
-        return self.ms & 0x3FFFFFFF
-    def advance(self, ms):
-        self.ms += ms
 
 
 class MemFS:  # the board's flash (here in the heap: kept small by the ring config below)
@@ -115,56 +62,9 @@ class MemFS:  # the board's flash (here in the heap: kept small by the ring conf
         self.files[b] = self.files.pop(a)
     def listdir(self):
         return list(self.files)
-
-
-class Link:
-    def __init__(self):
-        self.online = True
-        self.outbox = []
-        self.inbound = []
-    def poll(self, now):
-        pass
-    def connected(self):
-        return self.online
-    def send(self, leaf, payload):
-        if not self.online:
-            return False
-        self.outbox.append(payload)
-        return True
-
-
-class IntSensor:
-    name = "adxl345"
-    lsb_g = 0.0039
-    full_scale = 4095
-    RATES = (3200, 1600, 800)
-
-    def __init__(self):
-        self.k = 12345
-        tab = array("h", bytes(128))
-        for i in range(64):
-            tab[i] = ((i * 37) %% 64 - 32) * 3
-        self.tab = tab
-
-    def configure(self, rate):
-        pass
-
-    def read_window(self, bx, by, bz, n):
-        k = self.k
-        tab = self.tab
-        for i in range(n):
-            k = (k * 75 + 74) %% 65537  # small ints only: no allocation per sample
-            e = k %% 17 - 8
-            t = tab[i & 63]
-            bx[i] = t + e
-            by[i] = (t >> 1) - e
-            bz[i] = 256 + e
-        self.k = k
-        return True
-
-    def temperature(self):
-        return None
-
+"""
+    + vm_heap.STAND_INS
+    + r"""
 
 clock = FakeClock()
 tr = Link()
@@ -191,18 +91,9 @@ info = frames.decode(tr.outbox[0])["info"]
 # level: its collections inside a function would trap this VM), in the capped heap.
 gc.collect()
 heap_free = gc.mem_free()
-lo = 0
-hi = heap_free
-while hi - lo > heap.STEP:
-    mid = (lo + hi) // 2
-    try:
-        b = bytearray(mid)
-        b = None
-        lo = mid
-    except MemoryError:
-        hi = mid
-    gc.collect()
-heap_block = lo
+"""
+    + vm_heap.largest_block("heap_block", "heap.STEP")
+    + r"""
 peak_log = array("i", bytes(4 * (WINDOWS + 120)))
 
 while node.stats["windows"] < WINDOWS and step < WINDOWS + 100:
@@ -247,13 +138,14 @@ print(json.dumps({
     "features_alloc": feat,
 }))
 """
+)
 
 
 def test_node_runs_300_windows_in_a_120kb_heap() -> None:
     t0 = time.monotonic()
     out = json_lines(
         run_in_micropython(
-            SCRIPT % {"cap": CAP, "windows": WINDOWS},
+            SCRIPT % {"cap": CAP, "windows": WINDOWS, "keep": 4096},
             fuel=2_000_000_000_000,
             wall_timeout_s=1500.0,
         )

@@ -37,29 +37,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from firmware.deploy import compile_all
 from gateway.updates import Build, make_build
+from tests.firmware import vm_heap
 from tests.support.micropython_vm import REPO_ROOT, json_lines, run_in_micropython
 
-CAP = 120 * 1024
+CAP = vm_heap.CAP
 SEED = bytes(range(32))
 OTA_MODULES = ("ota_stage", "ed25519")
 
-SCRIPT = r"""
-import gc
-import json
-import sys
-from array import array
-gc.collect()
-base = gc.mem_alloc()
-# What a board's main.py loads (as test_node_heap.py)
-from firmware.node import Node
-from firmware import boards, heap, ota
-from firmware.sensors import adxl345, none
-from firmware.transports import mqtt, umqtt
-from protocol import frames
-gc.collect()
-code = gc.mem_alloc() - base
-CAP = %(cap)d
-SLICE = %(slice)d
+SCRIPT = (
+    vm_heap.LOAD_NODE
+    + r"""SLICE = %(slice)d
 MAX_POLLS = %(max_polls)d
 
 
@@ -200,88 +187,10 @@ class Flash:
 
 fs = Flash(384)  # 192 KB
 
-# The cap, as in test_node_heap.py: fill the small holes among the modules down to
-# HOLES_KEPT, then one block takes the free run but CAP - code - HOLES_KEPT. Trial
-# allocations are made at top level (`b = None` then a collection frees them): a block
-# allocated inside a function may stay referenced from a dead stack slot.
-HOLES_KEPT = 8 * 1024
-
-
-def fill():
-    n = 0
-    while gc.mem_free() - run > HOLES_KEPT and n < len(keep):
-        keep[n] = bytearray(8)
-        n += 1
-    return n
-
-
-gc.disable()
-keep = [None] * 16384  # (the build's file and the flash model leave more holes than 4096)
-lo = 0
-hi = gc.mem_free()
-while hi - lo > 16:
-    mid = (lo + hi) // 2
-    try:
-        b = bytearray(mid)
-        b = None
-        lo = mid
-    except MemoryError:
-        hi = mid
-    gc.collect()
-run = lo
-gc.collect()
-pieces = fill()
-gc.collect()
-ballast = bytearray(gc.mem_free() - CAP + code)  # one block: it fits in the run only
-gc.collect()
-capped_free = gc.mem_free()
-
-
-class FakeClock:
-    def __init__(self):
-        self.ms = 0
-    def ticks_ms(self):
-        return self.ms & 0x3FFFFFFF
-    def advance(self, ms):
-        self.ms += ms
-
-
-class Link:
-    def __init__(self):
-        self.outbox = []
-        self.inbound = []
-    def poll(self, now):
-        pass
-    def connected(self):
-        return True
-    def send(self, leaf, payload):
-        self.outbox.append(payload)
-        return True
-
-
-class IntSensor:  # as in test_node_heap.py: small ints only
-    name = "adxl345"
-    lsb_g = 0.0039
-    full_scale = 4095
-    RATES = (3200, 1600, 800)
-    def __init__(self):
-        self.k = 12345
-    def configure(self, rate):
-        pass
-    def read_window(self, bx, by, bz, n):
-        k = self.k
-        for i in range(n):
-            k = (k * 75 + 74) %% 65537
-            e = k %% 17 - 8
-            t = ((i * 37) %% 64 - 32) * 3
-            bx[i] = t + e
-            by[i] = (t >> 1) - e
-            bz[i] = 256 + e
-        self.k = k
-        return True
-    def temperature(self):
-        return None
-
+"""
+    + vm_heap.CAP_HEAP  # as in test_node_heap.py
+    + vm_heap.STAND_INS
+    + r"""
 
 class Gateway:
     # gateway/updates.py's UpdateSender, one command in flight: manifest pieces, begin, the
@@ -423,19 +332,9 @@ def check_file(i):
 
 gc.collect()
 free_before = gc.mem_free()
-lo = 0
-hi = gc.mem_free()
-while hi - lo > 256:  # the largest block, by bisection (collections at top level only)
-    mid = (lo + hi) // 2
-    try:
-        b = bytearray(mid)
-        b = None
-        lo = mid
-    except MemoryError:
-        hi = mid
-    gc.collect()
-block_before = lo
-stats = {"min_free": free_before, "min_uncollected": free_before, "polls": 0, "set": 0}
+"""
+    + vm_heap.largest_block("block_before", 256)
+    + r"""stats = {"min_free": free_before, "min_uncollected": free_before, "polls": 0, "set": 0}
 block_checks = []
 
 
@@ -464,18 +363,9 @@ while before_poll():
     gc.collect()
     after_poll(1)
     if want_block():
-        lo = 0
-        hi = gc.mem_free()
-        while hi - lo > 256:
-            mid = (lo + hi) // 2
-            try:
-                b = bytearray(mid)
-                b = None
-                lo = mid
-            except MemoryError:
-                hi = mid
-            gc.collect()
-        block_checks.append(lo)
+"""
+    + vm_heap.largest_block("block", 256, indent=8)
+    + r"""        block_checks.append(block)
 tail = 3
 while tail:
     exchange()
@@ -491,18 +381,9 @@ while good and i < len(SIZES):
     good = check_file(i)
     gc.collect()
     i += 1
-lo = 0
-hi = gc.mem_free()
-while hi - lo > 256:  # the largest block, by bisection (collections at top level only)
-    mid = (lo + hi) // 2
-    try:
-        b = bytearray(mid)
-        b = None
-        lo = mid
-    except MemoryError:
-        hi = mid
-    gc.collect()
-block_after = lo
+"""
+    + vm_heap.largest_block("block_after", 256)
+    + r"""
 
 
 def report():
@@ -523,6 +404,7 @@ def report():
 
 report()
 """
+)
 
 
 def _build(tmp: Path) -> Build:
@@ -558,6 +440,7 @@ def _run(tmp: Path, slice_units: int, max_polls: int) -> dict:  # type: ignore[t
         "slice": slice_units,
         "max_polls": max_polls,
         "key": key,
+        "keep": 16384,  # the build's file and the flash model leave more holes than 4096
     }
     t0 = time.monotonic()
     res = run_in_micropython(script, fuel=400_000_000_000, wall_timeout_s=900.0, root=root)
