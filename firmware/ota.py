@@ -150,11 +150,12 @@ MANIFEST_PART = "ota_manifest.part"
 MAX_MANIFEST = 4096
 
 
-def _size(fs, name):
-    """Bytes in a file (0 if absent), without reading it where the fs can tell."""
+def file_size(fs, name):
+    """Bytes in a file (-1 if absent), without reading it where the fs can tell."""
     if hasattr(fs, "size"):
-        return max(fs.size(name), 0)
-    return len(fs.read(name) or b"")
+        return fs.size(name)
+    data = fs.read(name)
+    return -1 if data is None else len(data)
 
 
 def _u(args, key, hi=0xFFFFFFFF):
@@ -216,7 +217,7 @@ class NodeUpdater:
                 data = _b(args, "d")
                 if off == 0:
                     self.fs.write(MANIFEST_PART, b"")
-                have = _size(self.fs, MANIFEST_PART)
+                have = max(file_size(self.fs, MANIFEST_PART), 0)
                 if off != have:
                     return "offset:" + str(have)
                 if off + len(data) > MAX_MANIFEST:

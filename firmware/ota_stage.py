@@ -7,7 +7,7 @@ hold this code in its heap (bench.ota_cost).
 import hashlib
 from array import array
 
-from firmware.ota import MANIFEST, MAX_FILES, MAX_TOTAL, READ_CHUNK, SLOT_DIRS, slot_path
+from firmware.ota import MANIFEST, MAX_FILES, MAX_TOTAL, READ_CHUNK, SLOT_DIRS, file_size, slot_path
 
 
 SLICE_UNITS = 1  # signature work per poll (ed25519.Verify units: a scalar bit, a block)
@@ -361,12 +361,6 @@ class Stager:
         self._reset_checks()
         return None
 
-    def _size(self, name):
-        if hasattr(self.fs, "size"):
-            return self.fs.size(name)
-        data = self.fs.read(name)
-        return -1 if data is None else len(data)
-
     def progress(self):
         if self.slot is None:
             return None
@@ -375,7 +369,7 @@ class Stager:
         i = self._next  # the files before it are all on flash
         while i < len(paths):
             size = sizes[i]
-            have = self._size(self._p(paths[i]))
+            have = file_size(self.fs, self._p(paths[i]))
             if have < size or (size == 0 and have < 0) or have > size:
                 return i, max(have, 0) if have <= size else 0
             i += 1
@@ -390,7 +384,7 @@ class Stager:
         path = self.files.paths[index]
         size = self.files.sizes[index]
         name = self._p(path)
-        have = max(self._size(name), 0)
+        have = max(file_size(self.fs, name), 0)
         stale = have > size  # left by an earlier build: written over from the start
         if offset != (0 if stale else have):
             return "offset:" + str(0 if stale else have)  # resume from here
@@ -433,7 +427,7 @@ class Stager:
             path, size, digest = self.files[self._ck]
             name = self._p(path)
             if self._h is None:
-                if self._size(name) != size:
+                if file_size(self.fs, name) != size:
                     return False  # not all there yet
                 self._h = hashlib.sha256()
                 self._ho = 0
