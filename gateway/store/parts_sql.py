@@ -26,11 +26,12 @@ _RES_COLUMNS = (
     "reservation_id, proposal_id, part_number, warehouse, qty, state, created_at, created_by,"
     " updated_at, updated_by, asset_id, need_by"
 )
-# Pieces held at each (part, warehouse) by open reservations.
-_HELD = (
-    "SELECT part_number, warehouse, sum(qty) FROM part_reservations WHERE state = 'reserved'"
-    " GROUP BY part_number, warehouse"
+_CATALOG_COLUMNS = (
+    "part_number, description, unit_price, currency, lead_time_days, labour_h, safety_stock"
 )
+# Pieces held at each (part, warehouse) by open reservations.
+_HELD = "SELECT part_number, warehouse, sum(qty) FROM part_reservations WHERE state = 'reserved'"
+_HELD_GROUP = " GROUP BY part_number, warehouse"
 
 
 def _reservation(r: Sequence[Any]) -> Reservation:
@@ -62,18 +63,14 @@ class PartsSql:
     def catalog_part(self, part_number: str) -> CatalogPart | None:
         with self._lock:
             rows = self._q(
-                "SELECT part_number, description, unit_price, currency, lead_time_days, labour_h,"
-                " safety_stock FROM part_catalog WHERE part_number = ?",
+                f"SELECT {_CATALOG_COLUMNS} FROM part_catalog WHERE part_number = ?",
                 (part_number,),
             )
         return _catalog_part(rows[0]) if rows else None
 
     def catalog(self) -> list[CatalogPart]:
         with self._lock:
-            rows = self._q(
-                "SELECT part_number, description, unit_price, currency, lead_time_days, labour_h,"
-                " safety_stock FROM part_catalog ORDER BY part_number"
-            )
+            rows = self._q(f"SELECT {_CATALOG_COLUMNS} FROM part_catalog ORDER BY part_number")
         return [_catalog_part(r) for r in rows]
 
     def put_catalog_part(self, part: CatalogPart) -> None:
@@ -122,11 +119,20 @@ class PartsSql:
                 + " ORDER BY part_number, warehouse",
                 params,
             )
-            held = {(str(p), str(w)): int(n) for p, w, n in self._q(_HELD)}
+            held = self._held_pieces(part_number)
         return [
             StockRow(str(p), str(w), int(n), held.get((str(p), str(w)), 0), float(at), str(by))
             for p, w, n, at, by in rows
         ]
+
+    def _held_pieces(self, part_number: str | None = None) -> dict[tuple[str, str], int]:
+        """(part, warehouse) -> pieces open reservations hold there (of one part, or all)."""
+        where, params = (
+            ("", ()) if part_number is None else (" AND part_number = ?", (part_number,))
+        )
+        return {
+            (str(p), str(w)): int(n) for p, w, n in self._q(_HELD + where + _HELD_GROUP, params)
+        }
 
     def _on_hand(self, part_number: str, warehouse: str) -> int | None:
         rows = self._q(
@@ -190,18 +196,15 @@ class PartsSql:
             )
         return [_reservation(r) for r in rows]
 
-    def _free_by_warehouse(self, part_number: str) -> list[tuple[str, int]]:
-        """(warehouse, free pieces > 0), most free first (then by name: deterministic)."""
-        held = {
-            str(w): int(n)
-            for p, w, n in self._q(_HELD)
-            if p == part_number and w != SHORTAGE_WAREHOUSE
-        }
+    def _free_by_warehouse(self, part_number: str) -> list[tuple[str, int, int]]:
+        """(warehouse, on hand, free pieces > 0), most free first (then by name:
+        deterministic)."""
+        held = self._held_pieces(part_number)
         rows = self._q(
             "SELECT warehouse, on_hand FROM part_stock WHERE part_number = ?", (part_number,)
         )
-        free = [(str(w), int(n) - held.get(str(w), 0)) for w, n in rows]
-        return sorted([f for f in free if f[1] > 0], key=lambda f: (-f[1], f[0]))
+        free = [(str(w), int(n), int(n) - held.get((part_number, str(w)), 0)) for w, n in rows]
+        return sorted([f for f in free if f[2] > 0], key=lambda f: (-f[2], f[0]))
 
     def reserve_parts(
         self,
@@ -212,55 +215,65 @@ class PartsSql:
         asset_id: str = "",
         need_by: float | None = None,
     ) -> list[Reservation]:
+        with self._lock, self._transaction():
+            return self._reserve(proposal_id, lines, by, at, asset_id, need_by)
+
+    def _reserve(
+        self,
+        proposal_id: str,
+        lines: Sequence[tuple[str, int]],
+        by: str,
+        at: float,
+        asset_id: str = "",
+        need_by: float | None = None,
+    ) -> list[Reservation]:
+        """reserve_parts inside the caller's transaction (a proposal's accept step)."""
         if not proposal_id:
             raise ValueError("a reservation needs a proposal id")
         wanted: dict[str, int] = {}
         for part_number, qty in lines:  # the same part on two lines is one need
             check_quantity(qty, f"quantity of {part_number}", minimum=1)
             wanted[part_number] = wanted.get(part_number, 0) + qty
-        ids: list[int] = []
-        with self._lock:
-            with self._transaction():
-                if self._q(
-                    "SELECT 1 FROM part_reservations WHERE proposal_id = ? AND state = 'reserved'",
-                    (proposal_id,),
-                ):
-                    raise ValueError(
-                        f"proposal {proposal_id} already holds reserved parts: release them first"
-                    )
-                for part_number, qty in wanted.items():
-                    self._known(part_number)
-                    left = qty
-                    picks: list[tuple[str, int]] = []
-                    for warehouse, free in self._free_by_warehouse(part_number):
-                        take = min(free, left)
-                        picks.append((warehouse, take))
-                        left -= take
-                        if left == 0:
-                            break
-                    if left:
-                        picks.append((SHORTAGE_WAREHOUSE, left))
-                    for warehouse, take in picks:
-                        rows = self._q(
-                            "INSERT INTO part_reservations (proposal_id, part_number, warehouse,"
-                            " qty, state, created_at, created_by, updated_at, updated_by,"
-                            " asset_id, need_by) VALUES (?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?)"
-                            " RETURNING reservation_id",
-                            (proposal_id, part_number, warehouse, take, at, by, at, by,
-                             asset_id, need_by),
-                        )  # fmt: skip
-                        ids.append(int(rows[0][0]))
-            return [r for r in self.reservations(proposal_id) if r.reservation_id in ids]
+        if self._q(
+            "SELECT 1 FROM part_reservations WHERE proposal_id = ? AND state = 'reserved'",
+            (proposal_id,),
+        ):
+            raise ValueError(
+                f"proposal {proposal_id} already holds reserved parts: release them first"
+            )
+        out: list[Reservation] = []
+        for part_number, qty in wanted.items():
+            self._known(part_number)
+            left = qty
+            picks: list[tuple[str, int]] = []
+            for warehouse, _, free in self._free_by_warehouse(part_number):
+                take = min(free, left)
+                picks.append((warehouse, take))
+                left -= take
+                if left == 0:
+                    break
+            if left:
+                picks.append((SHORTAGE_WAREHOUSE, left))
+            for warehouse, take in picks:
+                rows = self._q(
+                    "INSERT INTO part_reservations (proposal_id, part_number, warehouse, qty,"
+                    " state, created_at, created_by, updated_at, updated_by, asset_id, need_by)"
+                    f" VALUES (?, ?, ?, ?, 'reserved', ?, ?, ?, ?, ?, ?) RETURNING {_RES_COLUMNS}",
+                    (proposal_id, part_number, warehouse, take, at, by, at, by, asset_id,
+                     need_by),
+                )  # fmt: skip
+                out.append(_reservation(rows[0]))
+        return out
 
     def _close_open(self, proposal_id: str, state: str, by: str, at: float) -> list[Reservation]:
-        open_rows = [r for r in self.reservations(proposal_id) if r.state == "reserved"]
-        self._q(
+        """The proposal's open reservations -> `state`, inside the caller's transaction; the
+        rows as they are now, oldest first."""
+        rows = self._q(
             "UPDATE part_reservations SET state = ?, updated_at = ?, updated_by = ?"
-            " WHERE proposal_id = ? AND state = 'reserved'",
+            f" WHERE proposal_id = ? AND state = 'reserved' RETURNING {_RES_COLUMNS}",
             (state, at, by, proposal_id),
         )
-        ids = {r.reservation_id for r in open_rows}
-        return [r for r in self.reservations(proposal_id) if r.reservation_id in ids]
+        return sorted(map(_reservation, rows), key=lambda r: (r.created_at, r.reservation_id))
 
     def release_reservations(self, proposal_id: str, by: str, at: float) -> list[Reservation]:
         with self._lock, self._transaction():
@@ -268,11 +281,16 @@ class PartsSql:
 
     def consume_reservations(self, proposal_id: str, by: str, at: float) -> list[Reservation]:
         with self._lock, self._transaction():
-            done = self._close_open(proposal_id, "consumed", by, at)
-            for r in done:
-                self._known(r.part_number)
-                self._take(r, by, at)
-            return done
+            return self._consume(proposal_id, by, at)
+
+    def _consume(self, proposal_id: str, by: str, at: float) -> list[Reservation]:
+        """consume_reservations inside the caller's transaction (a proposal's done step)."""
+        done = self._close_open(proposal_id, "consumed", by, at)
+        for part_number in dict.fromkeys(r.part_number for r in done):
+            self._known(part_number)  # lock each part's books once
+        for r in done:
+            self._take(r, by, at)
+        return done
 
     def _take(self, r: Reservation, by: str, at: float) -> None:
         """The consumed pieces leave the shelf: from their warehouse, or for a shortage from
@@ -283,8 +301,7 @@ class PartsSql:
             self._write_stock(r.part_number, r.warehouse, max(0, have - r.qty), by, at)
             return
         left = r.qty
-        for warehouse, free in self._free_by_warehouse(r.part_number):
-            have = self._on_hand(r.part_number, warehouse) or 0
+        for warehouse, have, free in self._free_by_warehouse(r.part_number):
             take = min(free, left)
             self._write_stock(r.part_number, warehouse, have - take, by, at)
             left -= take

@@ -1,11 +1,11 @@
 """The store's proposal side: customer terms, proposals with their steps, and the generic
 webhook outbox. docs/SERVICE.md "Proposals" is the reference.
 
-A mixin of `SqlStore` (gateway/store/sql.py), like the parts books it reserves from. It only
-persists and keeps each step atomic: a step's state, its event row, its outbox event and the
-parts it holds or lets go are one transaction, so a webhook never reports a step that was
-rolled back and an accepted proposal never lacks its reservation. What a proposal says and
-when a step is allowed is gateway/proposals.py.
+A mixin of `SqlStore` (gateway/store/sql.py) over the parts books it reserves from
+(PartsSql). It only persists and keeps each step atomic: a step's state, its event row, its
+outbox event and the parts it holds or lets go are one transaction, so a webhook never reports
+a step that was rolled back and an accepted proposal never lacks its reservation. What a
+proposal says and when a step is allowed is gateway/proposals.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 from gateway.domain import PROPOSAL_STEP_STATE, PROPOSAL_STEPS, check_terms
@@ -23,8 +22,8 @@ from gateway.store.api import (
     OutboxMark,
     Proposal,
     ProposalEvent,
-    Reservation,
 )
+from gateway.store.parts_sql import PartsSql
 
 _P_COLUMNS = (
     "proposal_id, asset_id, site, customer, revision, state, action, created_at, created_by,"
@@ -50,34 +49,9 @@ def _dump(d: dict[str, Any]) -> str:
     return json.dumps(d, sort_keys=True, default=str)
 
 
-class ProposalsSql:
-    """Proposal and outbox reads and writes over the backend hooks of SqlStore."""
-
-    _lock: Any
-
-    def _q(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
-    def _transaction(self) -> AbstractContextManager[None]:
-        raise NotImplementedError
-
-    # the parts books (PartsSql), called inside a step's transaction
-    def reserve_parts(
-        self,
-        proposal_id: str,
-        lines: Sequence[tuple[str, int]],
-        by: str,
-        at: float,
-        asset_id: str = "",
-        need_by: float | None = None,
-    ) -> list[Reservation]:
-        raise NotImplementedError
-
-    def release_reservations(self, proposal_id: str, by: str, at: float) -> list[Reservation]:
-        raise NotImplementedError
-
-    def consume_reservations(self, proposal_id: str, by: str, at: float) -> list[Reservation]:
-        raise NotImplementedError
+class ProposalsSql(PartsSql):
+    """Proposal and outbox reads and writes over the backend hooks of SqlStore; a step's parts
+    are held or let go through the parts books (PartsSql) inside the step's transaction."""
 
     # ---- customer terms
     def put_terms(self, terms: CustomerTerms) -> None:
@@ -188,13 +162,11 @@ class ProposalsSql:
                     f" (only a proposal that is {' or '.join(allowed)} can)"
                 )
             if step == "accept" and reserve:
-                self.reserve_parts(
-                    proposal_id, list(reserve), by, at, cur.asset_id, cur.window_start
-                )
+                self._reserve(proposal_id, list(reserve), by, at, cur.asset_id, cur.window_start)
             elif step in ("decline", "expire"):
-                self.release_reservations(proposal_id, by, at)
+                self._close_open(proposal_id, "released", by, at)
             elif step == "done":
-                self.consume_reservations(proposal_id, by, at)
+                self._consume(proposal_id, by, at)
             self._event(proposal_id, state, at, by, note)
             if outbox is not None:
                 self._outbox("proposal." + state, outbox, at)

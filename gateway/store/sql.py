@@ -41,7 +41,6 @@ from gateway.store.api import (
 )
 from gateway.store.commands_sql import CommandsSql
 from gateway.store.outlook_sql import OutlookSql
-from gateway.store.parts_sql import PartsSql
 from gateway.store.proposals_sql import ProposalsSql
 from gateway.store.uplink_sql import UplinkSql
 
@@ -275,12 +274,13 @@ def _where(conditions: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
     return sql, [value for _, value in used]
 
 
-class SqlStore(OutlookSql, UplinkSql, PartsSql, ProposalsSql, CommandsSql):
+class SqlStore(OutlookSql, UplinkSql, ProposalsSql, CommandsSql):
     """Shared implementation of gateway.store.api.Store over a DB-API connection (the
     outlook's table and reads in gateway/store/outlook_sql.py; fleet forwarding in
-    gateway/store/uplink_sql.py; parts stock and reservations in gateway/store/parts_sql.py;
-    proposals and the webhook outbox in gateway/store/proposals_sql.py; commands from the fleet
-    server in gateway/store/commands_sql.py)."""
+    gateway/store/uplink_sql.py; proposals and the webhook outbox in
+    gateway/store/proposals_sql.py, over the parts stock and reservations of
+    gateway/store/parts_sql.py; commands from the fleet server in
+    gateway/store/commands_sql.py)."""
 
     greatest = "max"
     placeholder = "?"
