@@ -50,15 +50,9 @@ def asset_zone_limits(asset: Asset) -> tuple[float, float, float]:
     return ZONE_LIMITS.get(asset.machine_group, ZONE_LIMITS[DEFAULT_GROUP])
 
 
-def zone_on(limits: tuple[float, float, float], v_mm_s: float) -> str:
-    """Zone A-D of a velocity RMS on limits (A/B, B/C, C/D); a boundary value is the lower
-    zone."""
-    return ZONES[sum(1 for x in limits if v_mm_s > x)]
-
-
 def asset_zone(asset: Asset, v_mm_s: float) -> str:
     """Zone A-D of a velocity RMS on this asset's limits (a boundary value is the lower zone)."""
-    return zone_on(asset_zone_limits(asset), v_mm_s)
+    return ZONES[sum(1 for x in asset_zone_limits(asset) if v_mm_s > x)]
 
 
 def check_asset(asset: Asset) -> Asset:
