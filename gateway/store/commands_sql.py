@@ -22,6 +22,8 @@ from typing import Any
 
 import msgpack
 
+from gateway.store.uplink_sql import _chunks
+
 __all__ = ["COMMAND_STATES", "REPLACED_KINDS", "CommandsSql", "FleetCommand"]
 
 COMMAND_STATES = ("pending", "done", "refused", "superseded")
@@ -72,6 +74,9 @@ class CommandsSql:
         raise NotImplementedError
 
     def _set_meta(self, key: str, value: str) -> None:
+        raise NotImplementedError
+
+    def _owner(self, kind: str, key: str) -> str | None:  # UplinkSql
         raise NotImplementedError
 
     # ------------------------------------------------------------ centre: the outbox
@@ -133,8 +138,7 @@ class CommandsSql:
         """The commands with these ids (one query per 500), by id."""
         out: list[FleetCommand] = []
         with self._lock:
-            for k in range(0, len(ids), 500):
-                chunk = [int(i) for i in ids[k : k + 500]]
+            for chunk in _chunks([int(i) for i in ids]):
                 out += [
                     _command(r)
                     for r in self._q(
@@ -148,8 +152,7 @@ class CommandsSql:
     def fleet_command_sent(self, command_ids: Sequence[int], ts: float) -> None:
         """Count one more send of each of these commands, at `ts`."""
         with self._lock, self._transaction():
-            for k in range(0, len(command_ids), 500):
-                chunk = [int(i) for i in command_ids[k : k + 500]]
+            for chunk in _chunks([int(i) for i in command_ids]):
                 self._q(
                     "UPDATE fleet_commands SET sends = sends + 1, sent = ? WHERE command_id IN"
                     f" ({', '.join('?' * len(chunk))})",
@@ -172,8 +175,7 @@ class CommandsSql:
     def fleet_owner(self, kind: str, key: str) -> str | None:
         """The site gateway that forwarded `key` ('site', 'asset', 'node'), None if none."""
         with self._lock:
-            rows = self._q("SELECT origin FROM fleet_keys WHERE kind = ? AND key = ?", (kind, key))
-        return str(rows[0][0]) if rows else None
+            return self._owner(kind, key)
 
     def fleet_site_id(self, kind: str, centre_id: int) -> tuple[str, int] | None:
         """(origin, the site's id) of a forwarded 'service' entry or 'window' the centre
