@@ -106,13 +106,15 @@ class ProposalsSql(PartsSql):
                  p.risk_ts, p.zone, _dump(p.content)),
             )  # fmt: skip
             pid = f"P-{int(rows[0][0])}"
-            self._q("UPDATE proposals SET proposal_id = ? WHERE proposal_id = ?", (pid, tmp))
+            rows = self._q(
+                "UPDATE proposals SET proposal_id = ? WHERE proposal_id = ?"
+                f" RETURNING {_P_COLUMNS}",
+                (pid, tmp),
+            )
             self._event(pid, "draft", p.created_at, p.created_by, "")
             if outbox is not None:
                 self._outbox("proposal.draft", {**outbox, "proposal_id": pid}, p.created_at)
-            out = self._get(pid)
-        assert out is not None
-        return out
+        return _proposal(rows[0])
 
     def update_draft(self, proposal: Proposal) -> bool:
         p = proposal
@@ -142,9 +144,6 @@ class ProposalsSql(PartsSql):
         state = PROPOSAL_STEP_STATE[step]
         allowed = PROPOSAL_STEPS[step]
         with self._lock, self._transaction():
-            cur = self._get(proposal_id)
-            if cur is None:
-                raise KeyError(proposal_id)
             marks = ", ".join("?" * len(allowed))
             sent = ", sent_at = ?, expires_at = ?" if step == "send" else ""
             params: list[Any] = [state, at]
@@ -153,16 +152,20 @@ class ProposalsSql(PartsSql):
             # The state is checked in the UPDATE itself: two clicks racing, one wins.
             rows = self._q(
                 f"UPDATE proposals SET state = ?, updated_at = ?{sent}"
-                f" WHERE proposal_id = ? AND state IN ({marks}) RETURNING proposal_id",
+                f" WHERE proposal_id = ? AND state IN ({marks}) RETURNING {_P_COLUMNS}",
                 (*params, proposal_id, *allowed),
             )
             if not rows:
+                cur = self._get(proposal_id)
+                if cur is None:
+                    raise KeyError(proposal_id)
                 raise ValueError(
                     f"proposal {proposal_id} is {cur.state}: it cannot be {state}"
                     f" (only a proposal that is {' or '.join(allowed)} can)"
                 )
+            out = _proposal(rows[0])  # the row as this step left it (nothing below changes it)
             if step == "accept" and reserve:
-                self._reserve(proposal_id, list(reserve), by, at, cur.asset_id, cur.window_start)
+                self._reserve(proposal_id, list(reserve), by, at, out.asset_id, out.window_start)
             elif step in ("decline", "expire"):
                 self._close_open(proposal_id, "released", by, at)
             elif step == "done":
@@ -170,8 +173,6 @@ class ProposalsSql(PartsSql):
             self._event(proposal_id, state, at, by, note)
             if outbox is not None:
                 self._outbox("proposal." + state, outbox, at)
-            out = self._get(proposal_id)
-        assert out is not None
         return out
 
     def set_followup(
