@@ -764,7 +764,8 @@ class IngestPipeline:
                     and not burst_tail
                 ):
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout)
+                        async with asyncio.timeout(timeout):  # not wait_for: drops cancels
+                            await self._wake.wait()
                 self._wake.clear()
                 if self._stopping:
                     break
@@ -787,7 +788,8 @@ class IngestPipeline:
             try:
                 await self.flush()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._send_pending(), 2.0)
+                    async with asyncio.timeout(2.0):
+                        await self._send_pending()
             finally:
                 sender.cancel()
                 await asyncio.gather(sender, return_exceptions=True)

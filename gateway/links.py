@@ -80,7 +80,8 @@ class LoopbackPort:
         if self._rx:
             return True
         try:
-            await asyncio.wait_for(self._rx_event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._rx_event.wait()
         except TimeoutError:
             return False
         return True

@@ -19,6 +19,10 @@ window (Mosquitto's default `max_inflight_messages 20`) keeps more messages movi
 first connection carries the will and the state.
 
 Only what the gateway needs is implemented: no QoS 2 publishing, no MQTT 5.
+
+Timeouts use `asyncio.timeout`, never `asyncio.wait_for`: on Python 3.11 `wait_for` returns
+the result when the awaited future completes in the same loop step as a cancel, dropping the
+cancel, so a stopping link could reconnect and keep running.
 """
 
 from __future__ import annotations
@@ -373,15 +377,17 @@ class NativeMqttLink:
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         conn.waiters[pid] = fut
         conn.write(packet(pid))
-        return await asyncio.wait_for(fut, 10)
+        async with asyncio.timeout(10):
+            return await fut
 
     async def _session(self, k: int) -> None:
         c = self.config
         loop = asyncio.get_running_loop()
         main = k == 0
-        _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: _Connection(self._on_publish), c.host, c.port), 10
-        )
+        async with asyncio.timeout(10):
+            _, conn = await loop.create_connection(
+                lambda: _Connection(self._on_publish), c.host, c.port
+            )
         try:
             conn.write(
                 connect_packet(
@@ -393,7 +399,8 @@ class NativeMqttLink:
                     will=(self.state_topic, b"offline", 1, False) if main else None,
                 )
             )
-            _present, rc = await asyncio.wait_for(conn.connack, 10)
+            async with asyncio.timeout(10):
+                _present, rc = await conn.connack
             if rc:
                 raise MqttProtocolError(f"connection refused: {CONNACK_CODES.get(rc, rc)}")
             codes = await self._request(conn, lambda pid: subscribe_packet(pid, self._filters()))
@@ -416,12 +423,10 @@ class NativeMqttLink:
                 self._conns[k] = None
                 state = self.state_topic.encode()
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(
-                        self._request(
+                    async with asyncio.timeout(2.0):
+                        await self._request(
                             conn, lambda pid: publish_packet(state, b"offline", 1, pid, True)
-                        ),
-                        2.0,
-                    )
+                        )
             with contextlib.suppress(Exception):
                 conn.write(DISCONNECT)
             raise
@@ -432,7 +437,8 @@ class NativeMqttLink:
         ka = max(1, self.config.keepalive)
         while not conn.closed.done():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(conn.closed), ka / 2)
+                async with asyncio.timeout(ka / 2):
+                    await asyncio.shield(conn.closed)
             if conn.closed.done():
                 break
             if time.monotonic() - conn.last_rx > 1.5 * ka:

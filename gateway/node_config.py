@@ -173,7 +173,8 @@ class NodeConfigManager:
             await self.step()
             timeout = max(0.05, next_all - time.monotonic())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: it can drop a cancel
+                    await self._wake.wait()
             self._wake.clear()
 
     async def step(self) -> None:

@@ -179,7 +179,8 @@ class UpdateSender:
             )
             self._waiting[cid] = fut
             try:
-                code, detail = await asyncio.wait_for(fut, self.answer_timeout_s)
+                async with asyncio.timeout(self.answer_timeout_s):
+                    code, detail = await fut
             except TimeoutError:
                 self._waiting.pop(cid, None)
                 continue
@@ -244,14 +245,16 @@ class UpdateSender:
             if left <= 0:
                 raise UpdateFailed("no_confirmation")
             try:
-                slot = await asyncio.wait_for(self._births.get(), left)
+                async with asyncio.timeout(left):
+                    slot = await self._births.get()
             except TimeoutError:
                 raise UpdateFailed("no_confirmation") from None
             if slot != self.target_slot:
                 self.state, self.reason = "rolled_back", f"running slot {slot}"
                 return
             try:
-                await asyncio.wait_for(self._confirmed.wait(), max(0.0, end - self.clock()))
+                async with asyncio.timeout(max(0.0, end - self.clock())):
+                    await self._confirmed.wait()
             except TimeoutError:
                 continue  # the next birth says whether it rolled back
             self.state = "confirmed"

@@ -105,7 +105,8 @@ class CommandSender:
                 self._wake.clear()  # before looking: an answer during the look wakes the next
                 await self._send_due(client)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                    async with asyncio.timeout(self.poll_s):
+                        await self._wake.wait()
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)

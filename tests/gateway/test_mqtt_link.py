@@ -9,6 +9,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from gateway import mqtt_native
 from gateway.decode import decode_frame
 from gateway.ingest import IngestPipeline, PipelineConfig
 from gateway.metrics import Metrics
@@ -150,3 +151,46 @@ def test_retained_node_messages_are_ignored(tmp_path: Path, impl: str) -> None:
     finally:
         broker.stop()
         store.close()
+
+
+@pytest.mark.parametrize("packet", ["connack", "suback"])
+def test_native_link_stops_when_cancelled_as_the_broker_answers(
+    tmp_path: Path, packet: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop that lands in the same loop step as the broker's CONNACK or SUBACK ends the
+    link. (Python 3.11's `asyncio.wait_for` returned the answer and dropped the cancel: the
+    link went on to keep the session alive and `gather` on it never returned.)"""
+    port = free_port()
+    broker = Broker(tmp_path, port).start()
+    cfg = MqttConfig(port=port, client_id="gw-cancel", backoff_min_s=0.1, backoff_max_s=0.5)
+    link = NativeMqttLink(cfg, Metrics())
+    ptype = {"connack": 2, "suback": 9}[packet]
+    task: asyncio.Task[None] | None = None
+    fired: list[int] = []
+    received = mqtt_native._Connection.data_received
+
+    def data_received(self: mqtt_native._Connection, data: bytes) -> None:
+        received(self, data)  # resolves the waiting future ...
+        if data and data[0] >> 4 == ptype and not fired and task is not None:
+            fired.append(1)
+            task.cancel()  # ... and the stop arrives before the waiter runs
+
+    monkeypatch.setattr(mqtt_native._Connection, "data_received", data_received)
+
+    class Sink:
+        def submit(self, payload: bytes, source: str, node_id: str | None) -> None:
+            pass
+
+    async def body() -> None:
+        nonlocal task
+        task = asyncio.create_task(link.run(Sink()))  # type: ignore[arg-type]
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert fired, f"the broker never sent a {packet}"
+        assert done, "the link kept running after it was cancelled"
+        assert task.cancelled()
+        assert not link.connected.is_set()
+
+    try:
+        asyncio.run(body())
+    finally:
+        broker.stop()
