@@ -143,10 +143,13 @@ class CentreFleet(StoreFleet):
 
 
 def _summary(kind: str, args: dict[str, Any]) -> str:
-    """A command's arguments in a line (a rollout's build bytes and the prior's tables left
-    out)."""
+    """A command's arguments in a line (a rollout's build bytes and what the centre learned
+    left out)."""
     if kind == "rollout":
         return f"firmware {args.get('version', '?')}"
     if kind == "fleet_prior":
         return f"fleet prior from {args.get('lives', '?')} completed lives"
+    if kind == "warning_thresholds":
+        groups = ", ".join(sorted(args.get("state", {}).get("groups", {})))
+        return f"warning thresholds of {groups} from {args.get('outcomes', '?')} warning outcomes"
     return ", ".join(f"{k}={v}" for k, v in sorted(args.items()) if not isinstance(v, bytes))

@@ -39,9 +39,12 @@ from gateway.forecast import (
 )
 from gateway.forecast.early_warning import (
     MachineWarnings,
+    WarningParams,
     WarningRecords,
+    evidence,
     finding_is_false,
     readings_from_features,
+    with_thresholds,
 )
 from gateway.forecast.health import SensorFaultWatch, is_sensor_fault
 from gateway.forecast.records import Life, prior_from_lives
@@ -49,6 +52,7 @@ from gateway.store.api import (
     Asset,
     EventRecord,
     HourlyPoint,
+    OutcomeRecord,
     ReportRow,
     ServiceEntry,
     Store,
@@ -132,6 +136,10 @@ class HealthMonitor:
         self.service_seen = -1
         # Newest frame judged (the store's frame id, commit order); 0 = from the oldest kept.
         self.frame_mark = 0
+        # The thresholds the fleet server learned per group from every site's outcomes and
+        # sent down (docs/FLEET.md), as last read from the store: used for those groups.
+        self._centre_raw: dict[str, Any] | None = None
+        self.centre: dict[str, dict[str, Any]] = {}
         if state_path is not None and state_path.exists():
             try:
                 raw = json.loads(state_path.read_text())
@@ -149,7 +157,7 @@ class HealthMonitor:
         if h is None:
             h = AssetHealth(want)
             # A new asset starts with its machine group's thresholds as the records tuned them.
-            h.early.params = self.records.params(asset.machine_group)
+            h.early.params = self.group_params(asset.machine_group)[0]
             self.assets[asset.asset_id] = h
         elif (h.alarm.enter, h.alarm.clear) != (want.enter, want.clear):
             # The registry changed the asset's group or limits: new thresholds from the next
@@ -205,6 +213,28 @@ class HealthMonitor:
         out.extend(self._warn(asset, h, f.ts, f))
         return out
 
+    def _read_centre(self) -> None:
+        """The fleet server's thresholds, re-read each step (one meta row; parsed again only
+        when they changed). A group it sent nothing for keeps this site's own learning."""
+        raw = self.store.learned_state("warning_thresholds")
+        if raw != self._centre_raw:
+            self._centre_raw = raw
+            groups = (raw or {}).get("groups", {})
+            self.centre = {str(g): dict(v) for g, v in groups.items()}
+
+    def group_params(self, group: str) -> tuple[WarningParams, str, int]:
+        """A machine group's warning parameters, where their thresholds come from ("fleet",
+        "site", or "" for the defaults) and how many warning outcomes they were learned from:
+        this site's records tune them; the thresholds the fleet server learned from every
+        site's outcomes replace those it had evidence for."""
+        own = self.records.params(group)
+        centre = self.centre.get(group)
+        if centre is not None:
+            params = with_thresholds(own, centre.get("thresholds", {}))
+            return params, "fleet", int(centre.get("outcomes", 0))
+        mine = self.records.outcomes.get(group, [])
+        return own, "site" if evidence(mine) else "", len(mine)
+
     def _sensor_watch(
         self, asset: Asset, h: AssetHealth, ts: float, faulted: bool
     ) -> list[EventRecord]:
@@ -254,28 +284,37 @@ class HealthMonitor:
         if f.temp_c is not None:
             feats["temp_c"] = f.temp_c
         raised = h.early.update(float(f.runtime_s or 0), {POSITION: readings_from_features(feats)})
-        return [
-            EventRecord(
-                ts,
-                asset.node_id,
-                "baseline_change",
-                {
-                    "asset": asset.asset_id,
-                    "reason": w.reason,
-                    "channel": w.channel,
-                    "ratio": round(w.value, 2),
-                    "held_running_h": round(w.held_s / 3600, 1),
-                    "runtime_s": w.t_running_s,
-                },
-                source="gateway",
-            )
-            for w in raised
-        ]
+        _, source, n = self.group_params(asset.machine_group) if raised else (None, "", 0)
+        out = []
+        for w in raised:
+            detail: dict[str, object] = {
+                "asset": asset.asset_id,
+                "reason": w.reason,
+                "channel": w.channel,
+                "ratio": round(w.value, 2),
+                "held_running_h": round(w.held_s / 3600, 1),
+                "runtime_s": w.t_running_s,
+            }
+            if source:
+                # Where the threshold crossed comes from, as the outlook says it of the prior.
+                thr = h.early.params.threshold(w.channel)
+                unit = " degC" if w.channel == "temp" else "x"
+                where = "across every site" if source == "fleet" else "at this site"
+                detail["reason"] = (
+                    f"{w.reason}; threshold {thr:.3g}{unit} learned from {_outcomes(n)} {where}"
+                )
+                detail["threshold"] = round(thr, 3)
+                detail["thresholds"] = source
+            out.append(EventRecord(ts, asset.node_id, "baseline_change", detail, source="gateway"))
+        return out
 
     def _service_step(self, assets: dict[str, Asset]) -> None:
         """New service-log entries: a replacement or failure restarts the asset's warning
         baseline (and confirms a standing warning); an inspection finding "no defect..." marks
-        the standing warning false. The outcomes retune the thresholds of the machine group."""
+        the standing warning false. The outcomes retune the thresholds of the machine group,
+        and are kept in the store with their entry (forwarded to the fleet server, which
+        learns each group's thresholds from every site's)."""
+        self._read_centre()
         entries = [e for e in self.store.service_log() if e.entry_id is not None]
         newest = max((e.entry_id or 0 for e in entries), default=0)
         if self.service_seen < 0:
@@ -291,7 +330,14 @@ class HealthMonitor:
             outcome = h.early.record_service(POSITION, e.kind, e.finding)
             if outcome is not None:
                 self.records.add(asset.machine_group, outcome)
-        by_group = {a.machine_group: self.records.params(a.machine_group) for a in assets.values()}
+                # By entry id: a step replayed after a crash (state file older than the
+                # store) settles the same entry again and writes nothing.
+                self.store.add_warning_outcome(
+                    OutcomeRecord(e.entry_id or 0, asset.machine_group, outcome.channel,
+                                  outcome.peak_value, outcome.confirmed)
+                )  # fmt: skip
+        groups = {a.machine_group for a in assets.values()}
+        by_group = {g: self.group_params(g)[0] for g in groups}
         for asset_id, h in self.assets.items():
             a = assets.get(asset_id)
             if a is not None:
@@ -313,6 +359,10 @@ class HealthMonitor:
     def alarm_state(self, asset_id: str) -> str:
         h = self.assets.get(asset_id)
         return "normal" if h is None else h.alarm.state
+
+
+def _outcomes(n: int) -> str:
+    return f"{n} warning outcome" + ("" if n == 1 else "s")
 
 
 def _key(raw: Any) -> tuple[float, int, int]:
@@ -484,7 +534,7 @@ class FleetForecaster:
     def _central(self) -> FleetPrior | None:
         """The prior the fleet server fitted from every site's lives and sent down (docs/
         FLEET.md), re-read from the store each time (parsed again only when it changed)."""
-        state = self.store.fleet_prior_state()
+        state = self.store.learned_state("fleet_prior")
         if state is None:
             self._central_prior = self._central_state = None
         elif state != self._central_state:

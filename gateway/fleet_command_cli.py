@@ -8,7 +8,8 @@
     periods GW [--report-s N] [--window-s N]              (the site's node periods; none: reset)
     update  --origin GW --build DIR --version V (--node ID ... | --site S | --all)
             [--canary-share 0.1] [--secrets DIR]
-    prior   [--force]
+    prior   [--force]                                     (the fleet prior and the warning
+                                                           thresholds, learned from every site)
 
 Each command is queued in the central store for the site gateway that owns the asset, node or
 site (the fleet server sends it: gateway/uplink/commands.py) and printed with its id; `list`
@@ -156,13 +157,11 @@ def _run(store: SqlStore, args: argparse.Namespace, origins: dict[str, str], bas
         cmd = rollout_args(build, args.node, args.site, args.all, args.canary_share)
         _queue(store, args.origin, "rollout", cmd, args.by)
     elif args.cmd == "prior":
-        n = PriorPublisher(store, origins).publish(force=args.force)
+        pub = PriorPublisher(store, origins)
         why = "unchanged, or not enough evidence: see the log"
-        print(
-            f"fleet prior queued for {n} site gateway(s)"
-            if n
-            else f"fleet prior not queued ({why})"
-        )
+        for what, n in (("fleet prior", pub.publish_prior(args.force)),
+                        ("warning thresholds", pub.publish_thresholds(args.force))):  # fmt: skip
+            print(f"{what} queued for {n} site gateway(s)" if n else f"{what} not queued ({why})")
 
 
 def main(argv: Sequence[str]) -> int:

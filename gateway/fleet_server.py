@@ -6,7 +6,8 @@ what the site gateways forward (gateway/uplink/central.py) into its store (Postg
 one fleet page over every site. Config (TOML):
 
     [fleet]            database (URL, required), data_dir, log_level, prior_every_s (how often
-                       the fleet prior is refitted from every site's lives and, when it
+                       the fleet prior is refitted from every site's lives and the warning
+                       thresholds retuned from every site's warning outcomes and, when they
                        changed, sent down: gateway/uplink/fleet_prior.py; 0 = never), appliers
                        (parallel applier connections, PostgreSQL only; default 4)
     [fleet.mqtt]       the central broker: keys of gateway/uplink/config.py (host, port, tls...)

@@ -395,6 +395,15 @@ class WarningOutcome:
     confirmed: bool  # a defect was found or the part failed; False: the warning was false
 
 
+THRESHOLD_FIELDS = tuple(sorted(set(_FIELD.values())))
+
+
+def evidence(outcomes: Sequence[WarningOutcome]) -> set[str]:
+    """The thresholds the records have evidence to tune: those with a warning found false on
+    one of their channels. Without one a threshold stays as it was (not enough evidence)."""
+    return {_FIELD[o.channel] for o in outcomes if not o.confirmed and o.channel in _FIELD}
+
+
 def tune_warning_params(
     params: WarningParams, outcomes: Sequence[WarningOutcome], margin: float = 1.1
 ) -> tuple[WarningParams, list[str]]:
@@ -404,11 +413,12 @@ def tune_warning_params(
     one line per change, in words, for the service team."""
     notes: list[str] = []
     new = params
-    for name in sorted(set(_FIELD.values())):
+    tunable = evidence(outcomes)
+    for name in THRESHOLD_FIELDS:
+        if name not in tunable:
+            continue
         chans = [ch for ch, f in _FIELD.items() if f == name]
         false = [o.peak_value for o in outcomes if o.channel in chans and not o.confirmed]
-        if not false:
-            continue
         cur = float(getattr(new, name))
         want = max(cur, margin * max(false))
         conf = [o.peak_value for o in outcomes if o.channel in chans and o.confirmed]
@@ -442,6 +452,17 @@ class WarningRecords:
     def notes(self, group: str) -> list[str]:
         return tune_warning_params(self.base, self.outcomes.get(group, []))[1]
 
+    def learned(self) -> dict[str, dict[str, float]]:
+        """group -> the thresholds its records have evidence for (`evidence`), as tuned; the
+        groups with none are left out. What a fleet server sends its sites (docs/FLEET.md)."""
+        out: dict[str, dict[str, float]] = {}
+        for group, outcomes in sorted(self.outcomes.items()):
+            have = evidence(outcomes)
+            if have:
+                tuned = self.params(group)
+                out[group] = {name: float(getattr(tuned, name)) for name in sorted(have)}
+        return out
+
     def to_state(self) -> dict[str, Any]:
         outcomes = {g: [asdict(o) for o in os] for g, os in self.outcomes.items()}
         return {"base": self.base.to_state(), "outcomes": outcomes}
@@ -458,6 +479,18 @@ class WarningRecords:
                 for g, os in d.get("outcomes", {}).items()
             },
         )
+
+
+def with_thresholds(params: WarningParams, learned: Mapping[str, float]) -> WarningParams:
+    """`params` with the thresholds of `learned` (a group's entry of `WarningRecords.learned`)
+    in place of its own; ValueError for a name that is not a threshold or a value that is
+    not a positive finite number."""
+    for name, v in learned.items():
+        if name not in THRESHOLD_FIELDS:
+            raise ValueError(f"not a warning threshold: {name!r}")
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
+            raise ValueError(f"threshold {name} must be a positive number, not {v!r}")
+    return WarningParams.from_state({**params.to_state(), **learned})
 
 
 def warn_run(

@@ -46,6 +46,7 @@ __all__ = [
     "NodeStatus",
     "OutboxEvent",
     "OutboxMark",
+    "OutcomeRecord",
     "Outlook",
     "Part",
     "Proposal",
@@ -236,6 +237,20 @@ class ServiceEntry:
     downtime_avoided_h: float = 0.0
     stop_h: float | None = None
     repair_cost: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    """What the service log settled about a bearing warning (the health monitor's
+    `WarningOutcome`, gateway/forecast/early_warning.py), kept with the service entry that
+    settled it: the asset's machine group then, the channel that warned, the highest value it
+    reached, and whether the warning was confirmed (a defect or a failure) or found false."""
+
+    entry_id: int
+    machine_group: str
+    channel: str
+    peak_value: float
+    confirmed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -745,9 +760,17 @@ class Store(Protocol):
 
     def outlook_checked_at(self) -> float | None: ...
 
+    def add_warning_outcome(self, outcome: OutcomeRecord) -> bool:
+        """Keep what a service entry settled about a warning; False when that entry has one
+        already (an entry settles at most one: a replayed monitor step writes nothing)."""
+
+    def warning_outcomes(self) -> list[OutcomeRecord]:
+        """Every warning outcome kept (at the fleet server: every site's), by entry id."""
+
     # --- fleet (gateway/store/commands_sql.py)
-    def fleet_prior_state(self) -> dict[str, Any] | None:
-        """The fleet prior the fleet server sent this site (docs/FLEET.md); None if none."""
+    def learned_state(self, kind: str) -> dict[str, Any] | None:
+        """What the fleet server learned from every site and sent this site (docs/FLEET.md):
+        kind `fleet_prior` or `warning_thresholds`; None if it sent none."""
 
     def node_periods(self) -> dict[str, int]:
         """report_s / window_s the fleet server set for this site's nodes ({}: the config's)."""

@@ -3,12 +3,15 @@ gateway/uplink/commands.py). A mixin of `SqlStore` like uplink_sql.py.
 
 - At the centre, `fleet_commands` is the outbox: a command is queued with an id, stays
   `pending` until its site answers, then is `done` or `refused` (with the site's reason);
-  `superseded` when a newer command of a kind that replaces the older one (the fleet prior)
-  was queued before the older one was answered.
+  `superseded` when a newer command of a kind that replaces the older one (what the centre
+  learned from every site: the fleet prior, the warning thresholds) was queued before the older
+  one was answered.
 - At a site, `site_commands` holds every command id it answered: the command's effect and its
   id are written in ONE transaction, so a command that arrives twice (a resend after an outage,
   the broker's redelivery) is applied once and answered again with the same result.
-- The fleet prior the centre sent is kept in `meta` (`fleet_prior`), read by the outlook.
+- What the centre learned and sent is kept in `meta` under its kind (`fleet_prior`, read by
+  the outlook; `warning_thresholds`, read by the health monitor); at the centre, the digest of
+  what it last queued under the kind + `_sent`.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ import msgpack
 
 from gateway.store.uplink_sql import _chunks
 
-__all__ = ["COMMAND_STATES", "REPLACED_KINDS", "CommandsSql", "FleetCommand"]
+__all__ = ["COMMAND_STATES", "LEARNED_KINDS", "REPLACED_KINDS", "CommandsSql", "FleetCommand"]
 
 COMMAND_STATES = ("pending", "done", "refused", "superseded")
-# A newer command of these kinds makes an older unanswered one of the same origin pointless.
-REPLACED_KINDS = frozenset({"fleet_prior"})
-PRIOR_KEY = "fleet_prior"
-PRIOR_SENT_KEY = "fleet_prior_sent"
+# What the centre learns from every site and sends down (gateway/uplink/fleet_prior.py): a
+# newer command of these kinds makes an older unanswered one of the same origin pointless.
+LEARNED_KINDS = ("fleet_prior", "warning_thresholds")
+REPLACED_KINDS = frozenset(LEARNED_KINDS)
 PERIODS_KEY = "node_periods"
 _COLS = "command_id, origin, kind, args, by_user, created, state, reason, sends, sent, answered"
 
@@ -189,14 +192,14 @@ class CommandsSql:
             return None
         return str(rows[0][0]), int(str(rows[0][1]).rsplit(":", 1)[1])
 
-    def set_prior_sent(self, digest: str) -> None:
+    def set_learned_sent(self, kind: str, digest: str) -> None:
         with self._lock, self._transaction():
-            self._set_meta(PRIOR_SENT_KEY, digest)
+            self._set_meta(_learned_key(kind) + "_sent", digest)
 
-    def prior_sent(self) -> str:
-        """Digest of the fleet prior the centre last queued for its sites ('' if never)."""
+    def learned_sent(self, kind: str) -> str:
+        """Digest of what the centre last queued for its sites as `kind` ('' if never)."""
         with self._lock:
-            rows = self._q("SELECT value FROM meta WHERE key = ?", (PRIOR_SENT_KEY,))
+            rows = self._q("SELECT value FROM meta WHERE key = ?", (_learned_key(kind) + "_sent",))
         return str(rows[0][0]) if rows else ""
 
     # ------------------------------------------------------------ site: each id once
@@ -237,10 +240,11 @@ class CommandsSql:
             )
         return state, reason, True
 
-    def set_fleet_prior_state(self, state: dict[str, Any]) -> None:
-        """Keep the fleet prior the centre sent (FleetPrior.to_state())."""
+    def set_learned_state(self, kind: str, state: dict[str, Any]) -> None:
+        """Keep what the centre learned and sent as `kind` (the fleet prior:
+        FleetPrior.to_state(); the warning thresholds: group -> learned thresholds)."""
         with self._lock, self._transaction():
-            self._set_meta(PRIOR_KEY, json.dumps(state))
+            self._set_meta(_learned_key(kind), json.dumps(state))
 
     def set_node_periods(self, periods: dict[str, int]) -> None:
         """The site's report and window periods as the fleet server set them (they replace
@@ -257,11 +261,18 @@ class CommandsSql:
         raw = json.loads(str(rows[0][0]))
         return {k: int(v) for k, v in raw.items() if k in ("report_s", "window_s")}
 
-    def fleet_prior_state(self) -> dict[str, Any] | None:
-        """The fleet prior the centre sent, None when none was."""
+    def learned_state(self, kind: str) -> dict[str, Any] | None:
+        """What the centre sent as `kind`, None when it sent none."""
         with self._lock:
-            rows = self._q("SELECT value FROM meta WHERE key = ?", (PRIOR_KEY,))
+            rows = self._q("SELECT value FROM meta WHERE key = ?", (_learned_key(kind),))
         if not rows:
             return None
         out: dict[str, Any] = json.loads(str(rows[0][0]))
         return out
+
+
+def _learned_key(kind: str) -> str:
+    """The meta key of a learned kind: the kind itself (`fleet_prior`: as stored before)."""
+    if kind not in LEARNED_KINDS:
+        raise ValueError(f"not a kind the centre learns: {kind!r}")
+    return kind

@@ -41,7 +41,11 @@ gateway/shifts.py; '' = the default early/late/night); 15 adds `outbox_keys` (an
 that must be written once per key, such as the weekly KPI snapshot `kpi.weekly` of a week: the
 key and its event id); 16 adds `service_log.stop_h` (hours the machine stood still for the job;
 for a failure its unplanned downtime) and `service_log.repair_cost` (what the job was invoiced,
-in the customer's currency), both NULL when not recorded.
+in the customer's currency), both NULL when not recorded; 17 adds `warning_outcomes` (what the
+service log settled about a bearing warning, one row per service entry that settled one: the
+machine group, the channel, the peak it reached, confirmed or found false; written by the health
+monitor at a site, forwarded with the state so the fleet server tunes each group's warning
+thresholds from every site's, docs/FLEET.md).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -49,7 +53,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -183,6 +187,13 @@ CREATE TABLE IF NOT EXISTS service_log (
     repair_cost {real}
 );
 CREATE INDEX IF NOT EXISTS service_log_asset ON service_log (asset_id, date);
+CREATE TABLE IF NOT EXISTS warning_outcomes (
+    entry_id BIGINT PRIMARY KEY,
+    machine_group TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    peak_value {real} NOT NULL,
+    confirmed INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS windows (
     window_id {serial},
     site TEXT NOT NULL,

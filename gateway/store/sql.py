@@ -28,6 +28,7 @@ from gateway.store.api import (
     MaintenanceWindow,
     NodeConfigState,
     NodeInfo,
+    OutcomeRecord,
     Part,
     SeqState,
     ServiceEntry,
@@ -959,6 +960,27 @@ class SqlStore(OutlookSql, UplinkSql, ProposalsSql, CommandsSql):
                 None if r[10] is None else float(r[10]),
             )
             for r in rows
+        ]
+
+    def add_warning_outcome(self, outcome: OutcomeRecord) -> bool:
+        with self._lock, self._transaction():
+            rows = self._q(
+                "INSERT INTO warning_outcomes (entry_id, machine_group, channel, peak_value,"
+                " confirmed) VALUES (?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO NOTHING"
+                " RETURNING entry_id",
+                (int(outcome.entry_id), outcome.machine_group, outcome.channel,
+                 float(outcome.peak_value), 1 if outcome.confirmed else 0),
+            )  # fmt: skip
+        return bool(rows)
+
+    def warning_outcomes(self) -> list[OutcomeRecord]:
+        with self._lock:
+            rows = self._q(
+                "SELECT entry_id, machine_group, channel, peak_value, confirmed"
+                " FROM warning_outcomes ORDER BY entry_id"
+            )
+        return [
+            OutcomeRecord(int(r[0]), str(r[1]), str(r[2]), float(r[3]), bool(r[4])) for r in rows
         ]
 
     def set_ledger(self, entry_id: int, acted_on_warning: bool, downtime_avoided_h: float) -> bool:

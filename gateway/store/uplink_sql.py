@@ -6,7 +6,8 @@ A mixin of `SqlStore` like outlook_sql.py. Two kinds of data travel:
 - the append-only streams `frames` and `events`, read after a watermark in commit order (their
   ids) and applied at the centre together with the new watermark in ONE transaction, so a
   replayed message adds nothing (frames are also checked by (node, boot, seq));
-- the site's state (sites, registry, service log, windows, nodes, outlook), sent as a whole
+- the site's state (sites, registry, service log with the warning outcomes its entries
+  settled, windows, nodes, outlook), sent as a whole
   snapshot and applied idempotently: entries by the site's id (`fleet_keys` maps it to the
   centre's id), the rest by its natural key.
 
@@ -221,6 +222,15 @@ class UplinkSql:
                         "SELECT entry_id, asset_id, part_id, date, kind, finding, by_user,"
                         " acted_on_warning, downtime_avoided_h, stop_h, repair_cost"
                         " FROM service_log ORDER BY entry_id"
+                    )
+                ],
+                # What the health monitor settled about warnings, by the entry that settled
+                # it (the centre tunes each group's warning thresholds from every site's).
+                "outcomes": [
+                    [int(r[0]), r[1], r[2], float(r[3]), bool(r[4])]
+                    for r in self._q(
+                        "SELECT entry_id, machine_group, channel, peak_value, confirmed"
+                        " FROM warning_outcomes ORDER BY entry_id"
                     )
                 ],
                 "windows": [
@@ -486,7 +496,9 @@ class UplinkSql:
                     if v is not None
                 }
             self._apply_nodes(origin, state["nodes"], res)
-            self._apply_service(origin, state["service"], assets, res)
+            entries = self._apply_service(origin, state["service"], assets, res)
+            # absent from a site older than schema 17: it has none to send
+            self._apply_outcomes(origin, state.get("outcomes", []), entries, res)
             self._apply_outlooks(state["outlooks"], assets, windows)
             self._touch_origin(origin)
         return res
@@ -573,7 +585,8 @@ class UplinkSql:
 
     def _apply_service(
         self, origin: str, entries: Sequence[Sequence[Any]], assets: set[str], res: ApplyResult
-    ) -> None:
+    ) -> dict[str, int | None]:
+        """Entries by the site's id; returns "origin:site id" -> the centre's entry id."""
         mapped = self._owned("service", origin)
         for e in entries:
             key = f"{origin}:{int(e[0])}"
@@ -591,6 +604,7 @@ class UplinkSql:
                     row,
                 )
                 self._claim("service", key, origin, int(rows[0][0]))
+                mapped[key] = int(rows[0][0])
             else:  # the ledger fields can be corrected at the site
                 self._q(
                     "UPDATE service_log SET asset_id = ?, part_id = ?, date = ?, kind = ?,"
@@ -598,6 +612,26 @@ class UplinkSql:
                     " stop_h = ?, repair_cost = ? WHERE entry_id = ?",
                     (*row, local),
                 )
+        return mapped
+
+    def _apply_outcomes(
+        self, origin: str, rows: Sequence[Sequence[Any]], entries: dict[str, int | None],
+        res: ApplyResult,
+    ) -> None:  # fmt: skip
+        """Warning outcomes under the centre's id of the entry that settled them, once each
+        (an entry settles one outcome, which never changes: a state sent again adds nothing)."""
+        keep = []
+        for r in rows:
+            local = entries.get(f"{origin}:{int(r[0])}")
+            if local is None:  # its entry was refused (unknown asset): so is the outcome
+                res.refuse("outcome_for_unknown_entry", f"{origin}:{int(r[0])}", origin)
+                continue
+            keep.append((local, str(r[1]), str(r[2]), float(r[3]), 1 if r[4] else 0))
+        self._many(
+            "INSERT INTO warning_outcomes (entry_id, machine_group, channel, peak_value,"
+            " confirmed) VALUES (?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO NOTHING",
+            keep,
+        )
 
     def _apply_windows(
         self, origin: str, windows: Sequence[Sequence[Any]], sites_ok: dict[str, bool],

@@ -1,14 +1,25 @@
-"""The fleet prior fitted at the centre from every site's completed lives, sent down to the sites.
+"""What the centre learns from every site, sent down to the sites: the fleet prior fitted from
+every site's completed lives, and the warning thresholds per machine group tuned from every
+site's warning outcomes.
 
-A site alone learns from its own failures only. The fleet server holds every site's service
-log and hourly history (forwarded, gateway/uplink), so the same fit a site runs
-(`analytics.FleetForecaster.prior`, the service log's completed lives into
-`forecast.fit_fleet_prior`) run over the central store learns from all of them. When the fitted
-prior differs from the one last sent, it is queued as a `fleet_prior` command for every
-configured site gateway (an older unanswered one is superseded); each site keeps it and its
-outlook uses it instead of its own fit (gateway/uplink/site_commands.py). With fewer than two
-completed lives in the whole fleet there is not enough evidence: nothing is sent, and each
-site goes on with what it has.
+A site alone learns from its own records only. The fleet server holds every site's service
+log, hourly history and warning outcomes (forwarded, gateway/uplink), so the same learning a
+site runs, run over the central store, learns from all of them:
+
+- `fleet_prior`: `analytics.FleetForecaster.prior`, the service log's completed lives into
+  `forecast.fit_fleet_prior`. With fewer than two completed lives in the whole fleet (one of
+  them a failure) there is not enough evidence: nothing is sent.
+- `warning_thresholds`: `early_warning.WarningRecords` over every site's outcomes (each one
+  settled by a service entry at its site: a warning confirmed, or found false), per machine
+  group; a group is sent only with the thresholds it has evidence for (`early_warning.
+  evidence`: a warning found false on one of their channels, the rule of the site's own
+  tuning). With no such group nothing is sent.
+
+Each is one mechanism: when what was learned differs from what was last sent (a digest in the
+centre's `meta`), it is queued as a command of its kind for every configured site gateway (an
+older unanswered one is superseded); each site keeps it (gateway/uplink/site_commands.py) and
+uses it instead of its own learning where the centre had evidence, and goes on with what it
+has where it had none.
 """
 
 from __future__ import annotations
@@ -18,18 +29,38 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from gateway.analytics import FleetForecaster
+from gateway.forecast.early_warning import WarningOutcome, WarningRecords
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PriorPublisher"]
+__all__ = ["PriorPublisher", "fleet_thresholds"]
+
+
+def fleet_thresholds(store: SqlStore) -> tuple[dict[str, Any] | None, int]:
+    """The warning thresholds learned from every outcome in `store` (the centre's): the
+    command's state {"groups": {group: {"thresholds": {name: value}, "outcomes": n}}}, None
+    when no group has evidence; and the outcomes behind it."""
+    records = WarningRecords()
+    rows = store.warning_outcomes()
+    for r in rows:
+        records.add(r.machine_group, WarningOutcome(r.channel, r.peak_value, r.confirmed))
+    learned = records.learned()
+    if not learned:
+        return None, len(rows)
+    groups = {
+        g: {"thresholds": t, "outcomes": len(records.outcomes[g])} for g, t in learned.items()
+    }
+    return {"groups": groups}, len(rows)
 
 
 class PriorPublisher:
-    """Fit the prior over `store` (the centre's) every `every_s`; queue it for `origins`."""
+    """Learn over `store` (the centre's) every `every_s`: the fleet prior and the warning
+    thresholds; queue each for `origins` when it changed."""
 
     def __init__(
         self,
@@ -44,8 +75,11 @@ class PriorPublisher:
         self.metrics = metrics or REGISTRY
 
     def publish(self, force: bool = False) -> int:
-        """Fit now; queue the prior for every site when it changed (or `force`). Returns the
+        """Learn now; queue what changed (or all, `force`) for every site. Returns the
         commands queued (0: unchanged, or not enough evidence)."""
+        return self.publish_prior(force) + self.publish_thresholds(force)
+
+    def publish_prior(self, force: bool = False) -> int:
         forecaster = FleetForecaster(self.store, refit_s=0.0)
         prior = forecaster.prior()
         lives = forecaster.n_lives
@@ -53,15 +87,26 @@ class PriorPublisher:
         if prior is None:
             log.info("fleet prior: not enough evidence", extra={"completed_lives": lives})
             return 0
-        state = prior.to_state()
-        digest = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:32]
-        if digest == self.store.prior_sent() and not force:
+        return self._queue("fleet_prior", prior.to_state(), {"lives": lives}, force)
+
+    def publish_thresholds(self, force: bool = False) -> int:
+        state, outcomes = fleet_thresholds(self.store)
+        self.metrics.set("kizashi_fleet_warning_outcomes", outcomes)
+        if state is None:
+            log.info("warning thresholds: not enough evidence", extra={"outcomes": outcomes})
             return 0
-        args = {"state": state, "lives": lives, "sites": len(self.origins)}
+        return self._queue("warning_thresholds", state, {"outcomes": outcomes}, force)
+
+    def _queue(self, kind: str, state: dict[str, Any], facts: dict[str, Any], force: bool) -> int:
+        """The digest-and-command step shared by every learned kind."""
+        digest = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:32]
+        if digest == self.store.learned_sent(kind) and not force:
+            return 0
+        args = {"state": state, **facts, "sites": len(self.origins)}
         for origin in self.origins:
-            self.store.queue_fleet_command(origin, "fleet_prior", args, "fleet")
-        self.store.set_prior_sent(digest)
-        log.info("fleet prior queued", extra={"completed_lives": lives, "sites": self.origins})
+            self.store.queue_fleet_command(origin, kind, args, "fleet")
+        self.store.set_learned_sent(kind, digest)
+        log.info(f"{kind} queued", extra={**facts, "sites": self.origins})
         return len(self.origins)
 
     async def run(self) -> None:

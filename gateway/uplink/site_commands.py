@@ -23,7 +23,11 @@ Kinds and arguments (all ids are the site's own):
   canary_share?}: the build must carry a valid signature of this site's fleet key (the key its
   nodes trust), else it is refused here rather than by every node;
 - `fleet_prior` {state}: the prior the centre fitted from every site's lives
-  (FleetPrior.to_state()), used by this site's outlook from then on.
+  (FleetPrior.to_state()), used by this site's outlook from then on;
+- `warning_thresholds` {state: {groups: {group: {thresholds: {name: value}, outcomes}}}}: the
+  warning thresholds the centre tuned per machine group from every site's warning outcomes,
+  used by this site's health monitor for those groups from its next step on (its own
+  learning goes on for the thresholds and groups the centre sent none of).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from gateway.forecast.early_warning import WarningParams, with_thresholds
 from gateway.forecast.prior import FleetPrior
 from gateway.rollout import plan_rollout
 from gateway.service_entry import build_entry, check_downtime, day_end, first_warning
@@ -52,7 +57,7 @@ __all__ = ["KINDS", "SiteCommands", "rollout_args"]
 
 KINDS = (
     "asset_update", "node_assign", "service_add", "ledger_set", "window_add", "window_delete",
-    "site_zone", "node_periods", "rollout", "fleet_prior",
+    "site_zone", "node_periods", "rollout", "fleet_prior", "warning_thresholds",
 )  # fmt: skip
 
 
@@ -216,7 +221,7 @@ class SiteCommands:
         if not self.store.delete_window(int(args["window_id"])):
             raise ValueError(f"no window {args['window_id']} at this site")
 
-    # ------------------------------------------------------------ updates and the prior
+    # ------------------------------------------------------------ updates, what the centre learned
     def rollout(self, args: dict[str, Any]) -> None:
         manifest, sig = bytes(args["manifest"]), bytes(args["signature"])
         try:
@@ -256,4 +261,19 @@ class SiteCommands:
             FleetPrior.from_state(state)  # refuse what the outlook could not read
         except (TypeError, ValueError, KeyError, AttributeError) as e:
             raise ValueError(f"unreadable fleet prior: {e}") from None
-        self.store.set_fleet_prior_state(state)
+        self.store.set_learned_state("fleet_prior", state)
+
+    def warning_thresholds(self, args: dict[str, Any]) -> None:
+        state = args["state"]
+        try:
+            groups = state["groups"]
+            if not isinstance(groups, dict):
+                raise TypeError("groups: not a map")
+            for group, learned in groups.items():
+                # refuse what the health monitor could not apply
+                with_thresholds(WarningParams(), learned["thresholds"])
+                if not isinstance(group, str) or int(learned["outcomes"]) < 1:
+                    raise ValueError(f"group {group!r}: no outcomes")
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            raise ValueError(f"unreadable warning thresholds: {e}") from None
+        self.store.set_learned_state("warning_thresholds", state)

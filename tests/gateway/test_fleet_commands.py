@@ -1,7 +1,8 @@
 """Commands from the centre, site side and outbox without a broker (real SQLite site, real
 SQLite and PostgreSQL centre): each id applied once, refusals with the reason and nothing
 changed, a command for another site refused, the outbox's states, rollouts checked against the
-site's fleet key, and the fleet prior fitted at the centre used by a site's outlook."""
+site's fleet key, the fleet prior fitted at the centre used by a site's outlook, and the warning
+thresholds the centre tunes from two sites' warning outcomes used by a site's health monitor."""
 
 from __future__ import annotations
 
@@ -11,18 +12,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from gateway.analytics import HealthMonitor
 from gateway.outlook.engine import OutlookEngine
 from gateway.store.api import Asset, Part, ServiceEntry, Store
 from gateway.store.sql import SqlStore
 from gateway.store.sqlite import SqliteStore
 from gateway.updates import Build, fleet_key, make_build
+from gateway.uplink.central import CentralApplier
 from gateway.uplink.commands import CommandReceiver
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.fleet_prior import PriorPublisher
+from gateway.uplink.forwarder import Forwarder
 from gateway.uplink.site_commands import SiteCommands, rollout_args
-from gateway.uplink.wire import encode
+from gateway.uplink.wire import decode, encode
 
 from ..analytics.test_analytics import REPORT_S, T0, write_series
+from ..outlook.test_engine_warnings import Feed
 from .uplink_support import register_site
 
 
@@ -158,6 +165,101 @@ def test_prior_fitted_at_the_centre_is_used_by_a_site(tmp_path: Path) -> None:
     )
     site.close()
     centre.close()
+
+
+GROUP = "group2_rigid"  # the machine group of every asset below (the Asset default)
+
+
+def settle_warning(
+    store: SqlStore, mon: HealthMonitor, asset: str, node: str, kurt: float, finding: str
+) -> float:
+    """A bearing warning raised by the site's own monitor from `node`'s reports (a baseline,
+    then excess kurtosis `kurt`), settled by an inspection with `finding`; the peak ratio."""
+    store.upsert_asset(Asset(asset, "site-" + asset[0].lower(), "Pump", node))
+    mon.step()
+    feed = Feed(store, node)
+    feed.run(30)
+    feed.run(10, kurt=kurt)
+    mon.step()
+    assert mon.assets[asset].early.warning("bearing") is not None
+    peak = mon.assets[asset].early.state["bearing"].peak["kurtosis"]
+    store.add_service_entry(ServiceEntry(asset, _day(feed.t), "inspection", finding=finding))
+    mon.step()
+    return peak
+
+
+def two_sites_outcomes(tmp_path: Path) -> dict[str, tuple[SqliteStore, HealthMonitor]]:
+    """gw-a finds a kurtosis warning false (peak 1.88x: alone it raises its threshold to
+    2.06); gw-b confirms a kurtosis defect that peaked at 1.75x (alone: no warning found
+    false, the default 1.5 stays). Each by its own real health monitor."""
+    sites = {}
+    for origin in ("gw-a", "gw-b"):
+        store = SqliteStore(tmp_path / f"{origin}.db")
+        mon = HealthMonitor(store, tmp_path / f"{origin}-health.json")
+        mon.step()
+        sites[origin] = (store, mon)
+    false_peak = settle_warning(*sites["gw-a"], "A0", "n0", 3.0, "No defect found")
+    defect_peak = settle_warning(*sites["gw-b"], "B0", "m0", 2.6, "Defect: outer race spall")
+    assert false_peak == pytest.approx(6.0 / 3.2) and defect_peak == pytest.approx(5.6 / 3.2)
+    return sites
+
+
+def test_warning_thresholds_learned_from_two_sites_are_used_by_a_site(
+    tmp_path: Path, store: Store
+) -> None:
+    """Outcomes recorded at two sites reach the centre with their states; the thresholds the
+    centre tunes from both differ from what either site learns alone; sent down, a site's
+    monitor uses them (and says so in the warning's words)."""
+    centre = store
+    assert isinstance(centre, SqlStore)
+    sites = two_sites_outcomes(tmp_path)
+    (store_a, mon_a), mon_b = sites["gw-a"], sites["gw-b"][1]
+    alone_a, alone_b = mon_a.group_params(GROUP), mon_b.group_params(GROUP)
+    assert alone_a[0].kurt_ratio == pytest.approx(1.1 * 6.0 / 3.2) and alone_a[1] == "site"
+    assert alone_b[0].kurt_ratio == 1.5 and alone_b[1] == ""  # a confirmed warning alone
+    # each outcome is kept with the entry that settled it, and forwarded with the state
+    assert [(o.channel, o.confirmed) for o in store_a.warning_outcomes()] == [("kurtosis", False)]
+    applier = CentralApplier(centre, {"gw-a": "acme", "gw-b": "globex"}, UplinkConfig())
+    for origin, (site, _) in sites.items():
+        for _ in range(2):  # a state sent twice adds nothing
+            assert applier.apply(origin, decode(Forwarder(site, origin, UplinkConfig())
+                                               .state_message()[1]))[2].refused == 0  # fmt: skip
+    got = sorted((o.machine_group, o.confirmed) for o in centre.warning_outcomes())
+    assert got == [(GROUP, False), (GROUP, True)]
+    pub = PriorPublisher(centre, ["gw-a", "gw-b"])
+    assert pub.publish() == 2 and pub.publish() == 0  # the thresholds (no lives: no prior)
+    cmd = centre.fleet_commands(origin="gw-a")[0]
+    assert cmd.kind == "warning_thresholds" and cmd.args["outcomes"] == 2
+    learned = cmd.args["state"]["groups"][GROUP]
+    # capped by gw-b's defect: neither gw-a's 2.06 nor gw-b's 1.5
+    assert learned == {"thresholds": {"kurt_ratio": pytest.approx(5.6 / 3.2)}, "outcomes": 2}
+    for origin, (site, mon) in sites.items():
+        c = centre.fleet_commands(origin=origin)[0]
+        assert SiteCommands(site, tmp_path, tmp_path / "s")(c.command_id, c.kind, c.args) == (
+            "done", "",
+        )  # fmt: skip
+        mon.step()
+        params, where, n = mon.group_params(GROUP)
+        assert (params.kurt_ratio, where, n) == (pytest.approx(5.6 / 3.2), "fleet", 2)
+        assert mon.assets[origin[-1].upper() + "0"].early.params.kurt_ratio == params.kurt_ratio
+    # gw-a now warns on a 1.81x kurtosis that its own records (2.06) would have let pass
+    a1 = Feed(store_a, "n1")
+    store_a.upsert_asset(Asset("A1", "site-a", "Pump", "n1"))
+    a1.run(30)
+    a1.run(10, kurt=2.8)
+    raised = [e for e in mon_a.step() if e.code == "baseline_change"]
+    assert [e.detail["thresholds"] for e in raised] == ["fleet"]
+    words = "threshold 1.75x learned from 2 warning outcomes across every site"
+    assert str(raised[0].detail["reason"]).endswith("running hours; " + words)
+    # the outlook says it where it says where the prior comes from: in the asset's status
+    (outlook,) = OutlookEngine(store_a, clock=lambda: a1.t).refresh(["A1"])
+    assert outlook.status_text.startswith("Bearing warning: kurtosis 1.8x"), outlook
+    assert words in outlook.status_text
+    bad = {"state": {"groups": {GROUP: {"thresholds": {"hold_s": 1.0}, "outcomes": 2}}}}
+    state, reason = SiteCommands(store_a, tmp_path, tmp_path / "s")(98, cmd.kind, bad)
+    assert state == "refused" and "not a warning threshold" in reason
+    for site, _ in sites.values():
+        site.close()
 
 
 def test_fleet_command_cli(tmp_path: Path, capsys: Any) -> None:

@@ -5,7 +5,9 @@ per-site users and ACL of docs/FLEET.md, SQLite site gateways, the PostgreSQL ce
   link returns the entry is applied once (however many copies arrived), comes back up with the
   site's state and is at the centre once; the edit the site's rules refuse shows its reason;
 - gw-a's login cannot read gw-b's commands;
-- the fleet prior the centre fits from gw-b's lives, sent down, is what gw-a's outlook uses.
+- the fleet prior the centre fits from gw-b's lives, sent down, is what gw-a's outlook uses;
+- the warning thresholds the centre tunes from gw-a's and gw-b's warning outcomes (forwarded
+  with their states), sent down, are what both sites' health monitors then use.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from tests.web.conftest import login
 from ..analytics.test_analytics import REPORT_S, T0, write_series
 from .broker import Broker, free_port
 from .conftest import PG_URL, pg_available
+from .test_fleet_commands import GROUP, two_sites_outcomes
 from .test_uplink_broker import _cfg, _until
 from .uplink_support import register_site
 
@@ -294,3 +297,55 @@ def test_the_prior_from_every_site_reaches_a_sites_outlook(
 
 def _count_kind(store: SqlStore, kind: str) -> int:
     return sum(1 for e in store.service_log() if e.kind == kind)
+
+
+def test_warning_thresholds_from_two_sites_reach_both_sites(
+    tmp_path: Path, broker: Any, central: PostgresStore
+) -> None:
+    """A warning found false at gw-a and a defect confirmed at gw-b (each by its own health
+    monitor) go up with the sites' states over the broker; the thresholds the centre tunes
+    from both (neither site's own) come down as commands and both monitors use them."""
+    sites = two_sites_outcomes(tmp_path)
+    own = {o: mon.group_params(GROUP)[0].kurt_ratio for o, (_, mon) in sites.items()}
+    fleet = _login_cfg(broker.port, "fleet")
+
+    async def scenario() -> None:
+        links = {o: Site(o, st, broker.port, tmp_path) for o, (st, _) in sites.items()}
+        applier = CentralApplier(central, ORIGINS, fleet)
+        sender = CommandSender(central, ORIGINS, fleet)
+        tasks = [asyncio.create_task(x.run()) for x in (applier, sender)]
+        for s in links.values():
+            s.start()
+        try:
+            await _until(lambda: len(central.warning_outcomes()) == 2, 60, "both outcomes")
+            assert await asyncio.to_thread(PriorPublisher(central, ORIGINS).publish) == 2
+            await _until(lambda: not central.pending_fleet_heads(), 30, "the thresholds applied")
+        finally:
+            for s in links.values():
+                await s.cut()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        asyncio.run(scenario())
+        cmds = central.fleet_commands()
+        assert [(c.kind, c.state) for c in cmds] == [("warning_thresholds", "done")] * 2
+        # the centre's page lists them in words
+        cfg = FleetConfig(database="unused", origins=ORIGINS, mqtt=fleet,
+                          web={"SECRET_KEY": "test-secret", "TESTING": True})  # fmt: skip
+        central.upsert_user(User("tech", hash_password("tech-pass-1234"), "technician"))
+        page = fleet_app(central, cfg).test_client()  # type: ignore[attr-defined]
+        login(page, "tech", "tech-pass-1234")
+        assert {r["summary"] for r in page.get("/api/commands").get_json()} == {
+            f"warning thresholds of {GROUP} from 2 warning outcomes"
+        }
+        for origin, (_, mon) in sites.items():
+            mon.step()
+            params, where, n = mon.group_params(GROUP)
+            assert (where, n) == ("fleet", 2)
+            assert params.kurt_ratio == pytest.approx(5.6 / 3.2)
+            assert own[origin] != pytest.approx(params.kurt_ratio)  # not what it learned alone
+    finally:
+        for st, _ in sites.values():
+            st.close()

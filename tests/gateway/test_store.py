@@ -19,6 +19,7 @@ from gateway.store.api import (
     FrameRecord,
     MaintenanceWindow,
     NodeStatus,
+    OutcomeRecord,
     Part,
     SeqState,
     ServiceEntry,
@@ -358,6 +359,10 @@ def _check_migrated(st: Store) -> None:
         "pump-1", "2024-06-01", "inspection", entry_id=n, acted_on_warning=True,
         downtime_avoided_h=3.0,
     )  # fmt: skip
+    # ... and keeps the warning outcomes (schema 17), one per settling entry
+    outcome = OutcomeRecord(n, "group2_rigid", "kurtosis", 1.9, False)
+    assert st.add_warning_outcome(outcome) and not st.add_warning_outcome(outcome)
+    assert st.warning_outcomes() == [outcome]
 
 
 def test_migrates_version_1_sqlite_file(tmp_path: Path) -> None:
