@@ -22,10 +22,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-import numpy as np
-
 from gateway.analytics import FleetForecaster, WarningSeen, current_warning
-from gateway.domain import asset_zone, asset_zone_limits, life_start
+from gateway.domain import asset_zone, asset_zone_limits
 from gateway.forecast import ModelParams
 from gateway.forecast.health import is_sensor_fault
 from gateway.store.api import Asset, MaintenanceWindow, Outlook, ServiceEntry, Store
@@ -33,19 +31,16 @@ from gateway.store.api import Asset, MaintenanceWindow, Outlook, ServiceEntry, S
 from . import columns as cols
 from . import levels as lv
 from .columns import F64
+from .evidence import BATCH, WarningReader, part_histories, part_starts, running_ages
 from .judgement import Facts, Slot, judge, status_text
 
 log = logging.getLogger(__name__)
 
 HOUR = 3600.0
-DAY = 86400.0
-HISTORY_DAYS = 400.0  # hourly history read per part (since its fitting, at most this far back)
-BATCH = 2000  # assets per forecast_many call and per store write
 SWEEP_S = 3600.0  # recompute everything this often (engine clock)
 CHECKED_EVERY_S = 5.0  # heartbeat period for /healthz (outlook_age_s)
 SEED_FRAMES = 100_000  # newest frames read at start to seed the running levels
 IMPULSIVE_KURTOSIS = 2.0  # median excess kurtosis above this: impulsive (bearing damage signs)
-WARNING_CODE = "baseline_change"  # the health monitor's bearing warning (gateway/analytics.py)
 
 
 def _date_ts(d: str) -> float:
@@ -77,9 +72,10 @@ class OutlookEngine:
         self._frame_mark = -1  # -1: not seeded yet
         # Bearing warnings the health monitor raised (its events, by event-id watermark): the
         # early-warning rule run on every report, on the node's running time, against each
-        # asset's own baseline. Shared with the forecaster (warning-to-failure leads).
-        self._event_mark = 0
-        self._warnings: dict[str, list[WarningSeen]] = {}
+        # asset's own baseline. Shared with the forecaster (warning-to-failure leads); the
+        # fleet server reads them with the same reader (evidence.py).
+        self._reader = WarningReader()
+        self._warnings = self._reader.by_asset
         self.forecaster.warnings = self._warnings
         self._prior_version = 0  # the fleet server's prior last used (FleetForecaster)
         self._stamp: tuple[float, ...] = ()
@@ -204,18 +200,7 @@ class OutlookEngine:
 
     def _read_warnings(self) -> set[str]:
         """Bearing warnings stored since the event watermark; the assets they concern."""
-        changed: set[str] = set()
-        while True:
-            events = self.store.events_after(self._event_mark, 5000)
-            for e in events:
-                if e.code != WARNING_CODE or not e.detail.get("reason"):
-                    continue  # (before issue 14 the z-score detector raised it, with no reason)
-                aid = str(e.detail.get("asset") or self._node_asset.get(e.node_id, e.node_id))
-                self._warnings.setdefault(aid, []).append(WarningSeen.from_event(e.ts, e.detail))
-                changed.add(aid)
-            if not events:
-                return changed
-            self._event_mark = events[-1].event_id
+        return self._reader.read(self.store, self._node_asset)
 
     # -- computation -----------------------------------------------------------------------
     def _recompute(self, ids: Sequence[str]) -> int:
@@ -260,18 +245,9 @@ class OutlookEngine:
         for w in self.store.windows():
             windows.setdefault(w.site, []).append(w)
         self._zones = {s.name: s.tz for s in self.store.sites()}  # hours of the site's week
-        since = {
-            a.asset_id: life_start(service.get(a.asset_id, ()), now - HISTORY_DAYS * DAY)
-            for a in assets
-        }
-        lo = min(since.values())
-        cols_all = self.store.hourly_columns([a.asset_id for a in assets], lo, now + HOUR)
-        empty = np.zeros((0, cols.WIDTH))
-        hist: dict[str, F64] = {}
-        for a in assets:
-            m = cols_all.get(a.asset_id, empty)
-            first = int(np.searchsorted(m[:, cols.HOUR], since[a.asset_id] // HOUR * HOUR))
-            hist[a.asset_id] = m[first:]
+        # Each part's hourly history since it was fitted (the fleet server reads the same).
+        since = part_starts(assets, service, now)
+        hist = part_histories(self.store, since, now)
         stored = {
             o.asset_id: o
             for o in self.store.outlooks(
@@ -302,8 +278,9 @@ class OutlookEngine:
             prior,
             warned_at,
         )
-        # Every current part is a censored life of the fleet prior (refitted every 5 min).
-        self.forecaster.running_ages.update({aid: f.age_h * HOUR for aid, f in fc.items()})
+        # Every current part is a censored life of the fleet prior (refitted every 5 min), its
+        # age as the fleet server computes it from the same history (evidence.py).
+        self.forecaster.running_ages.update(running_ages(hist))
         by_site: dict[str, list[Slot]] = {}
         for site, ws in windows.items():
             by_site[site] = sorted(
