@@ -148,7 +148,8 @@ def _summary(kind: str, args: dict[str, Any]) -> str:
     if kind == "rollout":
         return f"firmware {args.get('version', '?')}"
     if kind == "fleet_prior":
-        return f"fleet prior from {args.get('lives', '?')} completed lives"
+        running = f" and {args['running']} parts still running" if args.get("running") else ""
+        return f"fleet prior from {args.get('lives', '?')} completed lives{running}"
     if kind == "warning_thresholds":
         groups = ", ".join(sorted(args.get("state", {}).get("groups", {})))
         return f"warning thresholds of {groups} from {args.get('outcomes', '?')} warning outcomes"

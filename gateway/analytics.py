@@ -463,8 +463,9 @@ class FleetForecaster:
     (a sound part replaced: a censored life). Every asset's current part (`running_ages`,
     kept by the outlook engine) is a censored life as well: parts still running say the
     fleet's lives are at least this long. A warning in `warnings` (the monitor's, standing)
-    during a life that then failed gives a warning-to-failure lead time. Refitted at most
-    every `refit_s` seconds.
+    during a life that then failed gives a warning-to-failure lead time. At the fleet server
+    the publisher fills both from the central store (gateway/outlook/evidence.py, the
+    functions the engine uses). Refitted at most every `refit_s` seconds.
     """
 
     def __init__(
@@ -484,7 +485,8 @@ class FleetForecaster:
         self.completed_lives: list[float] = []  # ended lives (failed or replaced), running s
         self.lives: list[Life] = []  # what the prior was fitted on
         # Running seconds of each asset's current part, and its standing bearing warnings:
-        # the outlook engine keeps both current (the engine's own cache of what it computed).
+        # the outlook engine keeps both current (the engine's own cache of what it computed);
+        # the fleet server's publisher reads them whole (outlook/evidence.py fleet_evidence).
         self.running_ages: dict[str, float] = {}
         self.warnings: dict[str, list[WarningSeen]] = {}
         self._central_state: dict[str, Any] | None = None
@@ -560,8 +562,16 @@ class FleetForecaster:
         """Completed lives behind the prior in use."""
         c = self._central_prior
         if c is not None:
-            return c.n_failures + c.n_censored
+            return c.n_failures + c.n_censored - c.n_running
         return len(self.completed_lives)
+
+    @property
+    def n_running(self) -> int:
+        """Parts still running behind the prior in use (censored lives, not completed)."""
+        c = self._central_prior
+        if c is not None:
+            return c.n_running
+        return len(self.lives) - len(self.completed_lives)
 
     def prior(self) -> FleetPrior | None:
         """The fleet prior: needs two ended lives, one of them a failure (None before)."""

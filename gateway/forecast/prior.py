@@ -57,6 +57,10 @@ class FleetPrior:
     # lowest and highest (0 = unknown): an asset far outside them is another machine.
     level_lo: float = 0.0
     level_hi: float = 0.0
+    # Of the censored lives, the parts still in service when it was fitted (not completed
+    # lives: a site shown the fleet server's prior counts them apart). Last: fitters build
+    # the prior with positional arguments.
+    n_running: int = 0
 
     @property
     def n_runs(self) -> int:
@@ -74,6 +78,7 @@ class FleetPrior:
             "rul_table": self.rul_table.tolist(),
             "n_failures": self.n_failures,
             "n_censored": self.n_censored,
+            "n_running": self.n_running,
             "kernel_ages": self.kernel_ages.tolist(),
             "kernel_table": [
                 [None if np.isnan(v) else v for v in row] for row in self.kernel_table.tolist()
@@ -97,6 +102,7 @@ class FleetPrior:
             rul_table=table,
             n_failures=int(d.get("n_failures", 0)),
             n_censored=int(d.get("n_censored", 0)),
+            n_running=int(d.get("n_running", 0)),
             kernel_ages=np.asarray(d.get("kernel_ages", []), dtype=np.float64),
             kernel_table=np.asarray(
                 [[np.nan if v is None else v for v in row] for row in d.get("kernel_table", [])],

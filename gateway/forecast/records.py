@@ -69,7 +69,7 @@ def prior_from_lives(
     ended = [lf.life_s / lf.life_factor for lf in lives if not lf.running]
     running = sorted(lf.life_s / lf.life_factor for lf in lives if lf.running)
     cover = max(ended + running[-2:-1], default=math.inf)
-    return prior if cover == prior.max_life_s else replace(prior, max_life_s=cover)
+    return replace(prior, max_life_s=cover, n_running=len(running))
 
 
 def warned_since(warned_at_s: float | None, age_s: float) -> float | None:

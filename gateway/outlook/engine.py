@@ -255,7 +255,8 @@ class OutlookEngine:
             )
         }
         prior = self.forecaster.prior()
-        n_lives = self.forecaster.n_lives
+        # (completed lives, parts still running) behind the prior: the status text names both
+        n_lives = (self.forecaster.n_lives, self.forecaster.n_running)
         # The part's standing bearing warning, on the forecast's running clock (from the first
         # running hour of its history): as the bench passes it (bench/prognostics.py).
         warning: dict[str, WarningSeen | None] = {}
@@ -309,7 +310,7 @@ class OutlookEngine:
         fc: cols.Forecast,
         windows: dict[str, list[Slot]],
         stored: dict[str, Outlook],
-        n_lives: int,
+        n_lives: tuple[int, int],
         warning: WarningSeen | None = None,
     ) -> Outlook:
         p10, p50, p90, status, method = fc.p10_h, fc.p50_h, fc.p90_h, fc.status, fc.method
@@ -348,12 +349,10 @@ class OutlookEngine:
             )
         )  # fmt: skip
         if "fleet_prior" in method:
-            if self.forecaster.from_centre:  # fitted at the fleet server from every site
-                source = f"{n_lives} completed lives of parts across every site"
-            else:
-                source = f"{n_lives} completed lives of parts in the fleet"
-                n_alive = len(self.forecaster.lives) - n_lives
-                source += f" and {n_alive} parts still running" if n_alive > 0 else ""
+            # fitted at the fleet server from every site, or from this site's own records
+            where = "across every site" if self.forecaster.from_centre else "in the fleet"
+            source = f"{n_lives[0]} completed lives of parts {where}"
+            source += f" and {n_lives[1]} parts still running" if n_lives[1] > 0 else ""
         elif "rated_life" in method and part and part.rated_l10_h:
             source = f"the part's rated life (L10 {part.rated_l10_h:,.0f} h)"
         else:

@@ -7,8 +7,12 @@ log, hourly history and warning outcomes (forwarded, gateway/uplink), so the sam
 site runs, run over the central store, learns from all of them:
 
 - `fleet_prior`: `analytics.FleetForecaster.prior`, the service log's completed lives into
-  `forecast.fit_fleet_prior`. With fewer than two completed lives in the whole fleet (one of
-  them a failure) there is not enough evidence: nothing is sent.
+  `forecast.fit_fleet_prior`, fed what a site's outlook engine feeds it (gateway/outlook/
+  evidence.py, the same functions): the health monitor's bearing warnings (forwarded events),
+  so a warned failure gives its warning lead time, and the running age of every asset's
+  current part (forwarded hourly history since its last life-ending entry), a censored life.
+  With fewer than two completed lives in the whole fleet (one of them a failure) there is not
+  enough evidence: nothing is sent.
 - `warning_thresholds`: `early_warning.WarningRecords` over every site's outcomes (each one
   settled by a service entry at its site: a warning confirmed, or found false), per machine
   group; a group is sent only with the thresholds it has evidence for (`early_warning.
@@ -28,12 +32,14 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gateway.analytics import FleetForecaster
 from gateway.forecast.early_warning import WarningOutcome, WarningRecords
 from gateway.metrics import REGISTRY, Metrics
+from gateway.outlook.evidence import fleet_evidence
 from gateway.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -68,11 +74,13 @@ class PriorPublisher:
         origins: Iterable[str],
         every_s: float = 3600.0,
         metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.origins = sorted(origins)
         self.every_s = every_s
         self.metrics = metrics or REGISTRY
+        self.clock = clock  # the running parts' ages are taken at its time
 
     def publish(self, force: bool = False) -> int:
         """Learn now; queue what changed (or all, `force`) for every site. Returns the
@@ -80,14 +88,18 @@ class PriorPublisher:
         return self.publish_prior(force) + self.publish_thresholds(force)
 
     def publish_prior(self, force: bool = False) -> int:
-        forecaster = FleetForecaster(self.store, refit_s=0.0)
+        forecaster = FleetForecaster(self.store, refit_s=0.0, clock=self.clock)
+        # The warnings and running parts a site's outlook engine gives its forecaster: without
+        # them the centre's prior would lack the lead times and survivors a site's own has.
+        forecaster.warnings, forecaster.running_ages = fleet_evidence(self.store, self.clock())
         prior = forecaster.prior()
         lives = forecaster.n_lives
         self.metrics.set("kizashi_fleet_prior_lives", lives)
         if prior is None:
             log.info("fleet prior: not enough evidence", extra={"completed_lives": lives})
             return 0
-        return self._queue("fleet_prior", prior.to_state(), {"lives": lives}, force)
+        facts = {"lives": lives, "running": forecaster.n_running}
+        return self._queue("fleet_prior", prior.to_state(), facts, force)
 
     def publish_thresholds(self, force: bool = False) -> int:
         state, outcomes = fleet_thresholds(self.store)

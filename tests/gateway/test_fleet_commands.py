@@ -1,8 +1,9 @@
 """Commands from the centre, site side and outbox without a broker (real SQLite site, real
 SQLite and PostgreSQL centre): each id applied once, refusals with the reason and nothing
 changed, a command for another site refused, the outbox's states, rollouts checked against the
-site's fleet key, the fleet prior fitted at the centre used by a site's outlook, and the warning
-thresholds the centre tunes from two sites' warning outcomes used by a site's health monitor."""
+site's fleet key, the fleet prior fitted at the centre used by a site's outlook (with the site's
+warning lead times and running parts), and the warning thresholds the centre tunes from two
+sites' warning outcomes used by a site's health monitor."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from gateway.analytics import HealthMonitor
 from gateway.outlook.engine import OutlookEngine
+from gateway.outlook.evidence import fleet_evidence
 from gateway.store.api import Asset, Part, ServiceEntry, Store
 from gateway.store.sql import SqlStore
 from gateway.store.sqlite import SqliteStore
@@ -29,7 +31,8 @@ from gateway.uplink.site_commands import SiteCommands, rollout_args
 from gateway.uplink.wire import decode, encode
 
 from ..analytics.test_analytics import REPORT_S, T0, write_series
-from ..outlook.test_engine_warnings import Feed
+from ..outlook.test_engine_warnings import DAY, HOUR, Feed
+from .test_uplink import _drain
 from .uplink_support import register_site
 
 
@@ -165,6 +168,79 @@ def test_prior_fitted_at_the_centre_is_used_by_a_site(tmp_path: Path) -> None:
     )
     site.close()
     centre.close()
+
+
+def test_the_centres_prior_has_the_sites_warning_leads_and_running_parts(
+    tmp_path: Path, store: Store
+) -> None:
+    """A site's warned failure and its running parts reach the centre as the site forwards
+    them (frames, the monitor's events, the service log); the prior the centre fits and sends
+    has the warning lead time and the running parts as censored lives: the prior the site fits
+    alone from the same data, no less."""
+    centre = store
+    assert isinstance(centre, SqlStore)
+    site = SqliteStore(tmp_path / "gw-a.db")
+    part = Part("brg", "Drive-end bearing", "6205-2RS", rated_l10_h=30000, lead_time_days=5)
+    for i in range(4):
+        site.upsert_asset(Asset(f"A{i}", "site-a", f"Pump {i}", f"n{i}", parts=(part,)))
+    mon = HealthMonitor(site, tmp_path / "health.json")
+    mon.step()
+    feeds = {f"A{i}": Feed(site, f"n{i}") for i in range(4)}
+    # A0: a baseline over 30 quiet running hours, then impacts (kurtosis 6 against 3.2): the
+    # site's monitor warns, the part fails at 192 h. A1: replaced sound at 288 h (censored).
+    # A2: replaced at 240 h (a failure), its new part runs 120 h. A3: running, 400 h. (Lives
+    # end at midnight: service dates are days, a part's life starts at its entry's day.)
+    feeds["A0"].run(30)
+    feeds["A0"].run(162, kurt=3.0)
+    feeds["A1"].run(288)
+    feeds["A2"].run(240)
+    feeds["A3"].run(400)
+    raised = [e for e in mon.step() if e.code == "baseline_change"]
+    assert [e.detail["asset"] for e in raised] == ["A0"]
+    site.add_service_entry(ServiceEntry("A0", _day(feeds["A0"].t), "failure"))
+    site.add_service_entry(
+        ServiceEntry("A1", _day(feeds["A1"].t), "replacement", finding="no defect, routine")
+    )
+    site.add_service_entry(ServiceEntry("A2", _day(feeds["A2"].t), "replacement"))
+    feeds["A2"].t += 2 * DAY  # the new part starts after the replacement's day
+    feeds["A2"].run(120)
+    clock = [max(f.t for f in feeds.values()) + 60]
+    engine = OutlookEngine(site, clock=lambda: clock[0])
+    engine.step()
+    clock[0] += 600  # the forecaster refits (every 5 min) with what the step kept
+    alone = engine.forecaster.prior()
+    assert alone is not None
+    assert (alone.n_failures, alone.n_censored, alone.n_running) == (2, 3, 2)
+    (lead,) = alone.warning_leads_s.tolist()
+    assert lead == 192 * HOUR - float(raised[0].detail["runtime_s"])  # type: ignore[arg-type]
+    # the evidence read whole from a store is what the engine kept as it went
+    fc = engine.forecaster
+    assert fleet_evidence(site, clock[0]) == (fc.warnings, fc.running_ages)
+
+    applier = CentralApplier(centre, {"gw-a": "acme"}, UplinkConfig())
+    fwd = Forwarder(site, "gw-a", UplinkConfig())
+    assert applier.apply("gw-a", decode(fwd.state_message()[1]))[2].refused == 0
+    for stream in ("frames", "events"):
+        _drain(fwd, applier, stream)
+    pub = PriorPublisher(centre, ["gw-a"], clock=lambda: clock[0])
+    assert pub.publish() == 1
+    cmd = centre.fleet_commands(origin="gw-a")[0]
+    sent = cmd.args["state"]
+    assert (sent["n_censored"], sent["n_running"]) == (3, 2)
+    assert sent["warning_leads_s"] == [lead]
+    assert sent == alone.to_state()
+    assert (cmd.args["lives"], cmd.args["running"]) == (3, 2)
+
+    # the site uses it, and says what it was fitted from
+    assert SiteCommands(site, tmp_path, tmp_path / "s")(cmd.command_id, cmd.kind, cmd.args)[0] == (
+        "done"
+    )
+    assert engine.step() >= 1
+    o = {x.asset_id: x for x in site.outlooks()}
+    assert "fleet_prior" in o["A2"].method, o["A2"]  # (A3 is older than every ended life)
+    words = "3 completed lives of parts across every site and 2 parts still running"
+    assert words in o["A2"].status_text
+    site.close()
 
 
 GROUP = "group2_rigid"  # the machine group of every asset below (the Asset default)
