@@ -102,8 +102,10 @@ def test_the_demo_runs_its_firmware_nodes_outside_the_gateway_process(tmp_path: 
     """`kizashi demo` serves the gateway and page in its own process and runs the simulated
     nodes (firmware.host and its stand-ins) in a child process (kizashi/sim_fleet.py): after a
     run that stored frames, the demo's process has loaded no board stand-in and no firmware but
-    the machine profile table (firmware/sensors/sim.py, data and `math` only) that the first
-    start's history seeding reads (kizashi/demo_history.py)."""
+    what the first start's history seeding runs to calibrate its features (kizashi/
+    demo_history.py): the machine profiles and their simulated signal (firmware/sensors/sim.py)
+    and the feature code (firmware/features.py, kernels.py; `math` and `array` only, the viper
+    kernels fail to import without `micropython`)."""
     import subprocess
     import sys
 
@@ -123,5 +125,6 @@ def test_the_demo_runs_its_firmware_nodes_outside_the_gateway_process(tmp_path: 
     assert out.returncode == 0, out.stdout + out.stderr
     stored = re.search(r"stopped; (\d+) frames stored", out.stdout)
     assert stored and int(stored.group(1)) > 0, out.stdout  # the nodes did run, elsewhere
-    profile_table = ["firmware", "firmware.sensors", "firmware.sensors.sim"]
-    assert f"MODULES {profile_table}" in out.stdout, out.stdout
+    calibration = ["firmware", "firmware.features", "firmware.kernels", "firmware.sensors",
+                   "firmware.sensors.sim"]  # fmt: skip
+    assert f"MODULES {calibration}" in out.stdout, out.stdout
