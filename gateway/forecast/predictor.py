@@ -27,6 +27,11 @@ DEGRADING = "degrading"
 # cadence or machine type): the answer comes from the rated life, or there is none.
 NOT_FIT = "history_does_not_fit"
 STATUSES = (NOT_ENOUGH_DATA, PRIOR_ONLY, HEALTHY, DEGRADING, NOT_FIT)
+# Method of a degrading part whose HI is at or past ModelParams.fail_level when no failed fleet
+# runs exist: fail_level is an assumption, not a measurement, and this part has outrun it, so
+# nothing says when it fails. No quantiles, and no age or rated-life answer in their place
+# (a rated life far ahead would contradict the vibration the part shows).
+PAST_FAIL_LEVEL = "past_fail_level"
 
 
 def _norm_ppf(q: float) -> float:
@@ -95,6 +100,8 @@ def predict(
         mu_t, s_t = np.where(w, mu_w, mu_t), np.where(w, s_w, s_t)
         names_t[w] = "warning_lead"
         use_trend = use_trend | w
+    # Past the assumed end-of-life level with no fleet runs and no warning lead: no figure.
+    past = st.degrading & (trend_name == "trend_exp") & (st.hi >= p.fail_level) & ~use_trend
     if np.any(use_trend):
         mu, s = mu_t[use_trend], s_t[use_trend]
         blend = has_base[use_trend]
@@ -120,6 +127,9 @@ def predict(
     status[enough & ~use_trend & ~has_base] = HEALTHY  # no evidence: quantiles stay null
     if prior is not None:
         status[~ok_fit & ~use_trend] = NOT_FIT
+    out[past] = np.nan
+    method[past] = PAST_FAIL_LEVEL
+    status[past] = DEGRADING
     return out, status.astype(np.str_), method.astype(np.str_)
 
 
@@ -155,9 +165,11 @@ def _trend(
         sd = lr.std(axis=1, ddof=1) if lr.shape[1] > 1 else np.zeros(lr.shape[0])
         return lr.mean(axis=1), np.maximum(sd, p.sigma_floor), "trend_match"
     # Exponential growth fallback: HI (a log level) rises linearly; extrapolate to fail_level.
-    ok = st.slope > 0
+    # At or past fail_level there is nothing to extrapolate to (NaN; predict says so): the
+    # level is assumed, and a part still running above it shows the assumption was wrong.
+    ok = (st.slope > 0) & (st.hi < p.fail_level)
     safe = np.where(ok, st.slope, 1.0)
-    r = np.maximum(p.fail_level - st.hi, 0.0) / safe
+    r = (p.fail_level - st.hi) / safe
     mu = np.where(ok, np.log(r + p.offset_s), np.nan)
     rel = np.where(ok, st.slope_se / safe, np.inf)
     s = np.clip(rel, p.sigma_floor, 2.0)

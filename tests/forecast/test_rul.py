@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from contextlib import redirect_stdout
 
 import numpy as np
@@ -38,14 +39,39 @@ def test_usage_only_gives_rated_life_distribution() -> None:
     assert fc.p10_s < 3600.0
 
 
-def test_rising_trend_without_fleet_extrapolates() -> None:
-    n = 600
+def _rising(n: int, tau: float = 1500.0) -> PartHistory:
+    # Flat at 0.5 until 1500 s, then HI rises 1/tau per running second on both channels.
     t = np.arange(n, dtype=np.float64) * 10.0
-    level = 0.5 * np.exp(np.maximum(t - 3000.0, 0) / 1500.0)
-    fc = forecast_part(PartHistory(t, {"rms_h": level, "rms_v": level}))
+    level = 0.5 * np.exp(np.maximum(t - 1500.0, 0) / tau)
+    return PartHistory(t, {"rms_h": level, "rms_v": level})
+
+
+def test_rising_trend_without_fleet_extrapolates() -> None:
+    fc = forecast_part(_rising(600, tau=4000.0))
     assert fc.status == "degrading" and fc.method == "trend_exp"
-    # HI rises 1/1500 per s, fail level ln 5 ~ 1.61 from HI ~ 1.7 -> already past: short RUL.
-    assert fc.p50_s is not None and fc.p50_s < 1500.0
+    # HI ~1.0, under the fail level ln 5 ~ 1.61: the median is (ln 5 - HI) * 4000 s away.
+    assert fc.p50_s is not None and fc.health_index < math.log(5.0)
+    assert fc.p50_s == pytest.approx((math.log(5.0) - fc.health_index) * 4000.0, rel=0.1)
+
+
+def test_past_fail_level_without_fleet_runs_gives_no_figure() -> None:
+    # HI ~2.7, past ln 5 while the part still runs: the assumed end-of-life level is outrun and
+    # no failed fleet run says when it fails. Before, the trend said "0 s left" and dominated
+    # the blend with the rated life (a few minutes P50); the rated life or the fleet's ages
+    # must not answer either.
+    h = _rising(600)
+    lives = fit_fleet_prior([20000.0, 26000.0, 31000.0])  # completed lives, no runs
+    assert lives.n_runs == 0
+    for prior, usage in ((None, None), (None, UsageModel(rated_l10_h=10.0)), (lives, None)):
+        fc = forecast_part(h, prior, usage)
+        assert fc.health_index >= math.log(5.0)
+        assert fc.status == "degrading" and fc.method == "past_fail_level"
+        assert fc.p10_s is None and fc.p50_s is None and fc.p90_s is None
+        assert fc.quantiles == () and fc.point_s is None
+    # A warned part with fleet warning-to-failure leads keeps its lead-time forecast.
+    leads = fit_fleet_prior([20000.0, 26000.0], warning_leads_s=[3000.0, 4000.0])
+    warned = forecast_part(PartHistory(h.t_running_s, h.features, warned_at_s=5000.0), leads)
+    assert warned.method.startswith("warning_lead") and warned.p50_s is not None
 
 
 def test_prior_state_round_trip_and_many_matches_single() -> None:
