@@ -382,15 +382,18 @@ class OutlookEngine:
                 "h_by_shift": {k: round(v, 1) for k, v in util.hours_by_shift.items()},
                 "tz": self._zones.get(a.site, "UTC"),
             }
-        if status == "degrading" and level is not None and j.p90_ts is not None:
+        ahead = self.params.fail_level - hi
+        if status == "degrading" and level is not None and j.p90_ts is not None and ahead > 0:
             # The cone: from today's level to the failure level (HI fail_level over the quiet
-            # floor) reached at the P10/P50/P90 dates.
-            fail = level[0] * math.exp(max(0.05, self.params.fail_level - hi))
+            # floor) reached at the P10/P50/P90 dates. Only with that level still ahead: a part
+            # past it has no failure level to draw (none is made up a little above today's).
+            fail = level[0] * math.exp(ahead)
             detail["cone"] = {"level_mm_s": round(level[0], 3), "fail_level_mm_s": round(fail, 3)}
         w = j.window
         text = status_text(
             status, n_run, need, source, util is None and p10 is not None,
             "" if warning is None else warning.reason, method,
+            math.exp(self.params.fail_level),
         )  # fmt: skip
         return Outlook(
             asset_id=a.asset_id, computed_at=now,

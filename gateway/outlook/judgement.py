@@ -22,6 +22,8 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gateway.forecast.predictor import PAST_FAIL_LEVEL
+
 DAY = 86400.0
 YEAR_H = 8766.0  # hours in an average year
 WEEKS_PER_YEAR = 365.25 / 7.0
@@ -140,6 +142,8 @@ def judge(f: Facts) -> Judgement:
     )
     if beyond:
         life = f"beyond {_years(f)}"
+    elif f.p10_h is None and f.status == "degrading":
+        life = "no figure: vibration past the level taken as end of life"
     elif f.p10_h is None:
         life = "unknown"
     elif f.p10_ts is None:
@@ -203,6 +207,15 @@ def judge(f: Facts) -> Judgement:
                 "Watch: the fleet's history does not cover this machine, so there is no"
                 " remaining-life figure; the vibration zone and warnings still apply.",
             )  # fmt: skip
+        if f.status == "degrading":
+            # Worn past the assumed end-of-life level (predictor PAST_FAIL_LEVEL) yet below
+            # zone C: no date to plan for, so watch the zone and the warnings.
+            return result(
+                WATCH, None, None, None,
+                "Watch: vibration rising past the level taken as end of life, with no"
+                " remaining-life figure; the zone decides: zone C plans the replacement, zone D"
+                " stops the machine.",
+            )  # fmt: skip
         return result(WATCH if f.status == "not_enough_data" else NONE, None, None, None,
                       "Nothing to plan yet.")  # fmt: skip
     if risk > _plan_horizon(slots, f.now):
@@ -251,12 +264,15 @@ def status_text(
     missing_usage: bool,
     warning: str = "",
     method: str = "",
+    fail_ratio: float = 5.0,
 ) -> str:
     """The forecast status in words a technician understands, with what is missing.
 
     `source` names the fallback life ("the part's rated life (L10 30,000 h)", "7 completed
     lives of this part in the fleet", or "" when there is none). `warning` is the part's
-    standing bearing warning in words (its reason), `method` the forecast's evidence."""
+    standing bearing warning in words (its reason), `method` the forecast's evidence,
+    `fail_ratio` the vibration over its quiet level taken as end of life (ModelParams.fail_level
+    as a ratio)."""
     have = f"{running_h:.0f} of {need_h:.0f} running hours of readings since the part was fitted"
     if status == "not_enough_data":
         text = f"Not enough data yet: {have}, and no rated life or fleet history for this part"
@@ -268,6 +284,12 @@ def status_text(
     elif status == "degrading" and method.startswith("warning_lead"):
         text = "Remaining life from how long warned parts of the fleet ran after their warning"
         text += f" and {source}" if source else ""
+    elif status == "degrading" and method == PAST_FAIL_LEVEL:
+        text = (
+            f"Wear trend: vibration is past the level taken as end of life ({fail_ratio:g}x its"
+            " quiet level) and no failed part in the fleet history has readings to say when it"
+            " fails: no remaining-life figure"
+        )
     elif status == "degrading":
         text = "Wear trend: vibration rising; remaining life from that trend"
         text += f" and {source}" if source else ""

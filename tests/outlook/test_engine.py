@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,15 @@ import pytest
 
 from gateway.outlook import OutlookEngine, outlook_age_s
 from gateway.store import open_store
-from gateway.store.api import Asset, FrameRecord, Part, ServiceEntry, Store, WriteBatch
+from gateway.store.api import (
+    Asset,
+    FrameRecord,
+    MaintenanceWindow,
+    Part,
+    ServiceEntry,
+    Store,
+    WriteBatch,
+)
 
 HOUR = 3600.0
 NOW = 1_800_000_000.0  # a fixed clock: results do not depend on the day the test runs
@@ -35,15 +44,22 @@ class Feed:
         self.store, self.node, self.seq, self.runtime = store, node, 0, 3_600_000
 
     def report(self, ts: float, vel: float, running: bool = True) -> None:
-        self.seq += 1
-        self.runtime += 600 if running else 0
-        v = int(vel * 100)
-        self.store.write_batch(WriteBatch(frames=[FrameRecord(
-            node_id=self.node, boot_id=1, seq=self.seq, kind="report", node_time=int(ts),
-            recv_time=ts, ts=ts, payload=b"", flags=1 if running else 0, dropped=0,
-            runtime_s=self.runtime, starts=10, acc_rms_mg=(v, v, v), vel_rms_mm_s_x100=(v, v, v),
-            peak_mg=v * 3, kurtosis_x100=20, temp_c_x10=400,
-        )]))  # fmt: skip
+        self.reports([(ts, vel)], running)
+
+    def reports(self, points: list[tuple[float, float]], running: bool = True) -> None:
+        """(ts, velocity mm/s) readings committed in one batch."""
+        recs = []
+        for ts, vel in points:
+            self.seq += 1
+            self.runtime += 600 if running else 0
+            v = int(vel * 100)
+            recs.append(FrameRecord(
+                node_id=self.node, boot_id=1, seq=self.seq, kind="report", node_time=int(ts),
+                recv_time=ts, ts=ts, payload=b"", flags=1 if running else 0, dropped=0,
+                runtime_s=self.runtime, starts=10, acc_rms_mg=(v, v, v),
+                vel_rms_mm_s_x100=(v, v, v), peak_mg=v * 3, kurtosis_x100=20, temp_c_x10=400,
+            ))  # fmt: skip
+        self.store.write_batch(WriteBatch(frames=recs))
 
 
 def test_zone_is_the_running_level_not_the_last_reading(store: Store) -> None:
@@ -126,3 +142,34 @@ def test_one_failing_asset_does_not_stop_the_others(
     assert eng.step() == 1 and eng.failed == 1
     assert [o.asset_id for o in store.outlooks()] == ["pump"]
     assert "outlook of fan failed" in caplog.text
+
+
+def test_worn_past_the_assumed_end_of_life_level_is_judged_by_its_zone(store: Store) -> None:
+    # The pump's vibration grows steadily 7x over 100 running hours into zone C (2.8-4.5 mm/s)
+    # and no part of the fleet has failed: its HI (ln 7) is past the level taken as end of
+    # life (ln 5) while it still runs, so no figure can be given. Before, the trend said
+    # "0 h left", blended with the rated life into a P50 under an hour, the judgement chose an
+    # unplanned stop by today and the cone drew a failure level 5 % above today's.
+    feed = Feed(store, "n1")
+    n = 120 * 6  # readings every 10 running minutes
+    t0 = NOW - n * 600.0
+    feed.reports([
+        (t0 + i * 600.0, 0.5 * math.exp(math.log(7.0) * max(i / 6 - 20.0, 0.0) / 100.0))
+        for i in range(n)
+    ])  # fmt: skip
+    day = 86400.0
+    store.add_window(MaintenanceWindow("Site", NOW + 2 * day, NOW + 2 * day + 8 * HOUR))
+    store.add_window(MaintenanceWindow("Site", NOW + 9 * day, NOW + 9 * day + 8 * HOUR))
+    OutlookEngine(store, clock=lambda: NOW).step()
+    (o,) = store.outlooks(["pump"])
+    assert o.zone == "C" and o.status == "degrading" and o.health_index > math.log(5.0)
+    assert o.method == "past_fail_level"
+    assert (o.rul_p10_h, o.rul_p50_h, o.rul_p90_h) == (None, None, None)
+    assert (o.p10_ts, o.p50_ts, o.p90_ts) == (None, None, None)
+    assert o.detail["forecast_rul_h"] == [None, None, None]  # no rated life in its place
+    assert "no remaining-life figure" in o.status_text and "5x its quiet level" in o.status_text
+    assert o.life_text.startswith("no figure")
+    assert "cone" not in o.detail  # no failure level made up
+    # The zone decides: the first planned stop the part (5 days lead time) can make.
+    assert (o.action, o.reason) == ("plan", "zone_C")
+    assert o.window_start == NOW + 9 * day and o.parts_needed == (("6205-2RS", 1),)

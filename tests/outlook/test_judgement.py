@@ -115,3 +115,20 @@ def test_history_that_does_not_fit_is_watched_and_said_in_words() -> None:
         "history_does_not_fit", 600, 90, "the part's rated life (L10 30,000 h)", False
     )
     assert "rated life (L10 30,000 h) only" in text
+
+
+def test_no_figure_past_the_end_of_life_level_is_judged_by_the_zone_alone() -> None:
+    # A degrading part past the level taken as end of life with no fleet failure: no figure.
+    none = {"p10_h": None, "p50_h": None, "p90_h": None, "p10_ts": None, "p50_ts": None,
+            "p90_ts": None}  # fmt: skip
+    c = judge(facts(zone="C", lead_time_days=10.0, **none))
+    assert (c.action, c.reason, c.window) == (PLAN, "zone_C", WEEKLY[1])  # first it can make
+    assert c.parts_needed == (("6205-2RS", 1),) and c.life_text.startswith("no figure")
+    d = judge(facts(zone="D", **none))
+    assert (d.action, d.reason) == (STOP_NOW, "zone_D")
+    b = judge(facts(zone="B", **none))  # below zone C: nothing to date, so watched
+    assert b.action == WATCH and "no remaining-life figure" in b.action_text
+    assert b.parts_needed == () and b.need_by_ts is None
+    text = status_text("degrading", 500, 15, "", False, method="past_fail_level")
+    assert "past the level taken as end of life (5x its quiet level)" in text
+    assert "no remaining-life figure" in text and "remaining life from" not in text
