@@ -5,10 +5,13 @@ running age of every asset's current part (a censored life: parts still running)
 A site's outlook engine keeps both current as it goes: the warnings by event-id watermark
 (`WarningReader`), the ages of the assets it recomputes from the hourly arrays it reads for
 their forecasts (`part_starts`, `part_histories`, `running_ages`). The fleet server reads both
-whole from the central store (`fleet_evidence`, the same functions) before it fits the prior it
-sends down (gateway/uplink/fleet_prior.py): the sites forward the monitor's events, the frames
-of the hourly history and the service log, so the centre's prior has the lead times and the
-survivors each site's own has.
+whole from the central store (`fleet_evidence`) before it fits the prior it sends down
+(gateway/uplink/fleet_prior.py): the sites forward the monitor's events, the frames of the
+hourly history and the service log, so the centre's prior has the lead times and the survivors
+each site's own has. The centre needs the ages, not the arrays: it has the database compute
+them (`Store.running_spans`, the span `running_ages` takes, read from a few rows per part) and
+reads the warnings alone (events by code), so an hourly publish over 20,000 assets with months
+of history and millions of events reads neither (bench/fleet_evidence.py, docs/FLEET.md).
 """
 
 from __future__ import annotations
@@ -44,9 +47,9 @@ class WarningReader:
         event names its asset; `node_asset` (node -> asset) is for one that does not."""
         changed: set[str] = set()
         while True:
-            events = store.events_after(self.mark, 5000)
+            events = store.events_after(self.mark, 5000, code=WARNING_CODE)
             for e in events:
-                if e.code != WARNING_CODE or not e.detail.get("reason"):
+                if not e.detail.get("reason"):
                     continue  # (before issue 14 the z-score detector raised it, with no reason)
                 aid = str(e.detail.get("asset") or node_asset.get(e.node_id, e.node_id))
                 self.by_asset.setdefault(aid, []).append(WarningSeen.from_event(e.ts, e.detail))
@@ -83,7 +86,8 @@ def part_histories(store: Store, since: Mapping[str, float], now: float) -> dict
 
 def running_ages(hist: Mapping[str, F64]) -> dict[str, float]:
     """The running seconds of each current part: its running hours' span, the age its forecast
-    sees (the forecast's clock starts at the part's first running hour)."""
+    sees (the forecast's clock starts at the part's first running hour). `Store.running_spans`
+    computes the same in the database (tests/outlook/test_running_spans.py)."""
     out: dict[str, float] = {}
     for aid, m in hist.items():
         run = cols.running_rows(m)
@@ -98,7 +102,8 @@ def fleet_evidence(
     `store`, read whole: what `analytics.FleetForecaster` takes as `warnings` and
     `running_ages`. The warnings are read from the first event on every call: a watermark kept
     between calls could pass over an event that a concurrent writer (the fleet server's applier
-    lanes) commits later under a lower id."""
+    lanes) commits later under a lower id. The ages are the span `running_ages` takes of
+    `part_histories`, computed by the database without returning the hourly rows."""
     assets = store.assets()
     service: dict[str, list[ServiceEntry]] = {}
     for s in store.service_log():
@@ -108,5 +113,5 @@ def fleet_evidence(
     ages: dict[str, float] = {}
     for i in range(0, len(assets), BATCH):
         since = part_starts(assets[i : i + BATCH], service, now)
-        ages.update(running_ages(part_histories(store, since, now)))
+        ages.update(store.running_spans(since, now + HOUR))  # part_histories' end
     return reader.by_asset, ages

@@ -10,7 +10,7 @@ reference.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
@@ -685,9 +685,12 @@ class Store(Protocol):
     def events(
         self, node_id: str | None = None, since: float | None = None, limit: int = 100
     ) -> list[StoredEvent]: ...
-    def events_after(self, event_id: int, limit: int = 100) -> list[StoredEvent]:
+    def events_after(
+        self, event_id: int, limit: int = 100, code: str | None = None
+    ) -> list[StoredEvent]:
         """Events stored after `event_id`, oldest first (ids grow in commit order): a
-        watermark for consumers that must see every event once, e.g. notifications."""
+        watermark for consumers that must see every event once, e.g. notifications. With
+        `code`, only the events of that code (an index read: the others are not read)."""
 
     def event_times(
         self,
@@ -790,6 +793,12 @@ class Store(Protocol):
         self, asset_ids: Sequence[str], start: float, end: float
     ) -> dict[str, NDArray[np.float64]]:
         """Many assets' hourly rows as one float array each (gateway/store/outlook_sql.py)."""
+
+    def running_spans(self, since: Mapping[str, float], end: float) -> dict[str, float]:
+        """asset -> the running span (s) of its hourly rows from the hour of `since[asset]`
+        to `end`: what `gateway.outlook.columns.running_rows` keeps of the array
+        `hourly_columns` gives, last runtime minus first (0.0 without a running hour), read
+        by the database without returning the rows (gateway/store/outlook_sql.py)."""
 
     def hourly_series(
         self, asset_id: str, start: float, end: float

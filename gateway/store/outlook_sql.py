@@ -8,7 +8,8 @@ and the outlook evolve apart. It only persists: the judgement itself is gateway/
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -35,6 +36,21 @@ _HOURLY_COLUMNS = (
     " s_kurt, s_temp, n_temp, runtime_s, starts, n_running"
 )
 _CHUNK = 500  # ids per IN (...) list: well under both backends' parameter limits
+# The running span of each (asset, first hour) of a CTE `b`, to the hour before `?`: its first
+# running hour's runtime, and the runtime of the last running hour whose counter moved on from
+# the running hour before it (a stuck or reset counter adds no running time): what
+# gateway/outlook/columns.py running_rows keeps, first and last. Each is a few reads of the
+# key (asset_id, hour) from either end, however long the history (tests/outlook/
+# test_running_spans.py holds the two to one definition).
+_RUNNING = "h.asset_id = b.asset_id AND h.hour >= b.lo AND h.hour < ? AND h.n_running > 0"
+_SPANS = (
+    f"SELECT b.asset_id, (SELECT h.runtime_s FROM hourly h WHERE {_RUNNING}"
+    " ORDER BY h.hour LIMIT 1),"
+    f" (SELECT h.runtime_s FROM hourly h WHERE {_RUNNING} AND h.runtime_s > ("
+    "  SELECT p.runtime_s FROM hourly p WHERE p.asset_id = b.asset_id AND p.hour >= b.lo"
+    "  AND p.hour < h.hour AND p.n_running > 0 ORDER BY p.hour DESC LIMIT 1)"
+    " ORDER BY h.hour DESC LIMIT 1) FROM b"
+)
 REGISTRY_KEY = "registry_changed_at"
 CHECKED_KEY = "outlook_checked_at"
 
@@ -227,6 +243,27 @@ class OutlookSql:
                         if names[start_i] in wanted:
                             out[names[start_i]] = m[start_i:k]
                         start_i = k
+        return out
+
+    def running_spans(self, since: Mapping[str, float], end: float) -> dict[str, float]:
+        """asset -> running span (s) of its hourly rows from the hour of `since[asset]` to
+        `end` (Store.running_spans): the database reads a few rows per asset, not its
+        history."""
+        out: dict[str, float] = {}
+        items = list(since.items())
+        hi = math.ceil(end)  # an hour (an integer) is < end iff it is < ceil(end)
+        with self._lock:
+            for i in range(0, len(items), _CHUNK):
+                part = items[i : i + _CHUNK]
+                # Typed: PostgreSQL compares the key's BIGINT hour with a BIGINT on the index.
+                values = ", ".join(["(CAST(? AS TEXT), CAST(? AS BIGINT))"] * len(part))
+                params: list[Any] = [x for aid, t in part for x in (aid, int(t // 3600) * 3600)]
+                rows = self._q(
+                    f"WITH b (asset_id, lo) AS (VALUES {values}) {_SPANS}", [*params, hi, hi]
+                )
+                for aid, first, last in rows:
+                    ok = first is not None and last is not None
+                    out[aid] = float(last) - float(first) if ok else 0.0
         return out
 
     def hourly_series(

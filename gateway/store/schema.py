@@ -45,7 +45,10 @@ in the customer's currency), both NULL when not recorded; 17 adds `warning_outco
 service log settled about a bearing warning, one row per service entry that settled one: the
 machine group, the channel, the peak it reached, confirmed or found false; written by the health
 monitor at a site, forwarded with the state so the fleet server tunes each group's warning
-thresholds from every site's, docs/FLEET.md).
+thresholds from every site's, docs/FLEET.md); 18 adds the index `events_code` (events by code
+in id order: the fleet prior's evidence reads the monitor's warnings among millions of events
+without reading the others, gateway/outlook/evidence.py; an index needs no migration step
+either: CREATE INDEX IF NOT EXISTS makes it on open).
 `ADDED_COLUMNS` lists the columns added since version 1: opening an older database adds the
 missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-ins (see
 `gateway.store.sql.SqlStore._migrate`), in the same transaction as the schema creation.
@@ -53,7 +56,7 @@ missing ones (ALTER TABLE ... ADD COLUMN) and converts the web page's old stand-
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 17
+SCHEMA_VERSION = 18
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -141,6 +144,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
 CREATE INDEX IF NOT EXISTS events_node ON events (node_id, ts);
+CREATE INDEX IF NOT EXISTS events_code ON events (code, event_id);
 CREATE TABLE IF NOT EXISTS assets (
     asset_id TEXT PRIMARY KEY,
     site TEXT NOT NULL,

@@ -733,13 +733,19 @@ class SqlStore(OutlookSql, UplinkSql, ProposalsSql, CommandsSql):
                         out.setdefault(node, []).append(float(ts))
         return out
 
-    def events_after(self, event_id: int, limit: int = 100) -> list[StoredEvent]:
+    def events_after(
+        self, event_id: int, limit: int = 100, code: str | None = None
+    ) -> list[StoredEvent]:
+        where = "event_id > ?"
+        params: list[Any] = [int(event_id), int(limit)]
+        if code is not None:  # served by the index events_code (code, event_id)
+            where, params = "code = ? AND " + where, [code, *params]
         sql = (
             "SELECT event_id, ts, node_id, source, code, detail, boot_id, seq FROM events"
-            " WHERE event_id > ? ORDER BY event_id LIMIT ?"
+            f" WHERE {where} ORDER BY event_id LIMIT ?"
         )
         with self._lock:
-            rows = self._q(sql, (int(event_id), int(limit)))
+            rows = self._q(sql, params)
         return self._stored_events(rows)
 
     @staticmethod

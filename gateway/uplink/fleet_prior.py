@@ -8,9 +8,10 @@ site runs, run over the central store, learns from all of them:
 
 - `fleet_prior`: `analytics.FleetForecaster.prior`, the service log's completed lives into
   `forecast.fit_fleet_prior`, fed what a site's outlook engine feeds it (gateway/outlook/
-  evidence.py, the same functions): the health monitor's bearing warnings (forwarded events),
-  so a warned failure gives its warning lead time, and the running age of every asset's
-  current part (forwarded hourly history since its last life-ending entry), a censored life.
+  evidence.py, one definition): the health monitor's bearing warnings (forwarded events, read
+  by code), so a warned failure gives its warning lead time, and the running age of every
+  asset's current part (forwarded hourly history since its last life-ending entry, its span
+  computed by the database), a censored life.
   With fewer than two completed lives in the whole fleet (one of them a failure) there is not
   enough evidence: nothing is sent.
 - `warning_thresholds`: `early_warning.WarningRecords` over every site's outcomes (each one
