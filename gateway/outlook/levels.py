@@ -8,7 +8,9 @@ idle pump that runs in zone B reads zone B, not the zone A of its last (stopped)
 from __future__ import annotations
 
 import bisect
+import math
 import statistics
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -26,6 +28,14 @@ LEVEL_READINGS = 12  # the level is the median of this many newest running readi
 TREND_DAYS = 7.0
 TREND_MIN_HOURS = 12
 TREND_PCT = 25.0  # a weekly change beyond +-25 % of the level reads rising / falling
+# The pace of the measured velocity (velocity_slope): a Theil-Sen slope over the newest
+# PACE_HOURS running hours. Two days: long enough that the scatter of hourly means and a daily
+# cycle (load, temperature, shifts) average out, short enough to follow a wear that speeds up
+# (over a longer span the slope lags the current pace). Fewer than PACE_MIN_HOURS hourly means,
+# or a 90 % interval that reaches zero: no pace is stated (not enough evidence).
+PACE_HOURS = 48
+PACE_MIN_HOURS = 24
+PACE_Z = 1.645  # one-sided 95 %: the interval's low end must be above zero
 # 1970-01-01 was a Thursday: epoch hour 0 is hour 72 of a Monday-first week.
 _EPOCH_SLOT = 72
 
@@ -76,6 +86,48 @@ def trend(m: F64, now: float) -> tuple[str, float | None]:
     pct = 100.0 * (b - a) / a
     word = "rising" if pct > TREND_PCT else "falling" if pct < -TREND_PCT else "stable"
     return word, round(pct, 1)
+
+
+@dataclass(frozen=True)
+class Slope:
+    """The measured velocity's pace: mm/s per running hour (Theil-Sen), with its 90 % interval
+    (Sen 1968), over `hours` hourly means covering `span_h` running hours."""
+
+    per_h: float
+    lo: float
+    hi: float
+    hours: int
+    span_h: float
+
+
+def velocity_slope(m: F64) -> Slope | None:
+    """The pace of the worst-axis hourly mean velocity against the running-hour counter over
+    the newest PACE_HOURS hours in which at least half the reports ran (the hours the level
+    and trend read); None with fewer than PACE_MIN_HOURS of them or under half as many running
+    hours. Theil-Sen: the median of the pairwise slopes, so a few odd hours (a start-up, a
+    knock) do not tilt it. The interval treats the hours as independent; hourly means of a
+    machine are somewhat correlated, so it is narrower than the truth, which is why it must
+    clear zero at 95 % one-sided rather than merely be positive."""
+    run = m[m[:, cols.N_RUNNING] >= 0.5 * m[:, cols.N]][-PACE_HOURS:]
+    n = run.shape[0]
+    if n < PACE_MIN_HOURS:
+        return None
+    x = run[:, cols.RUNTIME] / HOUR
+    y = run[:, cols.S_VEL_X : cols.S_VEL_Z + 1].max(axis=1) / run[:, cols.N]
+    span = float(x[-1] - x[0])
+    if span < PACE_MIN_HOURS / 2:
+        return None
+    i, j = np.triu_indices(n, 1)
+    dx = x[j] - x[i]
+    ok = dx > 0  # a stuck counter gives no slope
+    s = np.sort((y[j] - y[i])[ok] / dx[ok])
+    if s.size < n:
+        return None
+    # Sen's interval: the ranks (N -+ C) / 2 of the sorted slopes, C from Kendall's S variance.
+    c = PACE_Z * math.sqrt(n * (n - 1) * (2 * n + 5) / 18.0)
+    lo = s[min(s.size - 1, max(0, math.floor((s.size - c) / 2)))]
+    hi = s[min(s.size - 1, max(0, math.ceil((s.size + c) / 2)))]
+    return Slope(float(np.median(s)), float(lo), float(hi), n, span)
 
 
 def running_hours(hour: F64, runtime_s: F64) -> tuple[F64, F64]:

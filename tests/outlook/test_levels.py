@@ -11,7 +11,7 @@ import pytest
 from gateway.analytics import running_series
 from gateway.forecast import Utilisation
 from gateway.outlook import columns as cols
-from gateway.outlook.levels import running_hours, utilisation
+from gateway.outlook.levels import PACE_HOURS, running_hours, utilisation, velocity_slope
 from gateway.store.api import HourlyPoint
 
 H = 3600.0
@@ -64,3 +64,35 @@ def test_series_is_what_the_forecaster_reads() -> None:
     assert feats.keys() == f_ref.keys()
     for k in feats:
         assert feats[k].tolist() == pytest.approx(f_ref[k].tolist()), k
+
+
+def _hourly(vel: np.ndarray, running_h: float = 1.0) -> np.ndarray:
+    """An hourly array of a machine running `running_h` of every hour at velocity `vel`."""
+    pts = [
+        HourlyPoint("a", int(T0 + k * H), 6, (float(v), float(v) * 0.8, 0.5), float(v) * 1.2,
+                    (0.1, 0.2, 0.3), 0.9, 0.3, 40.0, int((k + 1) * H * running_h), 1, 1.0)
+        for k, v in enumerate(vel)
+    ]  # fmt: skip
+    return cols.to_columns(pts)
+
+
+def test_velocity_slope_is_the_pace_per_running_hour_over_the_newest_hours() -> None:
+    rng = np.random.default_rng(3)
+    k = np.arange(200)
+    # Flat for 150 hours, then rising 0.02 mm/s per hour with 2 % scatter: the slope reads
+    # only the newest PACE_HOURS, so the flat past does not dilute it.
+    vel = (5.0 + 0.02 * np.maximum(k - 150, 0)) * (1 + rng.normal(0, 0.02, k.size))
+    s = velocity_slope(_hourly(vel))
+    assert s is not None and s.hours == PACE_HOURS and 0 < s.lo < 0.02 < s.hi
+    assert s.per_h == pytest.approx(0.02, rel=0.25)
+    # Running half of every hour: the same rise is twice as fast per running hour.
+    half = velocity_slope(_hourly(vel, running_h=0.5))
+    assert half is not None and half.per_h == pytest.approx(2 * s.per_h, rel=0.05)
+
+
+def test_velocity_slope_of_a_flat_noisy_level_does_not_clear_zero() -> None:
+    rng = np.random.default_rng(4)
+    s = velocity_slope(_hourly(5.0 * (1 + rng.normal(0, 0.05, 200))))
+    assert s is not None and s.lo <= 0  # no clear rise: no pace is stated
+    # Fewer running hours than a pace needs: none at all.
+    assert velocity_slope(_hourly(5.0 + 0.05 * np.arange(20))) is None
