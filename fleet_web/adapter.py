@@ -141,10 +141,14 @@ def outlook_fields(o: Outlook | None, tz: str = "UTC") -> Row:
             "replace_on": None, "need_by": None, "order_by": None, "lead_time_days": None,
             "window_id": None, "window_start": None, "window_end": None, "parts_needed": [],
             "utilisation": None, "outlook_at": None, "_cone": None, "_p_ts": (None,) * 3,
-            "warning": None,
+            "warning": None, "zone_d_at": None, "pace": None,
         }  # fmt: skip
     util = o.detail.get("utilisation")
     warn = o.detail.get("warning")
+    pace = o.detail.get("pace")
+    pace = pace if isinstance(pace, dict) else None
+    # When the level reaches zone D at its current pace (zone C with a clear rise only).
+    d_at = pace.get("at_ts") if pace is not None and pace.get("zone") == "D" else None
     return {
         "forecast_status": o.status, "status_text": o.status_text, "trend": o.trend,
         "trend_pct_week": o.trend_pct_week, "health_index": o.health_index, "method": o.method,
@@ -168,6 +172,15 @@ def outlook_fields(o: Outlook | None, tz: str = "UTC") -> Row:
             "reason": warn.get("reason"), "channel": warn.get("channel"),
             "at": _iso(warn["ts"], tz) if isinstance(warn.get("ts"), int | float) else None,
             "running_h_since": warn.get("running_h_since"),
+        },
+        "zone_d_at": _iso(d_at, tz) if isinstance(d_at, int | float) else None,
+        # The measured level's pace toward the next zone limit, in words and figures.
+        "pace": None if pace is None else {
+            "zone": pace.get("zone"), "limit_mm_s": pace.get("limit_mm_s"),
+            "running_h": pace.get("running_h"), "day": pace.get("day"),
+            "slope_mm_s_per_h": pace.get("slope_mm_s_per_h"),
+            "slope_90": pace.get("slope_90"), "span_running_h": pace.get("span_running_h"),
+            "text": pace.get("text"),
         },
     }  # fmt: skip
 

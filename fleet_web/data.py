@@ -48,6 +48,7 @@ ASSET_COLUMNS = (
     "fault",
     "need_by",
     "order_by",
+    "zone_d_at",
     "window_start",
     "window_end",
     "plan",

@@ -22,9 +22,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
+from gateway import sitetime
 from gateway.analytics import FleetForecaster, WarningSeen, current_warning
 from gateway.domain import asset_zone, asset_zone_limits
-from gateway.forecast import ModelParams
+from gateway.forecast import ModelParams, Utilisation
 from gateway.forecast.health import is_sensor_fault
 from gateway.store.api import Asset, MaintenanceWindow, Outlook, ServiceEntry, Store
 
@@ -32,7 +33,7 @@ from . import columns as cols
 from . import levels as lv
 from .columns import F64
 from .evidence import BATCH, WarningReader, part_histories, part_starts, running_ages
-from .judgement import Facts, Slot, judge, status_text
+from .judgement import Facts, Pace, Slot, judge, status_text
 
 log = logging.getLogger(__name__)
 
@@ -340,12 +341,14 @@ class OutlookEngine:
                 lv.trend(hist, now) if n_run >= 2 * lv.TREND_MIN_HOURS else ("unknown", None)
             )
         slots = windows.get(a.site, [])
+        pace, pace_detail = self._pace(a, zone, level, hist, util, now, horizon_h)
         j = judge(
             Facts(
                 now, zone, status, p10, p50, p90, dates["p10"], dates["p50"], dates["p90"], hpw,
                 part.part_id if part else "", part.part_number if part else "",
                 part.lead_time_days if part else None,
                 level is not None and level[3] > IMPULSIVE_KURTOSIS, slots, self.horizon_years,
+                pace if pace is not None and pace.zone == "D" else None,
             )
         )  # fmt: skip
         if "fleet_prior" in method:
@@ -374,6 +377,8 @@ class OutlookEngine:
                 "held_running_h": warning.held_running_h, "ts": warning.ts,
                 "running_h_since": None if since_h is None else round(since_h, 1),
             }  # fmt: skip
+        if pace_detail is not None:
+            detail["pace"] = pace_detail
         if util is not None:
             detail["utilisation"] = {
                 "h_per_week": round(util.hours_per_week, 1),
@@ -415,6 +420,60 @@ class OutlookEngine:
             window_start=None if w is None else w.start, window_end=None if w is None else w.end,
             action_text=j.action_text, parts_needed=j.parts_needed, detail=detail,
         )  # fmt: skip
+
+    def _pace(
+        self,
+        a: Asset,
+        zone: str | None,
+        level: tuple[float, int, float, float] | None,
+        hist: F64,
+        util: Utilisation | None,
+        now: float,
+        horizon_h: float,
+    ) -> tuple[Pace | None, dict[str, object] | None]:
+        """In zone B or C: when the measured level (the one the zone is judged on) reaches the
+        next zone limit at the pace of the asset's own recent hourly velocity, and the pace
+        itself for the page; (None, why) without clear evidence of a rise."""
+        if zone not in ("B", "C") or level is None:
+            return None, None
+        limits = asset_zone_limits(a)
+        nxt, limit = ("C", limits[1]) if zone == "B" else ("D", limits[2])
+        sl = lv.velocity_slope(hist)
+        if sl is None:
+            why = f"fewer than {lv.PACE_MIN_HOURS} running hours of recent readings"
+            return None, {"zone": nxt, "limit_mm_s": limit, "text": f"No pace: {why}."}
+        found: dict[str, object] = {
+            "zone": nxt, "limit_mm_s": limit, "slope_mm_s_per_h": round(sl.per_h, 5),
+            "slope_90": [round(sl.lo, 5), round(sl.hi, 5)], "hours": sl.hours,
+            "span_running_h": round(sl.span_h, 1),
+        }  # fmt: skip
+        if sl.lo <= 0:
+            found["text"] = (
+                f"No clear rise over the last {sl.span_h:.0f} running hours (the pace's 90 %"
+                " interval reaches zero): not enough evidence for a date."
+            )
+            return None, found
+        run_h = max(0.0, limit - level[0]) / sl.per_h
+        if run_h > horizon_h:
+            found["text"] = f"Zone {nxt} is beyond the horizon at the current pace."
+            return None, found
+        # Running hours to the calendar the way the risk dates are made; without a known
+        # utilisation, continuous running: the soonest those hours can come.
+        at: float | None = now + run_h * HOUR
+        if util is not None and util.hours_per_week:
+            d = util.to_calendar(datetime.fromtimestamp(now, UTC), run_h * HOUR)
+            at = None if d is None else d.timestamp()
+        if at is None:
+            return None, found
+        day = sitetime.date_at(at, self._zones.get(a.site)) or ""
+        pace = Pace(nxt, limit, run_h, at, day)
+        found.update(
+            running_h=round(run_h, 1), at_ts=at, day=day,
+            text=f"{pace.words()[:1].upper()}{pace.words()[1:]}"
+            f" (pace {sl.per_h:.2g} mm/s per running hour over the last {sl.span_h:.0f}"
+            " running hours).",
+        )  # fmt: skip
+        return pace, found
 
 
 def _shown(h: float | None, zone: str | None, within: bool) -> float | None:

@@ -7,6 +7,9 @@ each covered by tests/outlook/test_judgement.py:
    forecast says; its remaining-life dates are not shown beside it.
 2. Zone C (unsatisfactory for long-term operation) takes the first planned stop the part can
    make (now + lead time), or an unplanned stop when none is left before the risk date.
+2a. Zone C with the measured velocity rising at a clear pace (Facts.zone_d: when the level
+   reaches the zone C/D limit at that pace): when zone D comes before that stop, an unplanned
+   stop before zone D instead (ordering the part now); the text says when and why.
 3. A "stop by" date is never after the P10 risk date (10 % chance of failure by then); when the
    part cannot arrive by then the text says to order now and stop by the risk date anyway.
 4. A remaining life beyond the horizon (5 years at the asset's own utilisation) is never
@@ -19,6 +22,7 @@ each covered by tests/outlook/test_judgement.py:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,6 +56,32 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Pace:
+    """When the measured level reaches a zone limit at its current pace (levels.velocity_slope):
+    `running_h` running hours from now, at `at_ts` on the calendar (the asset's utilisation;
+    continuous running while it is not known), `day` that date on the site's calendar."""
+
+    zone: str  # the zone that limit opens (D for the C/D limit)
+    limit_mm_s: float
+    running_h: float
+    at_ts: float
+    day: str
+
+    def words(self) -> str:
+        return (
+            f"at the current pace, vibration reaches zone {self.zone} ({self.limit_mm_s:g} mm/s)"
+            f" in about {_hours(self.running_h)} running hours, around {self.day}"
+        )
+
+
+def _hours(h: float) -> str:
+    """A rough figure: whole hours up to 100, then two significant digits."""
+    if h < 100:
+        return f"{max(1, round(h))}"
+    return f"{round(h, -(len(str(int(h))) - 2)):,.0f}"
+
+
+@dataclass(frozen=True)
 class Facts:
     """What the judgement is made from (times unix s, lives running hours)."""
 
@@ -71,6 +101,7 @@ class Facts:
     impulsive: bool = False  # recent readings show impulsive vibration (bearing damage signs)
     windows: Sequence[Slot] = ()  # the site's planned stops, sorted by start
     horizon_years: float = 5.0
+    zone_d: Pace | None = None  # when zone D comes at the current pace (None: no clear pace)
 
 
 @dataclass(frozen=True)
@@ -185,14 +216,27 @@ def judge(f: Facts) -> Judgement:
     if f.zone == "C":
         fits = [w for w in slots if w.start >= earliest and (risk is None or w.start <= risk)]
         what = f"replace {part}" if needed else "remedial action"
-        if fits:
+        pace = f.zone_d
+        which = "the first planned stop the part can make" if needed else "the next planned stop"
+        if fits and (pace is None or fits[0].start <= pace.at_ts):
             w = fits[0]
-            which = (
-                "the first planned stop the part can make" if needed else "the next planned stop"
-            )
-            return result(PLAN, BY_ZONE_C, w.start, w, f"Zone C: {what} at {which}.")
+            text = f"Zone C: {what} at {which}."
+            if pace is not None:
+                text += f" {_cap(pace.words())}, after this stop."
+            return result(PLAN, BY_ZONE_C, w.start, w, text)
         stop_by = earliest if risk is None else min(earliest, risk)
+        if pace is not None and (fits or pace.at_ts < stop_by):
+            # Zone D comes before the stop the plan would take (the first planned stop the
+            # part can make, or the part's arrival): stop before zone D, and never after the
+            # P10 risk date when there is one (rule 3).
+            bound = stop_by if not fits else math.inf if risk is None else risk
+            stop_by = min(pace.at_ts, bound)
+            before = f"before {which}" if fits else "before the part can arrive"
+            text = f"Zone C, and {pace.words()}, {before}: {what} in an unplanned stop before then."
+            return result(UNPLANNED, BY_ZONE_C, stop_by, None, text + _late(f, stop_by, earliest))
         text = f"Zone C and no planned stop left in time: {what} in an unplanned stop."
+        if pace is not None:
+            text += f" {_cap(pace.words())}."
         return result(UNPLANNED, BY_ZONE_C, stop_by, None, text + _late(f, stop_by, earliest))
     # Zone A/B or no reading: the wear forecast decides.
     if risk is None:
@@ -235,11 +279,16 @@ def judge(f: Facts) -> Judgement:
     return result(UNPLANNED, BY_FORECAST, risk, None, text + _late(f, risk, earliest))
 
 
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _late(f: Facts, stop_by: float, earliest: float) -> str:
     if earliest > stop_by:
-        days = (earliest - stop_by) / DAY
+        days = round((earliest - stop_by) / DAY)
         return (
-            f" Order now: the part arrives {days:.0f} days after the stop-by date,"
+            f" Order now: the part arrives {days} day{'' if days == 1 else 's'} after the"
+            " stop-by date,"
             " so stop by then and fit it when it arrives."
         )
     return ""

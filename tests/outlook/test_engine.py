@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from gateway.outlook import OutlookEngine, outlook_age_s
@@ -150,11 +151,13 @@ def test_worn_past_the_assumed_end_of_life_level_is_judged_by_its_zone(store: St
     # life (ln 5) while it still runs, so no figure can be given. Before, the trend said
     # "0 h left", blended with the rated life into a P50 under an hour, the judgement chose an
     # unplanned stop by today and the cone drew a failure level 5 % above today's.
+    # It has held at that level for its last 60 running hours: no pace toward zone D
+    # (that case is test_zone_d_at_the_current_pace_comes_before_the_planned_stop).
     feed = Feed(store, "n1")
-    n = 120 * 6  # readings every 10 running minutes
+    n = 180 * 6  # readings every 10 running minutes
     t0 = NOW - n * 600.0
     feed.reports([
-        (t0 + i * 600.0, 0.5 * math.exp(math.log(7.0) * max(i / 6 - 20.0, 0.0) / 100.0))
+        (t0 + i * 600.0, 0.5 * math.exp(math.log(7.0) * min(max(i / 6 - 20.0, 0.0), 100.0) / 100.0))
         for i in range(n)
     ])  # fmt: skip
     day = 86400.0
@@ -173,3 +176,40 @@ def test_worn_past_the_assumed_end_of_life_level_is_judged_by_its_zone(store: St
     # The zone decides: the first planned stop the part (5 days lead time) can make.
     assert (o.action, o.reason) == ("plan", "zone_C")
     assert o.window_start == NOW + 9 * day and o.parts_needed == (("6205-2RS", 1),)
+    pace = o.detail["pace"]
+    assert isinstance(pace, dict) and "not enough evidence" in str(pace["text"])
+    assert "zone D" not in o.action_text
+
+
+def test_zone_d_at_the_current_pace_comes_before_the_planned_stop(store: Store) -> None:
+    # A spindle bearing (class II: zone C/D at 7.1 mm/s, the part 28 days away) quiet for 100
+    # running hours, then rising 0.017 mm/s per running hour to 6.6 mm/s now, with scatter;
+    # running around the clock. Past the level taken as end of life, so no remaining-life
+    # figure: on the zone alone the judgement booked the planned stop in 40 days, while at
+    # this pace the level crosses 7.1 mm/s in about 30 running hours.
+    part = Part("brg", "Spindle bearing", "7014-CD/P4A", rated_l10_h=15000, lead_time_days=28)
+    store.upsert_asset(Asset("spindle", "Site", "Spindle 2", "n3", "class_II", parts=(part,)))
+    rng = np.random.default_rng(7)
+    n = 430 * 6  # readings every 10 running minutes
+    t0 = NOW - n * 600.0
+    vel = 1.0 + 0.017 * np.maximum(np.arange(1, n + 1) / 6.0 - 100.0, 0.0)
+    vel *= 1.0 + rng.normal(0.0, 0.02, n)
+    Feed(store, "n3").reports([(t0 + (i + 1) * 600.0, float(v)) for i, v in enumerate(vel)])
+    day = 86400.0
+    store.add_window(MaintenanceWindow("Site", NOW + 9 * day, NOW + 9 * day + 8 * HOUR))
+    store.add_window(MaintenanceWindow("Site", NOW + 40 * day, NOW + 40 * day + 8 * HOUR))
+    OutlookEngine(store, clock=lambda: NOW).step()
+    (o,) = store.outlooks(["spindle"])
+    assert o.zone == "C" and o.method == "past_fail_level" and o.p10_ts is None
+    assert (o.action, o.reason, o.window_id) == ("unplanned_stop", "zone_C", None)
+    pace = o.detail["pace"]
+    assert isinstance(pace, dict) and pace["zone"] == "D" and pace["limit_mm_s"] == 7.1
+    lo, hi = pace["slope_90"]  # type: ignore[misc]
+    assert 0 < lo <= 0.017 <= hi and pace["hours"] == 48
+    run_h = float(pace["running_h"])  # type: ignore[arg-type]
+    assert 20.0 < run_h < 40.0
+    # Around the clock: the calendar date is that many hours on.
+    assert abs(float(pace["at_ts"]) - (NOW + run_h * HOUR)) < 2 * HOUR  # type: ignore[arg-type]
+    assert o.need_by_ts == pace["at_ts"] and o.parts_needed == (("7014-CD/P4A", 1),)
+    assert "reaches zone D (7.1 mm/s) in about" in o.action_text
+    assert f"around {pace['day']}" in o.action_text and "Order now" in o.action_text

@@ -12,6 +12,7 @@ from gateway.outlook.judgement import (
     UNPLANNED,
     WATCH,
     Facts,
+    Pace,
     Slot,
     judge,
     status_text,
@@ -132,3 +133,55 @@ def test_no_figure_past_the_end_of_life_level_is_judged_by_the_zone_alone() -> N
     text = status_text("degrading", 500, 15, "", False, method="past_fail_level")
     assert "past the level taken as end of life (5x its quiet level)" in text
     assert "no remaining-life figure" in text and "remaining life from" not in text
+
+
+NO_FIGURE = {"p10_h": None, "p50_h": None, "p90_h": None, "p10_ts": None, "p50_ts": None,
+             "p90_ts": None}  # fmt: skip
+H = 3600.0
+
+
+def test_zone_d_at_the_current_pace_before_the_window_needs_an_unplanned_stop() -> None:
+    # Zone C, no figure, the part 10 days away: the first stop it can make is day 14, but at
+    # the current pace the level reaches the C/D limit in 20 running hours.
+    pace = Pace("D", 7.1, 20.0, NOW + 20 * H, "2027-01-15")
+    j = judge(facts(zone="C", lead_time_days=10.0, zone_d=pace, **NO_FIGURE))
+    assert (j.action, j.reason, j.window, j.need_by_ts) == (UNPLANNED, "zone_C", None, NOW + 20 * H)
+    assert j.parts_needed == (("6205-2RS", 1),) and j.order_by_ts == NOW + 20 * H - 10 * DAY
+    assert (
+        "at the current pace, vibration reaches zone D (7.1 mm/s) in about 20 running hours,"
+        " around 2027-01-15, before the first planned stop the part can make" in j.action_text
+    )
+    assert "Order now" in j.action_text  # the part arrives after the stop-by date
+    # Without the pace the same facts take the window (the rule, not the zone, moved it).
+    assert judge(facts(zone="C", lead_time_days=10.0, **NO_FIGURE)).window == WEEKLY[1]
+
+
+def test_zone_d_at_the_current_pace_after_the_window_keeps_the_window() -> None:
+    pace = Pace("D", 7.1, 700.0, NOW + 29 * DAY, "2027-02-12")
+    j = judge(facts(zone="C", lead_time_days=10.0, zone_d=pace, **NO_FIGURE))
+    assert (j.action, j.window, j.need_by_ts) == (PLAN, WEEKLY[1], WEEKLY[1].start)
+    assert "in about 700 running hours, around 2027-02-12, after this stop" in j.action_text
+
+
+def test_no_clear_pace_leaves_the_zone_c_rule_alone() -> None:
+    # A flat or noisy level has no pace (levels.velocity_slope: the interval reaches zero).
+    j = judge(facts(zone="C", lead_time_days=10.0, zone_d=None, **NO_FIGURE))
+    assert (j.action, j.window) == (PLAN, WEEKLY[1]) and "zone D" not in j.action_text
+
+
+def test_zone_d_pace_and_a_risk_date_stop_by_the_earlier() -> None:
+    # A P10 risk in 20 days and zone D in 4: stop by zone D.
+    pace = Pace("D", 7.1, 96.0, NOW + 4 * DAY, "2027-01-18")
+    j = judge(facts(zone="C", p10_ts=NOW + 20 * DAY, zone_d=pace))
+    assert (j.action, j.need_by_ts) == (UNPLANNED, NOW + 4 * DAY)
+    # A P10 risk in 3 days (no stop left before it) and zone D in 6: stop by the risk date.
+    pace = Pace("D", 7.1, 144.0, NOW + 6 * DAY, "2027-01-20")
+    j = judge(facts(zone="C", p10_ts=NOW + 3 * DAY, zone_d=pace, windows=()))
+    assert (j.action, j.need_by_ts) == (UNPLANNED, NOW + 3 * DAY)
+    assert "in about 140 running hours" in j.action_text  # two figures past 100
+
+
+def test_zone_d_stops_now_whatever_the_pace() -> None:
+    pace = Pace("D", 7.1, 5.0, NOW + 5 * H, "2027-01-14")
+    j = judge(facts(zone="D", zone_d=pace))
+    assert (j.action, j.need_by_ts) == (STOP_NOW, NOW)

@@ -28,7 +28,13 @@ def test_overview_and_asset_from_store(sqlite_store: Any) -> None:
     assert (
         a["forecast_status"] == "degrading" and a["rul_p10_h"] <= a["rul_p50_h"] <= a["rul_p90_h"]
     )
-    assert a["window_start"] and a["rul_p10_date"]
+    assert a["service_due"] and a["rul_p10_date"]
+    # Zone C rising 0.015 mm/s per running hour: zone D (4.5 mm/s) comes before the first
+    # planned stop the part can make, so an unplanned stop before then, with the date shown.
+    assert a["health"] == "C" and a["action"] == "unplanned_stop" and a["zone_d_at"]
+    assert "reaches zone D (4.5 mm/s) in about" in a["action_text"]
+    assert a["pace"]["zone"] == "D" and a["pace"]["day"] == a["service_due"]
+    assert "Pace toward zone D" in c.get("/assets/AS-00001").get_data(as_text=True)
     h = c.get("/api/assets/AS-00001/history?days=60").json
     assert len(h["vibration"]["t"]) == h["points"] > 900 and h["cone"]["t"]
     for url in (
