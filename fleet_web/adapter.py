@@ -141,7 +141,7 @@ def outlook_fields(o: Outlook | None, tz: str = "UTC") -> Row:
             "replace_on": None, "need_by": None, "order_by": None, "lead_time_days": None,
             "window_id": None, "window_start": None, "window_end": None, "parts_needed": [],
             "utilisation": None, "outlook_at": None, "_cone": None, "_p_ts": (None,) * 3,
-            "warning": None, "zone_d_at": None, "pace": None,
+            "warning": None, "zone_d_at": None, "pace": None, "order_late": False,
         }  # fmt: skip
     util = o.detail.get("utilisation")
     warn = o.detail.get("warning")
@@ -161,6 +161,8 @@ def outlook_fields(o: Outlook | None, tz: str = "UTC") -> Row:
         "service_due": _date(o.need_by_ts, tz), "due_ts": o.need_by_ts,
         "replace_on": o.need_by_ts, "need_by": _iso(o.need_by_ts, tz),
         "order_by": _iso(o.order_by_ts, tz), "lead_time_days": o.lead_time_days,
+        # The order-by date had passed when the engine judged: "order now", not a past date.
+        "order_late": o.order_by_ts is not None and o.order_by_ts < o.computed_at,
         "window_id": o.window_id, "window_start": _iso(o.window_start, tz),
         "window_end": _iso(o.window_end, tz),
         "parts_needed": [{"part": p, "quantity": q} for p, q in o.parts_needed],

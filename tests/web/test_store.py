@@ -34,7 +34,16 @@ def test_overview_and_asset_from_store(sqlite_store: Any) -> None:
     assert a["health"] == "C" and a["action"] == "unplanned_stop" and a["zone_d_at"]
     assert "reaches zone D (4.5 mm/s) in about" in a["action_text"]
     assert a["pace"]["zone"] == "D" and a["pace"]["day"] == a["service_due"]
-    assert "Pace toward zone D" in c.get("/assets/AS-00001").get_data(as_text=True)
+    page = c.get("/assets/AS-00001").get_data(as_text=True)
+    assert "Pace toward zone D" in page
+    # Its part arrives after the stop-by date: the order-by date has passed, and the page says
+    # so instead of asking for an order by a past date; a planned job keeps its order-by date.
+    assert a["order_late"] and a["order_by"] < a["outlook_at"]
+    assert 'id="order-late"' in page and "has passed" in page and " Order by " not in page
+    planned = next(r for r in rows if r["action"] == "plan" and r["order_by"])
+    assert not planned["order_late"]
+    page = c.get(f"/assets/{planned['id']}").get_data(as_text=True)
+    assert " Order by " in page and 'id="order-late"' not in page
     h = c.get("/api/assets/AS-00001/history?days=60").json
     assert len(h["vibration"]["t"]) == h["points"] > 900 and h["cone"]["t"]
     for url in (
