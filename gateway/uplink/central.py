@@ -4,8 +4,10 @@ It subscribes to kizashi/fleet/+/up with QoS 1 on a persistent session (the brok
 arrives while the fleet server is down, up to its queue limits; beyond them the sites resend,
 since only the centre's answer moves a site's mark). Each message is applied in one transaction
 with the origin's new mark (gateway/store/uplink_sql.py), then answered on the site's ack topic
-with the mark the centre now holds. Only origins named in the config are applied, each tagged
-with its customer; anything else is refused, logged and counted.
+with the mark the centre now holds; frames messages of several origins that are waiting when a
+lane is free share that transaction (each with its own mark and check, each answered after the
+commit): the per-message cost is most of the cost of small messages. Only origins named in the
+config are applied, each tagged with its customer; anything else is refused, logged and counted.
 
 Several appliers (`lanes`, one database connection each) apply in parallel, the origins
 partitioned among them by a stable hash: one origin's messages always go to the same lane, in
@@ -27,10 +29,10 @@ import aiomqtt
 
 from gateway.metrics import REGISTRY, Metrics
 from gateway.store.sql import SqlStore
-from gateway.store.uplink_sql import ApplyResult, frame_from_wire
+from gateway.store.uplink_sql import ApplyResult, FramesMessage, frame_from_wire
 from gateway.uplink.cancel import keep_linked, raise_if_cancelled
 from gateway.uplink.config import UplinkConfig
-from gateway.uplink.wire import UP_WILDCARD, VERSION, ack_topic, decode, encode, origin_of
+from gateway.uplink.wire import UP_WILDCARD, VERSION, ack_topic, decode, encode, origin_of, up_topic
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,21 @@ __all__ = ["CentralApplier"]
 
 
 LANE_BACKLOG = 64  # messages a lane may have waiting before the MQTT reader waits for it
+# What a lane applies in one transaction at most (of what is waiting when it is free): the
+# per-message cost (a transaction, its statements) dominates small messages (docs/FLEET.md).
+# Large ones (a backlog's 1,000 rows: 85 KB in bench/fleet.py) gain little, and their sites
+# would wait for the whole batch's commit before sending more: a batch stops at about 128 KB.
+LANE_BATCH, LANE_BATCH_BYTES = 32, 128_000
+
+
+def _size(payload: Any) -> int:
+    return len(payload) if isinstance(payload, bytes | bytearray) else 0
+
+
+def frames_message(origin: str, msg: dict[str, Any]) -> FramesMessage:
+    """A decoded frames message as the store applies it; ValueError etc. if malformed."""
+    rows = [(int(r[0]), frame_from_wire(r[1:])) for r in msg["rows"]]
+    return FramesMessage(origin, int(msg["after"]), int(msg["upto"]), rows)
 
 
 class CentralApplier:
@@ -113,45 +130,136 @@ class CentralApplier:
     ) -> None:
         while True:
             raise_if_cancelled()
-            topic, payload = await queue.get()
-            await self._handle(client, topic, payload, store)
+            waiting = [await queue.get()]
+            size = _size(waiting[0][1])
+            # what else is waiting (other origins' messages that came in meanwhile) is applied
+            # with it: one transaction instead of one each
+            while len(waiting) < LANE_BATCH and size < LANE_BATCH_BYTES and not queue.empty():
+                waiting.append(queue.get_nowait())
+                size += _size(waiting[-1][1])
+            await self._apply_waiting(client, store, waiting)
 
     def _refuse(self, reason: str, topic: str) -> None:
         self.refused += 1
         self.metrics.inc("kizashi_fleet_messages_refused_total", reason=reason)
         log.warning("uplink message refused", extra={"reason": reason, "topic": topic})
 
-    async def _handle(
-        self, client: aiomqtt.Client, topic: str, payload: Any, store: SqlStore | None = None
+    async def _apply_waiting(
+        self, client: aiomqtt.Client, store: SqlStore, waiting: Sequence[tuple[str, Any]]
     ) -> None:
+        """Apply `waiting` (topic, payload) in arrival order: the frames messages together in
+        one transaction, each answered after its commit; a state or events message alone (after
+        the frames of its origin before it)."""
+        frames: list[tuple[str, dict[str, Any]]] = []
+        for topic, payload in waiting:
+            checked = await self._decoded(client, topic, payload)
+            if checked is None:
+                continue
+            origin, msg = checked
+            if msg.get("stream") == "frames":
+                frames.append(checked)
+                continue
+            if any(o == origin for o, _ in frames):
+                await self._apply_frames(client, store, frames)
+                frames = []
+            try:
+                outcome: ApplyResult | BaseException = (
+                    await asyncio.to_thread(self.apply, origin, msg, store)
+                )[2]
+            except self._bad_message as e:
+                outcome = e
+            await self._answer(client, origin, msg, outcome)
+        await self._apply_frames(client, store, frames)
+
+    async def _decoded(
+        self, client: aiomqtt.Client, topic: str, payload: Any
+    ) -> tuple[str, dict[str, Any]] | None:
+        """(origin, message), or None when refused (and answered where it can be)."""
         origin = origin_of(topic)
-        if origin is None:
-            return self._refuse("bad_topic", topic)
-        if origin not in self.origins:
-            return self._refuse("unknown_origin", topic)
-        if not isinstance(payload, bytes | bytearray):
-            return self._refuse("empty", topic)
-        msg: dict[str, Any] = {}
+        reason = (
+            "bad_topic" if origin is None
+            else "unknown_origin" if origin not in self.origins
+            else None if isinstance(payload, bytes | bytearray)
+            else "empty"
+        )  # fmt: skip
+        if reason is not None or origin is None:
+            self._refuse(reason or "bad_topic", topic)
+            return None
         try:
             msg = decode(bytes(payload))
             if msg.get("v") != VERSION:
                 raise ValueError(f"uplink version {msg.get('v')!r}")
-            stream, ref, result = await asyncio.to_thread(self.apply, origin, msg, store)
+        except ValueError as e:
+            await self._answer(client, origin, {}, e)
+            return None
+        return origin, msg
+
+    async def _apply_frames(
+        self, client: aiomqtt.Client, store: SqlStore, batch: Sequence[tuple[str, dict[str, Any]]]
+    ) -> None:
+        if batch:
+            outcomes = await asyncio.to_thread(self._apply_frames_sync, store, batch)
+            for (origin, msg), outcome in zip(batch, outcomes, strict=True):
+                await self._answer(client, origin, msg, outcome)
+
+    def _apply_frames_sync(
+        self, store: SqlStore, batch: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[ApplyResult | BaseException]:
+        """Each message's result, or why it was refused. One bad message does not refuse the
+        others: one that cannot be read is left out, and if the database refuses the batch
+        (a value it cannot store), each message is applied again in a transaction of its own."""
+        out: list[ApplyResult | BaseException] = []
+        parsed: list[tuple[int, FramesMessage]] = []
+        for k, (origin, msg) in enumerate(batch):
+            try:
+                parsed.append((k, frames_message(origin, msg)))
+                out.append(ApplyResult())  # replaced below
+            except self._bad_message as e:
+                out.append(e)
+        try:
+            for (k, _), res in zip(
+                parsed, store.apply_frames_many([m for _, m in parsed]), strict=True
+            ):
+                out[k] = res
         except self._bad_message as e:
+            if len(parsed) == 1:
+                out[parsed[0][0]] = e
+                return out
+            log.warning(
+                "uplink batch refused, applying its messages one by one",
+                extra={"messages": len(parsed), "error": str(e)[:200]},
+            )
+            for k, m in parsed:
+                try:
+                    out[k] = store.apply_frames_many([m])[0]
+                except self._bad_message as e1:
+                    out[k] = e1
+        return out
+
+    async def _answer(
+        self, client: aiomqtt.Client, origin: str, msg: dict[str, Any],
+        outcome: ApplyResult | BaseException,
+    ) -> None:  # fmt: skip
+        """Answer `origin` on its ack topic: the mark the centre now holds, or the error."""
+        stream = msg.get("stream")
+        if isinstance(outcome, BaseException):
             # A message this centre cannot take: refused and answered, so one bad message
             # neither crash-loops the applier (blocking every site) nor goes unanswered.
             # Connection errors are not caught: the applier restarts, the site resends.
-            log.warning("uplink message refused", extra={"origin": origin, "error": str(e)})
-            self._refuse("malformed", topic)
-            error = {"stream": msg.get("stream"), "ref": msg.get("ref", msg.get("upto")),
-                     "error": str(e)[:200]}  # fmt: skip
+            log.warning("uplink message refused", extra={"origin": origin, "error": str(outcome)})
+            self._refuse("malformed", up_topic(origin))
+            error = {"stream": stream, "ref": msg.get("ref", msg.get("upto")),
+                     "error": str(outcome)[:200]}  # fmt: skip
             await client.publish(ack_topic(origin), encode(error), qos=1)
-            return None
+            return
         self.applied += 1
-        self.metrics.inc("kizashi_fleet_rows_total", result.stored, origin=origin, stream=stream)
-        if result.refused:
-            self.metrics.inc("kizashi_fleet_rows_refused_total", result.refused, origin=origin)
-        answer = {"stream": stream, "ref": ref, "upto": result.upto}
+        self.metrics.inc(
+            "kizashi_fleet_rows_total", outcome.stored, origin=origin, stream=str(stream)
+        )
+        if outcome.refused:
+            self.metrics.inc("kizashi_fleet_rows_refused_total", outcome.refused, origin=origin)
+        ref = str(msg["ref"]) if stream == "state" else int(msg["upto"])
+        answer = {"stream": stream, "ref": ref, "upto": outcome.upto}
         await client.publish(ack_topic(origin), encode(answer), qos=1)
 
     def apply(
@@ -165,8 +273,7 @@ class CentralApplier:
             return stream, str(msg["ref"]), st.apply_state(origin, msg["state"])
         after, upto, rows = int(msg["after"]), int(msg["upto"]), msg["rows"]
         if stream == "frames":
-            frames = [(int(r[0]), frame_from_wire(r[1:])) for r in rows]
-            return stream, upto, st.apply_frames(origin, after, upto, frames)
+            return stream, upto, st.apply_frames_many([frames_message(origin, msg)])[0]
         if stream == "events":
             return stream, upto, st.apply_events(origin, after, upto, rows)
         raise ValueError(f"unknown uplink stream {stream!r}")

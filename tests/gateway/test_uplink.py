@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
 from gateway.store.api import Asset, ServiceEntry, Store
+from gateway.store.postgres import PostgresStore
 from gateway.store.sql import SqlStore
 from gateway.store.sqlite import SqliteStore
-from gateway.uplink.central import CentralApplier
+from gateway.uplink.central import CentralApplier, frames_message
 from gateway.uplink.config import UplinkConfig, parse_uplink
 from gateway.uplink.forwarder import Forwarder
 from gateway.uplink.wire import decode, origin_of
@@ -212,3 +213,54 @@ def test_stop_hours_and_repair_cost_are_forwarded(site: SqliteStore, store: Stor
     applier.apply("gw-a", msg)
     got = {e.kind: (e.stop_h, e.repair_cost) for e in central.service_log()}
     assert got == {"inspection": (None, None), "failure": (None, None)}
+
+
+def _frames_messages(site: SqliteStore, origin: str, n: int) -> list[dict[str, Any]]:
+    """The site's first `n` frames messages, as its forwarder sends them one after another."""
+    fwd = Forwarder(site, origin, UplinkConfig(batch=40))
+    out = []
+    for _ in range(n):
+        batch = fwd.next_batch("frames")
+        assert batch is not None
+        out.append(decode(batch[1]))
+        site.set_uplink_mark(origin, "frames", batch[0])
+    return out
+
+
+def test_waiting_messages_applied_together_keep_their_marks(tmp_path: Path, store: Store) -> None:
+    """Several origins' messages applied in one transaction (what a busy applier lane does)
+    give what one after the other gives: each its own mark, a gap nothing, a replay nothing,
+    one origin's two messages in order; and on PostgreSQL they are one transaction."""
+    central = cast(SqlStore, store)
+    sites = {}
+    for origin, site, nodes in (("gw-a", "site-a", ["a1", "a2"]), ("gw-b", "site-b", ["b1"]),
+                                ("gw-c", "site-c", ["c1"])):  # fmt: skip
+        sites[origin] = SqliteStore(tmp_path / f"{origin}.db")
+        register_site(sites[origin], site, nodes)
+        traffic(sites[origin], nodes, 0, 80 // len(nodes))
+    applier = CentralApplier(central, {o: "acme" for o in sites}, UplinkConfig())
+    for origin, s in sites.items():  # the registry first, as the forwarders send it
+        applier.apply(origin, decode(Forwarder(s, origin, UplinkConfig()).state_message()[1]))
+    a = _frames_messages(sites["gw-a"], "gw-a", 2)
+    (b,) = _frames_messages(sites["gw-b"], "gw-b", 1)
+    c = _frames_messages(sites["gw-c"], "gw-c", 2)
+    # gw-c's second before its first (a gap), then gw-a's first again (a replay) and its next
+    batch = [("gw-a", a[0]), ("gw-b", b), ("gw-c", c[1]), ("gw-a", a[0]), ("gw-a", a[1])]
+    results = central.apply_frames_many([frames_message(o, m) for o, m in batch])
+    got = [(r.stored, r.duplicates, r.upto) for r in results]
+    assert got == [(40, 0, 40), (40, 0, 40), (0, 0, 0), (0, 40, 40), (40, 0, 80)]
+    assert [central.uplink_mark(o, "frames") for o in ("gw-a", "gw-b", "gw-c")] == [80, 40, 0]
+    assert frame_keys(central) == sorted(frame_keys(sites["gw-a"]) + frame_keys(sites["gw-b"])[:40])
+    assert hourly_totals(central, ["a1", "a2"]) == hourly_totals(sites["gw-a"], ["a1", "a2"])
+    assert hourly_totals(central, ["b1"]) == {"b1-pump": 40}
+    if isinstance(central, PostgresStore):  # one transaction wrote every frame and mark
+        with central._lock:
+            xids = central._q(
+                "SELECT xmin::text FROM frames UNION SELECT xmin::text FROM uplink_marks"
+            )
+        assert len(xids) == 1
+    # gw-c's first message, then its second again: both apply now
+    results = central.apply_frames_many([frames_message("gw-c", m) for m in c])
+    assert [(r.stored, r.upto) for r in results] == [(40, 40), (40, 80)]
+    for s in sites.values():
+        s.close()

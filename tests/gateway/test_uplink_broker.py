@@ -6,6 +6,7 @@ exactly once (the hourly sums would count a frame applied twice) and the site's 
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import os
 import signal
@@ -15,7 +16,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import aiomqtt
 import pytest
 
 from gateway.store.api import Asset
@@ -24,6 +27,7 @@ from gateway.store.sqlite import SqliteStore
 from gateway.uplink.central import CentralApplier
 from gateway.uplink.config import UplinkConfig
 from gateway.uplink.forwarder import Forwarder
+from gateway.uplink.wire import decode, encode, up_topic
 
 from .broker import Broker, free_port
 from .conftest import PG_URL, pg_available
@@ -333,6 +337,102 @@ def test_broker_acl_keeps_each_site_under_its_own_id(
         assert frame_keys(central) == frame_keys(sites["gw-a"])
         assert central.uplink_mark("gw-b", "frames") == 0 and impostor.sent >= 2
         assert impostor.backlog() > 0
+    finally:
+        broker.kill()
+        for s in sites.values():
+            s.close()
+
+
+def _first_messages(site: SqliteStore, origin: str, n: int) -> list[dict[str, Any]]:
+    """The site's first `n` frames messages (20 rows each), as its forwarder sends them."""
+    fwd = Forwarder(site, origin, UplinkConfig(batch=20))
+    out = []
+    for _ in range(n):
+        batch = fwd.next_batch("frames")
+        assert batch is not None
+        out.append(decode(batch[1]))
+        site.set_uplink_mark(origin, "frames", batch[0])
+    return out
+
+
+def test_waiting_messages_one_transaction_and_a_bad_one_alone(
+    tmp_path: Path, central: PostgresStore
+) -> None:
+    """Messages of several sites that wait while the applier is busy (here: its store held)
+    are applied in one transaction, each site answered with its own mark after it. A bad
+    message among them (one the centre cannot read, or one whose values PostgreSQL refuses) is
+    refused and answered alone: the others' frames are all stored."""
+    broker = Broker(tmp_path, free_port()).start()
+    cfg = _cfg(broker.port)
+    good = [f"gw-{k}" for k in range(5)]
+    sites: dict[str, SqliteStore] = {}
+    for k, origin in enumerate([*good, "gw-bad"]):
+        sites[origin] = SqliteStore(tmp_path / f"{origin}.db")
+        register_site(sites[origin], f"site-{k}", [f"n{k}"])
+        traffic(sites[origin], [f"n{k}"], 0, 40, 40)
+    msgs = {o: _first_messages(s, o, 2) for o, s in sites.items()}
+    unreadable = dict(msgs["gw-bad"][0], rows=[r[:5] for r in msgs["gw-bad"][0]["rows"]])
+    out_of_range = copy.deepcopy(msgs["gw-bad"][0])
+    out_of_range["rows"][3][3] = 2**63  # a seq no BIGINT holds
+    answers: dict[str, list[dict[str, Any]]] = {}
+
+    def xmins() -> int:
+        with central._lock:
+            return len(central._q("SELECT DISTINCT xmin::text FROM frames"))
+
+    async def round_of(
+        pub: aiomqtt.Client, batch: list[tuple[str, dict[str, Any]]], frames: int
+    ) -> None:
+        central._lock.acquire()  # the lane's first message waits for it; the others queue
+        try:
+            for origin, m in batch:
+                await pub.publish(up_topic(origin), encode(m), qos=1)
+            await asyncio.sleep(1.0)
+        finally:
+            central._lock.release()
+        await _until(lambda: len(frame_keys(central)) == frames, 10, "the good sites' frames")
+        await _until(lambda: all(o in answers for o, _ in batch), 10, "every answer")
+
+    async def scenario() -> None:
+        applier = CentralApplier(central, {o: "acme" for o in sites}, cfg)
+        task = asyncio.create_task(applier.run())
+        try:
+            await asyncio.wait_for(applier.connected.wait(), 10)
+            async with aiomqtt.Client("127.0.0.1", broker.port, identifier="t") as pub:
+                await pub.subscribe("kizashi/fleet/+/ack", qos=1)
+
+                async def read() -> None:
+                    async for m in pub.messages:
+                        origin = m.topic.value.split("/")[2]
+                        answers.setdefault(origin, []).append(decode(bytes(m.payload)))  # type: ignore[arg-type]
+
+                reader = asyncio.create_task(read())
+                # the lane takes the first message alone (and waits for the store); the others
+                # wait together, the bad one among them
+                first = [(o, msgs[o][0]) for o in good]
+                await round_of(pub, [first[0], ("gw-bad", unreadable), *first[1:]], 5 * 20)
+                assert await asyncio.to_thread(xmins) <= 2
+                for o in good:
+                    assert answers.pop(o) == [{"stream": "frames", "ref": 20, "upto": 20}]
+                assert "error" in answers.pop("gw-bad")[0]
+                # the database refuses the batch: each message again alone, the good ones stored
+                second = [(o, msgs[o][1]) for o in good]
+                await round_of(pub, [second[0], ("gw-bad", out_of_range), *second[1:]], 5 * 40)
+                for o in good:
+                    assert answers.pop(o) == [{"stream": "frames", "ref": 40, "upto": 40}]
+                assert "out of range" in answers.pop("gw-bad")[0]["error"]
+                reader.cancel()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert (applier.applied, applier.refused) == (10, 2)
+
+    try:
+        asyncio.run(scenario())
+        assert frame_keys(central) == sorted(k for o in good for k in frame_keys(sites[o]))
+        assert {o: central.uplink_mark(o, "frames") for o in sites} == {
+            **{o: 40 for o in good}, "gw-bad": 0,
+        }  # fmt: skip
     finally:
         broker.kill()
         for s in sites.values():
