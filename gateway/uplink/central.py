@@ -42,8 +42,8 @@ __all__ = ["CentralApplier"]
 LANE_BACKLOG = 64  # messages a lane may have waiting before the MQTT reader waits for it
 # What a lane applies in one transaction at most (of what is waiting when it is free): the
 # per-message cost (a transaction, its statements) dominates small messages (docs/FLEET.md).
-# Large ones (a backlog's 1,000 rows: 85 KB in bench/fleet.py) gain little, and their sites
-# would wait for the whole batch's commit before sending more: a batch stops at about 128 KB.
+# Large ones (a backlog's 1,000 rows: 85 KB in bench/fleet.py) are one insert for many frames
+# already, and their sites wait for the batch's commit to send more: a batch stops near 128 KB.
 LANE_BATCH, LANE_BATCH_BYTES = 32, 128_000
 
 

@@ -27,3 +27,13 @@ def test_bench_fleet_small() -> None:
     assert row["outage"]["backlog_frames"] >= 240 and row["outage"]["catch_up_s"] is not None
     assert row["load"]["offered_frames_per_s"] == 2 and row["page"]["assets"] == 6
     assert row["page"]["overview_page"]["p95_ms"] > 0
+
+
+def test_bench_fleet_apply_small() -> None:
+    """bench.fleet_apply stores every frame once, one message per transaction or several."""
+    from bench.fleet_apply import measure
+
+    for together in (1, 4):
+        row = measure(together, frames=3, origins=8, rounds=2)
+        assert row["stored"] == row["marks"] == 3 * 8 * 3  # the first sightings' round too
+        assert row["messages"] == 16 and row["cpu_ms_per_message"] > 0
