@@ -3,6 +3,7 @@ fleet server through its broker, into PostgreSQL. Prints one JSON object.
 
     .venv/bin/python -m bench.fleet [--quick] [--sites 1000] [--nodes 20] [--lanes 4]
         [--steady-s 60] [--load-x 5.25] [--load-s 90] [--outage-sites 100] [--runs 20]
+        [--pin [--centre-cpu 1]]
 
 Real parts: a private Mosquitto on a free port, the fleet server as its own process
 (`kizashi fleet run --no-http` with `[fleet] appliers = --lanes`) on a fresh PostgreSQL schema
@@ -28,12 +29,21 @@ End-to-end latency: a frame's `recv_time` at the centre (when it was applied) mi
 reached the centre by the end of the run. `frames_per_centre_cpu_s`: frames applied per CPU
 second of the fleet server process and its PostgreSQL backends (what the centre would do per
 core it had to itself; on a shared machine the wall-clock rate says how much CPU it got).
+
+`--pin` (Linux): the centre gets a core of its own. The fleet server process and the PostgreSQL
+backends serving its connections (found in pg_stat_activity by its application_name once it
+has connected) are pinned to --centre-cpu, the bench process (its simulated sites and
+measuring connection) and the private Mosquitto to the other cores. The postmaster and every
+other backend are left alone (WAL writer and checkpointer included). The affinity read back
+for each pid is printed (`pinning`), and each phase reports the CPU each side used and how
+busy each core was (`cores_busy`), so what is left of the centre's core for others shows.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import heapq
 import json
 import os
@@ -160,6 +170,45 @@ class Reporter:
             await asyncio.sleep(0.02)
 
 
+def pin(pid: int, cpus: set[int]) -> list[int]:
+    """Every thread of `pid` onto `cpus` (threads it starts later inherit the affinity of the
+    thread that starts them); returns the CPUs its threads may run on, read back."""
+    tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    for tid in tids:
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(tid, cpus)
+    return affinity(pid)
+
+
+def affinity(pid: int) -> list[int]:
+    """The union of the CPUs `pid`'s threads may run on (one thread left elsewhere shows)."""
+    got: set[int] = set()
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            got |= os.sched_getaffinity(int(t.name))
+    return sorted(got)
+
+
+def proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) used so far by `pid`; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cores_busy_s() -> dict[int, float]:
+    """Per core, the seconds it has spent busy (not idle or waiting on I/O), anyone's work."""
+    out: dict[int, float] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        m = re.match(r"cpu(\d+) (.*)", line)
+        if m:
+            v = [int(x) for x in m[2].split()]
+            out[int(m[1])] = (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def _pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
@@ -198,20 +247,31 @@ class Centre:
                               ("frames",))  # fmt: skip
         return int(rows[0][0])
 
-    def cpu_s(self) -> float:
-        """CPU seconds used so far by the fleet server process and its database backends."""
+    def backends(self) -> list[int]:
+        """The PostgreSQL backends serving the fleet server's connections."""
         with self.db._lock:
             rows = self.db._q(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = ?", (self.app_name,)
             )
-        total = 0.0
-        for pid in [self.proc.pid, *(int(r[0]) for r in rows)]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return total
+        return sorted(int(r[0]) for r in rows)
+
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by the fleet server process and its database backends."""
+        return sum(proc_cpu_s(pid) for pid in [self.proc.pid, *self.backends()])
+
+    def pin(self, cpus: set[int]) -> dict[str, Any]:
+        """The fleet server and its backends onto `cpus` (backends it opened since included);
+        what each reads back."""
+        got = {"fleet_server": pin(self.proc.pid, cpus)}
+        for pid in self.backends():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # it closed
+                got[f"backend_{pid}"] = pin(pid, cpus)
+        return got
+
+    def own_backend(self) -> int:
+        """The backend of the bench's measuring connection (the bench's side, not the centre)."""
+        with self.db._lock:
+            return int(self.db._q("SELECT pg_backend_pid()")[0][0])
 
     def marks(self) -> dict[str, int]:
         with self.db._lock:
@@ -246,6 +306,31 @@ class Centre:
         self.db.close()
 
 
+class Sides:
+    """The centre (fleet server + its backends) and the bench's side (this process with its
+    simulated sites, the private Mosquitto, the measuring connection's backend): their pinning
+    (`cpus`: the centre's and the bench's CPU sets, or None to leave them) and CPU."""
+
+    def __init__(
+        self, centre: Centre, bench: dict[str, int], cpus: tuple[set[int], set[int]] | None
+    ) -> None:
+        self.centre, self.bench, self.cpus = centre, bench, cpus
+
+    def apply(self) -> dict[str, list[int]]:
+        """Pin (again: backends opened since are included) and read every pid's affinity."""
+        if self.cpus is None:
+            got = {"fleet_server": affinity(self.centre.proc.pid)}
+            got |= {f"backend_{p}": affinity(p) for p in self.centre.backends()}
+        else:
+            got = self.centre.pin(self.cpus[0])
+        for name, pid in self.bench.items():
+            got[name] = affinity(pid) if self.cpus is None else pin(pid, self.cpus[1])
+        return got
+
+    def bench_cpu_s(self) -> float:
+        return sum(proc_cpu_s(pid) for pid in self.bench.values())
+
+
 async def _wait(cond: Any, timeout: float, every: float = 0.5) -> float:
     """Seconds until `cond()` (run in a thread) is true; inf after `timeout`."""
     t0 = time.perf_counter()
@@ -256,7 +341,9 @@ async def _wait(cond: Any, timeout: float, every: float = 0.5) -> float:
     return float("inf")
 
 
-async def _phases(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+async def _phases(
+    args: argparse.Namespace, work: Path, cpus: tuple[set[int], set[int]] | None
+) -> dict[str, Any]:
     broker = PrivateBroker(
         work, "allow_anonymous true\nmax_queued_messages 100000\nmax_inflight_messages 0\n"
     ).start()
@@ -277,6 +364,17 @@ async def _phases(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         # nobody to keep their first messages for, and they wait ack_timeout_s to resend)
         await _wait(lambda: broker.connects("kizashi-fleet (") > 0, 60, 0.1)
         await asyncio.sleep(1.0)
+        # the centre's connections are open now (it opens them before it subscribes)
+        assert broker.proc is not None
+        bench_pids = {"bench": os.getpid(), "mosquitto": broker.proc.pid,
+                      "bench_backend": await asyncio.to_thread(centre.own_backend)}  # fmt: skip
+        sides = Sides(centre, bench_pids, cpus)
+        out["pinning"] = {
+            "pinned": cpus is not None,
+            "centre_cpus": None if cpus is None else sorted(cpus[0]),
+            "bench_cpus": None if cpus is None else sorted(cpus[1]),
+            "read_back": await asyncio.to_thread(sides.apply),
+        }
         # 1. registry
         for s in sites:
             tasks[s.origin] = asyncio.create_task(fwds[s.origin].run())
@@ -291,7 +389,7 @@ async def _phases(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         rep = asyncio.create_task(reporter.run())
         for name, factor, seconds in (("steady", 1.0, args.steady_s),
                                       ("load", args.load_x, args.load_s)):  # fmt: skip
-            out[name] = await _phase(centre, sites, reporter, factor, seconds, args.poll_s)
+            out[name] = await _phase(sides, sites, reporter, factor, seconds, args.poll_s)
         # 4. outage of --outage-sites sites, while the others report at the steady rate
         reporter.reset(REPORT_S, time.time())
         await asyncio.sleep(min(10.0, args.steady_s / 2))
@@ -360,7 +458,7 @@ async def _phases(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 async def _phase(
-    centre: Centre,
+    sides: Sides,
     sites: list[SimSite],
     reporter: Reporter,
     factor: float,
@@ -368,33 +466,57 @@ async def _phase(
     poll_s: float,
 ) -> dict[str, Any]:
     """Run the reporters at `factor` x the steady rate for `seconds`; measure the second
-    half (the first lets the forwarders reach their rhythm)."""
+    half (the first lets the forwarders reach their rhythm), sampling the sites' backlog."""
+    centre = sides.centre
     start = time.time()
     reporter.reset(REPORT_S / factor, start)
     await asyncio.sleep(seconds / 2)
-    t1 = time.time()
-    c1 = await asyncio.to_thread(centre.cpu_s)
-    a1 = await asyncio.to_thread(centre.applied)
-    b1 = sum(len(s.log) for s in sites) - a1
-    await asyncio.sleep(seconds / 2)
-    t2 = time.time()
-    c2 = await asyncio.to_thread(centre.cpu_s)
-    a2 = await asyncio.to_thread(centre.applied)
-    b2 = sum(len(s.log) for s in sites) - a2
+    pinned = await asyncio.to_thread(sides.apply)  # backends opened since are pinned too
+
+    def sample() -> tuple[float, int, int, float, float, dict[int, float]]:
+        a = centre.applied()
+        committed = sum(len(s.log) for s in sites)
+        busy = cores_busy_s()
+        return time.time(), committed, a, centre.cpu_s(), sides.bench_cpu_s(), busy
+
+    samples = [await asyncio.to_thread(sample)]
+    end = samples[0][0] + seconds / 2
+    while time.time() < end:
+        await asyncio.sleep(min(2.5, max(0.0, end - time.time())))
+        samples.append(await asyncio.to_thread(sample))
+    (t1, n1, a1, c1, bc1, busy1), (t2, n2, a2, c2, bc2, busy2) = samples[0], samples[-1]
     offered = sum(len(s.nodes) for s in sites) / reporter.interval
     rate = (a2 - a1) / (t2 - t1)
+    backlog = [n - a for _, n, a, *_ in samples]
+    # the backlog's trend over the half (frames/s, least squares): the centre applied less
+    # than the sites committed by this much; the samples smooth the forwarders' polling
+    growth = statistics.linear_regression([x[0] - t1 for x in samples], backlog).slope
     return {
         "offered_frames_per_s": round(offered),
+        # what the sites actually committed (the simulated sites share the bench's CPU)
+        "committed_frames_per_s": round((n2 - n1) / (t2 - t1)),
         "frames_per_s": round(rate),
-        "backlog_start": b1,
-        "backlog_end": b2,
+        "backlog_start": backlog[0],
+        "backlog_end": backlog[-1],
+        "backlog_growth_frames_per_s": round(growth),
         # kept up: what waits at the sites at the end is no more than the forwarders' poll
-        # interval and 5 s of traffic (a centre that falls behind lets it grow without bound)
-        "kept_up": b2 <= offered * (poll_s + 5),
+        # interval and 5 s of traffic, and it did not grow over the half (beyond 2 % of the
+        # offered rate: a centre that falls behind lets it grow without bound)
+        "kept_up": backlog[-1] <= offered * (poll_s + 5) and growth <= 0.02 * offered,
         "window": [t1, t2 - min(10, (t2 - t1) / 2)],  # latency: measured after the run
         # what the centre (fleet server + its PostgreSQL backends) spent: frames per CPU
         # second, the figure a busy shared machine does not hide
         "centre_cpu_s": round(c2 - c1, 1),
+        "centre_cores": round((c2 - c1) / (t2 - t1), 2),
+        "bench_cores": round((bc2 - bc1) / (t2 - t1), 2),
+        # each core's busy share over the half, whoever's work (the rest of the machine too)
+        "cores_busy": {str(k): round((busy2[k] - busy1[k]) / (t2 - t1), 2) for k in busy2},
+        # the affinity read back at the half's start: each side's CPUs (union over its pids)
+        "affinity": {
+            "centre": sorted({c for k, v in pinned.items() if k not in sides.bench for c in v}),
+            "centre_pids": sum(1 for k in pinned if k not in sides.bench),
+            "bench": sorted({c for k, v in pinned.items() if k in sides.bench for c in v}),
+        },
         "frames_per_centre_cpu_s": round((a2 - a1) / max(c2 - c1, 1e-9)),
         "load_average_1min": round(os.getloadavg()[0], 1),
     }
@@ -446,13 +568,24 @@ def main() -> None:
     ap.add_argument("--outage-sites", type=int, default=100)
     ap.add_argument("--runs", type=int, default=20, help="page requests per figure")
     ap.add_argument("--timeout", type=float, default=300, help="per wait")
+    ap.add_argument("--pin", action="store_true",
+                    help="the centre on --centre-cpu alone, the bench elsewhere")  # fmt: skip
+    ap.add_argument("--centre-cpu", type=int, default=1)
     args = ap.parse_args()
+    cpus: tuple[set[int], set[int]] | None = None
+    if args.pin:
+        mine = os.sched_getaffinity(0)
+        centre, bench = {args.centre_cpu}, mine - {args.centre_cpu}
+        if not centre <= mine or not bench:
+            ap.error(f"--pin needs --centre-cpu in {sorted(mine)} and another CPU for the bench")
+        pin(os.getpid(), bench)  # before any thread starts: they all inherit it
+        cpus = (centre, bench)
     if args.quick:
         args.sites, args.steady_s, args.load_s = min(args.sites, 100), 20, 20
         args.outage_sites, args.runs = min(args.outage_sites, 10), 10
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kizashi-bench-fleet-") as tmp:
-        out = asyncio.run(_phases(args, Path(tmp)))
+        out = asyncio.run(_phases(args, Path(tmp), cpus))
     out["cpu_count"] = os.cpu_count()
     out["total_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out))
