@@ -50,3 +50,28 @@ def test_proc_cpu_s_counts_a_busy_child() -> None:
         child.kill()
         child.wait()
     assert proc_cpu_s(child.pid) == 0.0  # gone: nothing to count
+
+
+def _saw(
+    rate_gap: float, offered: float = 3500, poll_s: float = 5.0
+) -> tuple[list[float], list[int]]:
+    """Backlog samples every 2.5 s over 45 s: the forwarders' saw tooth (a poll's traffic)
+    on top of a trend of `rate_gap` frames/s (what the centre applies less than offered)."""
+    ts = [2.5 * k for k in range(19)]
+    return ts, [
+        round(8000 + rate_gap * t + (k % 2) * offered * poll_s / 4) for k, t in enumerate(ts)
+    ]
+
+
+def test_kept_up_needs_a_backlog_that_does_not_grow() -> None:
+    from bench.fleet import backlog_trend, kept_up
+
+    for gap, want in ((0.0, True), (30.0, True), (-200.0, True), (350.0, False), (700.0, False)):
+        ts, backlog = _saw(gap)
+        growth, stderr = backlog_trend(ts, backlog)
+        assert abs(growth - gap) < 150, (gap, growth)
+        # the end alone is bounded (under 35,000) in every case: the trend decides
+        assert kept_up(backlog, growth, stderr, 3500, 5.0) is want, (gap, growth, stderr)
+    ts, backlog = _saw(0.0)
+    backlog[-1] = 40_000  # flat but far behind at the end
+    assert not kept_up(backlog, *backlog_trend(ts, backlog), 3500, 5.0)
