@@ -13,9 +13,10 @@ per-site users and ACL of docs/FLEET.md, SQLite site gateways, the PostgreSQL ce
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,27 @@ class Site:
         self.tasks = []
 
 
+@contextlib.asynccontextmanager
+async def running(
+    central: PostgresStore, fleet: UplinkConfig, sites: Collection[Site], sender: CommandSender
+) -> AsyncIterator[None]:
+    """The centre's applier and command sender and every site's uplink, running; all stopped
+    on the way out."""
+    tasks = [
+        asyncio.create_task(x.run()) for x in (CentralApplier(central, ORIGINS, fleet), sender)
+    ]
+    for s in sites:
+        s.start()
+    try:
+        yield
+    finally:
+        for s in sites:
+            await s.cut()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _count(store: SqlStore, finding: str) -> int:
     return sum(1 for e in store.service_log() if e.finding == finding)
 
@@ -137,11 +159,7 @@ def test_a_command_made_while_the_site_is_cut_off_arrives_once(
 
     async def scenario() -> dict[str, int]:
         sites = {o: Site(o, s, broker.port, tmp_path) for o, s in stores.items()}
-        applier = CentralApplier(central, ORIGINS, fleet)
-        central_tasks = [asyncio.create_task(x.run()) for x in (applier, sender)]
-        for s in sites.values():
-            s.start()
-        try:
+        async with running(central, fleet, sites.values(), sender):
             await _until(lambda: central.asset("a1-pump") is not None, 30, "gw-a's registry")
             await sites["gw-a"].cut()  # gw-a is cut off: neither commands nor state pass
             tok = await asyncio.to_thread(login, page, "tech", "tech-pass-1234")
@@ -169,12 +187,6 @@ def test_a_command_made_while_the_site_is_cut_off_arrives_once(
             await _until(lambda: _count(central, "made at the centre") == 1, 30, "the entry up")
             await asyncio.sleep(1.5)  # more states go up: still one copy
             return {c.kind: c.sends for c in central.fleet_commands()}
-        finally:
-            for s in sites.values():
-                await s.cut()
-            for t in central_tasks:
-                t.cancel()
-            await asyncio.gather(*central_tasks, return_exceptions=True)
 
     try:
         sends = asyncio.run(scenario())
@@ -266,22 +278,12 @@ def test_the_prior_from_every_site_reaches_a_sites_outlook(
 
     async def scenario() -> None:
         sites = {o: Site(o, s, broker.port, tmp_path) for o, s in stores.items()}
-        applier = CentralApplier(central, ORIGINS, fleet)
         sender = CommandSender(central, ORIGINS, fleet)
-        tasks = [asyncio.create_task(x.run()) for x in (applier, sender)]
-        for s in sites.values():
-            s.start()
-        try:
+        async with running(central, fleet, sites.values(), sender):
             await _until(lambda: _count_kind(central, "replacement") == 3, 60, "gw-b's lives")
             await _until(lambda: Forwarder(store_b, "gw-b", fleet).backlog() == 0, 60, "frames")
             assert await asyncio.to_thread(PriorPublisher(central, ORIGINS).publish) == 2
             await _until(lambda: not central.pending_fleet_heads(), 30, "the prior applied")
-        finally:
-            for s in sites.values():
-                await s.cut()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     try:
         asyncio.run(scenario())
@@ -311,21 +313,11 @@ def test_warning_thresholds_from_two_sites_reach_both_sites(
 
     async def scenario() -> None:
         links = {o: Site(o, st, broker.port, tmp_path) for o, (st, _) in sites.items()}
-        applier = CentralApplier(central, ORIGINS, fleet)
         sender = CommandSender(central, ORIGINS, fleet)
-        tasks = [asyncio.create_task(x.run()) for x in (applier, sender)]
-        for s in links.values():
-            s.start()
-        try:
+        async with running(central, fleet, links.values(), sender):
             await _until(lambda: len(central.warning_outcomes()) == 2, 60, "both outcomes")
             assert await asyncio.to_thread(PriorPublisher(central, ORIGINS).publish) == 2
             await _until(lambda: not central.pending_fleet_heads(), 30, "the thresholds applied")
-        finally:
-            for s in links.values():
-                await s.cut()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     try:
         asyncio.run(scenario())

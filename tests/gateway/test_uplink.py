@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
@@ -22,7 +22,14 @@ from gateway.uplink.wire import decode, origin_of
 
 from .test_store import T0
 from .test_store_outlook import outlook
-from .uplink_support import event_keys, frame_keys, hourly_totals, register_site, traffic
+from .uplink_support import (
+    event_keys,
+    frame_keys,
+    frames_messages,
+    hourly_totals,
+    register_site,
+    traffic,
+)
 
 NODES = ["a1", "a2"]
 
@@ -215,18 +222,6 @@ def test_stop_hours_and_repair_cost_are_forwarded(site: SqliteStore, store: Stor
     assert got == {"inspection": (None, None), "failure": (None, None)}
 
 
-def _frames_messages(site: SqliteStore, origin: str, n: int) -> list[dict[str, Any]]:
-    """The site's first `n` frames messages, as its forwarder sends them one after another."""
-    fwd = Forwarder(site, origin, UplinkConfig(batch=40))
-    out = []
-    for _ in range(n):
-        batch = fwd.next_batch("frames")
-        assert batch is not None
-        out.append(decode(batch[1]))
-        site.set_uplink_mark(origin, "frames", batch[0])
-    return out
-
-
 def test_waiting_messages_applied_together_keep_their_marks(tmp_path: Path, store: Store) -> None:
     """Several origins' messages applied in one transaction (what a busy applier lane does)
     give what one after the other gives: each its own mark, a gap nothing, a replay nothing,
@@ -241,9 +236,9 @@ def test_waiting_messages_applied_together_keep_their_marks(tmp_path: Path, stor
     applier = CentralApplier(central, {o: "acme" for o in sites}, UplinkConfig())
     for origin, s in sites.items():  # the registry first, as the forwarders send it
         applier.apply(origin, decode(Forwarder(s, origin, UplinkConfig()).state_message()[1]))
-    a = _frames_messages(sites["gw-a"], "gw-a", 2)
-    (b,) = _frames_messages(sites["gw-b"], "gw-b", 1)
-    c = _frames_messages(sites["gw-c"], "gw-c", 2)
+    a = frames_messages(sites["gw-a"], "gw-a", 2, 40)
+    (b,) = frames_messages(sites["gw-b"], "gw-b", 1, 40)
+    c = frames_messages(sites["gw-c"], "gw-c", 2, 40)
     # gw-c's second before its first (a gap), then gw-a's first again (a replay) and its next
     batch = [("gw-a", a[0]), ("gw-b", b), ("gw-c", c[1]), ("gw-a", a[0]), ("gw-a", a[1])]
     results = central.apply_frames_many([frames_message(o, m) for o, m in batch])

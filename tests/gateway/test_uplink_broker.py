@@ -33,7 +33,14 @@ from .broker import Broker, free_port
 from .conftest import PG_URL, pg_available
 from .test_store import T0
 from .test_store_outlook import outlook
-from .uplink_support import event_keys, frame_keys, hourly_totals, register_site, traffic
+from .uplink_support import (
+    event_keys,
+    frame_keys,
+    frames_messages,
+    hourly_totals,
+    register_site,
+    traffic,
+)
 
 pytestmark = pytest.mark.postgres
 SITES = {
@@ -343,18 +350,6 @@ def test_broker_acl_keeps_each_site_under_its_own_id(
             s.close()
 
 
-def _first_messages(site: SqliteStore, origin: str, n: int) -> list[dict[str, Any]]:
-    """The site's first `n` frames messages (20 rows each), as its forwarder sends them."""
-    fwd = Forwarder(site, origin, UplinkConfig(batch=20))
-    out = []
-    for _ in range(n):
-        batch = fwd.next_batch("frames")
-        assert batch is not None
-        out.append(decode(batch[1]))
-        site.set_uplink_mark(origin, "frames", batch[0])
-    return out
-
-
 def test_waiting_messages_one_transaction_and_a_bad_one_alone(
     tmp_path: Path, central: PostgresStore
 ) -> None:
@@ -370,7 +365,7 @@ def test_waiting_messages_one_transaction_and_a_bad_one_alone(
         sites[origin] = SqliteStore(tmp_path / f"{origin}.db")
         register_site(sites[origin], f"site-{k}", [f"n{k}"])
         traffic(sites[origin], [f"n{k}"], 0, 40, 40)
-    msgs = {o: _first_messages(s, o, 2) for o, s in sites.items()}
+    msgs = {o: frames_messages(s, o, 2, 20) for o, s in sites.items()}
     unreadable = dict(msgs["gw-bad"][0], rows=[r[:5] for r in msgs["gw-bad"][0]["rows"]])
     out_of_range = copy.deepcopy(msgs["gw-bad"][0])
     out_of_range["rows"][3][3] = 2**63  # a seq no BIGINT holds

@@ -15,6 +15,9 @@ from gateway.store.api import (
     WriteBatch,
 )
 from gateway.store.sql import SqlStore
+from gateway.uplink.config import UplinkConfig
+from gateway.uplink.forwarder import Forwarder
+from gateway.uplink.wire import decode
 
 from .test_store import T0, report
 
@@ -68,3 +71,16 @@ def hourly_totals(store: SqlStore, nodes: list[str]) -> dict[str, int]:
 
 def event_keys(store: SqlStore) -> list[tuple[str, str, int | None]]:
     return sorted((e.node_id, e.code, e.seq) for e in store.events_after(0, limit=100000))
+
+
+def frames_messages(site: SqlStore, origin: str, n: int, batch: int) -> list[dict[str, Any]]:
+    """The site's first `n` frames messages (`batch` rows each), as its forwarder sends them one
+    after another (each moves the site's mark)."""
+    fwd = Forwarder(site, origin, UplinkConfig(batch=batch))
+    out = []
+    for _ in range(n):
+        msg = fwd.next_batch("frames")
+        assert msg is not None
+        out.append(decode(msg[1]))
+        site.set_uplink_mark(origin, "frames", msg[0])
+    return out
