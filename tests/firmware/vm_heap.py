@@ -96,7 +96,9 @@ capped_free = gc.mem_free()
 
 # The clock, the link (`online` False: an outage) and a fast integer stand-in for the
 # accelerometer (noise and a tone, small ints only: no allocation per sample) that passes the
-# sensor checks, so the VM's time goes to the node.
+# sensor checks, so the VM's time goes to the node. Not firmware.host's FakeClock and
+# QueueTransport: importing firmware.host installs its stub modules and loads the simulated
+# sensor into the heap being measured, and QueueTransport copies every payload it keeps.
 STAND_INS = r"""
 class FakeClock:
     def __init__(self):
