@@ -8,7 +8,12 @@
     if (!data) return;
     const cone = data.cone || {};
     const zones = data.zones || {};
-    const top = Math.max(...data.vibration.vel_rms, ...(cone.p10 || []), 0);
+    const vel = data.vibration.vel_rms;
+    // The scale reaches the next zone limit above the latest reading: the zone it is heading
+    // for stays in view (a zone C bearing rising toward zone D shows where D begins).
+    const last = vel.length ? vel[vel.length - 1] : 0;
+    const next = [zones.A, zones.B, zones.C].filter((z) => z !== undefined && z > last)[0];
+    const top = Math.max(...vel, ...(cone.p10 || []), next === undefined ? 0 : next * 1.05, 0);
     // The future shown is as long as the past shown: a P90 years away would squeeze the
     // measured history into a sliver. What lies beyond is said under the chart.
     const t0 = data.vibration.t.length ? data.vibration.t[0] : data.now - 7 * 86400;
@@ -22,7 +27,7 @@
       series: [{ t: data.vibration.t, y: data.vibration.vel_rms, color: "#0f5bd8", label: "vel RMS" }],
       bands: window.KzChart.zoneBands(zones, top * 1.05),
       cone: cone.t && cone.t.length ? { t: cone.t, lo: cone.p90, mid: cone.p50, hi: cone.p10 } : null,
-      unit: "mm/s", yMin: 0, now: data.now, tz: data.tz, tzLabel: data.tz_label, failLevel: cone.fail_level || null,
+      unit: "mm/s", yMin: 0, yMax: top, now: data.now, tz: data.tz, tzLabel: data.tz_label, failLevel: cone.fail_level || null,
       tMax,
     });
     const perDay = runningPerDay(data.runtime.t, data.runtime.runtime_h, data.tz);

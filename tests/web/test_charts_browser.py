@@ -68,3 +68,37 @@ def test_charts_are_legible(tokyo_server: str, browser: Any) -> None:
     boxes.sort()
     assert all(a[1] <= b[0] + 0.5 for a, b in itertools.pairwise(boxes)), boxes
     assert d.find_element(By.ID, "tz").text == "times: Asia/Tokyo (JST)"
+
+
+def test_the_zone_an_asset_heads_for_is_in_view(tokyo_server: str, browser: Any) -> None:
+    """Every asset's vibration chart reaches the next zone limit above its latest reading, so
+    the band of the zone it is heading for is drawn (a zone C bearing shows where D begins)."""
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    login_as(d, tokyo_server, "viewer", PASSWORDS["viewer"])
+    shown = 0
+    for n in range(1, 7):
+        aid = f"AS-{n:05d}"
+        d.get(f"{tokyo_server}/assets/{aid}")
+        wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
+        h = d.execute_script(
+            "const r = new XMLHttpRequest(); r.open('GET', arguments[0], false); r.send();"
+            " return JSON.parse(r.responseText);",
+            f"/api/assets/{aid}/history",
+        )
+        vel, zones = h["vibration"]["vel_rms"], h["zones"]
+        if not vel:
+            continue
+        limits = [("B", zones["A"]), ("C", zones["B"]), ("D", zones["C"])]
+        nxt = next((z for z, lim in limits if lim > vel[-1]), None)
+        if nxt is None:
+            continue  # already in zone D
+        height = d.execute_script(
+            "const b = document.querySelector('#vib-chart rect.band.z' + arguments[0]);"
+            " return b ? b.getBoundingClientRect().height : 0;",
+            nxt,
+        )
+        assert height > 0, (aid, vel[-1], nxt, zones)
+        shown += 1
+    assert shown, "no asset below zone D to check"
