@@ -59,13 +59,23 @@ def serve(app: Any) -> tuple[Any, str]:
 
 
 def wait(drv: Any, cond: Any, timeout: float = 10) -> Any:
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     # An element found on the page a click is leaving goes stale: look again, as for one
     # not there yet (the condition still has to hold on the new page within the timeout).
+    # Chromium may report the same race as an inspector error instead of a stale element
+    # (read while the document was being replaced): also a "not yet", nothing else is.
+    def looked(d: Any) -> Any:
+        try:
+            return cond(d)
+        except WebDriverException as e:
+            if "does not belong to the document" in (e.msg or ""):
+                return False
+            raise
+
     return WebDriverWait(drv, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
-        cond
+        looked
     )
 
 
