@@ -79,6 +79,15 @@ class WarningParams:
         return cls(**{k: type(getattr(cls(), k))(v) for k, v in d.items()})
 
 
+def preset_for_life(life_s: float) -> str:
+    """The warning preset for parts whose shortest life is `life_s` running seconds: `field`
+    when its baseline (learned over the first running day) fits in the first quarter of that
+    life, else `accelerated_rig` (lives of hours: its baseline is 15 running minutes). The
+    gateway always uses `field`; this serves `kizashi rul` on a data set it does not know."""
+    field_ = WarningParams()
+    return "field" if field_.settle_s + field_.baseline_s <= 0.25 * life_s else "accelerated_rig"
+
+
 @dataclass(frozen=True)
 class Warning_:
     """One raised warning: when, which position, and why in words."""

@@ -17,10 +17,12 @@ from .rul import PartHistory
 from .usage import iso281_life_factor
 
 COLUMNS = ("t_s", "rms_h", "rms_v", "kurt_h", "kurt_v", "peak_h", "peak_v")
-# Operating conditions of the rig (speed rpm, radial load N); bearing "BearingC_i" ran at C.
-# A deployed gateway reads these from the asset registry.
-CONDITIONS = {1: (1800.0, 4000.0), 2: (1650.0, 4200.0), 3: (1500.0, 5000.0)}
-REFERENCE_CONDITION = 1
+# ISO 281 life factors are taken against this condition (speed rpm, radial load N): PRONOSTIA's
+# condition 1. Any reference works (the prior is fitted on lives divided by each run's factor
+# and a forecast multiplies back), so it stays fixed for every data set.
+REFERENCE_CONDITION = (1800.0, 4000.0)
+# "1800rpm_4000N", "1800 rpm / 4000 N": the `condition` column of a data set's bearings.csv.
+_CONDITION_TEXT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*rpm[\W_]*(\d+(?:\.\d+)?)\s*N\s*", re.IGNORECASE)
 
 
 def shared_data_dir(name: str, start: str | Path | None = None) -> Path:
@@ -34,20 +36,20 @@ def shared_data_dir(name: str, start: str | Path | None = None) -> Path:
     return here.parents[2] / "shared" / "data" / name  # the usual place, even if absent
 
 
-def condition_of(name: str) -> int | None:
-    """Operating condition from the dataset's naming ("Bearing2_5" -> 2), None if unknown."""
-    m = re.fullmatch(r"Bearing(\d+)_\d+", name)
-    c = int(m.group(1)) if m else None
-    return c if c in CONDITIONS else None
+def parse_condition(text: str) -> tuple[float, float] | None:
+    """ "1800rpm_4000N" -> (1800.0, 4000.0); None for an empty or unreadable text."""
+    m = _CONDITION_TEXT.fullmatch(text)
+    if m is None:
+        return None
+    rpm, load = float(m.group(1)), float(m.group(2))
+    return (rpm, load) if rpm > 0 and load > 0 else None
 
 
-def life_factor(name: str) -> float:
-    """ISO 281 running-life multiplier of the bearing's condition against condition 1."""
-    c = condition_of(name)
-    if c is None:
+def condition_factor(condition: tuple[float, float] | None) -> float:
+    """ISO 281 running-life multiplier of a condition against the reference; 1 if unknown."""
+    if condition is None:
         return 1.0
-    ref = CONDITIONS[REFERENCE_CONDITION]
-    return iso281_life_factor(*CONDITIONS[c], *ref)
+    return iso281_life_factor(*condition, *REFERENCE_CONDITION)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class BearingRun:
     name: str
     t_s: F64
     features: dict[str, F64]
+    # (rpm, radial load N) from the data set's own bearings.csv; None: not recorded. Never
+    # guessed from the file name: "Bearing3_1" of another rig is not PRONOSTIA's condition 3.
+    condition: tuple[float, float] | None = None
 
     @property
     def last_t_s(self) -> float:
@@ -62,7 +67,7 @@ class BearingRun:
 
     @property
     def life_factor(self) -> float:
-        return life_factor(self.name)
+        return condition_factor(self.condition)
 
     def history(self, upto: int | None = None, condition_aware: bool = True) -> PartHistory:
         """The first `upto` rows as a PartHistory (running time = rig time)."""
@@ -72,40 +77,97 @@ class BearingRun:
         return PartHistory(self.t_s[sl], feats, self.name, k)
 
 
-def read_bearing_csv(path: str | Path) -> BearingRun:
+def bearings_table(directory: str | Path) -> tuple[Path, list[dict[str, str]]] | None:
+    """The data set's `bearings.csv` (one row per bearing): in the directory itself, else in its
+    parent (a data set split into learning/ and test/ keeps one table above them)."""
+    d = Path(directory)
+    for f in (d / "bearings.csv", d.parent / "bearings.csv"):
+        if f.is_file():
+            with f.open(newline="") as fh:
+                return f, list(csv.DictReader(fh))
+    return None
+
+
+def read_conditions(directory: str | Path) -> dict[str, tuple[float, float]]:
+    """Each run's operating condition from the data set's table: a `condition` column
+    ("1800rpm_4000N") or `rpm` and `load_n` columns. Runs without one are not in the result."""
+    table = bearings_table(directory)
+    if table is None:
+        return {}
+    f, rows = table
+    out: dict[str, tuple[float, float]] = {}
+    for row in rows:
+        name = (row.get("bearing") or "").strip()
+        if not name:
+            continue
+        text = (row.get("condition") or "").strip()
+        if not text and row.get("rpm") and row.get("load_n"):
+            text = f"{row['rpm']}rpm_{row['load_n']}N"
+        if not text:
+            continue
+        cond = parse_condition(text)
+        if cond is None:
+            raise ValueError(f"{f}: condition of {name} must read like 1800rpm_4000N, got {text!r}")
+        out[name] = cond
+    return out
+
+
+def _axes(p: Path, header: list[str]) -> list[str]:
+    """The header with a one-accelerometer file's columns named as two axes: `rms` (or only
+    `rms_h`) also stands for `rms_v`, as the IMS test 2 files carry one series in both."""
+    cols = list(header)
+    for feat in ("rms", "kurt", "peak"):
+        h, v = f"{feat}_h", f"{feat}_v"
+        if h not in cols and feat in cols:
+            cols[cols.index(feat)] = h
+        if h in cols and v not in cols:
+            cols.append(v)
+    missing = [c for c in COLUMNS if c not in cols]
+    if missing:
+        raise ValueError(f"{p}: missing columns {missing}")
+    return cols
+
+
+def read_bearing_csv(path: str | Path, condition: tuple[float, float] | None = None) -> BearingRun:
+    """One run's features. `condition`: given, else the run's row in the data set's table."""
     p = Path(path)
     with p.open() as fh:
         header = fh.readline().strip().split(",")
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        raise ValueError(f"{p}: missing columns {missing}")
+    names = _axes(p, header)
     data = np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2)
-    cols = {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(header)}
-    if data.shape[0] < 1 or np.any(np.diff(cols["t_s"]) <= 0):
-        raise ValueError(f"{p}: t_s must be strictly increasing and non-empty")
+    if data.shape[0] < 1 or data.shape[1] != len(header):
+        raise ValueError(f"{p}: expected {len(header)} columns of numbers and at least one row")
+    cols = {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(names[: len(header)])}
+    for feat in ("rms", "kurt", "peak"):
+        cols.setdefault(f"{feat}_v", cols[f"{feat}_h"])
+    if np.any(np.diff(cols["t_s"]) <= 0):
+        raise ValueError(f"{p}: t_s must be strictly increasing")
     feats = {k: cols[k] for k in COLUMNS[1:]}
-    return BearingRun(p.stem, cols["t_s"], feats)
+    if condition is None:
+        condition = read_conditions(p.parent).get(p.stem)
+    return BearingRun(p.stem, cols["t_s"], feats, condition)
 
 
 def read_dir(directory: str | Path, exclude: Sequence[str | Path] = ()) -> list[BearingRun]:
-    """All *.csv runs in a directory, sorted by name, skipping `exclude` (same file)."""
+    """All *.csv runs in a directory, sorted by name, skipping `exclude` (same file), each with
+    its condition from the data set's table."""
     skip = {Path(e).resolve() for e in exclude}
     files = sorted(f for f in Path(directory).glob("*.csv") if f.resolve() not in skip)
-    return [read_bearing_csv(f) for f in files if f.name != "bearings.csv"]
+    conditions = read_conditions(directory)
+    return [read_bearing_csv(f, conditions.get(f.stem)) for f in files if f.name != "bearings.csv"]
 
 
 def read_failed(directory: str | Path) -> dict[str, bool]:
-    """Which runs of a directory failed, from its `bearings.csv` (`bearing`, `failed` columns).
+    """Which runs failed, from the data set's `bearings.csv` (`bearing`, `failed` columns).
 
-    Runs without an entry, or a directory without the file or the column (PRONOSTIA's learning
-    set: every run ends in failure), count as failed. A run that did not fail is a censored
-    life: the part was still healthy when its history ends.
+    Runs without an entry, or a table without the column (PRONOSTIA's: every learning run ends
+    in failure), count as failed. A run that did not fail is a censored life: the part was
+    still healthy when its history ends.
     """
-    f = Path(directory) / "bearings.csv"
-    if not f.is_file():
+    table = bearings_table(directory)
+    if table is None:
         return {}
-    with f.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    f, rows = table
     if not rows or "failed" not in rows[0] or "bearing" not in rows[0]:
         return {}
     out: dict[str, bool] = {}

@@ -14,20 +14,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .early_warning import Warning_, WarningParams, warn_run
+from .early_warning import Warning_, WarningParams, preset_for_life, warn_run
 from .model import ModelParams
-from .pronostia import (
-    CONDITIONS,
-    REFERENCE_CONDITION,
-    BearingRun,
-    condition_of,
-    read_bearing_csv,
-    read_dir,
-    read_failed,
-)
+from .pronostia import BearingRun, condition_factor, read_bearing_csv, read_dir, read_failed
 from .records import Life, prior_from_lives
 from .rul import PartHistory, forecast_part
-from .usage import UsageModel, iso281_life_factor
+from .usage import UsageModel
 
 
 def _condition(text: str) -> tuple[float, float]:
@@ -49,12 +41,10 @@ def _positive(text: str) -> float:
 
 def _factor(run: BearingRun, given: tuple[float, float] | None) -> float | None:
     """ISO 281 life factor against the reference condition: from the command line, else from
-    a PRONOSTIA-style name, else None (unknown)."""
-    ref = CONDITIONS[REFERENCE_CONDITION]
-    if given is not None:
-        return iso281_life_factor(*given, *ref)
-    c = condition_of(run.name)
-    return None if c is None else iso281_life_factor(*CONDITIONS[c], *ref)
+    the data set's bearings.csv, else None (unknown). A file name is not evidence: another
+    rig's "Bearing3_1" did not run at PRONOSTIA's condition 3."""
+    cond = given if given is not None else run.condition
+    return None if cond is None else condition_factor(cond)
 
 
 def _warning(run: BearingRun, params: WarningParams | None) -> Warning_ | None:
@@ -62,6 +52,15 @@ def _warning(run: BearingRun, params: WarningParams | None) -> Warning_ | None:
     if params is None:
         return None
     return warn_run(run.t_s, {run.name: run.features}, params).warning(run.name)
+
+
+def _time_scale_s(run: BearingRun, hist: list[BearingRun], fail: list[bool]) -> float:
+    """Running time that sets the warning preset: the shortest failed life in the history,
+    else its longest run (survivors only), else this file's own span."""
+    failed_lives = [r.last_t_s for r, f in zip(hist, fail, strict=True) if f]
+    if failed_lives:
+        return min(failed_lives)
+    return max((r.last_t_s for r in hist), default=run.last_t_s)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,10 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--warnings",
-        choices=("field", "accelerated_rig", "off"),
-        default="field",
+        choices=("auto", "field", "accelerated_rig", "off"),
+        default="auto",
         help="bearing-warning preset replayed on this file and every history run, as the "
-        "gateway does (default: field, the gateway's; accelerated_rig for lives of hours)",
+        "gateway does: field (the gateway's, lives of weeks and more), accelerated_rig (lives "
+        "of hours) or auto (default: chosen from the shortest failed life in the history)",
     )
     ap.add_argument(
         "--censored",
@@ -137,7 +137,10 @@ def main(argv: list[str]) -> int:
     fail = [failed.get(r.name, True) for r in hist]
     # Warnings as the gateway raises them (early_warning.py): the file's own warning goes into
     # its forecast, the history's warned failures give the fleet's warning-to-failure leads.
-    wp = None if args.warnings == "off" else WarningParams.preset(args.warnings)
+    preset = args.warnings
+    if preset == "auto":
+        preset = preset_for_life(_time_scale_s(run, hist, fail))
+    wp = None if preset == "off" else WarningParams.preset(preset)
     warned = {r.name: _warning(r, wp) for r in [*hist, run]}
     lives = [
         Life(
@@ -172,6 +175,7 @@ def main(argv: list[str]) -> int:
             "t_running_s": own_warning.t_running_s,
         },
         life_factor=own,
+        warning_preset=preset,
         last_t_s=run.last_t_s,
     )
     if args.json:

@@ -7,10 +7,12 @@ import json
 from contextlib import redirect_stdout
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gateway.forecast import rul_cli
-from gateway.forecast.pronostia import shared_data_dir
+from gateway.forecast.early_warning import preset_for_life
+from gateway.forecast.pronostia import read_bearing_csv, shared_data_dir
 
 PRONOSTIA = shared_data_dir("pronostia")
 IMS = shared_data_dir("ims")
@@ -92,3 +94,79 @@ def test_warnings_replayed_as_the_gateway_raises_them() -> None:
     off = run(f, "--history-dir", str(IMS), "--warnings", "off")
     assert off["warning"] is None and off["history_warned"] == 0
     assert not str(off["method"]).startswith("warning_lead")
+
+
+def write_run(path: Path, hours: float, step_s: float = 600.0, header: str = "") -> None:
+    """A quiet synthetic run: `hours` of readings every `step_s`, features with a little noise."""
+    rng = np.random.default_rng(len(path.name))
+    cols = header or "t_s,rms_h,rms_v,kurt_h,kurt_v,peak_h,peak_v"
+    n_feat = len(cols.split(",")) - 1
+    rows = [cols]
+    for i in range(int(hours * 3600 / step_s)):
+        feats = 0.1 + 0.005 * rng.standard_normal(n_feat)
+        rows.append(",".join([str(i * step_s), *(f"{v:.5f}" for v in feats)]))
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_condition_comes_from_the_data_sets_table_never_from_a_file_name(tmp_path: Path) -> None:
+    """Another rig's "Bearing3_1" is not PRONOSTIA's condition 3 (1500 rpm / 5000 N, life factor
+    0.61): without a recorded condition the factor is 1; the table's `condition` column (or
+    `rpm` and `load_n`) sets it."""
+    f = tmp_path / "Bearing3_1.csv"
+    write_run(f, 5.0, 60.0)
+    assert run(str(f))["life_factor"] == pytest.approx(1.0)
+    (tmp_path / "bearings.csv").write_text("bearing,condition\nBearing3_1,1500rpm_5000N\n")
+    assert run(str(f))["life_factor"] == pytest.approx((4000 / 5000) ** 3 * 1800 / 1500)
+    (tmp_path / "bearings.csv").write_text("bearing,rpm,load_n\nBearing3_1,900,4000\n")
+    assert run(str(f))["life_factor"] == pytest.approx(2.0)
+    (tmp_path / "bearings.csv").write_text("bearing,condition\nBearing3_1,fast\n")
+    assert rul_cli.main([str(f), "--json"]) == 2  # an unreadable condition is refused
+
+
+def test_warning_preset_follows_the_lives_of_the_history(tmp_path: Path) -> None:
+    """`--warnings auto` (the default): the field preset learns its baseline over the first
+    running day, so it serves only where that is at most a quarter of the shortest failed life;
+    a history of lives of hours gets the accelerated-rig preset, and its warnings."""
+    short, long_ = tmp_path / "short", tmp_path / "long"
+    short.mkdir()
+    long_.mkdir()
+    for i in range(3):
+        write_run(short / f"r{i}.csv", 6.0 + i, 60.0)
+        write_run(long_ / f"r{i}.csv", 200.0 + 50 * i)
+    f = tmp_path / "this.csv"
+    write_run(f, 3.0, 60.0)
+    assert run(str(f), "--history-dir", str(short))["warning_preset"] == "accelerated_rig"
+    assert run(str(f), "--history-dir", str(long_))["warning_preset"] == "field"
+    assert run(str(f))["warning_preset"] == "accelerated_rig"  # no history: its own 3 h
+    assert run(str(f), "--warnings", "field")["warning_preset"] == "field"
+    # On the boundary: a 96-hour shortest life is the first that takes the field preset.
+    assert preset_for_life(96 * 3600.0) == "field"
+    assert preset_for_life(95.9 * 3600.0) == "accelerated_rig"
+
+
+@needs_data
+def test_auto_preset_picks_what_the_bench_uses_on_each_shared_set() -> None:
+    pron = run(str(PRONOSTIA / "test" / "Bearing1_3.csv"), "--history-dir",
+               str(PRONOSTIA / "learning"))  # fmt: skip
+    assert pron["warning_preset"] == "accelerated_rig" and pron["life_factor"] == 1.0
+    ims = run(str(IMS / "IMS_T2_B1.csv"), "--history-dir", str(IMS))
+    assert ims["warning_preset"] == "field"
+    cond3 = run(str(PRONOSTIA / "test" / "Bearing3_3.csv"))  # from pronostia/bearings.csv
+    assert cond3["life_factor"] == pytest.approx((4000 / 5000) ** 3 * 1800 / 1500)
+
+
+def test_one_accelerometer_file_reads_as_both_axes(tmp_path: Path) -> None:
+    f = tmp_path / "one_axis.csv"
+    write_run(f, 2.0, 60.0, header="t_s,rms,kurt,peak")
+    r = read_bearing_csv(f)
+    for feat in ("rms", "kurt", "peak"):
+        assert np.array_equal(r.features[f"{feat}_h"], r.features[f"{feat}_v"])
+    g = tmp_path / "h_only.csv"
+    write_run(g, 2.0, 60.0, header="t_s,rms_h,kurt_h,peak_h")
+    assert np.array_equal(
+        read_bearing_csv(g).features["peak_v"], read_bearing_csv(g).features["peak_h"]
+    )
+    bad = tmp_path / "bad.csv"
+    write_run(bad, 2.0, 60.0, header="t_s,rms_h,kurt_h")
+    with pytest.raises(ValueError, match="missing columns"):
+        read_bearing_csv(bad)
