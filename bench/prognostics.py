@@ -1,7 +1,7 @@
 """One honest evaluation of warnings and remaining life across bearing data sets (issue 14).
 
     .venv/bin/python -m bench.prognostics [--pronostia DIR] [--ims DIR] [--plots DIR]
-                                          [--only pronostia|ims] [--json]
+                                          [--only pronostia|ims] [--json] [--data DIR ...]
 
 Seen from a user: the forecast and the warnings run exactly as `kizashi rul` and the gateway
 run them, on histories cut at 50/70/80/90/95 % of life, with a fleet history that never holds
@@ -39,6 +39,7 @@ from gateway.forecast.early_warning import (
     MachineWarnings,
     WarningOutcome,
     WarningParams,
+    preset_for_life,
     tune_warning_params,
     warn_run,
 )
@@ -46,6 +47,7 @@ from gateway.forecast.model import ModelParams
 from gateway.forecast.prior import FleetPrior
 from gateway.forecast.pronostia import (
     BearingRun,
+    bearings_table,
     prior_from_runs,
     read_dir,
     read_failed,
@@ -269,55 +271,92 @@ def run_pronostia(data: Path, p: ModelParams) -> list[DataSet]:
     return out
 
 
-def ims_tests(data: Path) -> tuple[dict[int, list[BearingRun]], dict[str, bool]]:
+def machines_of(data: Path) -> tuple[dict[str, list[BearingRun]], dict[str, bool]]:
+    """A data set's runs grouped by machine: runs with the same `test` in its bearings.csv ran
+    together on one rig (machine mates, held out together); without that column each run is
+    its own machine. Also which runs failed (survivors are censored lives)."""
     runs = read_dir(data)
-    tests: dict[int, list[BearingRun]] = {}
+    table = bearings_table(data)
+    rows = table[1] if table is not None else []
+    test = {r.get("bearing", ""): (r.get("test") or "").strip() for r in rows}
+    groups: dict[str, list[BearingRun]] = {}
     for r in runs:
-        tests.setdefault(int(r.name.split("_")[1][1:]), []).append(r)
-    return tests, read_failed(data)
+        groups.setdefault(test.get(r.name) or r.name, []).append(r)
+    return groups, read_failed(data)
 
 
-def run_ims(data: Path, p: ModelParams, pronostia: Path | None) -> list[DataSet]:
-    tests, failed = ims_tests(data)
+def shares_time(runs: Sequence[BearingRun]) -> bool:
+    """Whether the runs were read on one time axis (the positions of one machine)."""
+    t = runs[0].t_s
+    return all(r.t_s.shape == t.shape and np.allclose(r.t_s, t) for r in runs[1:])
+
+
+def leave_one_machine_out(
+    label: str,
+    groups: dict[str, list[BearingRun]],
+    failed: dict[str, bool],
+    mtype: str,
+    p: ModelParams,
+    preset: str | None,
+) -> list[DataSet]:
+    """Every machine judged with the others as its fleet history: forecasts at the cuts,
+    warnings (a machine's runs on one time axis are its positions), then a second pass where
+    the other machines' warning outcomes tune the thresholds and give the lead times.
+    `preset` None: each fold's warning preset from its history's shortest failed life, as
+    `kizashi rul --warnings auto` chooses it."""
     hist = {
-        r.name: [o for k, rs in tests.items() if k != n for o in rs]
-        for n, runs in tests.items()
+        r.name: [o for k, rs in groups.items() if k != n for o in rs]
+        for n, runs in groups.items()
         for r in runs
     }
-    every = [r for runs in tests.values() for r in runs]
-    cases = forecast_cases(every, hist, failed, failed, IMS_TYPE, IMS_TYPE, p)
-    wp = WarningParams.preset(WARN_PRESET[IMS_TYPE])
+    every = [r for runs in groups.values() for r in runs]
+    cases = forecast_cases(every, hist, failed, failed, mtype, mtype, p)
+    presets: dict[str, WarningParams] = {}
+    for n, runs in groups.items():
+        lives = [r.last_t_s for r in hist[runs[0].name] if failed.get(r.name, True)]
+        name = preset or preset_for_life(min(lives, default=max(r.last_t_s for r in runs)))
+        presets[n] = WarningParams.preset(name)
     warn: list[WarnResult] = []
-    machines: dict[int, MachineWarnings] = {}
-    for n, runs in tests.items():
-        res, machines[n] = machine_warnings(runs, wp, failed)
+    machines: dict[str, MachineWarnings] = {}
+    for n, runs in groups.items():
+        res, machines[n] = machine_warnings(runs, presets[n], failed)
         warn.extend(res)
-    out = [DataSet("ims_leave_one_test_out", forecast_metrics(cases), warning_metrics(warn), cases)]
-    # Ablation (diagnostic, no choice made on it): each bearing judged alone, no machine mates.
-    alone = [machine_warnings([r], wp, failed)[0][0] for runs in tests.values() for r in runs]
-    out.append(DataSet("ims_warnings_without_mates", {}, warning_metrics(alone)))
-    # Second pass: the other test's records (its warnings, which of them were followed by a
-    # failure, which were false) tune this test's thresholds and give the forecast its
-    # warning-to-failure lead times.
+    out = [DataSet(label, forecast_metrics(cases), warning_metrics(warn), cases)]
+    # Second pass: the other machines' records (their warnings, which of them were followed
+    # by a failure, which were false) tune this machine's thresholds and give the forecast
+    # its warning-to-failure lead times.
     records = {w.bearing: w.warned_at_s for w in warn}
     warn2: list[WarnResult] = []
     notes: list[str] = []
-    for n, runs in tests.items():
+    for n, runs in groups.items():
         outcomes = [
             WarningOutcome(w.channel, machines[k].state[r.name].peak.get(w.channel, w.value),
                            failed.get(r.name, True))
-            for k, rs in tests.items() if k != n
+            for k, rs in groups.items() if k != n
             for r in rs
             if (w := machines[k].warning(r.name)) is not None
         ]  # fmt: skip
-        tuned, why = tune_warning_params(wp, outcomes)
+        tuned, why = tune_warning_params(presets[n], outcomes)
         notes += [f"test {n}: {x}" for x in why] or [f"test {n}: thresholds unchanged"]
         warn2.extend(machine_warnings(runs, tuned, failed)[0])
-    cases2 = forecast_cases(every, hist, failed, failed, IMS_TYPE, IMS_TYPE, p, CUTS, records)
+    cases2 = forecast_cases(every, hist, failed, failed, mtype, mtype, p, CUTS, records)
     wm2 = warning_metrics(warn2)
     wm2["tuning"] = notes
-    out.append(DataSet("ims_leave_one_test_out+records", forecast_metrics(cases2), wm2, cases2))
+    out.append(DataSet(label + "+records", forecast_metrics(cases2), wm2, cases2))
+    return out
+
+
+def run_ims(data: Path, p: ModelParams, pronostia: Path | None) -> list[DataSet]:
+    tests, failed = machines_of(data)
+    sets = leave_one_machine_out(
+        "ims_leave_one_test_out", tests, failed, IMS_TYPE, p, WARN_PRESET[IMS_TYPE]
+    )
+    # Ablation (diagnostic, no choice made on it): each bearing judged alone, no machine mates.
+    wp = WarningParams.preset(WARN_PRESET[IMS_TYPE])
+    alone = [machine_warnings([r], wp, failed)[0][0] for runs in tests.values() for r in runs]
+    out = [sets[0], DataSet("ims_warnings_without_mates", {}, warning_metrics(alone)), sets[1]]
     if pronostia is not None and (pronostia / "learning").is_dir():
+        every = [r for runs in tests.values() for r in runs]
         learn = read_dir(pronostia / "learning")
         other = {r.name: learn for r in every}
         # The user has not told the gateway the machine type: only age and cadence can say
@@ -325,6 +364,19 @@ def run_ims(data: Path, p: ModelParams, pronostia: Path | None) -> list[DataSet]
         xc = forecast_cases(every, other, failed, {}, "", "", p)
         out.append(DataSet("ims_with_pronostia_history", forecast_metrics(xc), {}, xc))
     return out
+
+
+def run_data_set(data: Path, p: ModelParams) -> list[DataSet]:
+    """Any data set in the shared layout (feature CSVs and a bearings.csv), judged as a user
+    meets it: leave one machine out, warning preset chosen from the history's lives, no
+    machine type (only age, cadence and level can say the history does not fit)."""
+    groups, failed = machines_of(data)
+    if len(groups) < 2:
+        raise SystemExit(f"{data}: need runs of at least two machines to hold one out")
+    for key, runs in groups.items():
+        if not shares_time(runs):  # the positions of one machine read on one clock
+            raise SystemExit(f"{data}: the runs of test {key} must share their t_s")
+    return leave_one_machine_out(data.name + "_leave_one_out", groups, failed, "", p, None)
 
 
 def draw(ds_runs: dict[str, BearingRun], sets: Sequence[DataSet], plots: Path) -> int:
@@ -400,17 +452,27 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--pronostia", type=Path, default=shared_data_dir("pronostia"))
     ap.add_argument("--ims", type=Path, default=shared_data_dir("ims"))
     ap.add_argument("--only", choices=("pronostia", "ims"))
+    ap.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        default=[],
+        help="another data set in the shared layout (repeatable); only these run",
+    )
     ap.add_argument("--plots", type=Path, help="draw a PNG per bearing into this directory")
     ap.add_argument("--json", action="store_true", help="one JSON summary line only")
     args = ap.parse_args(argv)
     p = ModelParams()
     sets: list[DataSet] = []
     runs: dict[str, BearingRun] = {}
-    if args.only in (None, "pronostia"):
+    for data in args.data:
+        sets += run_data_set(data, p)
+        runs.update({r.name: r for r in read_dir(data)})
+    if not args.data and args.only in (None, "pronostia"):
         sets += run_pronostia(args.pronostia, p)
         runs.update({r.name: r for r in read_dir(args.pronostia / "learning")})
         runs.update({r.name: r for r in read_dir(args.pronostia / "test")})
-    if args.only in (None, "ims"):
+    if not args.data and args.only in (None, "ims"):
         sets += run_ims(args.ims, p, args.pronostia if args.only is None else None)
         runs.update({r.name: r for r in read_dir(args.ims)})
     if not args.json:

@@ -14,6 +14,7 @@ from bench import prognostics as bench
 from gateway.forecast.pronostia import shared_data_dir
 
 DATA = shared_data_dir("pronostia")
+IMS = shared_data_dir("ims")
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="PRONOSTIA data not present")
 H = 3600.0
 
@@ -108,3 +109,26 @@ def test_plots_draw_one_png_per_bearing(tmp_path: Path) -> None:
     assert bench.draw(runs, [ds], tmp_path) == 1
     png = tmp_path / f"demo_{name}.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(not IMS.is_dir(), reason="IMS data not present")
+def test_any_data_set_is_judged_as_ims_is(tmp_path: Path) -> None:
+    """`--data DIR`: a data set the bench does not know, judged from its own bearings.csv
+    (machines from `test`, survivors from `failed`) with the warning preset chosen from the
+    history, gives the IMS figures of the dedicated path; without a `test` column every run is
+    its own machine."""
+    p = bench.ModelParams()
+    known = bench.run_ims(IMS, p, None)
+    generic = bench.run_data_set(IMS, p)
+    assert [d.forecast for d in generic] == [known[0].forecast, known[2].forecast]
+    assert generic[0].warnings["lead"] == known[0].warnings["lead"]
+    copy = tmp_path / "rig"
+    copy.mkdir()
+    for name in ("IMS_T2_B1", "IMS_T2_B2"):
+        (copy / f"{name}.csv").write_bytes((IMS / f"{name}.csv").read_bytes())
+    (copy / "bearings.csv").write_text("bearing,failed\nIMS_T2_B1,true\nIMS_T2_B2,false\n")
+    groups, failed = bench.machines_of(copy)
+    assert sorted(groups) == ["IMS_T2_B1", "IMS_T2_B2"] and failed["IMS_T2_B2"] is False
+    (copy / "IMS_T2_B2.csv").unlink()
+    with pytest.raises(SystemExit, match="at least two machines"):
+        bench.run_data_set(copy, p)
