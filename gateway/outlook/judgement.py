@@ -339,6 +339,21 @@ def status_text(
             " quiet level) and no failed part in the fleet history has readings to say when it"
             " fails: no remaining-life figure"
         )
+    elif status == "degrading" and method.startswith("trend_match"):
+        # Level matching answers from the level, not from how long the part has held it: the
+        # figure does not count down while the level holds (docs/FORECASTING.md says why).
+        text = (
+            "Wear trend: vibration above its quiet level; remaining life from how long failed"
+            " parts of the fleet ran once their vibration reached this level"
+        )
+        text += f" and {source}" if source else ""
+    elif status == "degrading" and method.startswith("trend_exp"):
+        text = (
+            "Wear trend: vibration rising; remaining life from extrapolating that rise to the"
+            f" level taken as end of life ({fail_ratio:g}x its quiet level, an assumption: no"
+            " failed part in the fleet history has readings)"
+        )
+        text += f" and {source}" if source else ""
     elif status == "degrading":
         text = "Wear trend: vibration rising; remaining life from that trend"
         text += f" and {source}" if source else ""

@@ -185,3 +185,14 @@ def test_zone_d_stops_now_whatever_the_pace() -> None:
     pace = Pace("D", 7.1, 5.0, NOW + 5 * H, "2027-01-14")
     j = judge(facts(zone="D", zone_d=pace))
     assert (j.action, j.need_by_ts) == (STOP_NOW, NOW)
+
+
+def test_a_degrading_forecast_names_the_evidence_it_comes_from() -> None:
+    """Level matching answers from the level the part has reached, not from a trend it
+    extrapolates; the fallback extrapolates to an assumed end-of-life level and says so."""
+    match = status_text("degrading", 500, 15, "3 completed lives", False,
+                        method="trend_match+fleet_prior")  # fmt: skip
+    assert "failed parts of the fleet ran once their vibration reached this level" in match
+    assert match.endswith("and 3 completed lives.") and "rising" not in match
+    exp = status_text("degrading", 500, 15, "", False, method="trend_exp", fail_ratio=5.0)
+    assert "extrapolating that rise" in exp and "(5x its quiet level, an assumption" in exp
