@@ -60,6 +60,7 @@ class BearingRun:
     # (rpm, radial load N) from the data set's own bearings.csv; None: not recorded. Never
     # guessed from the file name: "Bearing3_1" of another rig is not PRONOSTIA's condition 3.
     condition: tuple[float, float] | None = None
+    rows_skipped: int = 0  # readings with a missing (non-finite) value, left out
 
     @property
     def last_t_s(self) -> float:
@@ -137,6 +138,11 @@ def read_bearing_csv(path: str | Path, condition: tuple[float, float] | None = N
     data = np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2)
     if data.shape[0] < 1 or data.shape[1] != len(header):
         raise ValueError(f"{p}: expected {len(header)} columns of numbers and at least one row")
+    # A reading with a missing value (nan, inf) is dropped and counted, never averaged in.
+    finite = np.all(np.isfinite(data), axis=1)
+    if not np.any(finite):
+        raise ValueError(f"{p}: no row with every value finite")
+    data = data[finite]
     cols = {name: np.ascontiguousarray(data[:, i]) for i, name in enumerate(names[: len(header)])}
     for feat in ("rms", "kurt", "peak"):
         cols.setdefault(f"{feat}_v", cols[f"{feat}_h"])
@@ -145,7 +151,7 @@ def read_bearing_csv(path: str | Path, condition: tuple[float, float] | None = N
     feats = {k: cols[k] for k in COLUMNS[1:]}
     if condition is None:
         condition = read_conditions(p.parent).get(p.stem)
-    return BearingRun(p.stem, cols["t_s"], feats, condition)
+    return BearingRun(p.stem, cols["t_s"], feats, condition, int(np.sum(~finite)))
 
 
 def read_dir(directory: str | Path, exclude: Sequence[str | Path] = ()) -> list[BearingRun]:

@@ -160,6 +160,9 @@ def main(argv: list[str]) -> int:
         run.t_s, run.features, run.name, own,
         warned_at_s=None if own_warning is None else own_warning.t_running_s,
     )  # fmt: skip
+    skipped = {r.name: r.rows_skipped for r in [run, *hist] if r.rows_skipped}
+    if skipped:
+        print(f"kizashi rul: rows with a missing value left out: {skipped}", file=sys.stderr)
     fc = forecast_part(part, prior, usage, p)
     out = fc.to_dict()
     out.update(
@@ -176,6 +179,7 @@ def main(argv: list[str]) -> int:
         },
         life_factor=own,
         warning_preset=preset,
+        rows_skipped=run.rows_skipped,
         last_t_s=run.last_t_s,
     )
     if args.json:

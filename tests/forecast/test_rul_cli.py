@@ -170,3 +170,20 @@ def test_one_accelerometer_file_reads_as_both_axes(tmp_path: Path) -> None:
     write_run(bad, 2.0, 60.0, header="t_s,rms_h,kurt_h")
     with pytest.raises(ValueError, match="missing columns"):
         read_bearing_csv(bad)
+
+
+def test_a_reading_with_a_missing_value_is_left_out_and_counted(tmp_path: Path) -> None:
+    """A nan in a feature file is dropped and counted (it used to sort into the block medians
+    and shift them); the forecast equals that of the file without the row."""
+    f = tmp_path / "gap.csv"
+    write_run(f, 10.0, 60.0)
+    lines = f.read_text().splitlines()
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join(lines[:100] + lines[101:]) + "\n")
+    lines[100] = lines[100].split(",")[0] + ",nan" * 6
+    f.write_text("\n".join(lines) + "\n")
+    gap, ref = run(str(f)), run(str(clean))
+    assert gap["rows_skipped"] == 1 and ref["rows_skipped"] == 0
+    assert gap["health_index"] == ref["health_index"] and gap["age_s"] == ref["age_s"]
+    f.write_text(lines[0] + "\n0" + ",nan" * 6 + "\n")
+    assert rul_cli.main([str(f), "--json"]) == 2
