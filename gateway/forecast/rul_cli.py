@@ -16,7 +16,14 @@ from pathlib import Path
 
 from .early_warning import Warning_, WarningParams, preset_for_life, warn_run
 from .model import ModelParams
-from .pronostia import BearingRun, condition_factor, read_bearing_csv, read_dir, read_failed
+from .pronostia import (
+    BearingRun,
+    condition_factor,
+    read_bearing_csv,
+    read_conditions,
+    read_dir,
+    read_failed,
+)
 from .records import Life, prior_from_lives
 from .rul import PartHistory, forecast_part
 from .usage import UsageModel
@@ -117,6 +124,8 @@ def main(argv: list[str]) -> int:
     try:
         run = read_bearing_csv(args.file)
         hist = read_dir(args.history_dir, exclude=[args.file]) if args.history_dir else []
+        # The bearing itself never teaches its own forecast, a cut copy of it included.
+        hist = [r for r in hist if r.name != run.name]
         failed = read_failed(args.history_dir) if args.history_dir else {}
     except (OSError, ValueError) as exc:
         print(f"kizashi rul: {exc}", file=sys.stderr)
@@ -126,6 +135,9 @@ def main(argv: list[str]) -> int:
         print(f"kizashi rul: --censored names no history run: {sorted(unknown)}", file=sys.stderr)
         return 2
     failed.update({name: False for name in args.censored})
+    if run.condition is None and args.history_dir:
+        # A copy of a run the data set describes (a history cut short, say): its table's row.
+        run = replace(run, condition=read_conditions(args.history_dir).get(run.name))
     p = ModelParams()
     if args.cadence_s:
         # A declared cadence fixes the points per block (the time span stays block_s).

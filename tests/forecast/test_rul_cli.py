@@ -187,3 +187,17 @@ def test_a_reading_with_a_missing_value_is_left_out_and_counted(tmp_path: Path) 
     assert gap["health_index"] == ref["health_index"] and gap["age_s"] == ref["age_s"]
     f.write_text(lines[0] + "\n0" + ",nan" * 6 + "\n")
     assert rul_cli.main([str(f), "--json"]) == 2
+
+
+@needs_data
+def test_a_cut_copy_of_a_described_run_keeps_its_condition(tmp_path: Path) -> None:
+    """A history cut short into another directory (as a user evaluates a forecast) is still
+    the run the data set's table describes: its condition comes from the history's table, and
+    its own complete run in the history does not teach its forecast."""
+    lines = (PRONOSTIA / "learning" / "Bearing3_1.csv").read_text().splitlines()
+    cut = tmp_path / "Bearing3_1.csv"
+    cut.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    out = run(str(cut), "--history-dir", str(PRONOSTIA / "learning"))
+    assert out["life_factor"] == pytest.approx((4000 / 5000) ** 3 * 1800 / 1500)
+    assert out["history_runs"] == 5  # its own complete run is not its history
+    assert run(str(cut))["life_factor"] == pytest.approx(1.0)  # no table, no guess
