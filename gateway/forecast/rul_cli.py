@@ -127,6 +127,9 @@ def main(argv: list[str]) -> int:
         # The bearing itself never teaches its own forecast, a cut copy of it included.
         hist = [r for r in hist if r.name != run.name]
         failed = read_failed(args.history_dir) if args.history_dir else {}
+        if run.condition is None and args.history_dir:
+            # A copy of a run the data set describes (a history cut short, say): its row.
+            run = replace(run, condition=read_conditions(args.history_dir).get(run.name))
     except (OSError, ValueError) as exc:
         print(f"kizashi rul: {exc}", file=sys.stderr)
         return 2
@@ -135,9 +138,6 @@ def main(argv: list[str]) -> int:
         print(f"kizashi rul: --censored names no history run: {sorted(unknown)}", file=sys.stderr)
         return 2
     failed.update({name: False for name in args.censored})
-    if run.condition is None and args.history_dir:
-        # A copy of a run the data set describes (a history cut short, say): its table's row.
-        run = replace(run, condition=read_conditions(args.history_dir).get(run.name))
     p = ModelParams()
     if args.cadence_s:
         # A declared cadence fixes the points per block (the time span stays block_s).
