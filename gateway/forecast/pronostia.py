@@ -1,4 +1,6 @@
-"""Reader for the PRONOSTIA (IEEE PHM 2012) feature CSVs: t_s plus per-axis node features."""
+"""Reader for bearing feature CSVs in the shared layout: t_s plus per-axis node features, and the
+data set's bearings.csv (condition, failed, test). Named for PRONOSTIA (IEEE PHM 2012), the
+first set read; the IMS files and any set laid out alike read the same way."""
 
 from __future__ import annotations
 
