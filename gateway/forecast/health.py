@@ -127,8 +127,10 @@ Transition = tuple[float, str, str, str]  # (t, from_state, to_state, reason)
 
 @dataclass
 class AlarmMachine:
-    """Hysteresis alarm: level i is entered when value >= enter[i] (at once), and left only after
+    """Hysteresis alarm: level i is entered when value > enter[i] (at once), and left only after
     `clear_after` consecutive points below clear[i] (< enter[i]), so noise at a limit cannot flap.
+    A value at a zone limit is the lower zone (zone_index: limits are maxima), so an alert is
+    never raised for a reading the page calls zone B.
     """
 
     enter: tuple[float, ...] = (4.5, 7.1)  # default: group-1 rigid zone C and D limits, mm/s
@@ -151,15 +153,12 @@ class AlarmMachine:
         e = (limits[1], limits[2])
         return cls(enter=e, clear=(e[0] * margin, e[1] * margin))
 
-    def _level(self, value: float, thresholds: tuple[float, ...]) -> int:
-        return sum(1 for x in thresholds if value >= x)
-
     def update(self, t: float, value: float) -> str:
         cur = self.states.index(self.state)
-        up = self._level(value, self.enter)
-        down = self._level(value, self.clear)
+        up = sum(1 for x in self.enter if value > x)
+        down = sum(1 for x in self.clear if value >= x)  # below clear[i]: under level i
         if up > cur:
-            self._go(t, up, f"value {value:g} >= enter {self.enter[up - 1]:g}")
+            self._go(t, up, f"value {value:g} > enter {self.enter[up - 1]:g}")
         elif down < cur:
             self.below += 1
             if self.below >= self.clear_after:

@@ -99,3 +99,14 @@ def test_state_round_trip_through_json() -> None:
     half = Baseline(n_learn=10)
     half.update(1.0)
     assert Baseline.from_state(half.to_state()).to_state() == half.to_state()
+
+
+def test_a_reading_at_a_zone_limit_raises_no_alert_for_the_zone_it_is_in() -> None:
+    # 4.50 mm/s on a group 1 rigid machine is zone B (limits are maxima); the page said
+    # "Vibration alert level: 4.50 mm/s (zone B)" when the alert entered at the limit itself.
+    limits = zone_limits("group1_rigid")
+    m = AlarmMachine.for_zones(limits)
+    assert zone(4.5, "group1_rigid") == "B" and m.update(0.0, 4.5) == "normal"
+    assert zone(4.51, "group1_rigid") == "C" and m.update(1.0, 4.51) == "alert"
+    assert zone(7.1, "group1_rigid") == "C" and m.update(2.0, 7.1) == "alert"
+    assert m.update(3.0, 7.11) == "danger"
