@@ -341,7 +341,12 @@ class OutlookEngine:
                 lv.trend(hist, now) if n_run >= 2 * lv.TREND_MIN_HOURS else ("unknown", None)
             )
         slots = windows.get(a.site, [])
-        pace, pace_detail = self._pace(a, zone, level, hist, util, now, horizon_h)
+        slope = lv.velocity_slope(hist) if zone in ("B", "C") else None
+        pace, pace_detail = self._pace(a, zone, level, slope, util, now, horizon_h)
+        if word == "stable" and slope is not None and slope.lo > 0 and (pct or 0.0) > 0:
+            # A week-on-week change under TREND_PCT with a clear rising pace (the one the page
+            # dates zone D by) is a rise: "stable" beside "reaches zone D in ..." contradicts.
+            word = "rising"
         j = judge(
             Facts(
                 now, zone, status, p10, p50, p90, dates["p10"], dates["p50"], dates["p90"], hpw,
@@ -398,7 +403,7 @@ class OutlookEngine:
         text = status_text(
             status, n_run, need, source, util is None and p10 is not None,
             "" if warning is None else warning.reason, method,
-            math.exp(self.params.fail_level),
+            math.exp(self.params.fail_level), round(math.exp(self.params.onset), 2),
         )  # fmt: skip
         return Outlook(
             asset_id=a.asset_id, computed_at=now,
@@ -426,19 +431,19 @@ class OutlookEngine:
         a: Asset,
         zone: str | None,
         level: tuple[float, int, float, float] | None,
-        hist: F64,
+        sl: lv.Slope | None,
         util: Utilisation | None,
         now: float,
         horizon_h: float,
     ) -> tuple[Pace | None, dict[str, object] | None]:
         """In zone B or C: when the measured level (the one the zone is judged on) reaches the
-        next zone limit at the pace of the asset's own recent hourly velocity, and the pace
-        itself for the page; (None, why) without clear evidence of a rise."""
+        next zone limit at the pace `sl` of the asset's own recent hourly velocity
+        (levels.velocity_slope), and the pace itself for the page; (None, why) without clear
+        evidence of a rise."""
         if zone not in ("B", "C") or level is None:
             return None, None
         limits = asset_zone_limits(a)
         nxt, limit = ("C", limits[1]) if zone == "B" else ("D", limits[2])
-        sl = lv.velocity_slope(hist)
         if sl is None:
             why = f"fewer than {lv.PACE_MIN_HOURS} running hours of recent readings"
             return None, {"zone": nxt, "limit_mm_s": limit, "text": f"No pace: {why}."}

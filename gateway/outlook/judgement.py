@@ -10,6 +10,11 @@ each covered by tests/outlook/test_judgement.py:
 2a. Zone C with the measured velocity rising at a clear pace (Facts.zone_d: when the level
    reaches the zone C/D limit at that pace): when zone D comes before that stop, an unplanned
    stop before zone D instead (ordering the part now); the text says when and why.
+2b. Zone C with no wear trend in the forecast (its figure comes from the rated life or the
+   fleet's ages, which assume normal wear) and zone D coming at the current pace before its
+   P10 risk date: the forecast's figures and dates are not shown (a life of years beside a
+   level climbing toward damage); the life reads when zone D comes instead. A wear-trend
+   forecast is made from the same readings and stays (its cone shows the climb).
 3. A "stop by" date is never after the P10 risk date (10 % chance of failure by then); when the
    part cannot arrive by then the text says to order now and stop by the risk date anyway.
 4. A remaining life beyond the horizon (5 years at the asset's own utilisation) is never
@@ -120,7 +125,8 @@ class Judgement:
     p90_ts: float | None
     beyond_horizon: bool
     life_text: str
-    within: tuple[bool, bool, bool] = (True, True, True)  # P10/P50/P90 inside the horizon
+    # P10/P50/P90 shown as hours: inside the horizon and not overtaken by zone D (rule 2b).
+    within: tuple[bool, bool, bool] = (True, True, True)
 
 
 def horizon_h(f: Facts) -> float:
@@ -182,6 +188,14 @@ def judge(f: Facts) -> Judgement:
     else:
         life = "risk within the horizon"
     risk = shown[0]  # the P10 date when it is inside the horizon
+    hours_shown = (p10_in, p50_in, p90_in)
+    pace = f.zone_d
+    overtaken = f.p10_ts is None or (pace is not None and f.p10_ts > pace.at_ts)
+    if f.zone == "C" and pace is not None and f.status != "degrading" and overtaken:
+        # Rule 2b: the measured level reaches zone D before the forecast's risk date, so the
+        # forecast's figures (a rated life, say) would contradict what the page measures.
+        life = f"zone D comes first at the current pace, around {pace.day}"
+        shown, hours_shown = (None, None, None), (False, False, False)
     fault, part_is_remedy = _fault(f)
     part = f.part_number or f.part_id
     needed = ((part, 1),) if part_is_remedy and part else ()
@@ -197,12 +211,13 @@ def judge(f: Facts) -> Judgement:
         text: str,
         dates: tuple[float | None, float | None, float | None] = shown,
         life_text: str = life,
+        hours_shown: tuple[bool, bool, bool] = hours_shown,
     ) -> Judgement:
         order_by = None if need_by is None or not needed else need_by - lead_s
         return Judgement(
             action, reason, fault if action != NONE else "", need_by, order_by, window, text,
             needed if action in (PLAN, UNPLANNED, STOP_NOW) else (), *dates, beyond, life_text,
-            (p10_in, p50_in, p90_in),
+            hours_shown,
         )  # fmt: skip
 
     if f.zone == "D":
@@ -216,7 +231,6 @@ def judge(f: Facts) -> Judgement:
     if f.zone == "C":
         fits = [w for w in slots if w.start >= earliest and (risk is None or w.start <= risk)]
         what = f"replace {part}" if needed else "remedial action"
-        pace = f.zone_d
         which = "the first planned stop the part can make" if needed else "the next planned stop"
         if fits and (pace is None or fits[0].start <= pace.at_ts):
             w = fits[0]
@@ -314,6 +328,7 @@ def status_text(
     warning: str = "",
     method: str = "",
     fail_ratio: float = 5.0,
+    onset_ratio: float = 1.6,
 ) -> str:
     """The forecast status in words a technician understands, with what is missing.
 
@@ -321,14 +336,20 @@ def status_text(
     lives of this part in the fleet", or "" when there is none). `warning` is the part's
     standing bearing warning in words (its reason), `method` the forecast's evidence,
     `fail_ratio` the vibration over its quiet level taken as end of life (ModelParams.fail_level
-    as a ratio)."""
+    as a ratio), `onset_ratio` the one taken as the start of wear (ModelParams.onset)."""
     have = f"{running_h:.0f} of {need_h:.0f} running hours of readings since the part was fitted"
     if status == "not_enough_data":
         text = f"Not enough data yet: {have}, and no rated life or fleet history for this part"
     elif status == "prior_only":
         text = f"Too early to see a wear trend ({have}); remaining life from {source}"
     elif status == "healthy_no_trend":
-        text = "No wear trend: vibration steady over the running hours"
+        # What the forecast measured, not that the level is flat: a level can climb through
+        # the zones (the pace says so) while staying under the wear onset of its own quiet
+        # level, e.g. an unbalance that started high.
+        text = (
+            f"No bearing wear trend: vibration under {onset_ratio:g}x its own quiet level"
+            " (taken as the start of wear)"
+        )
         text += f"; remaining life from {source}" if source else ""
     elif status == "degrading" and method.startswith("warning_lead"):
         text = "Remaining life from how long warned parts of the fleet ran after their warning"

@@ -213,3 +213,32 @@ def test_zone_d_at_the_current_pace_comes_before_the_planned_stop(store: Store) 
     assert o.need_by_ts == pace["at_ts"] and o.parts_needed == (("7014-CD/P4A", 1),)
     assert "reaches zone D (7.1 mm/s) in about" in o.action_text
     assert f"around {pace['day']}" in o.action_text and "Order now" in o.action_text
+
+
+def test_a_level_climbing_toward_zone_d_is_not_shown_as_steady_or_years_of_life(
+    store: Store,
+) -> None:
+    # The demo's exhaust fan: an unbalance that started high (zone C, 3.2 mm/s on a group 2
+    # rigid machine, zone D at 4.5) and climbs 0.002 mm/s per running hour, 9 % a week, under
+    # the bearing wear onset of its own quiet level, with a rated life of 30,000 h. The page
+    # said "No wear trend: vibration steady", a stable arrow, and 18,000 h of life, while its
+    # own pace put zone D some 350 running hours away.
+    rng = np.random.default_rng(3)
+    n = 400 * 6  # readings every 10 running minutes
+    t0 = NOW - n * 600.0
+    vel = 3.2 + 0.002 * np.maximum(np.arange(1, n + 1) / 6.0 - 100.0, 0.0)
+    vel *= 1.0 + rng.normal(0.0, 0.02, n)
+    Feed(store, "n2").reports([(t0 + (i + 1) * 600.0, float(v)) for i, v in enumerate(vel)])
+    OutlookEngine(store, clock=lambda: NOW).step()
+    (o,) = store.outlooks(["fan"])
+    assert o.zone == "C" and o.status == "healthy_no_trend"
+    assert "steady" not in o.status_text and "under 1.6x its own quiet level" in o.status_text
+    assert o.trend == "rising" and o.trend_pct_week is not None and 0 < o.trend_pct_week < 25
+    pace = o.detail["pace"]
+    # Hundreds of running hours (350 at the true pace; the 48-hour slope scatters), not 18,000.
+    assert isinstance(pace, dict) and 200 < float(pace["running_h"]) < 1000  # type: ignore[arg-type]
+    # The rated-life figures are computed but not shown: zone D comes first.
+    assert o.detail["forecast_rul_h"][0] > 10_000  # type: ignore[index]
+    assert (o.rul_p10_h, o.rul_p50_h, o.rul_p90_h) == (None, None, None)
+    assert (o.p10_ts, o.p50_ts, o.p90_ts) == (None, None, None)
+    assert o.life_text.startswith("zone D comes first at the current pace, around 20")

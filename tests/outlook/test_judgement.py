@@ -196,3 +196,25 @@ def test_a_degrading_forecast_names_the_evidence_it_comes_from() -> None:
     assert match.endswith("and 3 completed lives.") and "rising" not in match
     exp = status_text("degrading", 500, 15, "", False, method="trend_exp", fail_ratio=5.0)
     assert "extrapolating that rise" in exp and "(5x its quiet level, an assumption" in exp
+
+
+def test_zone_d_at_the_current_pace_before_the_risk_date_hides_the_forecast() -> None:
+    # Rule 2b: a rated-life P10 two years out while zone D comes in 700 running hours.
+    pace = Pace("D", 7.1, 700.0, NOW + 29 * DAY, "2027-02-12")
+    far = facts(zone="C", status="healthy_no_trend", p10_h=9000.0, p10_ts=NOW + 700 * DAY,
+                p50_ts=NOW + 1000 * DAY, p90_ts=NOW + 1500 * DAY, zone_d=pace)  # fmt: skip
+    j = judge(far)
+    assert (j.p10_ts, j.p50_ts, j.p90_ts, j.within) == (None, None, None, (False,) * 3)
+    assert j.life_text == "zone D comes first at the current pace, around 2027-02-12"
+    # A risk date before zone D is the earlier answer and stays.
+    near = judge(dataclasses.replace(far, p10_ts=NOW + 20 * DAY, p50_ts=NOW + 25 * DAY))
+    assert near.p10_ts == NOW + 20 * DAY and near.within[0]
+    # Without a pace, or in zone B, the forecast is shown as before.
+    assert judge(dataclasses.replace(far, zone_d=None)).life_text == "risk within the horizon"
+    assert judge(dataclasses.replace(far, zone="B")).p10_ts == NOW + 700 * DAY
+
+
+def test_no_wear_trend_says_what_was_measured_not_that_vibration_is_steady() -> None:
+    text = status_text("healthy_no_trend", 500, 15, "the part's rated life", False)
+    assert text.startswith("No bearing wear trend: vibration under 1.6x its own quiet level")
+    assert "steady" not in text
