@@ -38,6 +38,8 @@
     return r.life_text && r.rul_p10_h !== null ? r.life_text : "";
   }
 
+  const STOPPED_TITLE = "The newest reading was taken while the machine stood still; the zone is judged on the running level";
+
   function row(r) {
     const tr = el("tr", { class: "h" + r.health, "data-id": r.id });
     const link = el("a", { href: "/assets/" + encodeURIComponent(r.id), text: r.name });
@@ -48,7 +50,10 @@
       el("td", {}, el("span", { class: "zone z" + r.health,
         text: r.health === "sensor_fault" ? "sensor fault" : r.health }), " ",
         el("span", { class: "trend t-" + r.trend, text: arrows[r.trend] || "·" })),
-      el("td", { class: "num", text: r.vel_rms === null ? "–" : r.vel_rms.toFixed(2) }),
+      el("td", { class: "num" }, r.vel_rms === null ? "–" : r.vel_rms.toFixed(2),
+        // A stopped machine's reading beside its running zone would read as a contradiction.
+        ...(r.readings && r.readings.running === false ? [el("small", { class: "sub stopped",
+          title: STOPPED_TITLE, text: "stopped" })] : [])),
       el("td", {}, el("span", { class: "rul", text: life(r) }),
         el("small", { class: "sub", text: lifeSub(r) })),
       el("td", { class: "hide-s" }, ...serviceCell(r)),

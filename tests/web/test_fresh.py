@@ -97,3 +97,24 @@ def test_nodes_show_the_newest_wifi_rssi(sqlite_store: Any) -> None:
     info2 = dict(info, rssi_dbm=-55)
     sqlite_store.write_batch(WriteBatch(births=[BirthRecord("nd-00002", 3, t, info2)]))
     assert rssi() == -55
+
+
+def test_a_stopped_machine_reading_is_marked_beside_its_running_zone(sqlite_store: Any) -> None:
+    # Running in zone B, then stopped: the newest reading (0.02 mm/s) is not what the zone is
+    # judged on, and the page says so instead of showing "B 0.02" unexplained.
+    sqlite_store.write_batch(WriteBatch(frames=_frames("nd-00002", 50_000, 2.0, 12)))
+    idle = _frames("nd-00002", 50_012, 0.02, 1)[0]
+    sqlite_store.write_batch(WriteBatch(frames=[idle._replace(flags=0)]))
+    OutlookEngine(sqlite_store).step()
+    c = create_app({"SECRET_KEY": "k"}, store=sqlite_store).test_client()
+    login(c, "viewer")
+    (row,) = c.get("/api/assets?q=AS-00002").json
+    assert row["vel_rms"] == 0.02 and row["health"] == "B" and row["readings"]["running"] is False
+    page = c.get("/?q=AS-00002").get_data(as_text=True)
+    assert 'class="sub stopped"' in page
+    asset = c.get("/assets/AS-00002").get_data(as_text=True)
+    assert "stopped now; running level 2.00 mm/s (the zone is judged on it)" in asset
+    # A running machine carries no such note.
+    running = [r["id"] for r in c.get("/api/assets").json if (r["readings"] or {}).get("running")]
+    other = c.get(f"/?q={running[0]}").get_data(as_text=True)
+    assert running[0] in other and 'class="sub stopped"' not in other
