@@ -23,6 +23,12 @@
       const end = cone.t && cone.t.length ? cone.t[cone.t.length - 1] : null;
       beyond.textContent = end && end > tMax ? " · forecast continues to " + window.KzChart.fmtFull(end, data.tz, data.tz_label).slice(0, 10) + " (P90)" : "";
     }
+    // The legend names only what is drawn: no cone or failure level without a wear forecast.
+    const hasCone = !!(cone.t && cone.t.length);
+    for (const [id, shown] of [["legend-cone", hasCone], ["legend-fail", !!cone.fail_level]]) {
+      const item = document.getElementById(id);
+      if (item) item.hidden = !shown;
+    }
     window.KzChart.draw(host, {
       series: [{ t: data.vibration.t, y: data.vibration.vel_rms, color: "#0f5bd8", label: "vel RMS" }],
       bands: window.KzChart.zoneBands(zones, top * 1.05),

@@ -62,6 +62,7 @@ def test_login_overview_asset_replacement(server: str, browser: Any) -> None:
     wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
     assert d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone"), "forecast cone drawn"
     assert len(d.find_elements(By.CSS_SELECTOR, "#vib-chart rect.band")) >= 3, "zone bands drawn"
+    assert d.find_element(By.ID, "legend-cone").is_displayed(), "the legend names the cone"
     before = d.find_element(By.ID, "rul").text
     d.save_screenshot(str(SHOTS / "asset_before.png"))
 
@@ -79,6 +80,9 @@ def test_login_overview_asset_replacement(server: str, browser: Any) -> None:
     assert "replacement" in d.find_element(By.ID, "service").text
     wait(d, lambda x: x.find_element(By.ID, "vib-chart").get_attribute("data-ready") == "1")
     assert not d.find_elements(By.CSS_SELECTOR, "#vib-chart polygon.cone"), "no cone after repair"
+    # The legend names only what is drawn.
+    assert not d.find_element(By.ID, "legend-cone").is_displayed()
+    assert not d.find_element(By.ID, "legend-fail").is_displayed()
     d.save_screenshot(str(SHOTS / "asset_after.png"))
 
 
