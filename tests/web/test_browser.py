@@ -226,14 +226,16 @@ def test_demo_degrading_asset_has_the_same_dates_on_every_page(
         d.save_screenshot(str(SHOTS / "demo_report.png"))
         return wrong
 
-    for _ in range(4):
+    # The demo's clock runs 600x: every second brings 10 minutes of readings, and a P10 date
+    # near midnight can move a day and back between two pages of one walk (seen once under
+    # CI load: the API said 12-22 before and after, the asset page in between 12-21). Pages
+    # that really disagree fail every walk.
+    for _ in range(5):
         risk, stop = dates()
         assert stop <= risk, "the planned stop comes before the risk date"
         wrong = walk(risk, stop)
         if not wrong:
             return
-        if dates() == (risk, stop):  # the outlook held still: the pages really disagree
-            break
     raise AssertionError(f"risk {risk}, stop {stop} missing on: {wrong}")
 
 
