@@ -187,8 +187,10 @@ def zone_findings(site: SiteUsage) -> list[Recommendation]:
                 "Zone D: vibration of this severity can damage the machine; stop and inspect "
                 "at the earliest opportunity."
                 if z == "D"
-                else "Zone C (ISO 10816/20816): not for long-term running; plan remedial work "
-                "for the next planned stop."
+                # When is the outlook's to say (a planned stop, or an unplanned one before
+                # zone D at the current pace): a fixed "next planned stop" here contradicted it.
+                else "Zone C (ISO 10816/20816): not for long-term running; remedial work is "
+                "needed, by the date the machine's recommended action gives."
             )
             if concentrated:
                 only = "only" if rest_z == 0 else f"mostly ({_pct(on.zone_h[z] / zh)})"

@@ -266,6 +266,9 @@ def test_zone_c_all_day_is_said_as_time_in_zone() -> None:
     r = site(("P", pump), ("Q", series("q", START, HOURS, lambda t: 1.0)))
     assert kinds(r) == [("zone_time", "p")]
     assert "ran 672 h in zone C, 100 % of its 672 running hours" in r.recommendations[0].text
+    # When the work is due is the outlook's to say (it may need an unplanned stop before zone D).
+    assert "next planned stop" not in r.recommendations[0].advice
+    assert "the date the machine's recommended action gives" in r.recommendations[0].advice
     assert r.sites[0].machine("p") is not None
 
 
