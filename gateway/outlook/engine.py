@@ -412,9 +412,9 @@ class OutlookEngine:
             trend=word, trend_pct_week=pct, status=status, method=method,
             status_text=text,
             health_index=round(hi, 4),
-            rul_p10_h=_shown(p10, zone, j.within[0]),
-            rul_p50_h=_shown(p50, zone, j.within[1]),
-            rul_p90_h=_shown(p90, zone, j.within[2]),
+            rul_p10_h=_shown(p10, zone, j.hours_shown[0]),
+            rul_p50_h=_shown(p50, zone, j.hours_shown[1]),
+            rul_p90_h=_shown(p90, zone, j.hours_shown[2]),
             p10_ts=j.p10_ts, p50_ts=j.p50_ts, p90_ts=j.p90_ts, beyond_horizon=j.beyond_horizon,
             life_text=j.life_text, hours_per_week=None if hpw is None else round(hpw, 1),
             action=j.action, reason=j.reason, fault=j.fault,
@@ -481,9 +481,10 @@ class OutlookEngine:
         return pace, found
 
 
-def _shown(h: float | None, zone: str | None, within: bool) -> float | None:
-    """A remaining life as shown: none in zone D (stop now) or beyond the horizon."""
-    return None if h is None or zone == "D" or not within else round(h, 1)
+def _shown(h: float | None, zone: str | None, shown: bool) -> float | None:
+    """A remaining life as shown: none in zone D (stop now), beyond the horizon or overtaken
+    by zone D at the current pace (the judgement's hours_shown)."""
+    return None if h is None or zone == "D" or not shown else round(h, 1)
 
 
 def outlook_age_s(store: Store, now: float | None = None) -> float | None:

@@ -126,7 +126,7 @@ class Judgement:
     beyond_horizon: bool
     life_text: str
     # P10/P50/P90 shown as hours: inside the horizon and not overtaken by zone D (rule 2b).
-    within: tuple[bool, bool, bool] = (True, True, True)
+    hours_shown: tuple[bool, bool, bool] = (True, True, True)
 
 
 def horizon_h(f: Facts) -> float:
@@ -190,8 +190,12 @@ def judge(f: Facts) -> Judgement:
     risk = shown[0]  # the P10 date when it is inside the horizon
     hours_shown = (p10_in, p50_in, p90_in)
     pace = f.zone_d
-    overtaken = f.p10_ts is None or (pace is not None and f.p10_ts > pace.at_ts)
-    if f.zone == "C" and pace is not None and f.status != "degrading" and overtaken:
+    if (
+        f.zone == "C"
+        and pace is not None
+        and f.status != "degrading"
+        and (f.p10_ts is None or f.p10_ts > pace.at_ts)
+    ):
         # Rule 2b: the measured level reaches zone D before the forecast's risk date, so the
         # forecast's figures (a rated life, say) would contradict what the page measures.
         life = f"zone D comes first at the current pace, around {pace.day}"

@@ -62,6 +62,15 @@ class Feed:
             ))  # fmt: skip
         self.store.write_batch(WriteBatch(frames=recs))
 
+    def ramp(self, hours: int, base: float, per_h: float, quiet_h: float, seed: int) -> None:
+        """Readings every 10 running minutes up to NOW for `hours` running hours: `base` mm/s
+        for `quiet_h`, then rising `per_h` mm/s per running hour, with 2 % scatter."""
+        n = hours * 6
+        t0 = NOW - n * 600.0
+        vel = base + per_h * np.maximum(np.arange(1, n + 1) / 6.0 - quiet_h, 0.0)
+        vel *= 1.0 + np.random.default_rng(seed).normal(0.0, 0.02, n)
+        self.reports([(t0 + (i + 1) * 600.0, float(v)) for i, v in enumerate(vel)])
+
 
 def test_zone_is_the_running_level_not_the_last_reading(store: Store) -> None:
     pump = Feed(store, "n1")
@@ -189,12 +198,7 @@ def test_zone_d_at_the_current_pace_comes_before_the_planned_stop(store: Store) 
     # this pace the level crosses 7.1 mm/s in about 30 running hours.
     part = Part("brg", "Spindle bearing", "7014-CD/P4A", rated_l10_h=15000, lead_time_days=28)
     store.upsert_asset(Asset("spindle", "Site", "Spindle 2", "n3", "class_II", parts=(part,)))
-    rng = np.random.default_rng(7)
-    n = 430 * 6  # readings every 10 running minutes
-    t0 = NOW - n * 600.0
-    vel = 1.0 + 0.017 * np.maximum(np.arange(1, n + 1) / 6.0 - 100.0, 0.0)
-    vel *= 1.0 + rng.normal(0.0, 0.02, n)
-    Feed(store, "n3").reports([(t0 + (i + 1) * 600.0, float(v)) for i, v in enumerate(vel)])
+    Feed(store, "n3").ramp(430, base=1.0, per_h=0.017, quiet_h=100.0, seed=7)
     day = 86400.0
     store.add_window(MaintenanceWindow("Site", NOW + 9 * day, NOW + 9 * day + 8 * HOUR))
     store.add_window(MaintenanceWindow("Site", NOW + 40 * day, NOW + 40 * day + 8 * HOUR))
@@ -223,12 +227,7 @@ def test_a_level_climbing_toward_zone_d_is_not_shown_as_steady_or_years_of_life(
     # the bearing wear onset of its own quiet level, with a rated life of 30,000 h. The page
     # said "No wear trend: vibration steady", a stable arrow, and 18,000 h of life, while its
     # own pace put zone D some 350 running hours away.
-    rng = np.random.default_rng(3)
-    n = 400 * 6  # readings every 10 running minutes
-    t0 = NOW - n * 600.0
-    vel = 3.2 + 0.002 * np.maximum(np.arange(1, n + 1) / 6.0 - 100.0, 0.0)
-    vel *= 1.0 + rng.normal(0.0, 0.02, n)
-    Feed(store, "n2").reports([(t0 + (i + 1) * 600.0, float(v)) for i, v in enumerate(vel)])
+    Feed(store, "n2").ramp(400, base=3.2, per_h=0.002, quiet_h=100.0, seed=3)
     OutlookEngine(store, clock=lambda: NOW).step()
     (o,) = store.outlooks(["fan"])
     assert o.zone == "C" and o.status == "healthy_no_trend"

@@ -204,11 +204,11 @@ def test_zone_d_at_the_current_pace_before_the_risk_date_hides_the_forecast() ->
     far = facts(zone="C", status="healthy_no_trend", p10_h=9000.0, p10_ts=NOW + 700 * DAY,
                 p50_ts=NOW + 1000 * DAY, p90_ts=NOW + 1500 * DAY, zone_d=pace)  # fmt: skip
     j = judge(far)
-    assert (j.p10_ts, j.p50_ts, j.p90_ts, j.within) == (None, None, None, (False,) * 3)
+    assert (j.p10_ts, j.p50_ts, j.p90_ts, j.hours_shown) == (None, None, None, (False,) * 3)
     assert j.life_text == "zone D comes first at the current pace, around 2027-02-12"
     # A risk date before zone D is the earlier answer and stays.
     near = judge(dataclasses.replace(far, p10_ts=NOW + 20 * DAY, p50_ts=NOW + 25 * DAY))
-    assert near.p10_ts == NOW + 20 * DAY and near.within[0]
+    assert near.p10_ts == NOW + 20 * DAY and near.hours_shown[0]
     # Without a pace, or in zone B, the forecast is shown as before.
     assert judge(dataclasses.replace(far, zone_d=None)).life_text == "risk within the horizon"
     assert judge(dataclasses.replace(far, zone="B")).p10_ts == NOW + 700 * DAY
